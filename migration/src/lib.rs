@@ -1,0 +1,29 @@
+//! The database schema's history, as sea-orm-migration migrations. Append-only: an applied
+//! migration is never edited; a change is a new file.
+//!
+//! - `m20261125_000001_create_catalog_tables`: configurations, cases, steps, suites.
+//! - `m20261125_000002_create_execution_tables`: runs, executions, step executions, artifacts.
+//! - `m20261125_000003_create_audit_log`: audit trail, `updated_at` and audit triggers.
+//! - `m20261125_000004_add_row_level_security`: the request role and the spec's policies.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_catalog_tables;
+mod m20261125_000002_create_execution_tables;
+pub mod m20261125_000003_create_audit_log;
+mod m20261125_000004_add_row_level_security;
+
+/// Applies the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_catalog_tables::Migration),
+            Box::new(m20261125_000002_create_execution_tables::Migration),
+            Box::new(m20261125_000003_create_audit_log::Migration),
+            Box::new(m20261125_000004_add_row_level_security::Migration),
+        ]
+    }
+}
