@@ -1,0 +1,73 @@
+//! Command line and environment: what to run, where the data lives, where to listen.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default listen address: loopback only, so a first start exposes nothing to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// Default data directory of the managed cluster, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = ".jbtestsuite";
+
+/// JBTestSuite: a GraphQL service for managing and running automated tests.
+#[derive(Debug, Parser)]
+#[command(name = "jbtestsuite", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to serve HTTP on.
+    #[arg(long, env = "JBTS_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
+    pub listen: SocketAddr,
+
+    /// Do not apply pending migrations at start.
+    #[arg(long, global = true)]
+    pub no_migrate: bool,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// URL of an existing PostgreSQL database. Without it the service creates and runs its own
+    /// cluster in --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Data directory of the managed PostgreSQL cluster (ignored with DATABASE_URL).
+    #[arg(long, env = "JBTS_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API (the default).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL schema (SDL) to standard output.
+    ExportSchema,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MigrateAction {
+    /// Apply all pending migrations.
+    Up,
+    /// Revert the most recent migrations.
+    Down {
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop everything and apply all migrations from scratch.
+    Fresh,
+}

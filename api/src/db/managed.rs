@@ -1,0 +1,687 @@
+//! The embedded default database: a private PostgreSQL cluster that the service creates, starts
+//! and stops by itself, from the PostgreSQL server binaries installed on the machine.
+//!
+//! Layout of a data directory:
+//! ```text
+//! <data-dir>/
+//!   jbtestsuite.lock   held (flock) by the process that manages the cluster
+//!   pgdata/            the cluster (initdb)
+//!   run/               the unix socket; no TCP port is taken
+//!   postgresql.log     the server's log
+//! ```
+//! PostgreSQL refuses to run as root. Started as root, the cluster runs as an unprivileged
+//! system user (`postgres`, created if missing) that owns `pgdata/` and `run/`. When that user
+//! cannot reach the data directory (it sits under a private home such as `/root`), the cluster
+//! files live under [`ROOT_FALLBACK_BASE`] instead and `<data-dir>/cluster` links to them.
+//!
+//! The postmaster is a child of a dedicated thread and carries a parent-death signal, so a
+//! killed service never leaves it running; a cluster that is found running anyway (an older
+//! process, a crash of the machine's init) is stopped and started afresh.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Gid, Pid, Uid, User, chown};
+
+/// The database the service keeps its data in, inside the managed cluster.
+pub const APP_DATABASE: &str = "jbtestsuite";
+
+/// The superuser initdb creates; the service connects as it over the private socket.
+pub const SUPERUSER: &str = "postgres";
+
+/// Environment variable naming the one directory to take PostgreSQL binaries from, instead of
+/// searching PATH and /usr/lib/postgresql/*/bin (for installations elsewhere).
+pub const BIN_DIR_ENV: &str = "JBTS_PG_BIN_DIR";
+
+/// Oldest PostgreSQL major version the schema supports (`NULLS NOT DISTINCT` needs 15).
+pub const MIN_PG_MAJOR: u32 = 15;
+
+/// The unprivileged system user the cluster runs as when the service is started as root.
+pub const CLUSTER_OS_USER: &str = "postgres";
+
+/// Where cluster files go when started as root and the data directory is unreachable by
+/// [`CLUSTER_OS_USER`]: a system location that user can always reach.
+pub const ROOT_FALLBACK_BASE: &str = "/var/lib/jbtestsuite/clusters";
+
+/// How long to wait for the postmaster to accept connections after start. Crash recovery of a
+/// large cluster after an unclean stop can take a while; a healthy start takes under a second.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a fast shutdown (SIGINT) may take before the postmaster is told to quit at once.
+/// Fast shutdown writes a checkpoint, which is bounded by the dirty buffers.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Interval between readiness probes while waiting for the postmaster.
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Port number used only to name the socket file (`.s.PGSQL.<port>`); nothing listens on TCP.
+const SOCKET_PORT: u16 = 5432;
+
+/// Linux limits a unix socket path to 107 bytes.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Errors of the managed cluster, each saying what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "no PostgreSQL server binaries (initdb, postgres) of version {MIN_PG_MAJOR} or newer were \
+         found on PATH, under /usr/lib/postgresql/*/bin or in ${BIN_DIR_ENV}.\n  Install them (Debian/Ubuntu: \
+         `apt-get install postgresql`) or point the service at an existing server with \
+         DATABASE_URL=postgres://user:password@host/dbname"
+    )]
+    BinariesNotFound,
+    #[error("the data directory {0} is in use by another running jbtestsuite process")]
+    InUse(PathBuf),
+    #[error(
+        "the unix socket path {0} is longer than {MAX_SOCKET_PATH} bytes; choose a shorter --data-dir"
+    )]
+    SocketPathTooLong(PathBuf),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Command(String),
+    #[error(
+        "PostgreSQL did not become ready within {timeout:?}; its log ({log}) ends with:\n{tail}"
+    )]
+    StartTimeout {
+        timeout: Duration,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("PostgreSQL exited during start-up ({status}); its log ({log}) ends with:\n{tail}")]
+    StartFailed {
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
+    let context = context.into();
+    move |source| ClusterError::Io { context, source }
+}
+
+/// Tunables of a cluster: the service's defaults, or the tests' (faster, less durable).
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// `max_connections`: every app instance holds a pool plus a listener connection.
+    pub max_connections: u32,
+    /// Trade durability for speed (fsync off): only for throwaway test clusters.
+    pub ephemeral: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 200,
+            ephemeral: false,
+        }
+    }
+}
+
+/// Located PostgreSQL server binaries.
+#[derive(Debug, Clone)]
+pub struct PgBinaries {
+    pub bin_dir: PathBuf,
+    pub major: u32,
+}
+
+impl PgBinaries {
+    /// Finds `initdb` and `postgres` of a supported version: first on PATH, then the newest
+    /// under `/usr/lib/postgresql/*/bin`.
+    pub fn locate() -> Result<Self, ClusterError> {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
+            candidates.push(PathBuf::from(dir));
+        } else if let Some(path) = std::env::var_os("PATH") {
+            candidates.extend(std::env::split_paths(&path));
+        }
+        let search_system = std::env::var_os(BIN_DIR_ENV).is_none();
+        if let Some(entries) = search_system
+            .then(|| fs::read_dir("/usr/lib/postgresql").ok())
+            .flatten()
+        {
+            let mut versioned: Vec<(u32, PathBuf)> = entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+                    Some((major, e.path().join("bin")))
+                })
+                .collect();
+            versioned.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
+            candidates.extend(versioned.into_iter().map(|(_, p)| p));
+        }
+        for dir in candidates {
+            if !(dir.join("initdb").is_file() && dir.join("postgres").is_file()) {
+                continue;
+            }
+            // Follow symlinks (e.g. /usr/local/bin -> /usr/lib/postgresql/15/bin) so that the
+            // sibling tools are those of the same installation.
+            let Some(bin_dir) = fs::canonicalize(dir.join("postgres"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+            else {
+                continue;
+            };
+            if !bin_dir.join("initdb").is_file() {
+                continue;
+            }
+            if let Some(major) = server_major_version(&bin_dir.join("postgres"))
+                && major >= MIN_PG_MAJOR
+            {
+                return Ok(Self { bin_dir, major });
+            }
+        }
+        Err(ClusterError::BinariesNotFound)
+    }
+
+    fn tool(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+}
+
+/// `postgres (PostgreSQL) 15.18 (Debian ...)` -> 15
+fn server_major_version(postgres: &Path) -> Option<u32> {
+    let out = Command::new(postgres).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    version.split('.').next()?.parse().ok()
+}
+
+/// The OS identity the cluster runs as.
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: Uid,
+    gid: Gid,
+    /// Whether the current process must switch to this identity (it is root).
+    switch: bool,
+}
+
+impl RunAs {
+    fn resolve() -> Result<Self, ClusterError> {
+        if !Uid::effective().is_root() {
+            return Ok(Self {
+                uid: Uid::effective(),
+                gid: Gid::effective(),
+                switch: false,
+            });
+        }
+        let user = match User::from_name(CLUSTER_OS_USER).ok().flatten() {
+            Some(user) => user,
+            None => {
+                tracing::info!(
+                    user = CLUSTER_OS_USER,
+                    "creating a system user for PostgreSQL"
+                );
+                let status = Command::new("useradd")
+                    .args([
+                        "--system",
+                        "--user-group",
+                        "--no-create-home",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        CLUSTER_OS_USER,
+                    ])
+                    .status()
+                    .map_err(io_err("running useradd"))?;
+                if !status.success() {
+                    return Err(ClusterError::Command(format!(
+                        "useradd {CLUSTER_OS_USER} failed ({status}); create an unprivileged user \
+                         named {CLUSTER_OS_USER} or run the service as a non-root user"
+                    )));
+                }
+                User::from_name(CLUSTER_OS_USER)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        ClusterError::Command(format!(
+                            "user {CLUSTER_OS_USER} not found after useradd"
+                        ))
+                    })?
+            }
+        };
+        Ok(Self {
+            uid: user.uid,
+            gid: user.gid,
+            switch: true,
+        })
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        if self.switch {
+            cmd.uid(self.uid.as_raw()).gid(self.gid.as_raw());
+        }
+    }
+
+    /// Whether this identity can reach (traverse into) `dir`.
+    fn can_reach(&self, dir: &Path) -> bool {
+        if !self.switch {
+            return true;
+        }
+        let mut cmd = Command::new("test");
+        cmd.arg("-x").arg(dir).stdin(Stdio::null());
+        self.apply(&mut cmd);
+        cmd.status().is_ok_and(|s| s.success())
+    }
+
+    fn own(&self, path: &Path) -> Result<(), ClusterError> {
+        if self.switch {
+            chown(path, Some(self.uid), Some(self.gid)).map_err(|e| ClusterError::Io {
+                context: format!("chown {}", path.display()),
+                source: e.into(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A running managed cluster. Dropping it without [`ManagedCluster::stop`] stops it too.
+#[derive(Debug)]
+pub struct ManagedCluster {
+    data_dir: PathBuf,
+    cluster_dir: PathBuf,
+    socket_dir: PathBuf,
+    log_path: PathBuf,
+    pid: Pid,
+    /// Receives the postmaster's exit status (behind a mutex so the handle is `Sync`).
+    exited: Mutex<mpsc::Receiver<String>>,
+    stopped: bool,
+    /// Held for the cluster's lifetime: one managing process per data directory.
+    _lock: File,
+}
+
+impl ManagedCluster {
+    /// Creates the cluster in `data_dir` if it does not exist yet, recovers one left running by a
+    /// killed process, starts it, and makes sure the application database exists.
+    #[tracing::instrument(skip(options))]
+    pub fn start(data_dir: &Path, options: &ClusterOptions) -> Result<Self, ClusterError> {
+        let binaries = PgBinaries::locate()?;
+        let run_as = RunAs::resolve()?;
+
+        fs::create_dir_all(data_dir).map_err(io_err(format!(
+            "creating data directory {}",
+            data_dir.display()
+        )))?;
+        let data_dir = fs::canonicalize(data_dir)
+            .map_err(io_err(format!("resolving {}", data_dir.display())))?;
+        let lock = lock_data_dir(&data_dir)?;
+
+        let cluster_dir = cluster_location(&data_dir, &run_as)?;
+        let pgdata = cluster_dir.join("pgdata");
+        let socket_dir = cluster_dir.join("run");
+        let log_path = cluster_dir.join("postgresql.log");
+        let socket_file = socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}"));
+        if socket_file.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(ClusterError::SocketPathTooLong(socket_file));
+        }
+
+        if !pgdata.join("PG_VERSION").is_file() {
+            init_cluster(&binaries, &run_as, &cluster_dir, &pgdata, options)?;
+        }
+        fs::create_dir_all(&socket_dir).map_err(io_err("creating the socket directory"))?;
+        fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("restricting the socket directory"))?;
+        run_as.own(&socket_dir)?;
+        recover_orphan(&pgdata)?;
+
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(format!("opening {}", log_path.display())))?;
+        run_as.own(&log_path)?;
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+
+        let mut cmd = Command::new(binaries.tool("postgres"));
+        cmd.arg("-D")
+            .arg(&pgdata)
+            .args(["-c", "listen_addresses="])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", socket_dir.display()))
+            .args(["-c", "unix_socket_permissions=0700"])
+            .arg("-c")
+            .arg(format!("port={SOCKET_PORT}"))
+            .arg("-c")
+            .arg(format!("max_connections={}", options.max_connections))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(io_err("cloning the log handle"))?)
+            .stderr(log);
+        if options.ephemeral {
+            cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+                .args(["-c", "full_page_writes=off"]);
+        }
+        run_as.apply(&mut cmd);
+        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec,
+        // after the uid switch (which would clear the parent-death signal).
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGQUIT).map_err(std::io::Error::from)
+            });
+        }
+
+        let (pid_tx, pid_rx) = mpsc::channel();
+        let (exit_tx, exit_rx) = mpsc::channel();
+        // The postmaster's parent-death signal fires when the thread that spawned it ends, so
+        // that thread lives exactly as long as the postmaster.
+        std::thread::Builder::new()
+            .name("postmaster".into())
+            .spawn(move || match cmd.spawn() {
+                Ok(mut child) => {
+                    let _ = pid_tx.send(Ok(child.id()));
+                    let status = child
+                        .wait()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string());
+                    let _ = exit_tx.send(status);
+                }
+                Err(e) => {
+                    let _ = pid_tx.send(Err(e));
+                }
+            })
+            .map_err(io_err("spawning the postmaster thread"))?;
+        let pid = pid_rx
+            .recv()
+            .map_err(|_| ClusterError::Command("postmaster thread vanished".into()))?
+            .map_err(io_err("starting postgres"))?;
+
+        let cluster = Self {
+            data_dir: data_dir.clone(),
+            cluster_dir,
+            socket_dir,
+            log_path,
+            pid: Pid::from_raw(pid as i32),
+            exited: Mutex::new(exit_rx),
+            stopped: false,
+            _lock: lock,
+        };
+        cluster.wait_ready(&pgdata, log_start)?;
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            cluster_dir = %cluster.cluster_dir.display(),
+            pg_major = binaries.major,
+            "managed PostgreSQL is running; connect with: {}",
+            cluster.psql_command(APP_DATABASE)
+        );
+        Ok(cluster)
+    }
+
+    /// Connection URL for `database` over the private socket.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}@localhost:{SOCKET_PORT}/{database}?host={}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// A psql command line that connects to `database`.
+    pub fn psql_command(&self, database: &str) -> String {
+        format!(
+            "psql -h {} -p {SOCKET_PORT} -U {SUPERUSER} {database}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// The data directory the cluster belongs to.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where the cluster's files are (the data directory, or its root fallback).
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// Process id of the postmaster.
+    pub fn pid(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
+    fn try_exit_status(&self) -> Option<String> {
+        self.exited.lock().ok()?.try_recv().ok()
+    }
+
+    /// Waits until the postmaster reports itself ready (the status line of postmaster.pid, as
+    /// pg_ctl reads it), failing early if it exits.
+    fn wait_ready(&self, pgdata: &Path, log_start: u64) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let pid_file = pgdata.join("postmaster.pid");
+        loop {
+            if let Some(status) = self.try_exit_status() {
+                return Err(ClusterError::StartFailed {
+                    status,
+                    log: self.log_path.clone(),
+                    tail: log_tail(&self.log_path, log_start),
+                });
+            }
+            let ready = fs::read_to_string(&pid_file).is_ok_and(|text| {
+                let mut lines = text.lines();
+                lines.next().map(str::trim) == Some(self.pid.as_raw().to_string().as_str())
+                    && lines.nth(6).map(str::trim) == Some("ready")
+            });
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ClusterError::StartTimeout {
+                    timeout: START_TIMEOUT,
+                    log: self.log_path.clone(),
+                    tail: log_tail(&self.log_path, log_start),
+                });
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+    }
+
+    /// Stops the cluster cleanly (fast shutdown: open sessions are ended, a checkpoint is
+    /// written), escalating to an immediate shutdown if it takes too long.
+    #[tracing::instrument(skip(self), fields(pid = self.pid.as_raw()))]
+    pub fn stop(mut self) -> Result<(), ClusterError> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), ClusterError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        if kill(self.pid, Signal::SIGINT).is_err() {
+            return Ok(());
+        }
+        let exited = match self.exited.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match exited.recv_timeout(STOP_TIMEOUT) {
+            Ok(status) => {
+                tracing::info!(%status, "managed PostgreSQL stopped");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!("PostgreSQL did not stop in time; forcing an immediate shutdown");
+                let _ = kill(self.pid, Signal::SIGQUIT);
+                let _ = exited.recv_timeout(STOP_TIMEOUT);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for ManagedCluster {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}
+
+fn lock_data_dir(data_dir: &Path) -> Result<File, ClusterError> {
+    let path = data_dir.join("jbtestsuite.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(format!("opening {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ClusterError::InUse(data_dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err("locking the data directory")(e)),
+    }
+}
+
+/// Where the cluster's files live: in the data directory, unless started as root and the
+/// cluster's user cannot reach it (see the module docs).
+fn cluster_location(data_dir: &Path, run_as: &RunAs) -> Result<PathBuf, ClusterError> {
+    let link = data_dir.join("cluster");
+    if let Ok(target) = fs::read_link(&link) {
+        return Ok(target);
+    }
+    if run_as.can_reach(data_dir) || data_dir.join("pgdata").exists() {
+        run_as.own(data_dir)?;
+        return Ok(data_dir.to_path_buf());
+    }
+    let name = data_dir
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .replace(['/', '.'], "_");
+    let name: String = name
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect();
+    let target = Path::new(ROOT_FALLBACK_BASE).join(format!("{name}-{:08x}", path_hash(data_dir)));
+    fs::create_dir_all(&target).map_err(io_err(format!("creating {}", target.display())))?;
+    run_as.own(&target)?;
+    std::os::unix::fs::symlink(&target, &link)
+        .map_err(io_err(format!("linking {}", link.display())))?;
+    tracing::warn!(
+        data_dir = %data_dir.display(),
+        cluster_dir = %target.display(),
+        "the data directory is not reachable by the unprivileged user {CLUSTER_OS_USER} that \
+         PostgreSQL runs as; the cluster files are kept at the cluster_dir instead"
+    );
+    Ok(target)
+}
+
+/// FNV-1a: a stable name for a fallback cluster directory.
+fn path_hash(path: &Path) -> u32 {
+    path.as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        })
+}
+
+fn init_cluster(
+    binaries: &PgBinaries,
+    run_as: &RunAs,
+    cluster_dir: &Path,
+    pgdata: &Path,
+    options: &ClusterOptions,
+) -> Result<(), ClusterError> {
+    // A half-made pgdata from an interrupted initdb is useless: start over.
+    if pgdata.exists() {
+        fs::remove_dir_all(pgdata).map_err(io_err("removing an incomplete cluster"))?;
+    }
+    fs::create_dir_all(pgdata).map_err(io_err(format!("creating {}", pgdata.display())))?;
+    fs::set_permissions(pgdata, fs::Permissions::from_mode(0o700))
+        .map_err(io_err("restricting the cluster directory"))?;
+    run_as.own(cluster_dir)?;
+    run_as.own(pgdata)?;
+    tracing::info!(pgdata = %pgdata.display(), "initialising a new PostgreSQL cluster");
+    let mut cmd = Command::new(binaries.tool("initdb"));
+    cmd.arg("-D")
+        .arg(pgdata)
+        .args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+        ])
+        .stdin(Stdio::null());
+    if options.ephemeral {
+        cmd.arg("--no-sync");
+    }
+    run_as.apply(&mut cmd);
+    let out = cmd.output().map_err(io_err("running initdb"))?;
+    if !out.status.success() {
+        let _ = fs::remove_dir_all(pgdata);
+        return Err(ClusterError::Command(format!(
+            "initdb failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// A postmaster still running on this pgdata while we hold the data directory's lock was left
+/// by a process that died without stopping it: stop it so that it can be started afresh.
+fn recover_orphan(pgdata: &Path) -> Result<(), ClusterError> {
+    let pid_file = pgdata.join("postmaster.pid");
+    let Ok(contents) = fs::read_to_string(&pid_file) else {
+        return Ok(());
+    };
+    let Some(pid) = contents
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+    else {
+        return Ok(());
+    };
+    let pid = Pid::from_raw(pid);
+    let is_postgres =
+        fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "postgres");
+    let serves_pgdata = fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        let needle = pgdata.as_os_str().as_encoded_bytes();
+        cmdline.windows(needle.len()).any(|w| w == needle)
+    });
+    if !(is_postgres && serves_pgdata) {
+        // stale pid file: PostgreSQL itself removes it on start
+        return Ok(());
+    }
+    tracing::warn!(%pid, "recovering a PostgreSQL left running by a previous process: stopping it");
+    let _ = kill(pid, Signal::SIGINT);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while kill(pid, None).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(PROBE_INTERVAL);
+    }
+    if kill(pid, None).is_ok() {
+        let _ = kill(pid, Signal::SIGQUIT);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok(())
+}
+
+/// The part of the log written since `from`, at most its last 40 lines.
+fn log_tail(path: &Path, from: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.seek(SeekFrom::Start(from));
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Whether `path` is owned by the current user (used by tests and diagnostics).
+pub fn owned_by_current_user(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.uid() == Uid::effective().as_raw())
+}

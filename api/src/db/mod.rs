@@ -1,0 +1,71 @@
+//! Database access: the managed cluster or an external server, the connection pool, and
+//! migrations.
+
+pub mod managed;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
+
+/// Connections a server keeps in its pool. Requests hold one for their transaction; two cores
+/// saturate long before 20 concurrent statements, so more would only queue inside PostgreSQL.
+pub const POOL_MAX_CONNECTIONS: u32 = 20;
+
+/// How long a request waits for a pooled connection before failing instead of hanging.
+pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long establishing a new connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the connection pool for `url`.
+#[tracing::instrument(skip_all)]
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// Creates `database` through the maintenance connection `admin` unless it exists.
+pub async fn ensure_database(admin: &DatabaseConnection, database: &str) -> Result<bool, DbErr> {
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [database.into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {}", quote_ident(database)))
+            .await?;
+    }
+    Ok(!exists)
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.execute_unprepared("SELECT 1").await.is_ok()
+}
+
+/// `SELECT version()`, or None when the database does not answer.
+pub async fn server_version(db: &DatabaseConnection) -> Option<String> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT version() AS v",
+        ))
+        .await
+        .ok()??;
+    row.try_get::<String>("", "v").ok()
+}

@@ -1,0 +1,70 @@
+//! The GraphQL schema: roots, limits, and the SDL export.
+
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, Object, Schema, SchemaBuilder, SimpleObject,
+};
+
+use crate::state::AppState;
+
+/// The executable schema.
+pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Deepest selection nesting a query may have: the deepest useful query (run → executions →
+/// step executions → step → case) is far below it, while cyclic abuse
+/// (case → suites → cases → ...) is cut off.
+pub const MAX_QUERY_DEPTH: usize = 12;
+
+/// Upper bound on a query's complexity (one point per field).
+pub const MAX_QUERY_COMPLEXITY: usize = 5_000;
+
+/// Version and health of the running service.
+#[derive(SimpleObject)]
+pub struct ServerInfo {
+    /// Version of the service.
+    pub version: String,
+    /// Whether the database answered a query just now.
+    pub database_reachable: bool,
+    /// Version string reported by the PostgreSQL server, when reachable.
+    pub postgres_version: Option<String>,
+}
+
+/// Entry points for reading.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The service's version and whether its database is reachable.
+    async fn server_info(&self, ctx: &Context<'_>) -> ServerInfo {
+        let postgres_version = match ctx.data::<AppState>() {
+            Ok(state) => crate::db::server_version(&state.db).await,
+            Err(_) => None,
+        };
+        ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            database_reachable: postgres_version.is_some(),
+            postgres_version,
+        }
+    }
+}
+
+/// The schema with its roots and limits, without request data.
+pub fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .limit_depth(MAX_QUERY_DEPTH)
+        .limit_complexity(MAX_QUERY_COMPLEXITY)
+}
+
+/// The schema serving requests against `state`.
+pub fn build(state: AppState) -> AppSchema {
+    builder().data(state).finish()
+}
+
+/// The SDL, fields and enum items sorted so that the committed file diffs cleanly.
+pub fn sdl() -> String {
+    builder().finish().sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_enum_items()
+            .sorted_arguments(),
+    )
+}

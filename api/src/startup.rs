@@ -1,0 +1,209 @@
+//! Start-up: open the database (managed or external), migrate, bind, serve, shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+
+use crate::config::{Cli, Command, DatabaseArgs, MigrateAction};
+use crate::db::managed::{self, ClusterOptions, ManagedCluster};
+use crate::state::AppState;
+
+/// How long open connections (WebSocket subscriptions included) get to finish after a shutdown
+/// signal before the server stops regardless.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// An opened database: the pool, and the managed cluster behind it if any.
+pub struct OpenDatabase {
+    pub db: DatabaseConnection,
+    pub url: String,
+    pub cluster: Option<ManagedCluster>,
+}
+
+impl OpenDatabase {
+    /// Closes the pool, then stops the managed cluster.
+    pub async fn close(self) -> anyhow::Result<()> {
+        let _ = self.db.close().await;
+        if let Some(cluster) = self.cluster {
+            tokio::task::spawn_blocking(move || cluster.stop())
+                .await
+                .context("joining the cluster stop")??;
+        }
+        Ok(())
+    }
+}
+
+/// Starts (creating if needed) the managed cluster in `data_dir` and creates the application
+/// database in it. Blocking work runs off the async threads.
+pub async fn start_managed(
+    data_dir: &Path,
+    options: ClusterOptions,
+) -> anyhow::Result<(ManagedCluster, String)> {
+    let dir = data_dir.to_path_buf();
+    let cluster = tokio::task::spawn_blocking(move || ManagedCluster::start(&dir, &options))
+        .await
+        .context("joining the cluster start")??;
+    let admin = crate::db::connect(&cluster.url("postgres"), 1)
+        .await
+        .context("connecting to the managed cluster")?;
+    if crate::db::ensure_database(&admin, managed::APP_DATABASE).await? {
+        tracing::info!(
+            database = managed::APP_DATABASE,
+            "created the application database"
+        );
+    }
+    let _ = admin.close().await;
+    let url = cluster.url(managed::APP_DATABASE);
+    Ok((cluster, url))
+}
+
+/// Opens the database the arguments name: DATABASE_URL, or the managed cluster.
+pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<OpenDatabase> {
+    let (cluster, url) = match &args.database_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (cluster, url) = start_managed(&args.data_dir, ClusterOptions::default()).await?;
+            (Some(cluster), url)
+        }
+    };
+    let db = match crate::db::connect(&url, crate::db::POOL_MAX_CONNECTIONS).await {
+        Ok(db) => db,
+        Err(e) => {
+            if let Some(cluster) = cluster {
+                let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+            }
+            return Err(e).context("connecting to the database");
+        }
+    };
+    Ok(OpenDatabase { db, url, cluster })
+}
+
+/// A bound, ready-to-serve HTTP application.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Builds the schema and router over `db` and binds `listen` (port 0 picks a free port).
+    pub async fn build(db: DatabaseConnection, listen: SocketAddr) -> anyhow::Result<Self> {
+        let state = AppState { db };
+        let schema = crate::schema::build(state.clone());
+        let router = crate::http::router(schema, state);
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        Ok(Self { listener, router })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets open connections finish for at most
+    /// [`SHUTDOWN_GRACE`].
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let mut rx_grace = rx.clone();
+        tokio::select! {
+            result = serve => result,
+            _ = async move {
+                let _ = rx_grace.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("connections still open after the shutdown grace period; closing them");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.clone().unwrap_or(Command::Serve) {
+        Command::ExportSchema => {
+            print!("{}", crate::schema::sdl());
+            Ok(())
+        }
+        Command::Serve => serve(&cli).await,
+        Command::Migrate { action } => {
+            let open = open_database(&cli.database).await?;
+            let result = migrate(&open.db, action).await;
+            open.close().await?;
+            result
+        }
+    }
+}
+
+async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> anyhow::Result<()> {
+    use migration::Migrator;
+    match action {
+        MigrateAction::Up => Migrator::up(db, None).await?,
+        MigrateAction::Down { steps } => Migrator::down(db, Some(steps)).await?,
+        MigrateAction::Fresh => Migrator::fresh(db).await?,
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(db).await? {
+                println!("{:<10} {}", format!("{:?}", m.status()), m.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    let open = open_database(&cli.database).await?;
+    let result = serve_on(&open, cli).await;
+    open.close().await?;
+    result
+}
+
+async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
+    if cli.no_migrate {
+        tracing::info!("--no-migrate: pending migrations are not applied");
+    } else {
+        migration::Migrator::up(&open.db, None)
+            .await
+            .context("applying migrations")?;
+    }
+    let app = Application::build(open.db.clone(), cli.listen).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(
+        "GraphiQL on http://{addr}/graphql ; WebSocket subscriptions on ws://{addr}/graphql/ws"
+    );
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
