@@ -1,0 +1,63 @@
+//! `spawn_app`: the real server on 127.0.0.1:0 against a test database.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use super::db::TestDb;
+
+/// A running server and the database behind it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Starts the server on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let conn = api::db::connect(&db.url, 5).await.expect("app pool");
+    let app = api::startup::Application::build(conn, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("building the app");
+    let addr = app.local_addr().expect("local addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        db,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+    }
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:port{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a GraphQL request and returns the response body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("sending the GraphQL request")
+            .json()
+            .await
+            .expect("GraphQL response body")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

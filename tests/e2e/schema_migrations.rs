@@ -1,0 +1,140 @@
+//! Every migration's `down` undoes its `up`.
+
+use migration::MigratorTrait;
+
+use crate::helpers::TestDb;
+
+async fn user_tables(pool: &sqlx::PgPool) -> Vec<String> {
+    crate::helpers::q::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables")
+}
+
+async fn functions(pool: &sqlx::PgPool) -> Vec<String> {
+    crate::helpers::q::query_scalar(
+        "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("functions")
+}
+
+#[tokio::test]
+async fn migrations_up_down_up_leave_the_same_schema() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    let conn = db.sea().await;
+    let tables = user_tables(&pool).await;
+    assert_eq!(
+        tables,
+        [
+            "audit_log",
+            "configurations",
+            "test_artifacts",
+            "test_cases",
+            "test_executions",
+            "test_runs",
+            "test_step_executions",
+            "test_steps",
+            "test_suite_test_cases",
+            "test_suites",
+        ]
+    );
+    let schema_before: Vec<String> = crate::helpers::q::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("indexes");
+
+    migration::Migrator::down(&conn, None).await.expect("down");
+    assert!(
+        user_tables(&pool).await.is_empty(),
+        "tables left after down"
+    );
+    assert!(
+        functions(&pool).await.is_empty(),
+        "functions left after down"
+    );
+    let policies: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM pg_policies")
+        .fetch_one(&pool)
+        .await
+        .expect("policies");
+    assert_eq!(policies, 0);
+
+    migration::Migrator::up(&conn, None)
+        .await
+        .expect("up again");
+    assert_eq!(user_tables(&pool).await, tables);
+    let schema_after: Vec<String> = crate::helpers::q::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("indexes");
+    assert_eq!(schema_before, schema_after);
+    let pending = migration::Migrator::get_pending_migrations(&conn)
+        .await
+        .expect("pending");
+    assert!(pending.is_empty());
+}
+
+#[tokio::test]
+async fn rls_policies_of_the_spec_exist_for_the_application_role() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    let rows: Vec<(String, String)> = crate::helpers::q::query_as(
+        "SELECT tablename::text, policyname::text FROM pg_policies WHERE 'application_users' = ANY(roles) ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("policies");
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "test_cases".to_owned(),
+                "test_case_access_policy".to_owned()
+            ),
+            (
+                "test_executions".to_owned(),
+                "test_execution_access_policy".to_owned()
+            ),
+        ]
+    );
+    // the policy applies to the role: a member sees only what they author
+    let mut tx = pool.begin().await.expect("begin");
+    crate::helpers::q::query(
+        "INSERT INTO test_cases(name, author) VALUES ('mine', 'alice'), ('theirs', 'bob')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("seed");
+    crate::helpers::q::query("SELECT set_config('app.user_id', 'alice', true), set_config('app.user_roles', 'member', true)")
+        .execute(&mut *tx)
+        .await
+        .expect("identity");
+    crate::helpers::q::query("SET LOCAL ROLE application_users")
+        .execute(&mut *tx)
+        .await
+        .expect("role");
+    let visible: Vec<String> =
+        crate::helpers::q::query_scalar("SELECT name::text FROM test_cases ORDER BY 1")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("select");
+    assert_eq!(visible, vec!["mine".to_owned()]);
+    crate::helpers::q::query("SELECT set_config('app.user_roles', 'admin', true)")
+        .execute(&mut *tx)
+        .await
+        .expect("admin");
+    let visible: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_cases")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert_eq!(visible, 2);
+    tx.rollback().await.expect("rollback");
+}
