@@ -7,10 +7,18 @@
 //! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
 //! - `schema`: the GraphQL roots, limits and SDL export.
 //! - `state`: what every request can reach.
+//! - `auth`: identity and the per-request database context (transaction, RLS settings).
+//! - `error`: the one error type, with codes; constraint names mapped to messages.
+//! - `pagination`: keyset pagination and cursors.
+//! - `catalog`: test cases, steps, suites, configurations.
 
+pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod http;
+pub mod pagination;
 pub mod schema;
 pub mod startup;
 pub mod state;

@@ -1,13 +1,26 @@
 //! The GraphQL schema: roots, limits, and the SDL export.
 
+use std::sync::Arc;
+
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Object, Schema, SchemaBuilder, SimpleObject,
+    Context, EmptySubscription, MergedObject, Object, Schema, SchemaBuilder, SimpleObject,
 };
 
+use crate::auth::RequestDb;
+use crate::catalog::mutation::CatalogMutation;
+use crate::catalog::query::CatalogQuery;
 use crate::state::AppState;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Entry points for reading.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(ServerQuery, CatalogQuery);
+
+/// Entry points for writing.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(CatalogMutation);
 
 /// Deepest selection nesting a query may have: the deepest useful query (run → executions →
 /// step executions → step → case) is far below it, while cyclic abuse
@@ -28,11 +41,12 @@ pub struct ServerInfo {
     pub postgres_version: Option<String>,
 }
 
-/// Entry points for reading.
-pub struct QueryRoot;
+/// Service information.
+#[derive(Default)]
+pub struct ServerQuery;
 
 #[Object]
-impl QueryRoot {
+impl ServerQuery {
     /// The service's version and whether its database is reachable.
     async fn server_info(&self, ctx: &Context<'_>) -> ServerInfo {
         let postgres_version = match ctx.data::<AppState>() {
@@ -48,10 +62,14 @@ impl QueryRoot {
 }
 
 /// The schema with its roots and limits, without request data.
-pub fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
-        .limit_depth(MAX_QUERY_DEPTH)
-        .limit_complexity(MAX_QUERY_COMPLEXITY)
+pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_QUERY_DEPTH)
+    .limit_complexity(MAX_QUERY_COMPLEXITY)
 }
 
 /// The schema serving requests against `state`.
@@ -67,4 +85,10 @@ pub fn sdl() -> String {
             .sorted_enum_items()
             .sorted_arguments(),
     )
+}
+
+/// Adds a request's database context and DataLoaders to it.
+pub fn prepare_request(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
+    let req = req.data(db.clone());
+    crate::catalog::loaders::register(req, db)
 }

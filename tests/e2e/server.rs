@@ -170,3 +170,17 @@ async fn readyz_reports_unavailable_when_the_database_is_gone() {
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["database"], false);
 }
+
+#[tokio::test]
+async fn statement_counter_sees_the_servers_queries() {
+    let app = spawn_app().await;
+    let before = app.statements();
+    let body = app
+        .gql(
+            "{ testCases { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["testCases"]["totalCount"], 0, "{body}");
+    assert_eq!(app.statements() - before, 2, "one page query and one count");
+}

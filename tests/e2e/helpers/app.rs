@@ -1,6 +1,8 @@
 //! `spawn_app`: the real server on 127.0.0.1:0 against a test database.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
@@ -11,13 +13,20 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub client: reqwest::Client,
+    /// SQL statements the server has run (queries and commands, not BEGIN/COMMIT).
+    statements: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Starts the server on a fresh database.
 pub async fn spawn_app() -> TestApp {
     let db = TestDb::new().await;
-    let conn = api::db::connect(&db.url, 5).await.expect("app pool");
+    let mut conn = api::db::connect(&db.url, 5).await.expect("app pool");
+    let statements = Arc::new(AtomicU64::new(0));
+    let counter = statements.clone();
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
     let app = api::startup::Application::build(conn, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("building the app");
@@ -30,6 +39,7 @@ pub async fn spawn_app() -> TestApp {
         addr,
         db,
         client: reqwest::Client::new(),
+        statements,
         shutdown: Some(tx),
     }
 }
@@ -38,6 +48,11 @@ impl TestApp {
     /// `http://127.0.0.1:port{path}`
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Number of SQL statements the server ran so far.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::SeqCst)
     }
 
     /// POSTs a GraphQL request and returns the response body.

@@ -1,0 +1,113 @@
+//! The per-request database context: one transaction per request, begun lazily, in which every
+//! statement of the request runs (DataLoader batches included), committed when the request
+//! ends. With an identity, the transaction first sets `app.user_id` / `app.user_roles` and the
+//! role `application_users`, all transaction-local, so row-level security applies and nothing
+//! leaks to the next user of the pooled connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
+};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+use super::Identity;
+use crate::error::{AppError, AppResult};
+
+/// Role whose privileges (and RLS policies) requests run under.
+pub const REQUEST_ROLE: &str = "application_users";
+
+/// The request's database handle, shared by its resolvers and loaders.
+pub struct RequestDb {
+    pool: DatabaseConnection,
+    identity: Option<Identity>,
+    tx: Mutex<Option<DatabaseTransaction>>,
+}
+
+/// A boxed future borrowing a transaction, for [`RequestDb::write`].
+pub type TxFuture<'a, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'a>>;
+
+impl RequestDb {
+    pub fn new(pool: DatabaseConnection, identity: Option<Identity>) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            identity,
+            tx: Mutex::new(None),
+        })
+    }
+
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The request's transaction, begun on first use. Hold the guard only for the statements
+    /// of one service call: other resolvers of the request wait for it.
+    pub async fn conn(&self) -> AppResult<MappedMutexGuard<'_, DatabaseTransaction>> {
+        let mut guard = self.tx.lock().await;
+        if guard.is_none() {
+            let tx = self.pool.begin().await?;
+            if let Some(identity) = &self.identity {
+                let roles = identity
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                tx.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT set_config('app.user_id', $1, true), \
+                            set_config('app.user_roles', $2, true), \
+                            set_config('role', $3, true)",
+                    [
+                        identity.user_id.clone().into(),
+                        roles.into(),
+                        REQUEST_ROLE.into(),
+                    ],
+                ))
+                .await?;
+            }
+            *guard = Some(tx);
+        }
+        MutexGuard::try_map(guard, Option::as_mut)
+            .map_err(|_| AppError::internal("request transaction missing"))
+    }
+
+    /// Runs a write in a savepoint of the request's transaction: on error the savepoint is
+    /// rolled back, so a failed mutation leaves nothing behind while the request goes on.
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: for<'a> FnOnce(&'a DatabaseTransaction) -> TxFuture<'a, T>,
+    {
+        let conn = self.conn().await?;
+        let savepoint = conn.begin().await?;
+        match f(&savepoint).await {
+            Ok(value) => {
+                savepoint.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = savepoint.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits the request's transaction, if one was begun.
+    pub async fn finish(&self) -> AppResult<()> {
+        let tx = self.tx.lock().await.take();
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The request's database handle from a resolver context.
+pub fn request_db(ctx: &async_graphql::Context<'_>) -> AppResult<Arc<RequestDb>> {
+    ctx.data::<Arc<RequestDb>>()
+        .cloned()
+        .map_err(|_| AppError::internal("no request database context"))
+}

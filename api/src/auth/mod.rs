@@ -1,0 +1,37 @@
+//! Who is asking, and the per-request database context their statements run in.
+
+pub mod context;
+
+pub use context::RequestDb;
+
+/// A role an identity holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum Role {
+    /// Sees and changes everything.
+    Admin,
+    /// Sees and changes what they author.
+    Member,
+}
+
+impl Role {
+    /// The spelling stored in tokens and `app.user_roles`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub roles: Vec<Role>,
+}
+
+impl Identity {
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+}

@@ -1,0 +1,326 @@
+//! DataLoaders of the catalogue: every relation is loaded for all parents of a level in one
+//! statement, inside the request's transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Request};
+use entity::{configuration, test_case, test_step, test_suite};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use uuid::Uuid;
+
+use super::types::{
+    Configuration, SuiteTestCaseConnection, SuiteTestCaseEdge, TestCase, TestStep, TestSuite,
+};
+use crate::auth::RequestDb;
+use crate::error::AppError;
+use crate::pagination::{Cursor, KeyKind, Ordering, Page, PageArgs, SortValue, Sql, finish_page};
+
+type LoadResult<V> = Result<HashMap<Uuid, V>, async_graphql::Error>;
+
+fn uuids(keys: &[Uuid]) -> Value {
+    Value::from(keys.to_vec())
+}
+
+async fn query_all(
+    db: &RequestDb,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<sea_orm::QueryResult>, AppError> {
+    let conn = db.conn().await?;
+    Ok(conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?)
+}
+
+fn parse<M: FromQueryResult>(row: &sea_orm::QueryResult) -> Result<M, AppError> {
+    Ok(M::from_query_result(row, "")?)
+}
+
+/// Test cases by id.
+pub struct CaseById(Arc<RequestDb>);
+
+impl Loader<Uuid> for CaseById {
+    type Value = test_case::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
+        let rows = query_all(
+            &self.0,
+            "SELECT * FROM test_cases WHERE id = ANY($1)",
+            vec![uuids(keys)],
+        )
+        .await?;
+        let mut out = HashMap::new();
+        for row in &rows {
+            let m: test_case::Model = parse(row)?;
+            out.insert(m.id, m);
+        }
+        Ok(out)
+    }
+}
+
+/// Configurations by id.
+pub struct ConfigurationById(Arc<RequestDb>);
+
+impl Loader<Uuid> for ConfigurationById {
+    type Value = configuration::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
+        let rows = query_all(
+            &self.0,
+            "SELECT * FROM configurations WHERE id = ANY($1)",
+            vec![uuids(keys)],
+        )
+        .await?;
+        let mut out = HashMap::new();
+        for row in &rows {
+            let m: configuration::Model = parse(row)?;
+            out.insert(m.id, m);
+        }
+        Ok(out)
+    }
+}
+
+/// The steps of each case, in order.
+pub struct StepsByCase(Arc<RequestDb>);
+
+impl Loader<Uuid> for StepsByCase {
+    type Value = Vec<test_step::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
+        let rows = query_all(
+            &self.0,
+            "SELECT * FROM test_steps WHERE test_case_id = ANY($1) ORDER BY test_case_id, order_index, id",
+            vec![uuids(keys)],
+        )
+        .await?;
+        let mut out: HashMap<Uuid, Vec<test_step::Model>> = HashMap::new();
+        for row in &rows {
+            let m: test_step::Model = parse(row)?;
+            out.entry(m.test_case_id).or_default().push(m);
+        }
+        Ok(out)
+    }
+}
+
+/// The suites of each case, by name.
+pub struct SuitesByCase(Arc<RequestDb>);
+
+impl Loader<Uuid> for SuitesByCase {
+    type Value = Vec<test_suite::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
+        let rows = query_all(
+            &self.0,
+            "SELECT s.*, m.test_case_id AS member_case_id FROM test_suite_test_cases m
+             JOIN test_suites s ON s.id = m.test_suite_id
+             WHERE m.test_case_id = ANY($1) ORDER BY s.name, s.id",
+            vec![uuids(keys)],
+        )
+        .await?;
+        let mut out: HashMap<Uuid, Vec<test_suite::Model>> = HashMap::new();
+        for row in &rows {
+            let case_id: Uuid = row.try_get("", "member_case_id").map_err(AppError::from)?;
+            out.entry(case_id).or_default().push(parse(row)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The pagination arguments of a nested connection, as part of a loader key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+}
+
+impl From<&PageKey> for PageArgs {
+    fn from(k: &PageKey) -> Self {
+        PageArgs {
+            first: k.first,
+            after: k.after.clone(),
+            last: k.last,
+            before: k.before.clone(),
+        }
+    }
+}
+
+/// Position of a case in a suite; members without one sort last.
+const SUITE_POSITION_SQL: &str = "COALESCE(m.order_index, 2147483647)";
+
+fn suite_ordering() -> Ordering {
+    Ordering {
+        name: "position:asc".to_owned(),
+        sql: SUITE_POSITION_SQL.to_owned(),
+        kind: KeyKind::Int,
+        descending: false,
+        id_column: "m.test_case_id",
+    }
+}
+
+/// A page of each suite's test cases, in the suite's order, with the suite's count.
+pub struct SuiteCasesPage(Arc<RequestDb>);
+
+impl Loader<(Uuid, PageKey)> for SuiteCasesPage {
+    type Value = SuiteTestCaseConnection;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageKey)],
+    ) -> Result<HashMap<(Uuid, PageKey), Self::Value>, Self::Error> {
+        let mut by_args: HashMap<&PageKey, Vec<Uuid>> = HashMap::new();
+        for (suite, args) in keys {
+            by_args.entry(args).or_default().push(*suite);
+        }
+        let all_suites: Vec<Uuid> = keys.iter().map(|(s, _)| *s).collect();
+        let count_rows = query_all(
+            &self.0,
+            "SELECT m.test_suite_id, count(*) AS n FROM test_suite_test_cases m
+             JOIN test_cases tc ON tc.id = m.test_case_id
+             WHERE m.test_suite_id = ANY($1) GROUP BY m.test_suite_id",
+            vec![uuids(&all_suites)],
+        )
+        .await?;
+        let mut counts: HashMap<Uuid, i64> = HashMap::new();
+        for row in &count_rows {
+            counts.insert(
+                row.try_get("", "test_suite_id").map_err(AppError::from)?,
+                row.try_get("", "n").map_err(AppError::from)?,
+            );
+        }
+
+        let ordering = suite_ordering();
+        let mut out = HashMap::new();
+        for (args, suites) in by_args {
+            let page = Page::new(&PageArgs::from(args), &ordering)?;
+            let mut sql = Sql::default();
+            let suites_param = sql.bind(suites.clone());
+            let mut conditions = String::new();
+            for condition in page.conditions(&ordering, &mut sql)? {
+                conditions.push_str(" AND ");
+                conditions.push_str(&condition);
+            }
+            let limit = sql.bind(page.limit as i64 + 1);
+            let text = format!(
+                "SELECT * FROM (
+                   SELECT tc.*, m.test_suite_id AS member_suite_id, {SUITE_POSITION_SQL} AS member_position,
+                          row_number() OVER (PARTITION BY m.test_suite_id ORDER BY {}) AS member_rank
+                   FROM test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id
+                   WHERE m.test_suite_id = ANY({suites_param}){conditions}
+                 ) ranked WHERE member_rank <= {limit} ORDER BY member_suite_id, member_rank",
+                page.order_by(&ordering)
+            );
+            let rows = query_all(&self.0, &text, sql.values).await?;
+            let mut per_suite: HashMap<Uuid, Vec<(i32, test_case::Model)>> = HashMap::new();
+            for row in &rows {
+                let suite: Uuid = row.try_get("", "member_suite_id").map_err(AppError::from)?;
+                let position: i32 = row.try_get("", "member_position").map_err(AppError::from)?;
+                per_suite
+                    .entry(suite)
+                    .or_default()
+                    .push((position, parse(row)?));
+            }
+            for suite in suites {
+                let rows = per_suite.remove(&suite).unwrap_or_default();
+                let (edges, page_info) = finish_page(&page, rows, |(position, case)| Cursor {
+                    ordering: ordering.name.clone(),
+                    key: SortValue::Int(i64::from(*position)),
+                    id: case.id,
+                });
+                let connection = SuiteTestCaseConnection {
+                    edges: edges
+                        .into_iter()
+                        .map(|(cursor, (position, case))| SuiteTestCaseEdge {
+                            cursor,
+                            position,
+                            node: TestCase(case),
+                        })
+                        .collect(),
+                    page_info,
+                    total_count: counts.get(&suite).copied().unwrap_or(0),
+                };
+                out.insert((suite, args.clone()), connection);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Adds the catalogue's loaders to a request.
+pub fn register(req: Request, db: &Arc<RequestDb>) -> Request {
+    req.data(DataLoader::new(CaseById(db.clone()), tokio::spawn))
+        .data(DataLoader::new(ConfigurationById(db.clone()), tokio::spawn))
+        .data(DataLoader::new(StepsByCase(db.clone()), tokio::spawn))
+        .data(DataLoader::new(SuitesByCase(db.clone()), tokio::spawn))
+        .data(DataLoader::new(SuiteCasesPage(db.clone()), tokio::spawn))
+}
+
+fn loader<'a, L: Send + Sync + 'static>(
+    ctx: &'a Context<'_>,
+) -> async_graphql::Result<&'a DataLoader<L>> {
+    ctx.data::<DataLoader<L>>()
+        .map_err(|_| AppError::internal("loader missing from the request").into())
+}
+
+pub async fn case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestCase>> {
+    Ok(loader::<CaseById>(ctx)?.load_one(id).await?.map(TestCase))
+}
+
+pub async fn configuration(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Option<Configuration>> {
+    Ok(loader::<ConfigurationById>(ctx)?
+        .load_one(id)
+        .await?
+        .map(Configuration))
+}
+
+pub async fn steps_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<TestStep>> {
+    Ok(loader::<StepsByCase>(ctx)?
+        .load_one(id)
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .map(TestStep)
+        .collect())
+}
+
+pub async fn suites_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<TestSuite>> {
+    Ok(loader::<SuitesByCase>(ctx)?
+        .load_one(id)
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .map(TestSuite)
+        .collect())
+}
+
+pub async fn suite_cases_page(
+    ctx: &Context<'_>,
+    suite: Uuid,
+    args: PageArgs,
+) -> async_graphql::Result<SuiteTestCaseConnection> {
+    let key = PageKey {
+        first: args.first,
+        after: args.after,
+        last: args.last,
+        before: args.before,
+    };
+    loader::<SuiteCasesPage>(ctx)?
+        .load_one((suite, key))
+        .await?
+        .ok_or_else(|| AppError::internal("suite page missing").into())
+}

@@ -1,0 +1,14 @@
+//! The test catalogue: test cases with ordered steps, suites, configurations.
+//!
+//! - `enums`: GraphQL enums mirroring the database's.
+//! - `types`: objects, connections, filters and inputs.
+//! - `query`, `mutation`: entry points (thin: convert, call a service, map).
+//! - `service`: the database work.
+//! - `loaders`: DataLoaders for every relation.
+
+pub mod enums;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod service;
+pub mod types;

@@ -1,0 +1,279 @@
+//! Write entry points of the catalogue. Each runs in a savepoint of the request's transaction
+//! and returns what it changed, so clients can update their caches.
+
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use super::service;
+use super::types::{
+    Configuration, CreateConfigurationInput, CreateTestCaseInput, CreateTestSuiteInput, TestCase,
+    TestStep, TestStepInput, TestSuite, UpdateConfigurationInput, UpdateTestCaseInput,
+    UpdateTestStepInput, UpdateTestSuiteInput,
+};
+use crate::auth::context::request_db;
+use crate::error::{AppError, AppResult};
+
+#[derive(Default)]
+pub struct CatalogMutation;
+
+fn actor(db: &crate::auth::RequestDb) -> Option<String> {
+    db.identity().map(|i| i.user_id.clone())
+}
+
+#[Object]
+impl CatalogMutation {
+    /// Creates a test case with its steps, all or nothing.
+    async fn create_test_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and its steps.")] input: CreateTestCaseInput,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        let actor = actor(&db);
+        db.write(|tx| {
+            Box::pin(async move { service::cases::create(tx, input, actor.as_deref()).await })
+        })
+        .await
+        .map(TestCase)
+    }
+
+    /// Changes a test case: absent fields stay, `null` clears. Status changes (activate,
+    /// archive, deprecate) are updates of `status`.
+    async fn update_test_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case's id.")] id: Uuid,
+        #[graphql(desc = "The changes.")] input: UpdateTestCaseInput,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::cases::update(tx, id, input).await }))
+            .await
+            .map(TestCase)
+    }
+
+    /// Deletes a test case with its steps, executions and suite memberships; returns its id.
+    async fn delete_test_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case's id.")] id: Uuid,
+    ) -> AppResult<Uuid> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::cases::delete(tx, id).await }))
+            .await
+    }
+
+    /// Adds a step at `position` (1-based; default: last), shifting the steps after it.
+    async fn add_test_step(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case to add to.")] test_case_id: Uuid,
+        #[graphql(desc = "The step.")] input: TestStepInput,
+        #[graphql(desc = "Where to insert it, from 1 (default: after the last step).")]
+        position: Option<i32>,
+    ) -> AppResult<TestStep> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move { service::steps::add(tx, test_case_id, input, position).await })
+        })
+        .await
+        .map(TestStep)
+    }
+
+    /// Changes a step: absent fields stay, `null` clears.
+    async fn update_test_step(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The step's id.")] id: Uuid,
+        #[graphql(desc = "The changes.")] input: UpdateTestStepInput,
+    ) -> AppResult<TestStep> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::steps::update(tx, id, input).await }))
+            .await
+            .map(TestStep)
+    }
+
+    /// Removes a step and closes the gap; returns its case.
+    async fn remove_test_step(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The step's id.")] id: Uuid,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                let case_id = service::steps::remove(tx, id).await?;
+                service::cases::get(tx, case_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestCase", case_id))
+            })
+        })
+        .await
+        .map(TestCase)
+    }
+
+    /// Puts a case's steps in the given order; the list must be exactly the case's steps.
+    async fn reorder_test_steps(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case.")] test_case_id: Uuid,
+        #[graphql(desc = "All of the case's step ids, in the new order.")] step_ids: Vec<Uuid>,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                service::steps::reorder(tx, test_case_id, &step_ids).await?;
+                service::cases::get(tx, test_case_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestCase", test_case_id))
+            })
+        })
+        .await
+        .map(TestCase)
+    }
+
+    /// Creates a test suite, optionally with its cases in order.
+    async fn create_test_suite(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite.")] input: CreateTestSuiteInput,
+    ) -> AppResult<TestSuite> {
+        let db = request_db(ctx)?;
+        let actor = actor(&db);
+        db.write(|tx| {
+            Box::pin(async move { service::suites::create(tx, input, actor.as_deref()).await })
+        })
+        .await
+        .map(TestSuite)
+    }
+
+    /// Changes a test suite: absent fields stay, `null` clears.
+    async fn update_test_suite(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite's id.")] id: Uuid,
+        #[graphql(desc = "The changes.")] input: UpdateTestSuiteInput,
+    ) -> AppResult<TestSuite> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::suites::update(tx, id, input).await }))
+            .await
+            .map(TestSuite)
+    }
+
+    /// Deletes a test suite (its cases stay; its runs keep their history); returns its id.
+    async fn delete_test_suite(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite's id.")] id: Uuid,
+    ) -> AppResult<Uuid> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::suites::delete(tx, id).await }))
+            .await
+    }
+
+    /// Adds test cases to a suite at `position` (1-based; default: at the end), in the given order.
+    async fn add_test_cases_to_suite(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite.")] suite_id: Uuid,
+        #[graphql(desc = "The cases to add, in order.")] test_case_ids: Vec<Uuid>,
+        #[graphql(desc = "Where to insert them, from 1 (default: at the end).")] position: Option<
+            i32,
+        >,
+    ) -> AppResult<TestSuite> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                service::suites::add_cases(tx, suite_id, &test_case_ids, position).await?;
+                service::suites::get(tx, suite_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+            })
+        })
+        .await
+        .map(TestSuite)
+    }
+
+    /// Removes test cases from a suite, closing the gaps.
+    async fn remove_test_cases_from_suite(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite.")] suite_id: Uuid,
+        #[graphql(desc = "The cases to remove.")] test_case_ids: Vec<Uuid>,
+    ) -> AppResult<TestSuite> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                service::suites::remove_cases(tx, suite_id, &test_case_ids).await?;
+                service::suites::get(tx, suite_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+            })
+        })
+        .await
+        .map(TestSuite)
+    }
+
+    /// Puts a suite's cases in the given order; the list must be exactly the suite's cases.
+    async fn reorder_suite_test_cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite.")] suite_id: Uuid,
+        #[graphql(desc = "All of the suite's case ids, in the new order.")] test_case_ids: Vec<
+            Uuid,
+        >,
+    ) -> AppResult<TestSuite> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                service::suites::reorder(tx, suite_id, &test_case_ids).await?;
+                service::suites::get(tx, suite_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+            })
+        })
+        .await
+        .map(TestSuite)
+    }
+
+    /// Creates a configuration. A second active configuration with the same name and type is
+    /// a CONFLICT.
+    async fn create_configuration(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The configuration.")] input: CreateConfigurationInput,
+    ) -> AppResult<Configuration> {
+        let db = request_db(ctx)?;
+        let actor = actor(&db);
+        db.write(|tx| {
+            Box::pin(
+                async move { service::configurations::create(tx, input, actor.as_deref()).await },
+            )
+        })
+        .await
+        .map(Configuration)
+    }
+
+    /// Changes a configuration: absent fields stay, `null` clears.
+    async fn update_configuration(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The configuration's id.")] id: Uuid,
+        #[graphql(desc = "The changes.")] input: UpdateConfigurationInput,
+    ) -> AppResult<Configuration> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::configurations::update(tx, id, input).await }))
+            .await
+            .map(Configuration)
+    }
+
+    /// Deletes a configuration (cases, runs and executions using it keep none); returns its id.
+    async fn delete_configuration(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The configuration's id.")] id: Uuid,
+    ) -> AppResult<Uuid> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::configurations::delete(tx, id).await }))
+            .await
+    }
+}

@@ -1,0 +1,164 @@
+//! Read entry points of the catalogue.
+
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use super::service;
+use super::types::{
+    CatalogOrder, Configuration, ConfigurationConnection, ConfigurationEdge, ConfigurationFilter,
+    TestCase, TestCaseConnection, TestCaseEdge, TestCaseFilter, TestCaseOrder, TestSuite,
+    TestSuiteConnection, TestSuiteEdge,
+};
+use crate::auth::context::request_db;
+use crate::error::AppResult;
+use crate::pagination::PageArgs;
+
+#[derive(Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// A test case by id; null when absent.
+    async fn test_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case's id.")] id: Uuid,
+    ) -> AppResult<Option<TestCase>> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        Ok(service::cases::get(&*conn, id).await?.map(TestCase))
+    }
+
+    /// Test cases matching a filter, a page at a time.
+    #[allow(clippy::too_many_arguments)]
+    async fn test_cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which cases.")] filter: Option<TestCaseFilter>,
+        #[graphql(desc = "Ordering (default: newest first; by relevance when searching).")]
+        order_by: Option<TestCaseOrder>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> AppResult<TestCaseConnection> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let (hits, page) =
+            service::cases::list(&*conn, filter.unwrap_or_default(), order_by, &args).await?;
+        Ok(TestCaseConnection {
+            edges: hits
+                .into_iter()
+                .map(|h| TestCaseEdge {
+                    cursor: h.cursor,
+                    node: TestCase(h.case),
+                    snippet: h.snippet,
+                    rank: h.rank,
+                })
+                .collect(),
+            page_info: page.page_info,
+            count: page.count,
+        })
+    }
+
+    /// A test suite by id; null when absent.
+    async fn test_suite(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The suite's id.")] id: Uuid,
+    ) -> AppResult<Option<TestSuite>> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        Ok(service::suites::get(&*conn, id).await?.map(TestSuite))
+    }
+
+    /// Test suites matching a filter, a page at a time.
+    #[allow(clippy::too_many_arguments)]
+    async fn test_suites(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which suites.")] filter: Option<super::types::TestSuiteFilter>,
+        #[graphql(desc = "Ordering (default: newest first).")] order_by: Option<CatalogOrder>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> AppResult<TestSuiteConnection> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let (rows, page) =
+            service::suites::list(&*conn, filter.unwrap_or_default(), order_by, &args).await?;
+        Ok(TestSuiteConnection {
+            edges: rows
+                .into_iter()
+                .map(|(cursor, m)| TestSuiteEdge {
+                    cursor,
+                    node: TestSuite(m),
+                })
+                .collect(),
+            page_info: page.page_info,
+            count: page.count,
+        })
+    }
+
+    /// A configuration by id; null when absent.
+    async fn configuration(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The configuration's id.")] id: Uuid,
+    ) -> AppResult<Option<Configuration>> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        Ok(service::configurations::get(&*conn, id)
+            .await?
+            .map(Configuration))
+    }
+
+    /// Configurations matching a filter, a page at a time.
+    #[allow(clippy::too_many_arguments)]
+    async fn configurations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which configurations.")] filter: Option<ConfigurationFilter>,
+        #[graphql(desc = "Ordering (default: newest first).")] order_by: Option<CatalogOrder>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> AppResult<ConfigurationConnection> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let (rows, page) =
+            service::configurations::list(&*conn, filter.unwrap_or_default(), order_by, &args)
+                .await?;
+        Ok(ConfigurationConnection {
+            edges: rows
+                .into_iter()
+                .map(|(cursor, m)| ConfigurationEdge {
+                    cursor,
+                    node: Configuration(m),
+                })
+                .collect(),
+            page_info: page.page_info,
+            count: page.count,
+        })
+    }
+}

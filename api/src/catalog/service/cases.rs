@@ -1,0 +1,304 @@
+//! Test cases: lists with filters, search and keyset pages; create (with steps), update, delete.
+
+use entity::{test_case, test_step};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult,
+};
+use uuid::Uuid;
+
+use super::{
+    ListPage, check_len, check_name, check_object, list_page, nullable, required, tags_json,
+};
+use crate::catalog::enums::OrderDirection;
+use crate::catalog::types::{
+    CreateTestCaseInput, TestCaseFilter, TestCaseOrder, TestCaseOrderField, UpdateTestCaseInput,
+};
+use crate::error::{AppError, AppResult};
+use crate::pagination::{KeyKind, Ordering, PageArgs, Sql};
+
+/// The text searched, exactly the expression of the spec's index `ix_test_cases_search`, so
+/// that the index serves every search.
+pub const SEARCH_DOCUMENT: &str =
+    "coalesce(test_cases.name, '') || ' ' || coalesce(test_cases.description, '')";
+
+/// `ts_headline` options of search snippets: matches wrapped in `<mark>`, up to two fragments.
+const SNIPPET_OPTIONS: &str = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" ... \"";
+
+/// Priority as a number in severity order, for sorting (critical highest).
+const PRIORITY_RANK: &str = "CASE test_cases.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 \
+     WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END";
+
+/// A search hit: the case and, with a search, its snippet and rank.
+pub struct CaseHit {
+    pub cursor: String,
+    pub case: test_case::Model,
+    pub snippet: Option<String>,
+    pub rank: Option<f64>,
+}
+
+pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test_case::Model>> {
+    Ok(test_case::Entity::find_by_id(id).one(conn).await?)
+}
+
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: TestCaseFilter,
+    order: Option<TestCaseOrder>,
+    args: &PageArgs,
+) -> AppResult<(Vec<CaseHit>, ListPage)> {
+    let mut sql = Sql::default();
+    let mut conditions = Vec::new();
+    if let Some(statuses) = filter.status {
+        let values: Vec<String> = statuses
+            .into_iter()
+            .map(|s| entity::enums::TestCaseStatus::from(s).to_value())
+            .collect();
+        conditions.push(format!("test_cases.status = ANY({})", sql.bind(values)));
+    }
+    if let Some(priorities) = filter.priority {
+        let values: Vec<String> = priorities
+            .into_iter()
+            .map(|p| entity::enums::Priority::from(p).to_value())
+            .collect();
+        conditions.push(format!("test_cases.priority = ANY({})", sql.bind(values)));
+    }
+    if let Some(category) = filter.category {
+        conditions.push(format!("test_cases.category = {}", sql.bind(category)));
+    }
+    if let Some(author) = filter.author {
+        conditions.push(format!("test_cases.author = {}", sql.bind(author)));
+    }
+    if let Some(automated) = filter.is_automated {
+        conditions.push(format!("test_cases.is_automated = {}", sql.bind(automated)));
+    }
+    if let Some(tags) = filter.tags_all {
+        conditions.push(format!(
+            "test_cases.tags @> {}::jsonb",
+            sql.bind(tags_json(&tags))
+        ));
+    }
+    if let Some(tags) = filter.tags_any {
+        conditions.push(format!("test_cases.tags ?| {}::text[]", sql.bind(tags)));
+    }
+    if let Some(metadata) = filter.metadata_contains {
+        check_object("filter.metadataContains", &metadata.0)?;
+        conditions.push(format!(
+            "test_cases.metadata @> {}::jsonb",
+            sql.bind(metadata.0)
+        ));
+    }
+    if let Some(after) = filter.created_after {
+        conditions.push(format!("test_cases.created_at >= {}", sql.bind(after)));
+    }
+    if let Some(before) = filter.created_before {
+        conditions.push(format!("test_cases.created_at < {}", sql.bind(before)));
+    }
+    let search = filter.search.filter(|s| !s.trim().is_empty());
+    let query = search.map(|text| {
+        let p = sql.bind(text);
+        format!("websearch_to_tsquery('english', {p})")
+    });
+    let mut extra = String::new();
+    if let Some(query) = &query {
+        conditions.push(format!(
+            "to_tsvector('english', {SEARCH_DOCUMENT}) @@ {query}"
+        ));
+        extra = format!(
+            ", ts_headline('english', {SEARCH_DOCUMENT}, {query}, '{SNIPPET_OPTIONS}') AS snippet, \
+             ts_rank(to_tsvector('english', {SEARCH_DOCUMENT}), {query})::float8 AS rank"
+        );
+    }
+    let ordering = case_ordering(order, query.as_deref())?;
+    let mut page = list_page(conn, "test_cases", &extra, conditions, sql, &ordering, args).await?;
+    let mut hits = Vec::with_capacity(page.rows.len());
+    for (cursor, row) in std::mem::take(&mut page.rows) {
+        let (snippet, rank) = if query.is_some() {
+            (row.try_get("", "snippet")?, row.try_get("", "rank")?)
+        } else {
+            (None, None)
+        };
+        hits.push(CaseHit {
+            cursor,
+            case: test_case::Model::from_query_result(&row, "")?,
+            snippet,
+            rank,
+        });
+    }
+    Ok((hits, page))
+}
+
+fn case_ordering(order: Option<TestCaseOrder>, query: Option<&str>) -> AppResult<Ordering> {
+    let (field, direction) = match (order, query) {
+        (Some(o), _) => (o.field, o.direction),
+        (None, Some(_)) => (TestCaseOrderField::Relevance, OrderDirection::Desc),
+        (None, None) => (TestCaseOrderField::CreatedAt, OrderDirection::Desc),
+    };
+    let descending = direction == OrderDirection::Desc;
+    let (name, sql, kind) = match field {
+        TestCaseOrderField::CreatedAt => (
+            "createdAt",
+            "test_cases.created_at".to_owned(),
+            KeyKind::Timestamp,
+        ),
+        TestCaseOrderField::UpdatedAt => (
+            "updatedAt",
+            "test_cases.updated_at".to_owned(),
+            KeyKind::Timestamp,
+        ),
+        TestCaseOrderField::Name => ("name", "test_cases.name".to_owned(), KeyKind::Text),
+        TestCaseOrderField::Priority => ("priority", PRIORITY_RANK.to_owned(), KeyKind::Int),
+        TestCaseOrderField::Relevance => {
+            let query = query.ok_or_else(|| {
+                AppError::bad_input("orderBy", "RELEVANCE ordering needs filter.search")
+            })?;
+            (
+                "relevance",
+                format!("ts_rank(to_tsvector('english', {SEARCH_DOCUMENT}), {query})::float8"),
+                KeyKind::Float,
+            )
+        }
+    };
+    Ok(Ordering {
+        name: format!("{name}:{}", if descending { "desc" } else { "asc" }),
+        sql,
+        kind,
+        descending,
+        id_column: "test_cases.id",
+    })
+}
+
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    input: CreateTestCaseInput,
+    actor: Option<&str>,
+) -> AppResult<test_case::Model> {
+    check_name("name", &input.name, super::NAME_MAX)?;
+    let author = input.author.or_else(|| actor.map(str::to_owned));
+    check_len("author", author.as_deref(), super::SHORT_TEXT_MAX)?;
+    check_len("category", input.category.as_deref(), super::SHORT_TEXT_MAX)?;
+    let metadata = input
+        .metadata
+        .map(|j| j.0)
+        .unwrap_or_else(|| serde_json::json!({}));
+    check_object("metadata", &metadata)?;
+    let steps = input.steps.unwrap_or_default();
+    for (i, step) in steps.iter().enumerate() {
+        super::steps::check_step_input(&format!("steps.{i}"), step)?;
+    }
+    let id = Uuid::now_v7();
+    let model = test_case::ActiveModel {
+        id: Set(id),
+        name: Set(input.name),
+        description: Set(input.description),
+        status: Set(input
+            .status
+            .map(Into::into)
+            .unwrap_or(entity::enums::TestCaseStatus::Draft)),
+        priority: Set(input
+            .priority
+            .map(Into::into)
+            .unwrap_or(entity::enums::Priority::Medium)),
+        tags: Set(Some(tags_json(&input.tags.unwrap_or_default()))),
+        metadata: Set(Some(metadata)),
+        author: Set(author),
+        category: Set(input.category),
+        expected_duration_seconds: Set(input.expected_duration_seconds),
+        is_automated: Set(input.is_automated.unwrap_or(true)),
+        retry_count: Set(input.retry_count.unwrap_or(0)),
+        configuration_id: Set(input.configuration_id),
+        ..Default::default()
+    };
+    let case = model.insert(conn).await?;
+    if !steps.is_empty() {
+        let rows: Vec<test_step::ActiveModel> = steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| super::steps::new_step(id, i as i32 + 1, s))
+            .collect();
+        test_step::Entity::insert_many(rows).exec(conn).await?;
+    }
+    Ok(case)
+}
+
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    input: UpdateTestCaseInput,
+) -> AppResult<test_case::Model> {
+    let mut model = test_case::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id),
+        ..Default::default()
+    };
+    let mut changed = false;
+    if let Some(name) = required("name", input.name)? {
+        check_name("name", &name, super::NAME_MAX)?;
+        model.name = Set(name);
+        changed = true;
+    }
+    if let Some(v) = nullable(input.description) {
+        model.description = Set(v);
+        changed = true;
+    }
+    if let Some(v) = required("status", input.status)? {
+        model.status = Set(v.into());
+        changed = true;
+    }
+    if let Some(v) = required("priority", input.priority)? {
+        model.priority = Set(v.into());
+        changed = true;
+    }
+    if let Some(v) = nullable(input.tags) {
+        model.tags = Set(Some(tags_json(&v.unwrap_or_default())));
+        changed = true;
+    }
+    if let Some(v) = nullable(input.metadata) {
+        let v = v.map(|j| j.0).unwrap_or_else(|| serde_json::json!({}));
+        check_object("metadata", &v)?;
+        model.metadata = Set(Some(v));
+        changed = true;
+    }
+    if let Some(v) = nullable(input.author) {
+        check_len("author", v.as_deref(), super::SHORT_TEXT_MAX)?;
+        model.author = Set(v);
+        changed = true;
+    }
+    if let Some(v) = nullable(input.category) {
+        check_len("category", v.as_deref(), super::SHORT_TEXT_MAX)?;
+        model.category = Set(v);
+        changed = true;
+    }
+    if let Some(v) = nullable(input.expected_duration_seconds) {
+        model.expected_duration_seconds = Set(v);
+        changed = true;
+    }
+    if let Some(v) = required("isAutomated", input.is_automated)? {
+        model.is_automated = Set(v);
+        changed = true;
+    }
+    if let Some(v) = required("retryCount", input.retry_count)? {
+        model.retry_count = Set(v);
+        changed = true;
+    }
+    if let Some(v) = nullable(input.configuration_id) {
+        model.configuration_id = Set(v);
+        changed = true;
+    }
+    if !changed {
+        return get(conn, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("TestCase", id));
+    }
+    match model.update(conn).await {
+        Ok(m) => Ok(m),
+        Err(sea_orm::DbErr::RecordNotUpdated) => Err(AppError::not_found("TestCase", id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Uuid> {
+    let res = test_case::Entity::delete_by_id(id).exec(conn).await?;
+    if res.rows_affected == 0 {
+        return Err(AppError::not_found("TestCase", id));
+    }
+    Ok(id)
+}

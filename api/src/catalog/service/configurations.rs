@@ -1,0 +1,159 @@
+//! Configurations.
+
+use entity::configuration;
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult,
+};
+use uuid::Uuid;
+
+use super::{
+    ListPage, check_len, check_name, check_object, contains_pattern, list_page, nullable, required,
+};
+use crate::catalog::enums::OrderDirection;
+use crate::catalog::types::{
+    CatalogOrder, CatalogOrderField, ConfigurationFilter, CreateConfigurationInput,
+    UpdateConfigurationInput,
+};
+use crate::error::{AppError, AppResult};
+use crate::pagination::{KeyKind, PageArgs, Sql};
+
+pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<configuration::Model>> {
+    Ok(configuration::Entity::find_by_id(id).one(conn).await?)
+}
+
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: ConfigurationFilter,
+    order: Option<CatalogOrder>,
+    args: &PageArgs,
+) -> AppResult<(Vec<(String, configuration::Model)>, ListPage)> {
+    let mut sql = Sql::default();
+    let mut conditions = Vec::new();
+    if let Some(types) = filter.config_type {
+        let types: Vec<String> = types
+            .into_iter()
+            .map(|t| entity::enums::ConfigType::from(t).to_value())
+            .collect();
+        conditions.push(format!(
+            "configurations.config_type = ANY({})",
+            sql.bind(types)
+        ));
+    }
+    if let Some(active) = filter.is_active {
+        conditions.push(format!("configurations.is_active = {}", sql.bind(active)));
+    }
+    if let Some(name) = filter.name_contains {
+        conditions.push(format!(
+            "configurations.name ILIKE {}",
+            sql.bind(contains_pattern(&name))
+        ));
+    }
+    let ordering = catalog_ordering("configurations", order, "configurations.id");
+    let mut page = list_page(conn, "configurations", "", conditions, sql, &ordering, args).await?;
+    let rows = std::mem::take(&mut page.rows)
+        .into_iter()
+        .map(|(c, row)| Ok((c, configuration::Model::from_query_result(&row, "")?)))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok((rows, page))
+}
+
+/// The ordering of suites or configurations.
+pub fn catalog_ordering(
+    table: &'static str,
+    order: Option<CatalogOrder>,
+    id_column: &'static str,
+) -> crate::pagination::Ordering {
+    let (field, direction) = order
+        .map(|o| (o.field, o.direction))
+        .unwrap_or((CatalogOrderField::CreatedAt, OrderDirection::Desc));
+    let (column, kind) = match field {
+        CatalogOrderField::CreatedAt => ("created_at", KeyKind::Timestamp),
+        CatalogOrderField::UpdatedAt => ("updated_at", KeyKind::Timestamp),
+        CatalogOrderField::Name => ("name", KeyKind::Text),
+    };
+    super::column_ordering(
+        table,
+        column,
+        kind,
+        direction == OrderDirection::Desc,
+        id_column,
+    )
+}
+
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    input: CreateConfigurationInput,
+    actor: Option<&str>,
+) -> AppResult<configuration::Model> {
+    check_name("name", &input.name, super::NAME_MAX)?;
+    let data = input
+        .configuration_data
+        .map(|j| j.0)
+        .unwrap_or_else(|| serde_json::json!({}));
+    check_object("configurationData", &data)?;
+    let created_by = input.created_by.or_else(|| actor.map(str::to_owned));
+    check_len("createdBy", created_by.as_deref(), super::SHORT_TEXT_MAX)?;
+    let model = configuration::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(input.name),
+        description: Set(input.description),
+        config_type: Set(input.config_type.into()),
+        configuration_data: Set(data),
+        is_active: Set(input.is_active.unwrap_or(true)),
+        created_by: Set(created_by),
+        ..Default::default()
+    };
+    Ok(model.insert(conn).await?)
+}
+
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    input: UpdateConfigurationInput,
+) -> AppResult<configuration::Model> {
+    let mut model = configuration::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id),
+        ..Default::default()
+    };
+    let mut changed = false;
+    if let Some(name) = required("name", input.name)? {
+        check_name("name", &name, super::NAME_MAX)?;
+        model.name = Set(name);
+        changed = true;
+    }
+    if let Some(description) = nullable(input.description) {
+        model.description = Set(description);
+        changed = true;
+    }
+    if let Some(t) = required("configType", input.config_type)? {
+        model.config_type = Set(t.into());
+        changed = true;
+    }
+    if let Some(data) = required("configurationData", input.configuration_data)? {
+        check_object("configurationData", &data.0)?;
+        model.configuration_data = Set(data.0);
+        changed = true;
+    }
+    if let Some(active) = required("isActive", input.is_active)? {
+        model.is_active = Set(active);
+        changed = true;
+    }
+    if !changed {
+        return get(conn, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("Configuration", id));
+    }
+    match model.update(conn).await {
+        Ok(m) => Ok(m),
+        Err(sea_orm::DbErr::RecordNotUpdated) => Err(AppError::not_found("Configuration", id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Uuid> {
+    let res = configuration::Entity::delete_by_id(id).exec(conn).await?;
+    if res.rows_affected == 0 {
+        return Err(AppError::not_found("Configuration", id));
+    }
+    Ok(id)
+}

@@ -1,0 +1,194 @@
+//! The catalogue's services: the only code that talks to the database for it. Every function
+//! takes the connection (the request's transaction or a savepoint of it) from its caller.
+
+pub mod cases;
+pub mod configurations;
+pub mod steps;
+pub mod suites;
+
+use async_graphql::MaybeUndefined;
+use sea_orm::{ConnectionTrait, QueryResult};
+use serde_json::Value as JsonValue;
+
+use crate::error::{AppError, AppResult};
+use crate::pagination::{
+    CountQuery, Cursor, KeyKind, Ordering, Page, PageArgs, PageInfo, SortValue, Sql, finish_page,
+    timestamp_key,
+};
+
+/// Longest name of cases, steps, suites and configurations (`VARCHAR(255)`).
+pub const NAME_MAX: usize = 255;
+/// Longest author, category and creator (`VARCHAR(100)`).
+pub const SHORT_TEXT_MAX: usize = 100;
+/// Longest step selector (`VARCHAR(500)`).
+pub const SELECTOR_MAX: usize = 500;
+
+/// A required name: not blank, at most `max` characters.
+pub fn check_name(field: &str, value: &str, max: usize) -> AppResult<()> {
+    if value.trim().is_empty() {
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    check_len(field, Some(value), max)
+}
+
+/// At most `max` characters, as PostgreSQL counts them.
+pub fn check_len(field: &str, value: Option<&str>, max: usize) -> AppResult<()> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(AppError::bad_input(
+            field,
+            format!("{field} must be at most {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A JSON object.
+pub fn check_object(field: &str, value: &JsonValue) -> AppResult<()> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            field,
+            format!("{field} must be a JSON object"),
+        ))
+    }
+}
+
+/// Tags as stored: a JSON array of distinct strings, in the given order.
+pub fn tags_json(tags: &[String]) -> JsonValue {
+    let mut seen = std::collections::HashSet::new();
+    JsonValue::Array(
+        tags.iter()
+            .filter(|t| seen.insert(t.as_str()))
+            .map(|t| JsonValue::String(t.clone()))
+            .collect(),
+    )
+}
+
+/// A field that cannot be cleared: absent leaves it, `null` is an error.
+pub fn required<T>(field: &str, value: MaybeUndefined<T>) -> AppResult<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(AppError::bad_input(
+            field,
+            format!("{field} cannot be null"),
+        )),
+        MaybeUndefined::Value(v) => Ok(Some(v)),
+    }
+}
+
+/// A nullable field: absent leaves it (`None`), `null` clears it (`Some(None)`).
+pub fn nullable<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// `ILIKE` pattern matching `text` anywhere, its wildcards escaped.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// A fetched page: rows in order with their cursors, the page info, and the count query.
+pub struct ListPage {
+    pub rows: Vec<(String, QueryResult)>,
+    pub page_info: PageInfo,
+    pub count: CountQuery,
+}
+
+/// Lists `table` rows matching `conditions` (values bound in `sql`), a page of `args` in
+/// `ordering`, with `extra` select expressions. Each row carries its sort key as `sort_key`.
+pub async fn list_page(
+    conn: &impl ConnectionTrait,
+    table: &str,
+    extra: &str,
+    conditions: Vec<String>,
+    mut sql: Sql,
+    ordering: &Ordering,
+    args: &PageArgs,
+) -> AppResult<ListPage> {
+    let page = Page::new(args, ordering)?;
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let count = CountQuery(sql.statement(format!("SELECT count(*) FROM {table}{filter}")));
+    let mut all = conditions;
+    all.extend(page.conditions(ordering, &mut sql)?);
+    let filter = if all.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", all.join(" AND "))
+    };
+    let limit = sql.bind(page.limit as i64 + 1);
+    let cast = match ordering.kind {
+        KeyKind::Int => "::bigint",
+        KeyKind::Float => "::float8",
+        KeyKind::Text => "::text",
+        KeyKind::Timestamp => "::timestamptz",
+    };
+    let text = format!(
+        "SELECT {table}.*, ({}){cast} AS sort_key{extra} FROM {table}{filter} ORDER BY {} LIMIT {limit}",
+        ordering.sql,
+        page.order_by(ordering)
+    );
+    let rows = conn.query_all_raw(sql.statement(text)).await?;
+    let mut keyed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: uuid::Uuid = row.try_get("", "id")?;
+        let key = match ordering.kind {
+            KeyKind::Int => SortValue::Int(
+                row.try_get::<Option<i64>>("", "sort_key")?
+                    .unwrap_or_default(),
+            ),
+            KeyKind::Float => SortValue::Float(
+                row.try_get::<Option<f64>>("", "sort_key")?
+                    .unwrap_or_default(),
+            ),
+            KeyKind::Text => SortValue::Text(
+                row.try_get::<Option<String>>("", "sort_key")?
+                    .unwrap_or_default(),
+            ),
+            KeyKind::Timestamp => timestamp_key(row.try_get("", "sort_key")?),
+        };
+        keyed.push((key, id, row));
+    }
+    let (rows, page_info) = finish_page(&page, keyed, |(key, id, _)| Cursor {
+        ordering: ordering.name.clone(),
+        key: key.clone(),
+        id: *id,
+    });
+    Ok(ListPage {
+        rows: rows.into_iter().map(|(c, (_, _, row))| (c, row)).collect(),
+        page_info,
+        count,
+    })
+}
+
+/// The ordering of a catalogue list by a plain column.
+pub fn column_ordering(
+    table: &'static str,
+    column: &str,
+    kind: KeyKind,
+    descending: bool,
+    id_column: &'static str,
+) -> Ordering {
+    let _ = table;
+    Ordering {
+        name: format!("{column}:{}", if descending { "desc" } else { "asc" }),
+        sql: format!("{table}.{column}"),
+        kind,
+        descending,
+        id_column,
+    }
+}

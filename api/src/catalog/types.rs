@@ -1,0 +1,689 @@
+//! GraphQL objects and inputs of the catalogue.
+
+use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, FixedOffset};
+use entity::{configuration, test_case, test_step, test_suite};
+use serde_json::Value as JsonValue;
+use uuid::Uuid;
+
+use super::enums::{ConfigType, OrderDirection, Priority, StepType, TestCaseStatus};
+use super::loaders;
+use crate::pagination::{PageArgs, PageInfo};
+
+/// Timestamps as the API shows them.
+pub type Timestamp = DateTime<FixedOffset>;
+
+/// A JSON value (object, array, string, number, boolean or null).
+pub type Json = async_graphql::Json<JsonValue>;
+
+fn json_or(v: &Option<JsonValue>, default: JsonValue) -> Json {
+    async_graphql::Json(v.clone().unwrap_or(default))
+}
+
+fn tags_of(v: &Option<JsonValue>) -> Vec<String> {
+    v.as_ref()
+        .and_then(JsonValue::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A test case: what to verify, in ordered steps, with its classification.
+#[derive(Clone)]
+pub struct TestCase(pub test_case::Model);
+
+#[Object]
+impl TestCase {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Name, unique within its category among cases that are not archived.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// What the case verifies.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Lifecycle status.
+    async fn status(&self) -> TestCaseStatus {
+        self.0.status.into()
+    }
+    /// Priority.
+    async fn priority(&self) -> Priority {
+        self.0.priority.into()
+    }
+    /// Free-form labels.
+    async fn tags(&self) -> Vec<String> {
+        tags_of(&self.0.tags)
+    }
+    /// Free-form attributes (a JSON object).
+    async fn metadata(&self) -> Json {
+        json_or(&self.0.metadata, JsonValue::Object(Default::default()))
+    }
+    /// User id of the author.
+    async fn author(&self) -> Option<&str> {
+        self.0.author.as_deref()
+    }
+    /// Category (feature area).
+    async fn category(&self) -> Option<&str> {
+        self.0.category.as_deref()
+    }
+    /// Expected duration in seconds.
+    async fn expected_duration_seconds(&self) -> Option<i32> {
+        self.0.expected_duration_seconds
+    }
+    /// Whether the case runs automatically.
+    async fn is_automated(&self) -> bool {
+        self.0.is_automated
+    }
+    /// How many times a failed execution may be retried (0 to 10).
+    async fn retry_count(&self) -> i32 {
+        self.0.retry_count
+    }
+    /// Id of the default configuration.
+    async fn configuration_id(&self) -> Option<Uuid> {
+        self.0.configuration_id
+    }
+    /// The default configuration.
+    async fn configuration(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Configuration>> {
+        match self.0.configuration_id {
+            Some(id) => loaders::configuration(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// When the case was created.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+    /// When the case last changed.
+    async fn updated_at(&self) -> Option<Timestamp> {
+        self.0.updated_at
+    }
+    /// The steps, in order.
+    async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestStep>> {
+        loaders::steps_of_case(ctx, self.0.id).await
+    }
+    /// The suites the case belongs to, by name.
+    async fn suites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestSuite>> {
+        loaders::suites_of_case(ctx, self.0.id).await
+    }
+}
+
+/// One step of a test case.
+#[derive(Clone)]
+pub struct TestStep(pub test_step::Model);
+
+#[Object]
+impl TestStep {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Id of the case the step belongs to.
+    async fn test_case_id(&self) -> Uuid {
+        self.0.test_case_id
+    }
+    /// Position within the case, from 1.
+    async fn order_index(&self) -> i32 {
+        self.0.order_index
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// What the step does.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Kind of action.
+    async fn step_type(&self) -> StepType {
+        self.0.step_type.into()
+    }
+    /// Element selector the action targets.
+    async fn selector(&self) -> Option<&str> {
+        self.0.selector.as_deref()
+    }
+    /// Input (text to type, URL, request body, ...).
+    async fn input_data(&self) -> Option<&str> {
+        self.0.input_data.as_deref()
+    }
+    /// What should happen.
+    async fn expected_result(&self) -> Option<&str> {
+        self.0.expected_result.as_deref()
+    }
+    /// Step settings (a JSON object).
+    async fn configuration(&self) -> Json {
+        json_or(&self.0.configuration, JsonValue::Object(Default::default()))
+    }
+    /// Timeout in seconds.
+    async fn timeout_seconds(&self) -> Option<i32> {
+        self.0.timeout_seconds
+    }
+    /// Whether a failure of this step fails the case.
+    async fn is_optional(&self) -> bool {
+        self.0.is_optional
+    }
+    /// Whether the case goes on after this step fails.
+    async fn continue_on_failure(&self) -> bool {
+        self.0.continue_on_failure
+    }
+    /// When the step was created.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+    /// When the step last changed.
+    async fn updated_at(&self) -> Option<Timestamp> {
+        self.0.updated_at
+    }
+    /// The case the step belongs to.
+    async fn test_case(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestCase>> {
+        loaders::case(ctx, self.0.test_case_id).await
+    }
+}
+
+/// A suite: an ordered group of test cases run together.
+#[derive(Clone)]
+pub struct TestSuite(pub test_suite::Model);
+
+#[Object]
+impl TestSuite {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// What the suite covers.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Free-form labels.
+    async fn tags(&self) -> Vec<String> {
+        tags_of(&self.0.tags)
+    }
+    /// Suite settings (a JSON object).
+    async fn configuration(&self) -> Json {
+        json_or(&self.0.configuration, JsonValue::Object(Default::default()))
+    }
+    /// Whether the suite is in use.
+    async fn is_active(&self) -> bool {
+        self.0.is_active
+    }
+    /// User id of the creator.
+    async fn created_by(&self) -> Option<&str> {
+        self.0.created_by.as_deref()
+    }
+    /// When the suite was created.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+    /// When the suite last changed.
+    async fn updated_at(&self) -> Option<Timestamp> {
+        self.0.updated_at
+    }
+    /// The suite's test cases, in the suite's order.
+    async fn test_cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> async_graphql::Result<SuiteTestCaseConnection> {
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        loaders::suite_cases_page(ctx, self.0.id, args).await
+    }
+}
+
+/// A reusable configuration (browser, environment, ...).
+#[derive(Clone)]
+pub struct Configuration(pub configuration::Model);
+
+#[Object]
+impl Configuration {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Name; unique among active configurations of the same type.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// What the configuration is for.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Kind.
+    async fn config_type(&self) -> ConfigType {
+        self.0.config_type.into()
+    }
+    /// The settings (a JSON object).
+    async fn configuration_data(&self) -> Json {
+        async_graphql::Json(self.0.configuration_data.clone())
+    }
+    /// Whether the configuration is in use.
+    async fn is_active(&self) -> bool {
+        self.0.is_active
+    }
+    /// User id of the creator.
+    async fn created_by(&self) -> Option<&str> {
+        self.0.created_by.as_deref()
+    }
+    /// When the configuration was created.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+    /// When the configuration last changed.
+    async fn updated_at(&self) -> Option<Timestamp> {
+        self.0.updated_at
+    }
+}
+
+// ---------------------------------------------------------------- connections
+
+/// A page of test cases.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct TestCaseConnection {
+    /// The cases of the page, in order.
+    pub edges: Vec<TestCaseEdge>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub count: crate::pagination::CountQuery,
+}
+
+#[ComplexObject]
+impl TestCaseConnection {
+    /// Number of cases matching the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
+        self.count.run(ctx).await
+    }
+}
+
+/// A test case in a page.
+#[derive(SimpleObject)]
+pub struct TestCaseEdge {
+    /// Opaque position of this case, for `after` / `before`.
+    pub cursor: String,
+    /// The case.
+    pub node: TestCase,
+    /// With a search: the matching parts of name and description, matches in `<mark>`.
+    pub snippet: Option<String>,
+    /// With a search: its relevance (higher is better).
+    pub rank: Option<f64>,
+}
+
+/// A page of a suite's test cases.
+#[derive(SimpleObject, Clone)]
+pub struct SuiteTestCaseConnection {
+    /// The cases of the page, in the suite's order.
+    pub edges: Vec<SuiteTestCaseEdge>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+    /// Number of cases in the suite.
+    pub total_count: i64,
+}
+
+/// A test case in a suite.
+#[derive(SimpleObject, Clone)]
+pub struct SuiteTestCaseEdge {
+    /// Opaque position, for `after` / `before`.
+    pub cursor: String,
+    /// Position within the suite, from 1.
+    pub position: i32,
+    /// The case.
+    pub node: TestCase,
+}
+
+/// A page of test suites.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct TestSuiteConnection {
+    /// The suites of the page, in order.
+    pub edges: Vec<TestSuiteEdge>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub count: crate::pagination::CountQuery,
+}
+
+#[ComplexObject]
+impl TestSuiteConnection {
+    /// Number of suites matching the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
+        self.count.run(ctx).await
+    }
+}
+
+/// A test suite in a page.
+#[derive(SimpleObject)]
+pub struct TestSuiteEdge {
+    /// Opaque position, for `after` / `before`.
+    pub cursor: String,
+    /// The suite.
+    pub node: TestSuite,
+}
+
+/// A page of configurations.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ConfigurationConnection {
+    /// The configurations of the page, in order.
+    pub edges: Vec<ConfigurationEdge>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub count: crate::pagination::CountQuery,
+}
+
+#[ComplexObject]
+impl ConfigurationConnection {
+    /// Number of configurations matching the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
+        self.count.run(ctx).await
+    }
+}
+
+/// A configuration in a page.
+#[derive(SimpleObject)]
+pub struct ConfigurationEdge {
+    /// Opaque position, for `after` / `before`.
+    pub cursor: String,
+    /// The configuration.
+    pub node: Configuration,
+}
+
+// ---------------------------------------------------------------- filters and orders
+
+/// Which test cases to list. All given conditions must hold.
+#[derive(InputObject, Default, Clone)]
+pub struct TestCaseFilter {
+    /// Status is any of these.
+    pub status: Option<Vec<TestCaseStatus>>,
+    /// Priority is any of these.
+    pub priority: Option<Vec<Priority>>,
+    /// Category equals this.
+    pub category: Option<String>,
+    /// Author equals this.
+    pub author: Option<String>,
+    /// Automation flag equals this.
+    pub is_automated: Option<bool>,
+    /// Has all of these tags.
+    pub tags_all: Option<Vec<String>>,
+    /// Has at least one of these tags.
+    pub tags_any: Option<Vec<String>>,
+    /// Metadata contains this JSON object (`@>`).
+    pub metadata_contains: Option<Json>,
+    /// Created at or after this time.
+    pub created_after: Option<Timestamp>,
+    /// Created before this time.
+    pub created_before: Option<Timestamp>,
+    /// Full-text search over name and description, web-search syntax: `"exact phrase"`,
+    /// `a OR b`, `-excluded`. Results are ranked by relevance unless `orderBy` says otherwise.
+    pub search: Option<String>,
+}
+
+/// Fields test cases can be ordered by.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TestCaseOrderField {
+    /// Creation time.
+    CreatedAt,
+    /// Last change time.
+    UpdatedAt,
+    /// Name.
+    Name,
+    /// Priority in severity order (critical is the highest).
+    Priority,
+    /// Search relevance (only with `filter.search`).
+    Relevance,
+}
+
+/// Ordering of test cases; the id breaks ties.
+#[derive(InputObject, Clone, Copy)]
+pub struct TestCaseOrder {
+    /// What to order by.
+    pub field: TestCaseOrderField,
+    /// Which way (default descending).
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Which suites to list. All given conditions must hold.
+#[derive(InputObject, Default, Clone)]
+pub struct TestSuiteFilter {
+    /// Active flag equals this.
+    pub is_active: Option<bool>,
+    /// Creator equals this.
+    pub created_by: Option<String>,
+    /// Name contains this text (case-insensitive).
+    pub name_contains: Option<String>,
+    /// Contains this test case.
+    pub contains_test_case: Option<Uuid>,
+}
+
+/// Fields suites and configurations can be ordered by.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CatalogOrderField {
+    /// Creation time.
+    CreatedAt,
+    /// Last change time.
+    UpdatedAt,
+    /// Name.
+    Name,
+}
+
+/// Ordering of suites or configurations; the id breaks ties.
+#[derive(InputObject, Clone, Copy)]
+pub struct CatalogOrder {
+    /// What to order by.
+    pub field: CatalogOrderField,
+    /// Which way (default descending).
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Which configurations to list. All given conditions must hold.
+#[derive(InputObject, Default, Clone)]
+pub struct ConfigurationFilter {
+    /// Type is any of these.
+    pub config_type: Option<Vec<ConfigType>>,
+    /// Active flag equals this.
+    pub is_active: Option<bool>,
+    /// Name contains this text (case-insensitive).
+    pub name_contains: Option<String>,
+}
+
+// ---------------------------------------------------------------- inputs
+
+/// A new test case, with its steps.
+#[derive(InputObject, Clone)]
+pub struct CreateTestCaseInput {
+    /// Name (1 to 255 characters), unique within the category among cases not archived.
+    pub name: String,
+    /// What the case verifies.
+    pub description: Option<String>,
+    /// Status (default DRAFT).
+    pub status: Option<TestCaseStatus>,
+    /// Priority (default MEDIUM).
+    pub priority: Option<Priority>,
+    /// Labels.
+    pub tags: Option<Vec<String>>,
+    /// Attributes (a JSON object).
+    pub metadata: Option<Json>,
+    /// Author's user id (at most 100 characters; defaults to the caller).
+    pub author: Option<String>,
+    /// Category (at most 100 characters).
+    pub category: Option<String>,
+    /// Expected duration in seconds (greater than 0).
+    pub expected_duration_seconds: Option<i32>,
+    /// Whether the case runs automatically (default true).
+    pub is_automated: Option<bool>,
+    /// Retries allowed after a failure, 0 to 10 (default 0).
+    pub retry_count: Option<i32>,
+    /// Default configuration.
+    pub configuration_id: Option<Uuid>,
+    /// Steps, in order.
+    pub steps: Option<Vec<TestStepInput>>,
+}
+
+/// Changes to a test case: absent fields stay as they are, `null` clears a nullable field.
+#[derive(InputObject, Clone, Default)]
+pub struct UpdateTestCaseInput {
+    /// New name.
+    pub name: MaybeUndefined<String>,
+    /// New description.
+    pub description: MaybeUndefined<String>,
+    /// New status (activate, archive, deprecate).
+    pub status: MaybeUndefined<TestCaseStatus>,
+    /// New priority.
+    pub priority: MaybeUndefined<Priority>,
+    /// New labels (replace the old ones).
+    pub tags: MaybeUndefined<Vec<String>>,
+    /// New attributes (replace the old ones).
+    pub metadata: MaybeUndefined<Json>,
+    /// New author.
+    pub author: MaybeUndefined<String>,
+    /// New category.
+    pub category: MaybeUndefined<String>,
+    /// New expected duration.
+    pub expected_duration_seconds: MaybeUndefined<i32>,
+    /// New automation flag.
+    pub is_automated: MaybeUndefined<bool>,
+    /// New retry count.
+    pub retry_count: MaybeUndefined<i32>,
+    /// New default configuration.
+    pub configuration_id: MaybeUndefined<Uuid>,
+}
+
+/// A step to add.
+#[derive(InputObject, Clone)]
+pub struct TestStepInput {
+    /// Name (1 to 255 characters).
+    pub name: String,
+    /// What the step does.
+    pub description: Option<String>,
+    /// Kind of action.
+    pub step_type: StepType,
+    /// Element selector (at most 500 characters).
+    pub selector: Option<String>,
+    /// Input data.
+    pub input_data: Option<String>,
+    /// Expected result.
+    pub expected_result: Option<String>,
+    /// Settings (a JSON object).
+    pub configuration: Option<Json>,
+    /// Timeout in seconds (greater than 0; default 30).
+    pub timeout_seconds: Option<i32>,
+    /// Whether a failure of this step fails the case (default false).
+    pub is_optional: Option<bool>,
+    /// Whether the case goes on after this step fails (default false).
+    pub continue_on_failure: Option<bool>,
+}
+
+/// Changes to a step: absent fields stay, `null` clears a nullable field. Use
+/// `reorderTestSteps` to move it.
+#[derive(InputObject, Clone, Default)]
+pub struct UpdateTestStepInput {
+    /// New name.
+    pub name: MaybeUndefined<String>,
+    /// New description.
+    pub description: MaybeUndefined<String>,
+    /// New kind of action.
+    pub step_type: MaybeUndefined<StepType>,
+    /// New selector.
+    pub selector: MaybeUndefined<String>,
+    /// New input data.
+    pub input_data: MaybeUndefined<String>,
+    /// New expected result.
+    pub expected_result: MaybeUndefined<String>,
+    /// New settings.
+    pub configuration: MaybeUndefined<Json>,
+    /// New timeout.
+    pub timeout_seconds: MaybeUndefined<i32>,
+    /// New optional flag.
+    pub is_optional: MaybeUndefined<bool>,
+    /// New continue-on-failure flag.
+    pub continue_on_failure: MaybeUndefined<bool>,
+}
+
+/// A new test suite.
+#[derive(InputObject, Clone)]
+pub struct CreateTestSuiteInput {
+    /// Name (1 to 255 characters).
+    pub name: String,
+    /// What the suite covers.
+    pub description: Option<String>,
+    /// Labels.
+    pub tags: Option<Vec<String>>,
+    /// Settings (a JSON object).
+    pub configuration: Option<Json>,
+    /// Whether the suite is in use (default true).
+    pub is_active: Option<bool>,
+    /// Creator's user id (defaults to the caller).
+    pub created_by: Option<String>,
+    /// Test cases, in order.
+    pub test_case_ids: Option<Vec<Uuid>>,
+}
+
+/// Changes to a suite: absent fields stay, `null` clears a nullable field.
+#[derive(InputObject, Clone, Default)]
+pub struct UpdateTestSuiteInput {
+    /// New name.
+    pub name: MaybeUndefined<String>,
+    /// New description.
+    pub description: MaybeUndefined<String>,
+    /// New labels.
+    pub tags: MaybeUndefined<Vec<String>>,
+    /// New settings.
+    pub configuration: MaybeUndefined<Json>,
+    /// New active flag.
+    pub is_active: MaybeUndefined<bool>,
+}
+
+/// A new configuration.
+#[derive(InputObject, Clone)]
+pub struct CreateConfigurationInput {
+    /// Name (1 to 255 characters); unique among active configurations of the type.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Kind.
+    pub config_type: ConfigType,
+    /// The settings (a JSON object; default empty).
+    pub configuration_data: Option<Json>,
+    /// Whether it is in use (default true).
+    pub is_active: Option<bool>,
+    /// Creator's user id (defaults to the caller).
+    pub created_by: Option<String>,
+}
+
+/// Changes to a configuration: absent fields stay, `null` clears a nullable field.
+#[derive(InputObject, Clone, Default)]
+pub struct UpdateConfigurationInput {
+    /// New name.
+    pub name: MaybeUndefined<String>,
+    /// New description.
+    pub description: MaybeUndefined<String>,
+    /// New kind.
+    pub config_type: MaybeUndefined<ConfigType>,
+    /// New settings.
+    pub configuration_data: MaybeUndefined<Json>,
+    /// New active flag.
+    pub is_active: MaybeUndefined<bool>,
+}

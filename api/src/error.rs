@@ -1,0 +1,377 @@
+//! The one error type of the API. Every error a client sees carries `extensions.code`; internal
+//! causes are logged and masked.
+//!
+//! `AppError` deliberately does not implement `Display`: async-graphql turns any `Display` type
+//! into an error without a code, and that must not be possible by accident.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, RuntimeErr};
+
+/// Result of every resolver and service.
+pub type AppResult<T> = Result<T, AppError>;
+
+/// What went wrong, in terms a client can act on.
+#[derive(Debug, Clone)]
+pub enum AppError {
+    /// The input is invalid; `field` names the offending input field (camelCase path).
+    BadUserInput { field: String, message: String },
+    /// The addressed record does not exist (or is not visible to the caller).
+    NotFound { entity: &'static str, id: String },
+    /// The change conflicts with the current state (a duplicate, an illegal transition).
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
+    /// No valid credentials.
+    Unauthenticated { message: String },
+    /// Valid credentials without the required role.
+    Forbidden { message: String },
+    /// Anything else; the cause is logged, never shown.
+    Internal { cause: String },
+}
+
+impl AppError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn conflict(field: Option<&str>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal {
+            cause: cause.to_string(),
+        }
+    }
+
+    /// The `extensions.code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadUserInput { .. } => "BAD_USER_INPUT",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::Conflict { .. } => "CONFLICT",
+            Self::Unauthenticated { .. } => "UNAUTHENTICATED",
+            Self::Forbidden { .. } => "FORBIDDEN",
+            Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        let code = err.code();
+        let (message, field) = match err {
+            AppError::BadUserInput { field, message } => (message, Some(field)),
+            AppError::NotFound { entity, id } => (format!("{entity} {id} not found"), None),
+            AppError::Conflict { field, message } => (message, field),
+            AppError::Unauthenticated { message } | AppError::Forbidden { message } => {
+                (message, None)
+            }
+            AppError::Internal { cause } => {
+                tracing::error!(%cause, "internal error");
+                ("internal server error".to_owned(), None)
+            }
+        };
+        async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", code);
+            if let Some(field) = &field {
+                e.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+/// How a violated constraint is reported: code, input field, message.
+struct ConstraintRule {
+    constraint: &'static str,
+    conflict: bool,
+    field: &'static str,
+    message: &'static str,
+}
+
+const fn bad(
+    constraint: &'static str,
+    field: &'static str,
+    message: &'static str,
+) -> ConstraintRule {
+    ConstraintRule {
+        constraint,
+        conflict: false,
+        field,
+        message,
+    }
+}
+
+const fn conflict(
+    constraint: &'static str,
+    field: &'static str,
+    message: &'static str,
+) -> ConstraintRule {
+    ConstraintRule {
+        constraint,
+        conflict: true,
+        field,
+        message,
+    }
+}
+
+/// Every named constraint of the schema, by the name PostgreSQL reports.
+const CONSTRAINTS: &[ConstraintRule] = &[
+    bad(
+        "ck_test_cases_status",
+        "status",
+        "must be one of draft, active, archived, deprecated",
+    ),
+    bad(
+        "ck_test_cases_priority",
+        "priority",
+        "must be one of critical, high, medium, low",
+    ),
+    bad(
+        "ck_test_cases_retry_count",
+        "retryCount",
+        "must be between 0 and 10",
+    ),
+    bad(
+        "ck_test_cases_duration_positive",
+        "expectedDurationSeconds",
+        "must be greater than 0",
+    ),
+    bad(
+        "ck_test_cases_tags_array",
+        "tags",
+        "must be an array of strings",
+    ),
+    bad(
+        "ck_test_cases_metadata_object",
+        "metadata",
+        "must be a JSON object",
+    ),
+    conflict(
+        "uq_test_cases_name_category",
+        "name",
+        "a test case with this name already exists in this category",
+    ),
+    bad(
+        "test_cases_configuration_id_fkey",
+        "configurationId",
+        "no such configuration",
+    ),
+    bad(
+        "ck_test_steps_order_positive",
+        "orderIndex",
+        "must be greater than 0",
+    ),
+    bad(
+        "ck_test_steps_timeout_positive",
+        "timeoutSeconds",
+        "must be greater than 0",
+    ),
+    bad("ck_test_steps_type", "stepType", "is not a known step type"),
+    conflict(
+        "test_steps_test_case_id_order_index_key",
+        "orderIndex",
+        "another step of this test case has this position",
+    ),
+    bad(
+        "test_steps_test_case_id_fkey",
+        "testCaseId",
+        "no such test case",
+    ),
+    bad(
+        "ck_test_suites_tags_array",
+        "tags",
+        "must be an array of strings",
+    ),
+    conflict(
+        "test_suite_test_cases_pkey",
+        "testCaseIds",
+        "the test case is already in the suite",
+    ),
+    bad(
+        "test_suite_test_cases_test_case_id_fkey",
+        "testCaseIds",
+        "no such test case",
+    ),
+    bad(
+        "test_suite_test_cases_test_suite_id_fkey",
+        "suiteId",
+        "no such test suite",
+    ),
+    bad(
+        "ck_configurations_type",
+        "configType",
+        "is not a known configuration type",
+    ),
+    conflict(
+        "uq_configurations_active_name_type",
+        "name",
+        "an active configuration with this name and type already exists",
+    ),
+    bad("ck_test_runs_status", "status", "is not a known run status"),
+    bad(
+        "ck_test_runs_counters_non_negative",
+        "counters",
+        "must not be negative",
+    ),
+    bad(
+        "ck_test_runs_counters_total",
+        "counters",
+        "passed + failed + skipped must not exceed total",
+    ),
+    bad(
+        "ck_test_runs_completion_logic",
+        "status",
+        "a finished run needs a completion time, an open one none",
+    ),
+    bad(
+        "test_runs_test_suite_id_fkey",
+        "suiteId",
+        "no such test suite",
+    ),
+    bad(
+        "test_runs_configuration_id_fkey",
+        "configurationId",
+        "no such configuration",
+    ),
+    bad(
+        "ck_test_executions_status",
+        "status",
+        "is not a known execution status",
+    ),
+    bad(
+        "ck_test_executions_retry_attempt",
+        "retryAttempt",
+        "must not be negative",
+    ),
+    bad(
+        "ck_test_executions_duration_positive",
+        "durationSeconds",
+        "must not be negative",
+    ),
+    bad(
+        "ck_test_executions_completion_logic",
+        "status",
+        "a finished execution needs a completion time, an open one none",
+    ),
+    bad(
+        "test_executions_test_case_id_fkey",
+        "testCaseId",
+        "no such test case",
+    ),
+    bad(
+        "test_executions_test_run_id_fkey",
+        "runId",
+        "no such test run",
+    ),
+    bad(
+        "test_executions_configuration_id_fkey",
+        "configurationId",
+        "no such configuration",
+    ),
+    bad(
+        "ck_test_step_executions_status",
+        "status",
+        "is not a known step execution status",
+    ),
+    bad(
+        "ck_test_step_executions_duration_positive",
+        "durationSeconds",
+        "must not be negative",
+    ),
+    bad(
+        "test_step_executions_test_execution_id_fkey",
+        "executionId",
+        "no such test execution",
+    ),
+    bad(
+        "test_step_executions_test_step_id_fkey",
+        "stepId",
+        "no such test step",
+    ),
+    bad(
+        "ck_test_artifacts_owner",
+        "executionId",
+        "an artifact belongs to an execution or a step execution",
+    ),
+    bad(
+        "ck_test_artifacts_file_size_non_negative",
+        "fileSize",
+        "must not be negative",
+    ),
+    bad(
+        "ck_test_artifacts_type",
+        "artifactType",
+        "is not a known artifact type",
+    ),
+    bad(
+        "test_artifacts_test_execution_id_fkey",
+        "executionId",
+        "no such test execution",
+    ),
+    bad(
+        "test_artifacts_test_step_execution_id_fkey",
+        "stepExecutionId",
+        "no such step execution",
+    ),
+];
+
+/// The PostgreSQL error behind a SeaORM error, if it came from the server.
+pub fn pg_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
+    let runtime = match err {
+        DbErr::Query(r) | DbErr::Exec(r) | DbErr::Conn(r) => r,
+        _ => return None,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => match e.as_ref() {
+            sqlx::Error::Database(db) => Some(db.as_ref()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        if let Some(db) = pg_error(&err) {
+            if let Some(name) = db.constraint()
+                && let Some(rule) = CONSTRAINTS.iter().find(|r| r.constraint == name)
+            {
+                return if rule.conflict {
+                    AppError::conflict(Some(rule.field), rule.message)
+                } else {
+                    AppError::bad_input(rule.field, format!("{} {}", rule.field, rule.message))
+                };
+            }
+            // SQLSTATE classes that are the input's fault rather than ours
+            match db.code().as_deref() {
+                Some("22001") => {
+                    return AppError::bad_input("input", "a value is longer than its field allows");
+                }
+                Some("22003") => return AppError::bad_input("input", "a number is out of range"),
+                Some("22P02") => {
+                    return AppError::bad_input("input", "a value has the wrong format");
+                }
+                Some("40001") | Some("40P01") => {
+                    return AppError::conflict(None, "concurrent update; retry the request");
+                }
+                _ => {}
+            }
+        }
+        AppError::internal(format!("database: {err}"))
+    }
+}

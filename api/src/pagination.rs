@@ -1,0 +1,330 @@
+//! Relay-style keyset pagination: `first/after`, `last/before`, opaque cursors that carry the
+//! ordering they were issued for, the sort key and the id tie-breaker. No OFFSET anywhere.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::{Value, prelude::DateTimeWithTimeZone};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Page size when neither `first` nor `last` is given.
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+
+/// Largest page a client may ask for: bounds the work and memory of one request.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The pagination arguments of a connection field.
+#[derive(Debug, Default, Clone)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+/// Which way a page is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `first` / `after`: from the start of the ordering.
+    Forward,
+    /// `last` / `before`: from the end, results reversed back into the ordering.
+    Backward,
+}
+
+/// The value of a sort key, as carried in a cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SortValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// What a cursor says: after/before the row with this sort key and id, in this ordering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The ordering the cursor was issued for (e.g. `createdAt:desc`).
+    #[serde(rename = "o")]
+    pub ordering: String,
+    #[serde(rename = "k")]
+    pub key: SortValue,
+    #[serde(rename = "i")]
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str, ordering: &str, field: &str) -> AppResult<Self> {
+        let cursor: Cursor = URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| AppError::bad_input(field, format!("{field} is not a valid cursor")))?;
+        if cursor.ordering != ordering {
+            return Err(AppError::bad_input(
+                field,
+                format!(
+                    "{field} is a cursor of another ordering ({}); it cannot be used with {ordering}",
+                    cursor.ordering
+                ),
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// The SQL type of a sort key, to bind cursor values correctly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Float,
+    Text,
+    Timestamp,
+}
+
+/// A keyset ordering: a sort expression, its direction, and the id as tie-breaker.
+#[derive(Debug, Clone)]
+pub struct Ordering {
+    /// Name carried in cursors, e.g. `createdAt:desc`.
+    pub name: String,
+    /// SQL expression of the sort key (a column, or an expression over columns and values
+    /// already bound in the query's [`Sql`]).
+    pub sql: String,
+    pub kind: KeyKind,
+    pub descending: bool,
+    /// Qualified id column, e.g. `test_cases.id`.
+    pub id_column: &'static str,
+}
+
+/// A validated page request.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub limit: u64,
+    pub direction: Direction,
+    pub after: Option<Cursor>,
+    pub before: Option<Cursor>,
+}
+
+impl Page {
+    /// Validates `args` for `ordering`.
+    pub fn new(args: &PageArgs, ordering: &Ordering) -> AppResult<Self> {
+        if args.first.is_some() && args.last.is_some() {
+            return Err(AppError::bad_input(
+                "last",
+                "first and last cannot be combined",
+            ));
+        }
+        let size = |value: Option<i32>, field: &str| -> AppResult<Option<u64>> {
+            match value {
+                None => Ok(None),
+                Some(n) if n < 0 => Err(AppError::bad_input(
+                    field,
+                    format!("{field} must not be negative"),
+                )),
+                Some(n) if n as u64 > MAX_PAGE_SIZE => Err(AppError::bad_input(
+                    field,
+                    format!("{field} must be at most {MAX_PAGE_SIZE}"),
+                )),
+                Some(n) => Ok(Some(n as u64)),
+            }
+        };
+        let first = size(args.first, "first")?;
+        let last = size(args.last, "last")?;
+        let after = args
+            .after
+            .as_deref()
+            .map(|c| Cursor::decode(c, &ordering.name, "after"))
+            .transpose()?;
+        let before = args
+            .before
+            .as_deref()
+            .map(|c| Cursor::decode(c, &ordering.name, "before"))
+            .transpose()?;
+        for cursor in after.iter().chain(before.iter()) {
+            check_kind(&cursor.key, ordering.kind)?;
+        }
+        let (limit, direction) = match (first, last) {
+            (_, Some(n)) => (n, Direction::Backward),
+            (Some(n), None) => (n, Direction::Forward),
+            (None, None) if before.is_some() && after.is_none() => {
+                (DEFAULT_PAGE_SIZE, Direction::Backward)
+            }
+            (None, None) => (DEFAULT_PAGE_SIZE, Direction::Forward),
+        };
+        Ok(Self {
+            limit,
+            direction,
+            after,
+            before,
+        })
+    }
+
+    /// Conditions restricting rows to those after `after` and before `before`, their values
+    /// bound in `sql`.
+    pub fn conditions(&self, ordering: &Ordering, sql: &mut Sql) -> AppResult<Vec<String>> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.after {
+            out.push(keyset_condition(ordering, c, !ordering.descending, sql)?);
+        }
+        if let Some(c) = &self.before {
+            out.push(keyset_condition(ordering, c, ordering.descending, sql)?);
+        }
+        Ok(out)
+    }
+
+    /// `ORDER BY` of the fetch: the ordering, reversed when reading from the end.
+    pub fn order_by(&self, ordering: &Ordering) -> String {
+        let descending = ordering.descending != self.reversed();
+        let dir = if descending { "DESC" } else { "ASC" };
+        format!("{} {dir}, {} {dir}", ordering.sql, ordering.id_column)
+    }
+
+    /// Whether rows are fetched in reverse of the ordering (reading a page from its end).
+    pub fn reversed(&self) -> bool {
+        self.direction == Direction::Backward
+    }
+}
+
+fn check_kind(value: &SortValue, kind: KeyKind) -> AppResult<()> {
+    let ok = matches!(
+        (value, kind),
+        (SortValue::Int(_), KeyKind::Int)
+            | (SortValue::Float(_), KeyKind::Float)
+            | (SortValue::Int(_), KeyKind::Float)
+            | (SortValue::Text(_), KeyKind::Text)
+            | (SortValue::Text(_), KeyKind::Timestamp)
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            "after",
+            "the cursor does not fit this ordering",
+        ))
+    }
+}
+
+/// `(key, id) > (cursor key, cursor id)` (or `<`), so that ties on the key are broken by id.
+fn keyset_condition(
+    ordering: &Ordering,
+    cursor: &Cursor,
+    greater: bool,
+    sql: &mut Sql,
+) -> AppResult<String> {
+    let op = if greater { ">" } else { "<" };
+    let key: Value = match (&cursor.key, ordering.kind) {
+        (SortValue::Int(v), KeyKind::Int) => (*v).into(),
+        (SortValue::Int(v), KeyKind::Float) => (*v as f64).into(),
+        (SortValue::Float(v), _) => (*v).into(),
+        (SortValue::Text(v), KeyKind::Timestamp) => DateTimeWithTimeZone::parse_from_rfc3339(v)
+            .map_err(|_| AppError::bad_input("after", "the cursor does not fit this ordering"))?
+            .into(),
+        (SortValue::Text(v), _) => v.clone().into(),
+        _ => {
+            return Err(AppError::bad_input(
+                "after",
+                "the cursor does not fit this ordering",
+            ));
+        }
+    };
+    let key = sql.bind(key);
+    let id = sql.bind(cursor.id);
+    Ok(format!(
+        "({}, {}) {op} ({key}, {id})",
+        ordering.sql, ordering.id_column
+    ))
+}
+
+/// Values of a statement being written, bound as `$1`, `$2`, ...
+#[derive(Debug, Default, Clone)]
+pub struct Sql {
+    pub values: Vec<Value>,
+}
+
+impl Sql {
+    /// Binds `value`, returning its placeholder.
+    pub fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        format!("${}", self.values.len())
+    }
+
+    /// The statement `text` with the values bound so far.
+    pub fn statement(&self, text: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            text,
+            self.values.clone(),
+        )
+    }
+}
+
+/// `pageInfo` of a connection.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct PageInfo {
+    /// Whether more items follow this page in the ordering.
+    pub has_next_page: bool,
+    /// Whether items precede this page in the ordering.
+    pub has_previous_page: bool,
+    /// Cursor of the first item of the page.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item of the page.
+    pub end_cursor: Option<String>,
+}
+
+/// Turns `limit + 1` fetched rows into the page's rows (in ordering order) and its PageInfo,
+/// given each row's cursor.
+pub fn finish_page<T>(
+    page: &Page,
+    mut rows: Vec<T>,
+    cursor_of: impl Fn(&T) -> Cursor,
+) -> (Vec<(String, T)>, PageInfo) {
+    let more = rows.len() as u64 > page.limit;
+    rows.truncate(page.limit as usize);
+    if page.reversed() {
+        rows.reverse();
+    }
+    let (has_next_page, has_previous_page) = match page.direction {
+        Direction::Forward => (more, page.after.is_some()),
+        Direction::Backward => (page.before.is_some(), more),
+    };
+    let edges: Vec<(String, T)> = rows
+        .into_iter()
+        .map(|row| (cursor_of(&row).encode(), row))
+        .collect();
+    let info = PageInfo {
+        has_next_page,
+        has_previous_page,
+        start_cursor: edges.first().map(|(c, _)| c.clone()),
+        end_cursor: edges.last().map(|(c, _)| c.clone()),
+    };
+    (edges, info)
+}
+
+/// A timestamp as carried in a cursor (microsecond precision, as PostgreSQL stores it).
+pub fn timestamp_key(ts: Option<DateTimeWithTimeZone>) -> SortValue {
+    SortValue::Text(
+        ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_default(),
+    )
+}
+
+/// A connection's `totalCount`, run only when the field is selected.
+pub struct CountQuery(pub sea_orm::Statement);
+
+impl CountQuery {
+    pub async fn run(&self, ctx: &async_graphql::Context<'_>) -> AppResult<i64> {
+        use sea_orm::ConnectionTrait;
+        let db = crate::auth::context::request_db(ctx)?;
+        let conn = db.conn().await?;
+        let row = conn
+            .query_one_raw(self.0.clone())
+            .await?
+            .ok_or_else(|| AppError::internal("count returned no row"))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
+}
