@@ -55,10 +55,15 @@ impl TestApp {
         self.statements.load(Ordering::SeqCst)
     }
 
+    /// A request to `path`, carrying the test's default credentials once the API requires
+    /// them. Use for raw HTTP checks (status codes, headers, bodies).
+    pub fn http(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
     /// POSTs a GraphQL request and returns the response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        self.client
-            .post(self.url("/graphql"))
+        self.http(reqwest::Method::POST, "/graphql")
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
