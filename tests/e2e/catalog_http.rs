@@ -1,0 +1,292 @@
+//! The catalogue over GraphQL over HTTP: media types, status codes of rejected requests, GET for
+//! queries only, the body size limit, and the depth and complexity limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::app::TestApp;
+use crate::helpers::catalog::{create_case, create_suite, data, first_error, warm_up};
+use crate::helpers::spawn_app;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+async fn send(req: reqwest::RequestBuilder) -> (StatusCode, String, Value) {
+    let res = req
+        .send()
+        .await
+        .expect("a response, not a dropped connection");
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = res.json().await.expect("a JSON body");
+    (status, content_type, body)
+}
+
+fn code(body: &Value) -> &str {
+    first_error(body)["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+fn post_json(app: &TestApp, body: Value) -> reqwest::RequestBuilder {
+    app.http(Method::POST, "/graphql").json(&body)
+}
+
+#[tokio::test]
+async fn post_accepting_graphql_response_json_then_that_media_type() {
+    let app = spawn_app().await;
+    let (status, content_type, body) = send(
+        post_json(&app, json!({ "query": "{ testCases { totalCount } }" })).header(
+            "accept",
+            format!("{GRAPHQL_RESPONSE_JSON}, application/json;q=0.9"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type.starts_with(GRAPHQL_RESPONSE_JSON),
+        "{content_type}"
+    );
+    assert_eq!(data(&body)["testCases"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn post_accepting_only_json_then_application_json() {
+    let app = spawn_app().await;
+    let (status, content_type, _) = send(
+        post_json(&app, json!({ "query": "{ testCases { totalCount } }" }))
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+}
+
+#[tokio::test]
+async fn rejected_request_accepting_graphql_response_json_then_that_media_type_and_400() {
+    let app = spawn_app().await;
+    let (status, content_type, body) = send(
+        post_json(&app, json!({ "query": "{ testCases { nope } }" }))
+            .header("accept", GRAPHQL_RESPONSE_JSON),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        content_type.starts_with(GRAPHQL_RESPONSE_JSON),
+        "{content_type}"
+    );
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn query_that_does_not_parse_then_400_with_a_code() {
+    let app = spawn_app().await;
+    for query in [
+        "{ testCases { ",
+        "query {",
+        "mutation { createTestCase(input: { name: }) { id } }",
+        "",
+    ] {
+        let (status, _, body) = send(post_json(&app, json!({ "query": query }))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(code(&body), "GRAPHQL_PARSE_FAILED", "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn query_that_does_not_validate_then_400_with_a_code() {
+    let app = spawn_app().await;
+    for query in [
+        "{ testCases { edges { node { unknownField } } } }",
+        "{ testCase { id } }",
+        "{ testCases }",
+        "query($x: Int) { testCases { totalCount } }",
+    ] {
+        let (status, _, body) = send(post_json(&app, json!({ "query": query }))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn resolver_error_then_200_with_a_code_and_a_path() {
+    let app = spawn_app().await;
+    let (status, _, body) = send(post_json(
+        &app,
+        json!({ "query": "{ testCases(first: 101) { totalCount } }" }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["path"], json!(["testCases"]));
+}
+
+#[tokio::test]
+async fn get_with_a_query_then_it_runs() {
+    let app = spawn_app().await;
+    let case = create_case(&app, json!({ "name": "login" })).await;
+    let (status, _, body) = send(app.http(Method::GET, "/graphql").query(&[
+        ("query", "query($id: UUID!) { testCase(id: $id) { name } }"),
+        ("variables", &json!({ "id": case }).to_string()),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(data(&body)["testCase"]["name"], "login");
+}
+
+#[tokio::test]
+async fn get_with_a_mutation_then_405_and_nothing_written() {
+    let app = spawn_app().await;
+    for (query, operation) in [
+        (
+            "mutation { createTestCase(input: { name: \"x\" }) { id } }",
+            None,
+        ),
+        (
+            "query Q { testCases { totalCount } } mutation M { createTestCase(input: { name: \"x\" }) { id } }",
+            Some("M"),
+        ),
+    ] {
+        let mut params = vec![("query", query)];
+        if let Some(name) = operation {
+            params.push(("operationName", name));
+        }
+        let res = app
+            .http(Method::GET, "/graphql")
+            .query(&params)
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.headers()["allow"], "POST");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(code(&body), "METHOD_NOT_ALLOWED");
+    }
+    assert_eq!(
+        crate::helpers::catalog::count(&app.db.pool().await, "test_cases").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn post_with_a_body_that_is_not_json_then_400_with_a_code() {
+    let app = spawn_app().await;
+    for body in [
+        "not json",
+        "{\"query\": ",
+        "[1, 2]",
+        "\"{ testCases { totalCount } }\"",
+        "{\"query\": 5}",
+    ] {
+        let (status, _, res) = send(
+            app.http(Method::POST, "/graphql")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {res}");
+        assert_eq!(code(&res), "BAD_REQUEST", "{body}: {res}");
+    }
+}
+
+#[tokio::test]
+async fn post_with_another_media_type_then_415_with_a_code() {
+    let app = spawn_app().await;
+    let (status, _, body) = send(
+        app.http(Method::POST, "/graphql")
+            .header("content-type", "text/plain")
+            .body("{ testCases { totalCount } }"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(code(&body), "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn body_over_the_limit_then_413_payload_too_large() {
+    let app = spawn_app().await;
+    let prefix = "{\"query\": \"{ testCases { totalCount } }\", \"variables\": {\"pad\": \"";
+    let suffix = "\"}}";
+    let pad = api::http::MAX_BODY_BYTES + 1 - prefix.len() - suffix.len();
+    let body = format!("{prefix}{}{suffix}", "x".repeat(pad));
+    assert_eq!(body.len(), api::http::MAX_BODY_BYTES + 1);
+    let (status, _, res) = send(
+        app.http(Method::POST, "/graphql")
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&res), "PAYLOAD_TOO_LARGE");
+}
+
+/// `case → suites → testCases → edges → node → suites → ...` nested `levels` times.
+fn nested_query(levels: usize) -> String {
+    let mut inner = "id".to_owned();
+    for _ in 0..levels {
+        inner = format!("suites {{ testCases {{ edges {{ node {{ {inner} }} }} }} }}");
+    }
+    format!("query($id: UUID!) {{ testCase(id: $id) {{ {inner} }} }}")
+}
+
+#[tokio::test]
+async fn query_within_the_depth_limit_then_it_runs() {
+    let app = spawn_app().await;
+    let case = create_case(&app, json!({ "name": "login" })).await;
+    create_suite(&app, json!({ "name": "smoke", "testCaseIds": [case] })).await;
+    // testCase + 4 per level + id
+    let levels = (api::schema::MAX_QUERY_DEPTH - 2) / 4;
+    let (status, _, body) = send(post_json(
+        &app,
+        json!({ "query": nested_query(levels), "variables": { "id": case } }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    data(&body);
+}
+
+#[tokio::test]
+async fn query_beyond_the_depth_limit_then_rejected_with_a_code() {
+    let app = spawn_app().await;
+    // before any request, so that no background work of the first one is counted below
+    warm_up(&app).await;
+    let case = create_case(&app, json!({ "name": "login" })).await;
+    create_suite(&app, json!({ "name": "smoke", "testCaseIds": [case] })).await;
+    let levels = api::schema::MAX_QUERY_DEPTH / 4 + 1;
+    warm_up(&app).await;
+    let before = app.statements();
+    let (status, _, body) = send(post_json(
+        &app,
+        json!({ "query": nested_query(levels), "variables": { "id": case } }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_eq!(body["data"], Value::Null);
+    assert_eq!(app.statements(), before, "nothing ran");
+}
+
+#[tokio::test]
+async fn query_beyond_the_complexity_limit_then_rejected_with_a_code() {
+    let app = spawn_app().await;
+    let fields: String = (0..=api::schema::MAX_QUERY_COMPLEXITY)
+        .map(|i| format!("f{i}: testCase(id: \"00000000-0000-0000-0000-000000000000\") {{ id }} "))
+        .collect();
+    warm_up(&app).await;
+    let before = app.statements();
+    let (status, _, body) = send(post_json(
+        &app,
+        json!({ "query": format!("{{ {fields} }}") }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_eq!(app.statements(), before, "nothing ran");
+}
