@@ -54,6 +54,53 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) to standard output.
     ExportSchema,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it (once: only its hash is kept).
+    Create {
+        /// User the token authenticates as.
+        #[arg(long)]
+        user: String,
+        /// Role it grants (repeat for several).
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<RoleArg>,
+        /// What the token is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. `90d`, `12h` (default: no expiry).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id (as listed).
+        id: uuid::Uuid,
+    },
+}
+
+/// Roles on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Member,
+}
+
+impl From<RoleArg> for crate::auth::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Self::Admin,
+            RoleArg::Member => Self::Member,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]

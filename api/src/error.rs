@@ -330,6 +330,9 @@ const CONSTRAINTS: &[ConstraintRule] = &[
     ),
 ];
 
+/// SQLSTATE class of data exceptions: the value given cannot be stored as such.
+const DATA_EXCEPTION_CLASS: &str = "22";
+
 /// The PostgreSQL error behind a SeaORM error, if it came from the server.
 pub fn pg_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
     let runtime = match err {
@@ -366,8 +369,18 @@ impl From<DbErr> for AppError {
                 Some("22P02") => {
                     return AppError::bad_input("input", "a value has the wrong format");
                 }
+                Some("42501") => {
+                    return AppError::Forbidden {
+                        message: "not allowed: the record belongs to another user".to_owned(),
+                    };
+                }
                 Some("40001") | Some("40P01") => {
                     return AppError::conflict(None, "concurrent update; retry the request");
+                }
+                // any other data exception (class 22): a value PostgreSQL cannot take, such as
+                // a NUL character in text or JSON
+                Some(code) if code.starts_with(DATA_EXCEPTION_CLASS) => {
+                    return AppError::bad_input("input", "a value is not acceptable");
                 }
                 _ => {}
             }

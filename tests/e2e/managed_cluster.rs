@@ -1,8 +1,10 @@
 //! The embedded default: the server binary creating, reusing, stopping and recovering its own
 //! PostgreSQL cluster.
 
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -23,6 +25,27 @@ fn free_port() -> u16 {
 struct Server {
     child: Child,
     port: u16,
+    /// What the server wrote to stderr so far.
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// The admin token the first start printed, if it did (the server prints it before it
+    /// serves; the reader thread may lag a little behind).
+    fn printed_token(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let found = self.stderr.lock().ok()?.iter().find_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.starts_with("jbts_"))
+                    .map(str::to_owned)
+            });
+            if found.is_some() || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -46,10 +69,27 @@ fn start_server(data_dir: &Path) -> Server {
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawning the server");
-    Server { child, port }
+    let mut child = child;
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    if let Some(pipe) = child.stderr.take() {
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                if let Ok(mut l) = lines.lock() {
+                    l.push(line);
+                }
+            }
+        });
+    }
+    Server {
+        child,
+        port,
+        stderr,
+    }
 }
 
 async fn wait_healthy(server: &mut Server) {
@@ -124,9 +164,10 @@ async fn sql(data_dir: &Path, statement: &str) -> Vec<String> {
     rows
 }
 
-async fn graphql_ok(port: u16) {
+async fn graphql_ok(port: u16, token: &str) {
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/graphql"))
+        .bearer_auth(token)
         .json(&serde_json::json!({"query": "{ serverInfo { databaseReachable } }"}))
         .send()
         .await
@@ -145,7 +186,10 @@ async fn server_creates_its_cluster_stops_it_on_sigterm_and_reuses_it_on_restart
     let dir = temp_data_dir("restart");
     let mut server = start_server(&dir);
     wait_healthy(&mut server).await;
-    graphql_ok(server.port).await;
+    let token = server
+        .printed_token()
+        .expect("the first start prints an admin token");
+    graphql_ok(server.port, &token).await;
     assert!(
         dir.join("pgdata/PG_VERSION").is_file(),
         "cluster not in the data dir"
@@ -173,7 +217,12 @@ async fn server_creates_its_cluster_stops_it_on_sigterm_and_reuses_it_on_restart
 
     let mut again = start_server(&dir);
     wait_healthy(&mut again).await;
-    graphql_ok(again.port).await;
+    graphql_ok(again.port, &token).await;
+    assert_eq!(
+        again.printed_token(),
+        None,
+        "a second start must not mint another token"
+    );
     let marker = sql(&dir, "SELECT to_regclass('restart_marker')::text").await;
     assert_eq!(marker, vec!["restart_marker".to_owned()], "data not reused");
     kill(Pid::from_raw(again.child.id() as i32), Signal::SIGINT).expect("sigint");
@@ -186,6 +235,9 @@ async fn server_killed_hard_takes_its_cluster_down_and_the_next_start_recovers()
     let dir = temp_data_dir("killed");
     let mut server = start_server(&dir);
     wait_healthy(&mut server).await;
+    let token = server
+        .printed_token()
+        .expect("the first start prints an admin token");
     let pid = postmaster_pid(&dir).expect("postmaster.pid while running");
     server.child.kill().expect("SIGKILL");
     let _ = server.child.wait();
@@ -193,7 +245,7 @@ async fn server_killed_hard_takes_its_cluster_down_and_the_next_start_recovers()
 
     let mut again = start_server(&dir);
     wait_healthy(&mut again).await;
-    graphql_ok(again.port).await;
+    graphql_ok(again.port, &token).await;
     kill(Pid::from_raw(again.child.id() as i32), Signal::SIGTERM).expect("sigterm");
     assert!(wait_exit(&mut again).await.success());
     let _ = std::fs::remove_dir_all(&dir);
@@ -204,10 +256,13 @@ async fn second_server_on_the_same_data_dir_is_refused() {
     let dir = temp_data_dir("inuse");
     let mut first = start_server(&dir);
     wait_healthy(&mut first).await;
+    let token = first
+        .printed_token()
+        .expect("the first start prints an admin token");
     let mut second = start_server(&dir);
     let status = wait_exit(&mut second).await;
     assert!(!status.success(), "a second server shared the data dir");
-    graphql_ok(first.port).await;
+    graphql_ok(first.port, &token).await;
     kill(Pid::from_raw(first.child.id() as i32), Signal::SIGTERM).expect("sigterm");
     assert!(wait_exit(&mut first).await.success());
     let _ = std::fs::remove_dir_all(&dir);

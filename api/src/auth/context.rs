@@ -46,10 +46,16 @@ impl RequestDb {
     /// The request's transaction, begun on first use. Hold the guard only for the statements
     /// of one service call: other resolvers of the request wait for it.
     pub async fn conn(&self) -> AppResult<MappedMutexGuard<'_, DatabaseTransaction>> {
+        let identity = self
+            .identity
+            .as_ref()
+            .ok_or_else(|| AppError::Unauthenticated {
+                message: "authentication required: send Authorization: Bearer <token>".to_owned(),
+            })?;
         let mut guard = self.tx.lock().await;
         if guard.is_none() {
             let tx = self.pool.begin().await?;
-            if let Some(identity) = &self.identity {
+            {
                 let roles = identity
                     .roles
                     .iter()

@@ -1,6 +1,21 @@
-//! Who is asking, and the per-request database context their statements run in.
+//! Identity and access: API tokens, roles, guards, and the per-request database context in
+//! which PostgreSQL's row-level security applies.
+//!
+//! - `tokens`: minting, hashing and checking tokens.
+//! - `service`: token records.
+//! - `context`: one transaction per request with the identity's settings.
+//! - `extension`: gives every GraphQL operation that context.
+//! - `guard`: role checks.
+//! - `types`, `query`, `mutation`: the GraphQL surface.
 
 pub mod context;
+pub mod extension;
+pub mod guard;
+pub mod mutation;
+pub mod query;
+pub mod service;
+pub mod tokens;
+pub mod types;
 
 pub use context::RequestDb;
 
