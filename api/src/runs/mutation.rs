@@ -1,0 +1,191 @@
+//! Write entry points of runs: the lifecycle, one change at a time or in bulk.
+
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use super::enums::{Outcome, StepExecutionStatus};
+use super::service;
+use super::types::{
+    AttachArtifactInput, ReportResultInput, ReportResultsPayload, StartTestRunInput, TestArtifact,
+    TestExecution, TestRun, TestStepExecution,
+};
+use crate::auth::context::request_db;
+use crate::catalog::types::Json;
+use crate::error::{AppError, AppResult};
+
+#[derive(Default)]
+pub struct RunsMutation;
+
+#[Object]
+impl RunsMutation {
+    /// Starts a run of a suite: the run and one PENDING execution per active case, in the
+    /// suite's order, in one transaction.
+    async fn start_test_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to run.")] input: StartTestRunInput,
+    ) -> AppResult<TestRun> {
+        let db = request_db(ctx)?;
+        let identity = crate::auth::guard::identity(ctx)?;
+        if let Some(by) = &input.triggered_by
+            && !identity.is_admin()
+            && by != &identity.user_id
+        {
+            return Err(AppError::Forbidden {
+                message: "a member may only start runs as themselves".to_owned(),
+            });
+        }
+        db.write(|tx| {
+            Box::pin(async move {
+                let run = service::lifecycle::start_run(tx, input, Some(&identity.user_id)).await?;
+                service::get_run(tx, run.id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestRun", run.id))
+            })
+        })
+        .await
+        .map(TestRun)
+    }
+
+    /// Marks an execution RUNNING (repeating it is harmless).
+    async fn start_test_execution(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The execution.")] id: Uuid,
+    ) -> AppResult<TestExecution> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::lifecycle::start_execution(tx, id).await }))
+            .await
+            .map(TestExecution)
+    }
+
+    /// Records a step's result; reporting it again updates it. Starts a pending execution.
+    #[allow(clippy::too_many_arguments)]
+    async fn report_step_result(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The execution.")] execution_id: Uuid,
+        #[graphql(desc = "The step of the execution's case.")] step_id: Uuid,
+        #[graphql(desc = "The step's status.")] status: StepExecutionStatus,
+        #[graphql(desc = "What actually happened.")] actual_result: Option<String>,
+        #[graphql(desc = "Why it failed.")] error_message: Option<String>,
+        #[graphql(desc = "Duration in seconds (0 or more).")] duration_seconds: Option<i32>,
+    ) -> AppResult<TestStepExecution> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                service::lifecycle::report_step(
+                    tx,
+                    execution_id,
+                    step_id,
+                    status,
+                    actual_result,
+                    error_message,
+                    duration_seconds,
+                )
+                .await
+            })
+        })
+        .await
+        .map(TestStepExecution)
+    }
+
+    /// Finishes an execution with an outcome; the run finishes by itself with its last
+    /// execution. The same outcome again is harmless; a different one is a CONFLICT.
+    async fn complete_test_execution(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The execution.")] id: Uuid,
+        #[graphql(desc = "The outcome.")] status: Outcome,
+        #[graphql(desc = "Why it failed.")] error_message: Option<String>,
+        #[graphql(desc = "Details (a JSON object).")] execution_metadata: Option<Json>,
+        #[graphql(desc = "Duration in seconds (default: since it started).")]
+        duration_seconds: Option<i32>,
+    ) -> AppResult<TestExecution> {
+        let db = request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                service::lifecycle::complete_execution(
+                    tx,
+                    id,
+                    status,
+                    error_message,
+                    execution_metadata.map(|j| j.0),
+                    duration_seconds,
+                )
+                .await
+            })
+        })
+        .await
+        .map(TestExecution)
+    }
+
+    /// A new attempt of a FAILED execution (retryAttempt + 1), up to the case's retry count.
+    async fn retry_test_execution(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The failed execution.")] id: Uuid,
+    ) -> AppResult<TestExecution> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::lifecycle::retry_execution(tx, id).await }))
+            .await
+            .map(TestExecution)
+    }
+
+    /// Cancels a run and its open executions (cancelling twice is harmless).
+    async fn cancel_test_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run.")] id: Uuid,
+    ) -> AppResult<TestRun> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::lifecycle::cancel_run(tx, id).await }))
+            .await
+            .map(TestRun)
+    }
+
+    /// Attaches an artifact's metadata to an execution or to a step result.
+    async fn attach_artifact(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The artifact and its owner.")] input: AttachArtifactInput,
+    ) -> AppResult<TestArtifact> {
+        let db = request_db(ctx)?;
+        db.write(|tx| Box::pin(async move { service::lifecycle::attach_artifact(tx, input).await }))
+            .await
+            .map(TestArtifact)
+    }
+
+    /// Reports many results at once (up to 10,000): each item completes its case's latest
+    /// attempt with its step results and artifacts. Items are idempotent by key; each gets its
+    /// own outcome, and valid items are written even when others are rejected.
+    async fn report_results(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run.")] run_id: Uuid,
+        #[graphql(desc = "The results.")] results: Vec<ReportResultInput>,
+    ) -> AppResult<ReportResultsPayload> {
+        let db = request_db(ctx)?;
+        let (run, results) = db
+            .write(|tx| {
+                Box::pin(async move {
+                    let results = service::bulk::report(tx, run_id, results).await?;
+                    let run = service::get_run(tx, run_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestRun", run_id))?;
+                    Ok((run, results))
+                })
+            })
+            .await?;
+        let accepted = results.iter().filter(|r| r.ok && !r.duplicate).count() as i32;
+        let duplicates = results.iter().filter(|r| r.duplicate).count() as i32;
+        let rejected = results.iter().filter(|r| !r.ok).count() as i32;
+        Ok(ReportResultsPayload {
+            run: TestRun(run),
+            results,
+            accepted,
+            duplicates,
+            rejected,
+        })
+    }
+}

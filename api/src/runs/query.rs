@@ -1,0 +1,115 @@
+//! Read entry points of runs and executions.
+
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use super::service;
+use super::types::{
+    ExecutionEdge, ExecutionPage, TestExecution, TestExecutionFilter, TestRun, TestRunConnection,
+    TestRunEdge, TestRunFilter,
+};
+use crate::auth::context::request_db;
+use crate::error::AppResult;
+use crate::pagination::PageArgs;
+
+#[derive(Default)]
+pub struct RunsQuery;
+
+fn wants_rows(ctx: &Context<'_>) -> bool {
+    let look = ctx.look_ahead();
+    look.field("edges").exists() || look.field("pageInfo").exists()
+}
+
+#[Object]
+impl RunsQuery {
+    /// A test run by id; null when absent.
+    async fn test_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run's id.")] id: Uuid,
+    ) -> AppResult<Option<TestRun>> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        Ok(service::get_run(&*conn, id).await?.map(TestRun))
+    }
+
+    /// Test runs matching a filter, newest first, a page at a time.
+    async fn test_runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which runs.")] filter: Option<TestRunFilter>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> AppResult<TestRunConnection> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let (rows, page) =
+            service::lists::runs(&*conn, filter.unwrap_or_default(), &args, wants_rows(ctx))
+                .await?;
+        Ok(TestRunConnection {
+            edges: rows
+                .into_iter()
+                .map(|(cursor, m)| TestRunEdge {
+                    cursor,
+                    node: TestRun(m),
+                })
+                .collect(),
+            page_info: page.page_info,
+            count: page.count,
+        })
+    }
+
+    /// A test execution by id; null when absent.
+    async fn test_execution(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The execution's id.")] id: Uuid,
+    ) -> AppResult<Option<TestExecution>> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        Ok(service::get_execution(&*conn, id).await?.map(TestExecution))
+    }
+
+    /// Test executions matching a filter, newest first, a page at a time.
+    async fn test_executions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which executions.")] filter: Option<TestExecutionFilter>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> AppResult<ExecutionPage> {
+        let db = request_db(ctx)?;
+        let conn = db.conn().await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let (rows, page) =
+            service::lists::executions(&*conn, filter.unwrap_or_default(), &args, wants_rows(ctx))
+                .await?;
+        Ok(ExecutionPage {
+            edges: rows
+                .into_iter()
+                .map(|(cursor, m)| ExecutionEdge {
+                    cursor,
+                    node: TestExecution(m),
+                })
+                .collect(),
+            page_info: page.page_info,
+            total: None,
+            count: Some(std::sync::Arc::new(page.count)),
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! The runs' services: lifecycle of runs and executions, bulk reporting, lists.
+//!
+//! Every change to a run's executions first locks the run row, so that changes within one run
+//! take turns, then ends with `refresh_test_run`, which recounts the counters over the latest
+//! attempt of each case and moves the run's status along, in the same transaction.
+
+pub mod bulk;
+pub mod lifecycle;
+pub mod lists;
+
+use entity::{test_execution, test_run};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Locks a run for the rest of the transaction; NOT_FOUND when absent or not visible.
+pub async fn lock_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult<test_run::Model> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM test_runs WHERE id = $1 FOR UPDATE",
+            [run_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::not_found("TestRun", run_id))?;
+    Ok(test_run::Model::from_query_result(&row, "")?)
+}
+
+/// Recounts the run and moves its status along.
+pub async fn refresh_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult<()> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT refresh_test_run($1)",
+        [run_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+pub async fn get_run(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test_run::Model>> {
+    Ok(test_run::Entity::find_by_id(id).one(conn).await?)
+}
+
+pub async fn get_execution(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> AppResult<Option<test_execution::Model>> {
+    Ok(test_execution::Entity::find_by_id(id).one(conn).await?)
+}
+
+/// The GraphQL name of a status, for messages.
+pub fn status_name<T: std::fmt::Debug>(status: T) -> String {
+    format!("{status:?}").to_uppercase()
+}

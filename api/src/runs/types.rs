@@ -1,0 +1,518 @@
+//! GraphQL objects and inputs of runs, executions, step results and artifacts.
+
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
+use entity::{test_artifact, test_execution, test_run, test_step_execution};
+use serde_json::Value as JsonValue;
+use uuid::Uuid;
+
+use super::enums::{ArtifactType, ExecutionStatus, Outcome, RunStatus, StepExecutionStatus};
+use super::loaders;
+use crate::catalog::types::{Configuration, Json, TestCase, TestStep, TestSuite, Timestamp};
+use crate::pagination::{CountQuery, PageArgs, PageInfo};
+
+fn object_or_empty(v: &Option<JsonValue>) -> Json {
+    async_graphql::Json(
+        v.clone()
+            .unwrap_or_else(|| JsonValue::Object(Default::default())),
+    )
+}
+
+/// A run of a suite: one execution per case, counters kept exact as results arrive.
+#[derive(Clone)]
+pub struct TestRun(pub test_run::Model);
+
+#[Object]
+impl TestRun {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Status.
+    async fn status(&self) -> RunStatus {
+        self.0.status.into()
+    }
+    /// Id of the suite run (null once the suite is deleted).
+    async fn test_suite_id(&self) -> Option<Uuid> {
+        self.0.test_suite_id
+    }
+    /// The suite run.
+    async fn test_suite(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestSuite>> {
+        match self.0.test_suite_id {
+            Some(id) => loaders::suite(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// Id of the configuration the run uses.
+    async fn configuration_id(&self) -> Option<Uuid> {
+        self.0.configuration_id
+    }
+    /// The configuration the run uses.
+    async fn configuration(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Configuration>> {
+        match self.0.configuration_id {
+            Some(id) => crate::catalog::loaders::configuration(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// When the first execution started.
+    async fn started_at(&self) -> Option<Timestamp> {
+        self.0.started_at
+    }
+    /// When the run finished.
+    async fn completed_at(&self) -> Option<Timestamp> {
+        self.0.completed_at
+    }
+    /// Number of cases in the run.
+    async fn total_tests(&self) -> i32 {
+        self.0.total_tests
+    }
+    /// Cases whose latest attempt passed.
+    async fn passed_tests(&self) -> i32 {
+        self.0.passed_tests
+    }
+    /// Cases whose latest attempt failed.
+    async fn failed_tests(&self) -> i32 {
+        self.0.failed_tests
+    }
+    /// Cases whose latest attempt was skipped.
+    async fn skipped_tests(&self) -> i32 {
+        self.0.skipped_tests
+    }
+    /// Settings of this run (a JSON object).
+    async fn run_configuration(&self) -> Json {
+        object_or_empty(&self.0.run_configuration)
+    }
+    /// User id of whoever started the run.
+    async fn triggered_by(&self) -> Option<&str> {
+        self.0.triggered_by.as_deref()
+    }
+    /// When the run was created.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+    /// When the run last changed.
+    async fn updated_at(&self) -> Option<Timestamp> {
+        self.0.updated_at
+    }
+    /// The run's executions (every attempt), in the order they were created.
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> async_graphql::Result<ExecutionPage> {
+        loaders::run_executions(
+            ctx,
+            self.0.id,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await
+    }
+}
+
+/// One attempt of a case in a run.
+#[derive(Clone)]
+pub struct TestExecution(pub test_execution::Model);
+
+#[Object]
+impl TestExecution {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Id of the case executed.
+    async fn test_case_id(&self) -> Uuid {
+        self.0.test_case_id
+    }
+    /// The case executed.
+    async fn test_case(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestCase>> {
+        crate::catalog::loaders::case(ctx, self.0.test_case_id).await
+    }
+    /// Id of the run.
+    async fn test_run_id(&self) -> Option<Uuid> {
+        self.0.test_run_id
+    }
+    /// The run.
+    async fn test_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestRun>> {
+        match self.0.test_run_id {
+            Some(id) => loaders::run(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// Id of the configuration used.
+    async fn configuration_id(&self) -> Option<Uuid> {
+        self.0.configuration_id
+    }
+    /// Status.
+    async fn status(&self) -> ExecutionStatus {
+        self.0.status.into()
+    }
+    /// When it started.
+    async fn started_at(&self) -> Option<Timestamp> {
+        self.0.started_at
+    }
+    /// When it finished.
+    async fn completed_at(&self) -> Option<Timestamp> {
+        self.0.completed_at
+    }
+    /// Duration in seconds.
+    async fn duration_seconds(&self) -> Option<i32> {
+        self.0.duration_seconds
+    }
+    /// Why it failed.
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+    /// Reporter-supplied details (a JSON object).
+    async fn execution_metadata(&self) -> Json {
+        object_or_empty(&self.0.execution_metadata)
+    }
+    /// Attempt number: 0 for the first, then one per retry.
+    async fn retry_attempt(&self) -> i32 {
+        self.0.retry_attempt
+    }
+    /// When it was created.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+    /// When it last changed.
+    async fn updated_at(&self) -> Option<Timestamp> {
+        self.0.updated_at
+    }
+    /// Results of its steps, in step order.
+    async fn step_executions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<TestStepExecution>> {
+        loaders::step_executions(ctx, self.0.id).await
+    }
+    /// Artifacts attached to it (not those of its steps), oldest first.
+    async fn artifacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestArtifact>> {
+        loaders::execution_artifacts(ctx, self.0.id).await
+    }
+}
+
+/// The result of one step in an execution.
+#[derive(Clone)]
+pub struct TestStepExecution(pub test_step_execution::Model);
+
+#[Object]
+impl TestStepExecution {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Id of the execution.
+    async fn test_execution_id(&self) -> Uuid {
+        self.0.test_execution_id
+    }
+    /// Id of the step.
+    async fn test_step_id(&self) -> Uuid {
+        self.0.test_step_id
+    }
+    /// The step.
+    async fn test_step(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestStep>> {
+        loaders::step(ctx, self.0.test_step_id).await
+    }
+    /// Status.
+    async fn status(&self) -> StepExecutionStatus {
+        self.0.status.into()
+    }
+    /// When it started.
+    async fn started_at(&self) -> Option<Timestamp> {
+        self.0.started_at
+    }
+    /// When it finished.
+    async fn completed_at(&self) -> Option<Timestamp> {
+        self.0.completed_at
+    }
+    /// Duration in seconds.
+    async fn duration_seconds(&self) -> Option<i32> {
+        self.0.duration_seconds
+    }
+    /// Why it failed.
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+    /// What actually happened.
+    async fn actual_result(&self) -> Option<&str> {
+        self.0.actual_result.as_deref()
+    }
+    /// Reporter-supplied details (a JSON object).
+    async fn step_metadata(&self) -> Json {
+        object_or_empty(&self.0.step_metadata)
+    }
+    /// Artifacts attached to this step result.
+    async fn artifacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestArtifact>> {
+        loaders::step_execution_artifacts(ctx, self.0.id).await
+    }
+}
+
+/// A file produced by an execution or a step (its metadata; the file lives elsewhere).
+#[derive(Clone)]
+pub struct TestArtifact(pub test_artifact::Model);
+
+#[Object]
+impl TestArtifact {
+    /// Unique id.
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// Id of the execution it belongs to.
+    async fn test_execution_id(&self) -> Option<Uuid> {
+        self.0.test_execution_id
+    }
+    /// Id of the step result it belongs to.
+    async fn test_step_execution_id(&self) -> Option<Uuid> {
+        self.0.test_step_execution_id
+    }
+    /// Kind.
+    async fn artifact_type(&self) -> ArtifactType {
+        self.0.artifact_type.into()
+    }
+    /// File name.
+    async fn file_name(&self) -> &str {
+        &self.0.file_name
+    }
+    /// Where the file is stored.
+    async fn file_path(&self) -> &str {
+        &self.0.file_path
+    }
+    /// MIME type.
+    async fn mime_type(&self) -> Option<&str> {
+        self.0.mime_type.as_deref()
+    }
+    /// Size in bytes (a float: sizes may exceed 2^31).
+    async fn file_size(&self) -> Option<f64> {
+        self.0.file_size.map(|s| s as f64)
+    }
+    /// Details (a JSON object).
+    async fn metadata(&self) -> Json {
+        object_or_empty(&self.0.metadata)
+    }
+    /// When it was attached.
+    async fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
+    }
+}
+
+/// A page of executions.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct ExecutionPage {
+    /// The executions of the page, in order.
+    pub edges: Vec<ExecutionEdge>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub total: Option<i64>,
+    #[graphql(skip)]
+    pub count: Option<std::sync::Arc<CountQuery>>,
+}
+
+#[ComplexObject]
+impl ExecutionPage {
+    /// Number of executions over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
+        match (&self.total, &self.count) {
+            (Some(n), _) => Ok(*n),
+            (None, Some(q)) => q.run(ctx).await,
+            (None, None) => Ok(0),
+        }
+    }
+}
+
+/// An execution in a page.
+#[derive(SimpleObject, Clone)]
+pub struct ExecutionEdge {
+    /// Opaque position, for `after` / `before`.
+    pub cursor: String,
+    /// The execution.
+    pub node: TestExecution,
+}
+
+/// A page of runs.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct TestRunConnection {
+    /// The runs of the page, in order.
+    pub edges: Vec<TestRunEdge>,
+    /// Where the page sits in the whole list.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub count: CountQuery,
+}
+
+#[ComplexObject]
+impl TestRunConnection {
+    /// Number of runs matching the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
+        self.count.run(ctx).await
+    }
+}
+
+/// A run in a page.
+#[derive(SimpleObject)]
+pub struct TestRunEdge {
+    /// Opaque position, for `after` / `before`.
+    pub cursor: String,
+    /// The run.
+    pub node: TestRun,
+}
+
+/// Which runs to list.
+#[derive(InputObject, Default, Clone)]
+pub struct TestRunFilter {
+    /// Runs of this suite.
+    pub suite_id: Option<Uuid>,
+    /// Status is any of these.
+    pub status: Option<Vec<RunStatus>>,
+    /// Started by this user.
+    pub triggered_by: Option<String>,
+    /// Started at or after this time.
+    pub started_after: Option<Timestamp>,
+    /// Started before this time.
+    pub started_before: Option<Timestamp>,
+}
+
+/// Which executions to list.
+#[derive(InputObject, Default, Clone)]
+pub struct TestExecutionFilter {
+    /// Executions of this run.
+    pub run_id: Option<Uuid>,
+    /// Executions of this case.
+    pub test_case_id: Option<Uuid>,
+    /// Status is any of these.
+    pub status: Option<Vec<ExecutionStatus>>,
+}
+
+/// A run to start.
+#[derive(InputObject, Clone)]
+pub struct StartTestRunInput {
+    /// The suite to run; its active cases are executed in the suite's order.
+    pub suite_id: Uuid,
+    /// Name of the run (1 to 255 characters).
+    pub name: String,
+    /// Settings of this run (a JSON object).
+    pub run_configuration: Option<Json>,
+    /// Configuration to run with.
+    pub configuration_id: Option<Uuid>,
+    /// Who started it (defaults to the caller; only an admin may name someone else).
+    pub triggered_by: Option<String>,
+}
+
+/// The result of a step.
+#[derive(InputObject, Clone)]
+pub struct StepResultInput {
+    /// The step (of the execution's case).
+    pub step_id: Uuid,
+    /// Its status.
+    pub status: StepExecutionStatus,
+    /// What actually happened.
+    pub actual_result: Option<String>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// Duration in seconds (0 or more).
+    pub duration_seconds: Option<i32>,
+    /// Details (a JSON object).
+    pub step_metadata: Option<Json>,
+}
+
+/// Metadata of an artifact file.
+#[derive(InputObject, Clone)]
+pub struct ArtifactInput {
+    /// Kind.
+    pub artifact_type: ArtifactType,
+    /// File name (1 to 255 characters).
+    pub file_name: String,
+    /// Where the file is stored (1 to 1000 characters).
+    pub file_path: String,
+    /// MIME type (at most 100 characters).
+    pub mime_type: Option<String>,
+    /// Size in bytes (0 or more).
+    pub file_size: Option<f64>,
+    /// Details (a JSON object).
+    pub metadata: Option<Json>,
+}
+
+/// An artifact to attach to an execution or to a step result (exactly one of them).
+#[derive(InputObject, Clone)]
+pub struct AttachArtifactInput {
+    /// The execution it belongs to.
+    pub execution_id: Option<Uuid>,
+    /// The step result it belongs to.
+    pub step_execution_id: Option<Uuid>,
+    /// The file's metadata.
+    pub artifact: ArtifactInput,
+}
+
+/// One result in a bulk report.
+#[derive(InputObject, Clone)]
+pub struct ReportResultInput {
+    /// Client key making the item idempotent within the run: a repeated key changes nothing
+    /// (1 to 200 characters).
+    pub idempotency_key: String,
+    /// The case the result is for; it completes the case's latest attempt in the run.
+    pub test_case_id: Uuid,
+    /// The outcome.
+    pub status: Outcome,
+    /// When it started (default: the report's time less the duration).
+    pub started_at: Option<Timestamp>,
+    /// Duration in seconds (0 or more).
+    pub duration_seconds: Option<i32>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// Details (a JSON object).
+    pub execution_metadata: Option<Json>,
+    /// Results of its steps.
+    pub steps: Option<Vec<StepResultInput>>,
+    /// Artifacts of the execution.
+    pub artifacts: Option<Vec<ArtifactInput>>,
+}
+
+/// What became of one item of a bulk report.
+#[derive(SimpleObject, Clone)]
+pub struct ReportItemResult {
+    /// The item's idempotency key.
+    pub idempotency_key: String,
+    /// Whether the item is recorded (now, or by an earlier report with the same key).
+    pub ok: bool,
+    /// Whether an earlier report with this key had already recorded it.
+    pub duplicate: bool,
+    /// The execution the result was written to.
+    pub execution_id: Option<Uuid>,
+    /// Why the item was rejected: BAD_USER_INPUT, CONFLICT or NOT_FOUND.
+    pub error_code: Option<String>,
+    /// The input field at fault.
+    pub error_field: Option<String>,
+    /// What was wrong.
+    pub error_message: Option<String>,
+}
+
+/// The answer to a bulk report.
+#[derive(SimpleObject)]
+pub struct ReportResultsPayload {
+    /// The run after the report.
+    pub run: TestRun,
+    /// One outcome per item, in input order.
+    pub results: Vec<ReportItemResult>,
+    /// Items recorded by this report.
+    pub accepted: i32,
+    /// Items already recorded by an earlier report.
+    pub duplicates: i32,
+    /// Items rejected.
+    pub rejected: i32,
+}
