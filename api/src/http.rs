@@ -8,13 +8,15 @@
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::GraphQLSubscription;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
 
@@ -48,7 +50,7 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
     };
     Router::new()
         .route(GRAPHQL_PATH, get(graphql_get).post(graphql_post))
-        .route_service(GRAPHQL_WS_PATH, GraphQLSubscription::new(schema))
+        .route(GRAPHQL_WS_PATH, get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -153,7 +155,7 @@ async fn execute(
     state: &HttpState,
     mut request: async_graphql::Request,
     method: Method,
-    _headers: &HeaderMap,
+    headers: &HeaderMap,
     json_type: &'static str,
 ) -> Response {
     let operation_name = request.operation_name.clone();
@@ -180,14 +182,40 @@ async fn execute(
         return res;
     }
 
-    let db = crate::auth::RequestDb::new(state.app.db.clone(), None);
-    let request = crate::schema::prepare_request(request, &db);
-    let mut response = state.schema.execute(request).await;
-    if let Err(e) = db.finish().await {
-        response = async_graphql::Response::from_errors(vec![
-            async_graphql::Error::from(e).into_server_error(async_graphql::Pos::default()),
-        ]);
+    let needs_identity = match request.parsed_query() {
+        Ok(doc) => !introspection_only(doc, operation_name.as_deref()),
+        Err(_) => true,
+    };
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if needs_identity {
+        match crate::auth::tokens::authenticate(&state.app.db, &state.app.tokens, header).await {
+            Ok(identity) => {
+                request = request.data(crate::auth::extension::Authenticated(identity));
+            }
+            Err(e) => {
+                let message = match &e {
+                    crate::error::AppError::Unauthenticated { message } => message.clone(),
+                    _ => "authentication failed".to_owned(),
+                };
+                let status = if matches!(e, crate::error::AppError::Internal { .. }) {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                let code = e.code();
+                if let crate::error::AppError::Internal { cause } = &e {
+                    tracing::error!(%cause, "authentication failed");
+                }
+                let mut res = error_response(status, code, &message, json_type);
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return res;
+            }
+        }
     }
+    let response = state.schema.execute(request).await;
     let rejected = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -202,6 +230,34 @@ async fn execute(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(json_type));
     res
+}
+
+/// Whether the operation only asks for the schema (`__schema`, `__type`, `__typename`), which
+/// is public: GraphiQL loads it before the user has pasted a token.
+fn introspection_only(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, Selection};
+    let op = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return false,
+        },
+        _ => return false,
+    };
+    op.node.ty == OperationType::Query
+        && op
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|item| match &item.node {
+                Selection::Field(f) => f.node.name.node.starts_with("__"),
+                _ => false,
+            })
 }
 
 /// The type of the operation the request will run, if it names one that exists.
@@ -263,12 +319,110 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
     Some(message[start..end].to_owned())
 }
 
+/// How long a WebSocket client has to send `connection_init` (with its token) before the
+/// connection is closed with 4408, as graphql-transport-ws prescribes.
+pub const WS_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve_ws(state, protocol, socket))
+}
+
+async fn close_ws(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// Authenticates the connection from its `connection_init` payload
+/// (`{"authorization": "Bearer <token>"}`), then hands the socket to the GraphQL protocol.
+async fn serve_ws(state: HttpState, protocol: GraphQLProtocol, mut socket: WebSocket) {
+    let first = match tokio::time::timeout(WS_INIT_TIMEOUT, socket.recv()).await {
+        Err(_) => return close_ws(&mut socket, 4408, "Connection initialisation timeout").await,
+        Ok(None) | Ok(Some(Err(_))) => return,
+        Ok(Some(Ok(message))) => message,
+    };
+    let text = match &first {
+        Message::Text(t) => t.to_string(),
+        _ => return close_ws(&mut socket, 4400, "expected connection_init").await,
+    };
+    let init: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if init["type"] != "connection_init" {
+        return close_ws(&mut socket, 4401, "Unauthorized").await;
+    }
+    let payload = &init["payload"];
+    let header = payload["authorization"]
+        .as_str()
+        .or_else(|| payload["Authorization"].as_str());
+    let identity =
+        match crate::auth::tokens::authenticate(&state.app.db, &state.app.tokens, header).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                tracing::info!(error = ?e, "WebSocket connection refused");
+                return close_ws(&mut socket, 4403, "Forbidden").await;
+            }
+        };
+    let mut data = async_graphql::Data::default();
+    data.insert(crate::auth::extension::Authenticated(identity));
+    let (mut sink, stream) = socket.split();
+    // the init message was consumed here; replay it so the protocol acknowledges it
+    let stream = futures::stream::once(async move { Ok::<_, axum::Error>(first) }).chain(stream);
+    // the protocol's messages and our keep-alive pings share the socket through a channel
+    let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(WS_OUTBOX);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = out_rx.next().await {
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut pinger = out_tx.clone();
+    let pings = tokio::spawn(async move {
+        let mut every = tokio::time::interval(WS_PING_INTERVAL);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if pinger
+                .send(Message::Ping(Default::default()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let out = out_tx.sink_map_err(axum::Error::new);
+    GraphQLWebSocket::new_with_pair(out, stream, state.schema.clone(), protocol)
+        .with_data(data)
+        .serve()
+        .await;
+    pings.abort();
+    let _ = writer.await;
+}
+
+/// Interval of WebSocket pings to idle connections, so that proxies and load balancers do not
+/// drop a dashboard that is waiting for the next change.
+pub const WS_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Messages queued for a WebSocket before its producers wait: bounds memory per slow client.
+const WS_OUTBOX: usize = 256;
+
 /// The GraphiQL playground, wired to the HTTP and WebSocket endpoints.
 pub fn graphiql_page() -> String {
     GraphiQLSource::build()
         .endpoint(GRAPHQL_PATH)
         .subscription_endpoint(GRAPHQL_WS_PATH)
         .title("JBTestSuite GraphiQL")
+        .header("Authorization", "Bearer <paste your token>")
         .finish()
 }
 
@@ -280,7 +434,10 @@ async fn healthz() -> impl IntoResponse {
 /// The process can serve: its database answers.
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let database = crate::db::ping(&state.app.db).await;
-    let status = if database {
+    let listener = state.app.hub.state();
+    let live = listener == crate::live::hub::ListenerState::Connected;
+    let ready = database && live;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -288,8 +445,10 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     (
         status,
         Json(json!({
-            "status": if database { "ready" } else { "unavailable" },
+            "status": if ready { "ready" } else { "unavailable" },
             "database": database,
+            "liveListener": format!("{listener:?}").to_lowercase(),
+            "subscribers": state.app.hub.subscribers(),
         })),
     )
 }

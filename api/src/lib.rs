@@ -11,6 +11,8 @@
 //! - `error`: the one error type, with codes; constraint names mapped to messages.
 //! - `pagination`: keyset pagination and cursors.
 //! - `catalog`: test cases, steps, suites, configurations.
+//! - `live`: the NOTIFY-fed hub and the subscriptions.
+//! - `runs`: test runs, executions, step results, artifacts, bulk reporting.
 
 pub mod auth;
 pub mod catalog;
@@ -18,7 +20,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod live;
 pub mod pagination;
+pub mod runs;
 pub mod schema;
 pub mod startup;
 pub mod state;

@@ -145,8 +145,12 @@ impl Page {
             .as_deref()
             .map(|c| Cursor::decode(c, &ordering.name, "before"))
             .transpose()?;
-        for cursor in after.iter().chain(before.iter()) {
-            check_kind(&cursor.key, ordering.kind)?;
+        for (cursor, field) in after
+            .iter()
+            .map(|c| (c, "after"))
+            .chain(before.iter().map(|c| (c, "before")))
+        {
+            check_kind(&cursor.key, ordering.kind, field)?;
         }
         let (limit, direction) = match (first, last) {
             (_, Some(n)) => (n, Direction::Backward),
@@ -169,10 +173,22 @@ impl Page {
     pub fn conditions(&self, ordering: &Ordering, sql: &mut Sql) -> AppResult<Vec<String>> {
         let mut out = Vec::new();
         if let Some(c) = &self.after {
-            out.push(keyset_condition(ordering, c, !ordering.descending, sql)?);
+            out.push(keyset_condition(
+                ordering,
+                c,
+                !ordering.descending,
+                "after",
+                sql,
+            )?);
         }
         if let Some(c) = &self.before {
-            out.push(keyset_condition(ordering, c, ordering.descending, sql)?);
+            out.push(keyset_condition(
+                ordering,
+                c,
+                ordering.descending,
+                "before",
+                sql,
+            )?);
         }
         Ok(out)
     }
@@ -190,7 +206,8 @@ impl Page {
     }
 }
 
-fn check_kind(value: &SortValue, kind: KeyKind) -> AppResult<()> {
+/// Checks that a cursor's key fits the ordering's key type; `field` names the argument.
+fn check_kind(value: &SortValue, kind: KeyKind, field: &str) -> AppResult<()> {
     let ok = matches!(
         (value, kind),
         (SortValue::Int(_), KeyKind::Int)
@@ -203,8 +220,8 @@ fn check_kind(value: &SortValue, kind: KeyKind) -> AppResult<()> {
         Ok(())
     } else {
         Err(AppError::bad_input(
-            "after",
-            "the cursor does not fit this ordering",
+            field,
+            format!("{field}: the cursor does not fit this ordering"),
         ))
     }
 }
@@ -214,6 +231,7 @@ fn keyset_condition(
     ordering: &Ordering,
     cursor: &Cursor,
     greater: bool,
+    field: &str,
     sql: &mut Sql,
 ) -> AppResult<String> {
     let op = if greater { ">" } else { "<" };
@@ -222,13 +240,18 @@ fn keyset_condition(
         (SortValue::Int(v), KeyKind::Float) => (*v as f64).into(),
         (SortValue::Float(v), _) => (*v).into(),
         (SortValue::Text(v), KeyKind::Timestamp) => DateTimeWithTimeZone::parse_from_rfc3339(v)
-            .map_err(|_| AppError::bad_input("after", "the cursor does not fit this ordering"))?
+            .map_err(|_| {
+                AppError::bad_input(
+                    field,
+                    format!("{field}: the cursor does not fit this ordering"),
+                )
+            })?
             .into(),
         (SortValue::Text(v), _) => v.clone().into(),
         _ => {
             return Err(AppError::bad_input(
-                "after",
-                "the cursor does not fit this ordering",
+                field,
+                format!("{field}: the cursor does not fit this ordering"),
             ));
         }
     };

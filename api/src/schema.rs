@@ -2,25 +2,28 @@
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, EmptySubscription, MergedObject, Object, Schema, SchemaBuilder, SimpleObject,
-};
+use async_graphql::{Context, MergedObject, Object, Schema, SchemaBuilder, SimpleObject};
 
 use crate::auth::RequestDb;
+use crate::auth::mutation::AuthMutation;
+use crate::auth::query::AuthQuery;
 use crate::catalog::mutation::CatalogMutation;
 use crate::catalog::query::CatalogQuery;
+use crate::live::subscription::LiveSubscription;
+use crate::runs::mutation::RunsMutation;
+use crate::runs::query::RunsQuery;
 use crate::state::AppState;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, LiveSubscription>;
 
 /// Entry points for reading.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(ServerQuery, CatalogQuery);
+pub struct QueryRoot(ServerQuery, AuthQuery, CatalogQuery, RunsQuery);
 
 /// Entry points for writing.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(CatalogMutation);
+pub struct MutationRoot(AuthMutation, CatalogMutation, RunsMutation);
 
 /// Deepest selection nesting a query may have: the deepest useful query (run → executions →
 /// step executions → step → case) is far below it, while cyclic abuse
@@ -62,11 +65,11 @@ impl ServerQuery {
 }
 
 /// The schema with its roots and limits, without request data.
-pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, LiveSubscription> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        LiveSubscription,
     )
     .limit_depth(MAX_QUERY_DEPTH)
     .limit_complexity(MAX_QUERY_COMPLEXITY)
@@ -74,7 +77,13 @@ pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
 
 /// The schema serving requests against `state`.
 pub fn build(state: AppState) -> AppSchema {
-    builder().data(state).finish()
+    let pool = state.db.clone();
+    let hub = state.hub.clone();
+    builder()
+        .data(hub)
+        .data(state)
+        .extension(crate::auth::extension::RequestContext::new(pool))
+        .finish()
 }
 
 /// The SDL, fields and enum items sorted so that the committed file diffs cleanly.
@@ -90,5 +99,6 @@ pub fn sdl() -> String {
 /// Adds a request's database context and DataLoaders to it.
 pub fn prepare_request(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
     let req = req.data(db.clone());
-    crate::catalog::loaders::register(req, db)
+    let req = crate::catalog::loaders::register(req, db);
+    crate::runs::loaders::register(req, db)
 }

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, DatabaseArgs, MigrateAction};
+use crate::config::{Cli, Command, DatabaseArgs, MigrateAction, TokenAction};
 use crate::db::managed::{self, ClusterOptions, ManagedCluster};
 use crate::state::AppState;
 
@@ -87,18 +87,28 @@ pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<OpenDatabase> 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    shutdown: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Application {
     /// Builds the schema and router over `db` and binds `listen` (port 0 picks a free port).
-    pub async fn build(db: DatabaseConnection, listen: SocketAddr) -> anyhow::Result<Self> {
-        let state = AppState { db };
+    pub async fn build(
+        db: DatabaseConnection,
+        url: &str,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let state = AppState::new(db, url.to_owned());
         let schema = crate::schema::build(state.clone());
+        let shutdown = state.shutdown.clone();
         let router = crate::http::router(schema, state);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            shutdown,
+        })
     }
 
     /// The address actually bound.
@@ -113,8 +123,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let live = self.shutdown.clone();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
+            // live streams end, so that their WebSocket connections can close
+            let _ = live.send(true);
             let _ = tx.send(true);
         });
         let mut rx_grace = rx.clone();
@@ -159,6 +172,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(&cli).await,
+        Command::Token { action } => {
+            let open = open_database(&cli.database).await?;
+            let result = async {
+                if !cli.no_migrate {
+                    migration::Migrator::up(&open.db, None).await?;
+                }
+                token_command(&open.db, action).await
+            }
+            .await;
+            open.close().await?;
+            result
+        }
         Command::Migrate { action } => {
             let open = open_database(&cli.database).await?;
             let result = migrate(&open.db, action).await;
@@ -183,6 +208,104 @@ async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> anyhow::Resu
     Ok(())
 }
 
+async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::Result<()> {
+    use crate::auth::service;
+    let to_anyhow = |e: crate::error::AppError| anyhow::anyhow!("{}", error_text(e));
+    match action {
+        TokenAction::Create {
+            user,
+            roles,
+            name,
+            expires_in,
+        } => {
+            let roles: Vec<crate::auth::Role> = roles.into_iter().map(Into::into).collect();
+            let expires_at = match expires_in {
+                Some(d) => Some(
+                    (chrono::Utc::now()
+                        + chrono::Duration::from_std(d).context("--expires-in is too long")?)
+                    .fixed_offset(),
+                ),
+                None => None,
+            };
+            let (record, token) = service::create(db, &user, &roles, name.as_deref(), expires_at)
+                .await
+                .map_err(to_anyhow)?;
+            eprintln!(
+                "created token {} for {} (shown once; only its hash is stored):",
+                record.id, record.user_id
+            );
+            println!("{token}");
+        }
+        TokenAction::List => {
+            for t in service::list(db, None).await.map_err(to_anyhow)? {
+                let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}  {:<20} {:<14} {:<8} {}",
+                    t.id,
+                    t.user_id,
+                    roles.join(","),
+                    state,
+                    t.name.unwrap_or_default()
+                );
+            }
+        }
+        TokenAction::Revoke { id } => {
+            let t = service::revoke(db, id).await.map_err(to_anyhow)?;
+            println!("revoked {} ({})", t.id, t.user_id);
+        }
+    }
+    Ok(())
+}
+
+/// A service error as a line of text for the command line.
+fn error_text(e: crate::error::AppError) -> String {
+    use crate::error::AppError;
+    match e {
+        AppError::BadUserInput { message, .. }
+        | AppError::Conflict { message, .. }
+        | AppError::Unauthenticated { message }
+        | AppError::Forbidden { message } => message,
+        AppError::NotFound { entity, id } => format!("{entity} {id} not found"),
+        AppError::Internal { cause } => cause,
+    }
+}
+
+/// User id of the token created on the first start of a managed database.
+pub const LOCAL_ADMIN_USER: &str = "local-admin";
+
+/// On a managed database with no token at all, creates an admin token and prints it with a
+/// request that uses it, so that a first start is never a dead end.
+async fn ensure_first_token(db: &DatabaseConnection, addr: SocketAddr) -> anyhow::Result<()> {
+    use crate::auth::service;
+    let to_anyhow = |e: crate::error::AppError| anyhow::anyhow!("{}", error_text(e));
+    if service::any_exists(db).await.map_err(to_anyhow)? {
+        return Ok(());
+    }
+    let (_, token) = service::create(
+        db,
+        LOCAL_ADMIN_USER,
+        &[crate::auth::Role::Admin],
+        Some("created on first start"),
+        None,
+    )
+    .await
+    .map_err(to_anyhow)?;
+    eprintln!(
+        "\nFirst start: an admin API token was created (shown once; `jbtestsuite token create` makes more):\n\n  {token}\n\n\
+         Try it:\n  curl -s http://{addr}/graphql -H 'Authorization: Bearer {token}' \\\n    \
+         -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ userId roles }} }}\"}}'\n\n\
+         In GraphiQL (http://{addr}/graphql) set the header Authorization: Bearer <token>.\n"
+    );
+    Ok(())
+}
+
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let open = open_database(&cli.database).await?;
     let result = serve_on(&open, cli).await;
@@ -198,8 +321,11 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
             .await
             .context("applying migrations")?;
     }
-    let app = Application::build(open.db.clone(), cli.listen).await?;
+    let app = Application::build(open.db.clone(), &open.url, cli.listen).await?;
     let addr = app.local_addr()?;
+    if open.cluster.is_some() {
+        ensure_first_token(&open.db, addr).await?;
+    }
     tracing::info!(
         "GraphiQL on http://{addr}/graphql ; WebSocket subscriptions on ws://{addr}/graphql/ws"
     );

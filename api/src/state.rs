@@ -1,9 +1,32 @@
 //! State shared by every request.
 
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
 
-/// What handlers and resolvers reach: the pool (and, later, the live-event hub).
+use crate::auth::tokens::TokenCache;
+use crate::live::hub::Hub;
+
+/// What handlers and resolvers reach: the pool, the token cache, the live hub.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    pub tokens: Arc<TokenCache>,
+    pub hub: Arc<Hub>,
+    /// Turned true when the server shuts down: live streams end.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// State over the pool `db` of the database at `url` (the live listener connects there).
+    pub fn new(db: DatabaseConnection, url: String) -> Self {
+        let (shutdown, stopped) = tokio::sync::watch::channel(false);
+        let hub = Hub::start(url, db.clone(), stopped);
+        Self {
+            db,
+            tokens: Arc::new(TokenCache::default()),
+            hub,
+            shutdown: Arc::new(shutdown),
+        }
+    }
 }

@@ -5,6 +5,9 @@
 //! - `m20261125_000002_create_execution_tables`: runs, executions, step executions, artifacts.
 //! - `m20261125_000003_create_audit_log`: audit trail, `updated_at` and audit triggers.
 //! - `m20261125_000004_add_row_level_security`: the request role and the spec's policies.
+//! - `m20261125_000005_create_api_tokens`: hashed API tokens.
+//! - `m20261125_000006_complete_row_level_security`: policies on every table.
+//! - `m20261125_000007_add_run_reporting_and_live_events`: idempotent reporting, NOTIFY triggers.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -12,6 +15,9 @@ mod m20261125_000001_create_catalog_tables;
 mod m20261125_000002_create_execution_tables;
 pub mod m20261125_000003_create_audit_log;
 mod m20261125_000004_add_row_level_security;
+mod m20261125_000005_create_api_tokens;
+mod m20261125_000006_complete_row_level_security;
+mod m20261125_000007_add_run_reporting_and_live_events;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -24,6 +30,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_execution_tables::Migration),
             Box::new(m20261125_000003_create_audit_log::Migration),
             Box::new(m20261125_000004_add_row_level_security::Migration),
+            Box::new(m20261125_000005_create_api_tokens::Migration),
+            Box::new(m20261125_000006_complete_row_level_security::Migration),
+            Box::new(m20261125_000007_add_run_reporting_and_live_events::Migration),
         ]
     }
 }

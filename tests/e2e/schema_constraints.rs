@@ -567,7 +567,7 @@ async fn test_executions_checks_reject_each_bad_value_and_accept_each_good_one()
             ),
             (
                 Box::leak(format!("'{}', '{}', '{}'", f.case, f.run, f.config).into_boxed_str()),
-                None,
+                Some("uq_test_executions_run_case_attempt"),
             ),
         ],
     )
@@ -583,8 +583,10 @@ async fn test_step_executions_checks_reject_each_bad_value_and_accept_each_good_
         "INSERT INTO test_step_executions(test_execution_id, test_step_id, status, duration_seconds) VALUES ('{}', '{}', {{}})",
         f.execution, f.step
     );
-    check_table(
+    // the fixture's own result for this step goes first: one result per step of an execution
+    check_table_after(
         &pool,
+        Some("DELETE FROM test_step_executions"),
         &sql,
         &[
             ("'pending', NULL", None),
@@ -791,4 +793,32 @@ async fn deleting_an_execution_or_step_removes_its_step_results_and_artifacts() 
         .await
         .expect("delete execution");
     assert_eq!(count(&pool, "SELECT count(*) FROM test_artifacts").await, 0);
+}
+
+#[tokio::test]
+async fn one_execution_per_attempt_and_one_result_per_step() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    let f = fixture(&pool).await;
+    let attempt = format!(
+        "INSERT INTO test_executions(test_case_id, test_run_id, retry_attempt) VALUES ('{}', '{}', {{}})",
+        f.case, f.run
+    );
+    check_table(
+        &pool,
+        &attempt,
+        &[
+            ("0", Some("uq_test_executions_run_case_attempt")),
+            ("1", None),
+        ],
+    )
+    .await;
+    let result = format!(
+        "INSERT INTO test_step_executions(test_execution_id, test_step_id) VALUES ('{}', '{}')",
+        f.execution, f.step
+    );
+    assert_eq!(
+        violated(&pool, &result).await,
+        Err("uq_test_step_executions_execution_step".into())
+    );
 }

@@ -31,11 +31,13 @@ async fn migrations_up_down_up_leave_the_same_schema() {
     assert_eq!(
         tables,
         [
+            "api_tokens",
             "audit_log",
             "configurations",
             "test_artifacts",
             "test_cases",
             "test_executions",
+            "test_result_reports",
             "test_runs",
             "test_step_executions",
             "test_steps",
@@ -92,18 +94,27 @@ async fn rls_policies_of_the_spec_exist_for_the_application_role() {
     .fetch_all(&pool)
     .await
     .expect("policies");
-    assert_eq!(
-        rows,
-        vec![
-            (
-                "test_cases".to_owned(),
-                "test_case_access_policy".to_owned()
-            ),
-            (
-                "test_executions".to_owned(),
-                "test_execution_access_policy".to_owned()
-            ),
-        ]
+    for spec_policy in [
+        ("test_cases", "test_case_access_policy"),
+        ("test_executions", "test_execution_access_policy"),
+    ] {
+        assert!(
+            rows.contains(&(spec_policy.0.to_owned(), spec_policy.1.to_owned())),
+            "missing {spec_policy:?} in {rows:?}"
+        );
+    }
+    // every table has row-level security on
+    let unprotected: Vec<String> = crate::helpers::q::query_scalar(
+        "SELECT relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity
+           AND relname <> 'seaql_migrations' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("tables");
+    assert!(
+        unprotected.is_empty(),
+        "tables without RLS: {unprotected:?}"
     );
     // the policy applies to the role: a member sees only what they author
     let mut tx = pool.begin().await.expect("begin");

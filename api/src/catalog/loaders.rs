@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Request};
 use entity::{configuration, test_case, test_step, test_suite};
+use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 use uuid::Uuid;
 
@@ -145,6 +148,17 @@ pub struct PageKey {
     before: Option<String>,
 }
 
+impl From<PageArgs> for PageKey {
+    fn from(a: PageArgs) -> Self {
+        PageKey {
+            first: a.first,
+            after: a.after,
+            last: a.last,
+            before: a.before,
+        }
+    }
+}
+
 impl From<&PageKey> for PageArgs {
     fn from(k: &PageKey) -> Self {
         PageArgs {
@@ -258,18 +272,73 @@ impl Loader<(Uuid, PageKey)> for SuiteCasesPage {
     }
 }
 
-/// Adds the catalogue's loaders to a request.
-pub fn register(req: Request, db: &Arc<RequestDb>) -> Request {
-    req.data(DataLoader::new(CaseById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(ConfigurationById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(StepsByCase(db.clone()), tokio::spawn))
-        .data(DataLoader::new(SuitesByCase(db.clone()), tokio::spawn))
-        .data(DataLoader::new(SuiteCasesPage(db.clone()), tokio::spawn))
+/// How long the request's resolvers must have asked for no key before a batch is taken.
+const QUIET_PERIOD: Duration = Duration::from_millis(1);
+
+/// Most rounds a batch waits for the request's resolvers to stop asking for keys; past it the
+/// batch is taken anyway (still correct, possibly split in two).
+const MAX_SETTLE_ROUNDS: usize = 1_000;
+
+/// How many keys the request's resolvers have asked its loaders for so far.
+///
+/// A DataLoader takes its batch a fixed delay after the first key. A page of 100 parents can
+/// take longer than that to resolve (the executor yields between list items), and the batch
+/// would be split: the statements of a request would depend on its page size and on timing.
+/// So a batch is only taken once this count has stood still across a yield to the runtime and
+/// a quiet period, that is once every resolver of the level has asked for what it needs.
+#[derive(Clone, Default)]
+struct LoadActivity(Arc<AtomicU64>);
+
+impl LoadActivity {
+    fn touch(&self) {
+        self.0.fetch_add(1, AtomicOrdering::Relaxed);
+    }
+
+    /// Returns once no key was asked for during a yield to the runtime and a quiet period.
+    async fn settle(&self) {
+        for _ in 0..MAX_SETTLE_ROUNDS {
+            let seen = self.0.load(AtomicOrdering::Relaxed);
+            tokio::task::yield_now().await;
+            tokio::time::sleep(QUIET_PERIOD).await;
+            if self.0.load(AtomicOrdering::Relaxed) == seen {
+                return;
+            }
+        }
+    }
+
+    /// A DataLoader of `loader` whose batches are taken once the request's resolvers settled
+    /// (instead of after a fixed delay).
+    fn loader<T: Send + Sync + 'static>(&self, loader: T) -> DataLoader<T> {
+        let activity = self.clone();
+        DataLoader::new(loader, move |batch: BoxFuture<'static, ()>| {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                activity.settle().await;
+                batch.await;
+            })
+        })
+        .delay(Duration::ZERO)
+    }
 }
 
+/// Adds the catalogue's loaders to a request.
+pub fn register(req: Request, db: &Arc<RequestDb>) -> Request {
+    let activity = LoadActivity::default();
+    req.data(activity.loader(CaseById(db.clone())))
+        .data(activity.loader(ConfigurationById(db.clone())))
+        .data(activity.loader(StepsByCase(db.clone())))
+        .data(activity.loader(SuitesByCase(db.clone())))
+        .data(activity.loader(SuiteCasesPage(db.clone())))
+        .data(activity)
+}
+
+/// The request's loader `L`, noting that a key is about to be asked of it.
 fn loader<'a, L: Send + Sync + 'static>(
     ctx: &'a Context<'_>,
 ) -> async_graphql::Result<&'a DataLoader<L>> {
+    if let Ok(activity) = ctx.data::<LoadActivity>() {
+        activity.touch();
+    }
     ctx.data::<DataLoader<L>>()
         .map_err(|_| AppError::internal("loader missing from the request").into())
 }

@@ -20,6 +20,18 @@ fn actor(db: &crate::auth::RequestDb) -> Option<String> {
     db.identity().map(|i| i.user_id.clone())
 }
 
+/// A member may author only as themselves; an admin as anyone.
+fn check_author(db: &crate::auth::RequestDb, author: Option<&str>) -> AppResult<()> {
+    match (db.identity(), author) {
+        (Some(identity), Some(author)) if !identity.is_admin() && author != identity.user_id => {
+            Err(AppError::Forbidden {
+                message: "a member may only author test cases as themselves".to_owned(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[Object]
 impl CatalogMutation {
     /// Creates a test case with its steps, all or nothing.
@@ -29,6 +41,7 @@ impl CatalogMutation {
         #[graphql(desc = "The case and its steps.")] input: CreateTestCaseInput,
     ) -> AppResult<TestCase> {
         let db = request_db(ctx)?;
+        check_author(&db, input.author.as_deref())?;
         let actor = actor(&db);
         db.write(|tx| {
             Box::pin(async move { service::cases::create(tx, input, actor.as_deref()).await })
@@ -46,6 +59,9 @@ impl CatalogMutation {
         #[graphql(desc = "The changes.")] input: UpdateTestCaseInput,
     ) -> AppResult<TestCase> {
         let db = request_db(ctx)?;
+        if let async_graphql::MaybeUndefined::Value(author) = &input.author {
+            check_author(&db, Some(author))?;
+        }
         db.write(|tx| Box::pin(async move { service::cases::update(tx, id, input).await }))
             .await
             .map(TestCase)

@@ -16,6 +16,12 @@ use crate::pagination::PageArgs;
 #[derive(Default)]
 pub struct CatalogQuery;
 
+/// Whether a connection field's selection needs its rows (anything besides `totalCount`).
+fn wants_rows(ctx: &Context<'_>) -> bool {
+    let look = ctx.look_ahead();
+    look.field("edges").exists() || look.field("pageInfo").exists()
+}
+
 #[Object]
 impl CatalogQuery {
     /// A test case by id; null when absent.
@@ -50,8 +56,14 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (hits, page) =
-            service::cases::list(&*conn, filter.unwrap_or_default(), order_by, &args).await?;
+        let (hits, page) = service::cases::list(
+            &*conn,
+            filter.unwrap_or_default(),
+            order_by,
+            &args,
+            wants_rows(ctx),
+        )
+        .await?;
         Ok(TestCaseConnection {
             edges: hits
                 .into_iter()
@@ -98,8 +110,14 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (rows, page) =
-            service::suites::list(&*conn, filter.unwrap_or_default(), order_by, &args).await?;
+        let (rows, page) = service::suites::list(
+            &*conn,
+            filter.unwrap_or_default(),
+            order_by,
+            &args,
+            wants_rows(ctx),
+        )
+        .await?;
         Ok(TestSuiteConnection {
             edges: rows
                 .into_iter()
@@ -146,9 +164,14 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (rows, page) =
-            service::configurations::list(&*conn, filter.unwrap_or_default(), order_by, &args)
-                .await?;
+        let (rows, page) = service::configurations::list(
+            &*conn,
+            filter.unwrap_or_default(),
+            order_by,
+            &args,
+            wants_rows(ctx),
+        )
+        .await?;
         Ok(ConfigurationConnection {
             edges: rows
                 .into_iter()

@@ -115,6 +115,30 @@ impl TestCase {
     async fn suites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestSuite>> {
         loaders::suites_of_case(ctx, self.0.id).await
     }
+    /// The case's executions, newest first (its execution history).
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
+    ) -> async_graphql::Result<crate::runs::types::ExecutionPage> {
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        crate::runs::loaders::case_executions(ctx, self.0.id, args).await
+    }
+    /// The case's most recent execution.
+    async fn last_execution(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::runs::types::TestExecution>> {
+        crate::runs::loaders::last_execution(ctx, self.0.id).await
+    }
 }
 
 /// One step of a test case.

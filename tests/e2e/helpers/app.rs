@@ -13,6 +13,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub client: reqwest::Client,
+    /// Token of an admin (`test-admin`), sent by `http` and `gql`.
+    pub admin_token: String,
     /// SQL statements the server has run (queries and commands, not BEGIN/COMMIT).
     statements: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -24,21 +26,43 @@ pub async fn spawn_app() -> TestApp {
     let mut conn = api::db::connect(&db.url, 5).await.expect("app pool");
     let statements = Arc::new(AtomicU64::new(0));
     let counter = statements.clone();
-    conn.set_metric_callback(move |_| {
+    conn.set_metric_callback(move |info| {
+        if std::env::var("JBTS_TRACE_SQL").is_ok() {
+            eprintln!("SQL {}", info.statement.sql);
+        }
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let app = api::startup::Application::build(conn, "127.0.0.1:0".parse().expect("addr"))
+    let app = api::startup::Application::build(conn, &db.url, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("building the app");
     let addr = app.local_addr().expect("local addr");
+    let admin_token = create_token(&db, "test-admin", &[api::auth::Role::Admin]).await;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
+    // ready: the database answers and the live listener is connected
+    let client = reqwest::Client::new();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let ok = client
+                .get(format!("http://{addr}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ok {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "the app did not become ready");
     TestApp {
         addr,
         db,
         client: reqwest::Client::new(),
+        admin_token,
         statements,
         shutdown: Some(tx),
     }
@@ -58,7 +82,41 @@ impl TestApp {
     /// A request to `path`, carrying the test's default credentials once the API requires
     /// them. Use for raw HTTP checks (status codes, headers, bodies).
     pub fn http(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http_as(&self.admin_token, method, path)
+    }
+
+    /// A request to `path` with `token` as its bearer token.
+    pub fn http_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// A request to `path` without credentials.
+    pub fn http_anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// A token for `user` with `roles`, made directly in the database.
+    pub async fn token(&self, user: &str, roles: &[api::auth::Role]) -> String {
+        create_token(&self.db, user, roles).await
+    }
+
+    /// POSTs a GraphQL request as the holder of `token`.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.http_as(token, reqwest::Method::POST, "/graphql")
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("sending the GraphQL request")
+            .json()
+            .await
+            .expect("GraphQL response body")
     }
 
     /// POSTs a GraphQL request and returns the response body.
@@ -80,4 +138,15 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Creates a token in `db` as the tables' owner, as the command line does.
+pub async fn create_token(db: &TestDb, user: &str, roles: &[api::auth::Role]) -> String {
+    let conn = db.sea().await;
+    let (_, token) = api::auth::service::create(&conn, user, roles, Some("test"), None)
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("creating a test token");
+    let _ = conn.close().await;
+    token
 }

@@ -2,8 +2,10 @@
 //! and the real server on 127.0.0.1:0.
 
 pub mod app;
+pub mod catalog;
 pub mod db;
 pub mod q;
+pub mod ws;
 
-pub use app::spawn_app;
+pub use app::{TestApp, spawn_app};
 pub use db::TestDb;

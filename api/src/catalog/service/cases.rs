@@ -45,6 +45,7 @@ pub async fn list(
     filter: TestCaseFilter,
     order: Option<TestCaseOrder>,
     args: &PageArgs,
+    fetch: bool,
 ) -> AppResult<(Vec<CaseHit>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -109,7 +110,17 @@ pub async fn list(
         );
     }
     let ordering = case_ordering(order, query.as_deref())?;
-    let mut page = list_page(conn, "test_cases", &extra, conditions, sql, &ordering, args).await?;
+    let mut page = list_page(
+        conn,
+        "test_cases",
+        &extra,
+        conditions,
+        sql,
+        &ordering,
+        args,
+        fetch,
+    )
+    .await?;
     let mut hits = Vec::with_capacity(page.rows.len());
     for (cursor, row) in std::mem::take(&mut page.rows) {
         let (snippet, rank) = if query.is_some() {

@@ -26,6 +26,7 @@ pub async fn list(
     filter: ConfigurationFilter,
     order: Option<CatalogOrder>,
     args: &PageArgs,
+    fetch: bool,
 ) -> AppResult<(Vec<(String, configuration::Model)>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -49,7 +50,17 @@ pub async fn list(
         ));
     }
     let ordering = catalog_ordering("configurations", order, "configurations.id");
-    let mut page = list_page(conn, "configurations", "", conditions, sql, &ordering, args).await?;
+    let mut page = list_page(
+        conn,
+        "configurations",
+        "",
+        conditions,
+        sql,
+        &ordering,
+        args,
+        fetch,
+    )
+    .await?;
     let rows = std::mem::take(&mut page.rows)
         .into_iter()
         .map(|(c, row)| Ok((c, configuration::Model::from_query_result(&row, "")?)))

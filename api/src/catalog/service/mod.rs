@@ -107,6 +107,8 @@ pub struct ListPage {
 
 /// Lists `table` rows matching `conditions` (values bound in `sql`), a page of `args` in
 /// `ordering`, with `extra` select expressions. Each row carries its sort key as `sort_key`.
+/// Without `fetch` (the client asked only for `totalCount`) no page is read.
+#[allow(clippy::too_many_arguments)]
 pub async fn list_page(
     conn: &impl ConnectionTrait,
     table: &str,
@@ -115,6 +117,7 @@ pub async fn list_page(
     mut sql: Sql,
     ordering: &Ordering,
     args: &PageArgs,
+    fetch: bool,
 ) -> AppResult<ListPage> {
     let page = Page::new(args, ordering)?;
     let filter = if conditions.is_empty() {
@@ -123,6 +126,18 @@ pub async fn list_page(
         format!(" WHERE {}", conditions.join(" AND "))
     };
     let count = CountQuery(sql.statement(format!("SELECT count(*) FROM {table}{filter}")));
+    if !fetch {
+        let (_, page_info) = finish_page(&page, Vec::<()>::new(), |_| Cursor {
+            ordering: String::new(),
+            key: SortValue::Int(0),
+            id: uuid::Uuid::nil(),
+        });
+        return Ok(ListPage {
+            rows: Vec::new(),
+            page_info,
+            count,
+        });
+    }
     let mut all = conditions;
     all.extend(page.conditions(ordering, &mut sql)?);
     let filter = if all.is_empty() {

@@ -28,6 +28,7 @@ pub async fn list(
     filter: TestSuiteFilter,
     order: Option<CatalogOrder>,
     args: &PageArgs,
+    fetch: bool,
 ) -> AppResult<(Vec<(String, test_suite::Model)>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -51,7 +52,17 @@ pub async fn list(
         ));
     }
     let ordering = super::configurations::catalog_ordering("test_suites", order, "test_suites.id");
-    let mut page = list_page(conn, "test_suites", "", conditions, sql, &ordering, args).await?;
+    let mut page = list_page(
+        conn,
+        "test_suites",
+        "",
+        conditions,
+        sql,
+        &ordering,
+        args,
+        fetch,
+    )
+    .await?;
     let rows = std::mem::take(&mut page.rows)
         .into_iter()
         .map(|(c, row)| Ok((c, test_suite::Model::from_query_result(&row, "")?)))

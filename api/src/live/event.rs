@@ -1,0 +1,86 @@
+//! What the database says when runs change, and what the hub tells subscriptions.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Channel the NOTIFY triggers send on (migration `..._add_run_reporting_and_live_events`).
+pub const CHANNEL: &str = "jbts_live";
+
+/// One notification: a statement changed rows of one run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notification {
+    /// Global sequence number (increasing, so also per run).
+    pub seq: i64,
+    /// The run.
+    pub run: Uuid,
+    /// `run`, `execution` or `step`.
+    pub kind: String,
+    /// Ids of the changed rows (at most 100).
+    pub ids: Vec<Uuid>,
+    /// How many rows changed (may exceed `ids`).
+    pub count: i64,
+    /// For `step`: the executions whose steps changed (at most 20).
+    #[serde(default)]
+    pub executions: Vec<Uuid>,
+}
+
+/// The changes to one run within a coalescing window.
+#[derive(Debug, Clone, Default)]
+pub struct RunChange {
+    pub run: Uuid,
+    /// Highest sequence number merged in.
+    pub seq: i64,
+    /// Whether the run row itself changed.
+    pub run_changed: bool,
+    /// Executions that changed.
+    pub executions: BTreeSet<Uuid>,
+    /// Step results that changed.
+    pub step_executions: BTreeSet<Uuid>,
+    /// Executions whose step results changed.
+    pub step_parents: BTreeSet<Uuid>,
+    /// Whether more rows changed than the notifications listed.
+    pub truncated: bool,
+}
+
+impl RunChange {
+    pub fn new(run: Uuid) -> Self {
+        Self {
+            run,
+            ..Default::default()
+        }
+    }
+
+    /// Folds a notification in.
+    pub fn merge(&mut self, n: &Notification) {
+        self.seq = self.seq.max(n.seq);
+        let listed = n.ids.len() as i64;
+        if n.count > listed {
+            self.truncated = true;
+        }
+        match n.kind.as_str() {
+            "run" => self.run_changed = true,
+            "execution" => self.executions.extend(n.ids.iter().copied()),
+            "step" => {
+                self.step_executions.extend(n.ids.iter().copied());
+                self.step_parents.extend(n.executions.iter().copied());
+                if n.executions.len() >= 20 {
+                    self.truncated = true;
+                }
+            }
+            _ => self.truncated = true,
+        }
+    }
+}
+
+/// What the hub broadcasts.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// A run changed (coalesced).
+    Changed(Arc<RunChange>),
+    /// Notifications may have been lost (the listener reconnected): every subscription
+    /// re-reads its state. The number tells resynchronisations apart.
+    Resync(u64),
+}

@@ -1,0 +1,251 @@
+//! The one listener of a process: a `PgListener` on the live channel, coalescing bursts per
+//! run, fanning events out to every subscription through a broadcast channel. The database
+//! work an event causes is shared too ([`SnapshotCache`]): it grows with the number of distinct
+//! identities watching, never with the number of subscribers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::Shared;
+use sea_orm::DatabaseConnection;
+use tokio::sync::{broadcast, mpsc, watch};
+use uuid::Uuid;
+
+use super::event::{CHANNEL, LiveEvent, Notification, RunChange};
+
+/// Window in which a run's changes are merged into one event: bursts (a bulk report, many
+/// completions) reach dashboards as one message per run per window.
+pub const COALESCE_WINDOW: Duration = Duration::from_millis(20);
+
+/// Events a slow subscriber may fall behind by before it is resynchronised with a snapshot.
+pub const BROADCAST_CAPACITY: usize = 4096;
+
+/// First delay before reconnecting a dropped listener; doubles up to [`RECONNECT_MAX`].
+pub const RECONNECT_MIN: Duration = Duration::from_millis(50);
+
+/// Longest delay between reconnection attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// How long a computed snapshot is shared with subscribers asking for the same thing.
+pub const SNAPSHOT_TTL: Duration = Duration::from_secs(2);
+
+/// Notifications buffered between the listener and the coalescer.
+const NOTIFICATION_BUFFER: usize = 16_384;
+
+/// State of the listener connection, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerState {
+    Connecting,
+    Connected,
+    Disconnected,
+}
+
+type SharedLoad =
+    Shared<Pin<Box<dyn Future<Output = Result<Arc<serde_json::Value>, String>> + Send>>>;
+
+/// Results of snapshot queries, shared by key while fresh.
+#[derive(Default)]
+pub struct SnapshotCache {
+    entries: Mutex<HashMap<String, (Instant, SharedLoad)>>,
+}
+
+impl SnapshotCache {
+    /// The value for `key`, computing it with `load` unless a fresh one is shared already.
+    pub async fn get<F>(&self, key: String, load: F) -> Result<Arc<serde_json::Value>, String>
+    where
+        F: Future<Output = Result<serde_json::Value, String>> + Send + 'static,
+    {
+        let shared = {
+            let mut entries = match self.entries.lock() {
+                Ok(e) => e,
+                Err(p) => p.into_inner(),
+            };
+            let now = Instant::now();
+            entries.retain(|_, (at, _)| now.duration_since(*at) < SNAPSHOT_TTL);
+            match entries.get(&key) {
+                Some((_, s)) => s.clone(),
+                None => {
+                    let fut: Pin<
+                        Box<dyn Future<Output = Result<Arc<serde_json::Value>, String>> + Send>,
+                    > = Box::pin(async move { load.await.map(Arc::new) });
+                    let shared = fut.shared();
+                    entries.insert(key, (now, shared.clone()));
+                    shared
+                }
+            }
+        };
+        shared.await
+    }
+}
+
+/// The process's live hub.
+pub struct Hub {
+    events: broadcast::Sender<LiveEvent>,
+    state: watch::Receiver<ListenerState>,
+    shutdown: watch::Receiver<bool>,
+    pub snapshots: SnapshotCache,
+    pub pool: DatabaseConnection,
+}
+
+impl Hub {
+    /// Starts the listener for the database at `url`; it stops when `shutdown` turns true.
+    pub fn start(
+        url: String,
+        pool: DatabaseConnection,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let (state_tx, state) = watch::channel(ListenerState::Connecting);
+        let (notes_tx, notes_rx) = mpsc::channel(NOTIFICATION_BUFFER);
+        tokio::spawn(listen(
+            url,
+            notes_tx,
+            events.clone(),
+            state_tx,
+            shutdown.clone(),
+        ));
+        tokio::spawn(coalesce(notes_rx, events.clone()));
+        Arc::new(Self {
+            events,
+            state,
+            shutdown,
+            snapshots: SnapshotCache::default(),
+            pool,
+        })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn state(&self) -> ListenerState {
+        *self.state.borrow()
+    }
+
+    /// Resolves when the server shuts down.
+    pub async fn stopped(&self) {
+        let mut rx = self.shutdown.clone();
+        until_true(&mut rx).await;
+    }
+
+    /// Number of live subscriptions.
+    pub fn subscribers(&self) -> usize {
+        self.events.receiver_count()
+    }
+}
+
+/// Resolves once the flag is true (or its sender is gone).
+async fn until_true(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn listen(
+    url: String,
+    notes: mpsc::Sender<Notification>,
+    events: broadcast::Sender<LiveEvent>,
+    state: watch::Sender<ListenerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut delay = RECONNECT_MIN;
+    let mut connected_before = false;
+    let mut resyncs: u64 = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let attempt = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match attempt.await {
+            Ok(mut listener) => {
+                let _ = state.send(ListenerState::Connected);
+                delay = RECONNECT_MIN;
+                if connected_before {
+                    // anything sent while we were away is lost: everyone re-reads
+                    resyncs += 1;
+                    let _ = events.send(LiveEvent::Resync(resyncs));
+                    tracing::info!("live listener reconnected; subscriptions resynchronised");
+                }
+                connected_before = true;
+                loop {
+                    tokio::select! {
+                        _ = until_true(&mut shutdown) => return,
+                        received = listener.try_recv() => match received {
+                            Ok(Some(n)) => match serde_json::from_str::<Notification>(n.payload()) {
+                                Ok(note) => {
+                                    if notes.send(note).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => tracing::warn!(error = %e, "unreadable live notification"),
+                            },
+                            // the connection dropped (sqlx reconnects on the next call)
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "live listener failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "live listener cannot connect"),
+        }
+        let _ = state.send(ListenerState::Disconnected);
+        tokio::select! {
+            _ = until_true(&mut shutdown) => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(RECONNECT_MAX);
+    }
+}
+
+async fn coalesce(mut notes: mpsc::Receiver<Notification>, events: broadcast::Sender<LiveEvent>) {
+    let mut pending: HashMap<Uuid, (Instant, RunChange)> = HashMap::new();
+    loop {
+        let next_due = pending.values().map(|(at, _)| *at + COALESCE_WINDOW).min();
+        tokio::select! {
+            note = notes.recv() => match note {
+                Some(note) => {
+                    pending
+                        .entry(note.run)
+                        .or_insert_with(|| (Instant::now(), RunChange::new(note.run)))
+                        .1
+                        .merge(&note);
+                }
+                None => return,
+            },
+            _ = async {
+                match next_due {
+                    Some(due) => tokio::time::sleep_until(due.into()).await,
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                let now = Instant::now();
+                let due: Vec<Uuid> = pending
+                    .iter()
+                    .filter(|(_, (at, _))| now >= *at + COALESCE_WINDOW)
+                    .map(|(run, _)| *run)
+                    .collect();
+                for run in due {
+                    if let Some((_, change)) = pending.remove(&run) {
+                        let _ = events.send(LiveEvent::Changed(Arc::new(change)));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! GraphQL subscriptions over the live hub. Each first sends the current state, then one
+//! message per coalesced change; after a listener reconnect or when it fell behind, a fresh
+//! state. What a message holds is read once per change and identity, under that identity's
+//! row-level security, and shared by every subscriber with the same identity.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, InputObject, SimpleObject, Subscription};
+use futures::Stream;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::event::{LiveEvent, RunChange};
+use super::hub::Hub;
+use crate::auth::{Identity, RequestDb};
+use crate::catalog::types::Timestamp;
+use crate::error::{AppError, AppResult};
+use crate::runs::enums::{ExecutionStatus, RunStatus, StepExecutionStatus};
+
+/// Most changed executions listed in one progress message.
+pub const MAX_CHANGED_EXECUTIONS: usize = 50;
+
+/// A run's progress.
+#[derive(SimpleObject, Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct RunProgress {
+    /// The run.
+    pub run_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: RunStatus,
+    /// Cases in the run.
+    pub total_tests: i32,
+    /// Cases whose latest attempt passed.
+    pub passed_tests: i32,
+    /// Cases whose latest attempt failed.
+    pub failed_tests: i32,
+    /// Cases whose latest attempt was skipped.
+    pub skipped_tests: i32,
+    /// Cases waiting to start.
+    pub pending_tests: i32,
+    /// Cases running.
+    pub running_tests: i32,
+    /// Share of cases finished, 0 to 100.
+    pub percent_complete: f64,
+    /// When the run started.
+    pub started_at: Option<Timestamp>,
+    /// When it finished.
+    pub completed_at: Option<Timestamp>,
+    /// Sequence number of the last change included (0 for a first or resynchronised state).
+    #[serde(default)]
+    pub seq: i64,
+    /// Whether this is a full state rather than a change (first message, or after a gap).
+    #[serde(default)]
+    pub snapshot: bool,
+    /// Executions changed since the previous message (at most 50).
+    #[serde(default)]
+    pub changed_executions: Vec<ExecutionUpdate>,
+}
+
+/// An execution as it now is.
+#[derive(SimpleObject, Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionUpdate {
+    /// The execution.
+    pub id: Uuid,
+    /// Its run.
+    pub run_id: Uuid,
+    /// Its case.
+    pub test_case_id: Uuid,
+    /// The case's name.
+    pub test_case_name: String,
+    /// Status.
+    pub status: ExecutionStatus,
+    /// Attempt number.
+    pub retry_attempt: i32,
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// When it finished.
+    pub completed_at: Option<Timestamp>,
+    /// Duration in seconds.
+    pub duration_seconds: Option<i32>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+}
+
+/// A step result as it now is.
+#[derive(SimpleObject, Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct StepExecutionUpdate {
+    /// The step result.
+    pub id: Uuid,
+    /// Its execution.
+    pub execution_id: Uuid,
+    /// The step.
+    pub step_id: Uuid,
+    /// The step's name.
+    pub step_name: String,
+    /// The step's position.
+    pub order_index: i32,
+    /// Status.
+    pub status: StepExecutionStatus,
+    /// Duration in seconds.
+    pub duration_seconds: Option<i32>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// What actually happened.
+    pub actual_result: Option<String>,
+}
+
+/// A run as it now is, for dashboards of runs.
+#[derive(SimpleObject, Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct RunUpdate {
+    /// The run.
+    pub run_id: Uuid,
+    /// Its suite.
+    pub test_suite_id: Option<Uuid>,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: RunStatus,
+    /// Cases in the run.
+    pub total_tests: i32,
+    /// Passed.
+    pub passed_tests: i32,
+    /// Failed.
+    pub failed_tests: i32,
+    /// Skipped.
+    pub skipped_tests: i32,
+    /// Who started it.
+    pub triggered_by: Option<String>,
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// When it finished.
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Which runs a runs dashboard follows.
+#[derive(InputObject, Clone, Default)]
+pub struct RunsUpdatesFilter {
+    /// Runs of this suite.
+    pub suite_id: Option<Uuid>,
+    /// Runs in any of these statuses (after the change).
+    pub status: Option<Vec<RunStatus>>,
+}
+
+const EXECUTION_JSON: &str = "json_build_object('id', e.id, 'runId', e.test_run_id, 'testCaseId', e.test_case_id,
+    'testCaseName', tc.name, 'status', e.status, 'retryAttempt', e.retry_attempt, 'startedAt', e.started_at,
+    'completedAt', e.completed_at, 'durationSeconds', e.duration_seconds, 'errorMessage', e.error_message)";
+
+const RUN_JSON: &str = "json_build_object('runId', r.id, 'testSuiteId', r.test_suite_id, 'name', r.name,
+    'status', r.status, 'totalTests', r.total_tests, 'passedTests', r.passed_tests, 'failedTests', r.failed_tests,
+    'skippedTests', r.skipped_tests, 'triggeredBy', r.triggered_by, 'startedAt', r.started_at,
+    'completedAt', r.completed_at)";
+
+fn identity_key(identity: &Identity) -> String {
+    let roles: Vec<&str> = identity.roles.iter().map(|r| r.as_str()).collect();
+    format!("{}|{}", identity.user_id, roles.join(","))
+}
+
+/// Runs `sql` (returning one JSON value) as `identity`, shared under `key`.
+async fn shared_json(
+    hub: &Arc<Hub>,
+    identity: &Identity,
+    key: String,
+    sql: String,
+    values: Vec<Value>,
+) -> AppResult<Arc<serde_json::Value>> {
+    let pool = hub.pool.clone();
+    let identity = identity.clone();
+    hub.snapshots
+        .get(key, async move {
+            let db = RequestDb::new(pool, Some(identity));
+            let value = {
+                let conn = db.conn().await.map_err(|e| format!("{e:?}"))?;
+                let row = conn
+                    .query_one_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        sql,
+                        values,
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match row {
+                    Some(row) => row
+                        .try_get::<Option<serde_json::Value>>("", "v")
+                        .map_err(|e| e.to_string())?,
+                    None => None,
+                }
+            };
+            db.finish().await.map_err(|e| format!("{e:?}"))?;
+            Ok(value.unwrap_or(serde_json::Value::Null))
+        })
+        .await
+        .map_err(AppError::internal)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(value: &serde_json::Value) -> AppResult<T> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| AppError::internal(format!("live snapshot: {e}")))
+}
+
+/// What a message reads: a change, or the whole state (a first message, a resynchronisation,
+/// a lagging subscriber), named so that only readers of the same state share the read.
+enum Read<'a> {
+    Change(&'a RunChange),
+    Whole(String),
+}
+
+impl Read<'_> {
+    fn change(&self) -> Option<&RunChange> {
+        match self {
+            Read::Change(c) => Some(c),
+            Read::Whole(_) => None,
+        }
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Read::Change(c) => format!("seq{}", c.seq),
+            Read::Whole(name) => name.clone(),
+        }
+    }
+}
+
+/// A whole-state read of one's own (first message, or fallen behind).
+fn own_read() -> Read<'static> {
+    Read::Whole(format!("own{}", Uuid::new_v4().simple()))
+}
+
+async fn progress(
+    hub: &Arc<Hub>,
+    identity: &Identity,
+    run: Uuid,
+    read: Read<'_>,
+) -> AppResult<RunProgress> {
+    let change = read.change();
+    let seq = change.map(|c| c.seq).unwrap_or(0);
+    let key = format!("progress:{run}:{}:{}", read.key(), identity_key(identity));
+    let changed: Vec<Uuid> = change
+        .map(|c| {
+            c.executions
+                .iter()
+                .copied()
+                .take(MAX_CHANGED_EXECUTIONS)
+                .collect()
+        })
+        .unwrap_or_default();
+    let sql = format!(
+        "WITH latest AS (
+             SELECT DISTINCT ON (test_case_id) status FROM test_executions
+             WHERE test_run_id = $1 ORDER BY test_case_id, retry_attempt DESC)
+         SELECT json_build_object(
+             'runId', r.id, 'name', r.name, 'status', r.status, 'totalTests', r.total_tests,
+             'passedTests', r.passed_tests, 'failedTests', r.failed_tests, 'skippedTests', r.skipped_tests,
+             'pendingTests', (SELECT count(*) FROM latest WHERE status = 'pending'),
+             'runningTests', (SELECT count(*) FROM latest WHERE status = 'running'),
+             'percentComplete', CASE WHEN r.total_tests = 0 THEN 0
+                 ELSE round(100.0 * (SELECT count(*) FROM latest WHERE status NOT IN ('pending', 'running')) / r.total_tests, 2) END,
+             'startedAt', r.started_at, 'completedAt', r.completed_at,
+             'changedExecutions', coalesce((SELECT json_agg({EXECUTION_JSON} ORDER BY e.created_at)
+                 FROM test_executions e JOIN test_cases tc ON tc.id = e.test_case_id WHERE e.id = ANY($2)), '[]'::json)
+         ) AS v
+         FROM test_runs r WHERE r.id = $1"
+    );
+    let value = shared_json(hub, identity, key, sql, vec![run.into(), changed.into()]).await?;
+    if value.is_null() {
+        return Err(AppError::not_found("TestRun", run));
+    }
+    let mut p: RunProgress = decode(&value)?;
+    p.seq = seq;
+    p.snapshot = change.is_none();
+    Ok(p)
+}
+
+async fn executions(
+    hub: &Arc<Hub>,
+    identity: &Identity,
+    run: Uuid,
+    read: Read<'_>,
+) -> AppResult<Vec<ExecutionUpdate>> {
+    let (key, filter, values): (String, &str, Vec<Value>) = match read.change() {
+        Some(c) if !c.truncated => (
+            format!("executions:{run}:{}:{}", c.seq, identity_key(identity)),
+            "e.id = ANY($2)",
+            vec![
+                run.into(),
+                c.executions.iter().copied().collect::<Vec<Uuid>>().into(),
+            ],
+        ),
+        // a first state, a gap, or more changes than notified: every execution of the run
+        _ => (
+            format!(
+                "executions:{run}:all:{}:{}",
+                read.key(),
+                identity_key(identity)
+            ),
+            "true",
+            vec![run.into()],
+        ),
+    };
+    let sql = format!(
+        "SELECT coalesce(json_agg({EXECUTION_JSON} ORDER BY e.created_at), '[]'::json) AS v
+         FROM test_executions e JOIN test_cases tc ON tc.id = e.test_case_id
+         WHERE e.test_run_id = $1 AND {filter}"
+    );
+    decode(&*shared_json(hub, identity, key, sql, values).await?)
+}
+
+async fn step_updates(
+    hub: &Arc<Hub>,
+    identity: &Identity,
+    execution: Uuid,
+    read: Read<'_>,
+) -> AppResult<Vec<StepExecutionUpdate>> {
+    let (key, filter, values): (String, &str, Vec<Value>) = match read.change() {
+        Some(c) if !c.truncated => (
+            format!("steps:{execution}:{}:{}", c.seq, identity_key(identity)),
+            "se.id = ANY($2)",
+            vec![
+                execution.into(),
+                c.step_executions
+                    .iter()
+                    .copied()
+                    .collect::<Vec<Uuid>>()
+                    .into(),
+            ],
+        ),
+        _ => (
+            format!(
+                "steps:{execution}:all:{}:{}",
+                read.key(),
+                identity_key(identity)
+            ),
+            "true",
+            vec![execution.into()],
+        ),
+    };
+    let sql = format!(
+        "SELECT coalesce(json_agg(json_build_object('id', se.id, 'executionId', se.test_execution_id,
+             'stepId', se.test_step_id, 'stepName', s.name, 'orderIndex', s.order_index, 'status', se.status,
+             'durationSeconds', se.duration_seconds, 'errorMessage', se.error_message,
+             'actualResult', se.actual_result) ORDER BY s.order_index), '[]'::json) AS v
+         FROM test_step_executions se JOIN test_steps s ON s.id = se.test_step_id
+         WHERE se.test_execution_id = $1 AND {filter}"
+    );
+    decode(&*shared_json(hub, identity, key, sql, values).await?)
+}
+
+async fn run_update(
+    hub: &Arc<Hub>,
+    identity: &Identity,
+    run: Uuid,
+    seq: i64,
+) -> AppResult<Option<RunUpdate>> {
+    let key = format!("run:{run}:{seq}:{}", identity_key(identity));
+    let sql = format!("SELECT {RUN_JSON} AS v FROM test_runs r WHERE r.id = $1");
+    let value = shared_json(hub, identity, key, sql, vec![run.into()]).await?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    decode(&value).map(Some)
+}
+
+/// What a subscription does next.
+enum Next {
+    Change(Arc<RunChange>),
+    /// Re-read everything; the name shares the read with the other subscribers of the same
+    /// resynchronisation (None: this subscriber alone fell behind).
+    Resync(Option<u64>),
+    Stop,
+}
+
+fn resync_read(n: Option<u64>) -> Read<'static> {
+    match n {
+        Some(n) => Read::Whole(format!("resync{n}")),
+        None => own_read(),
+    }
+}
+
+async fn next_event(hub: &Hub, rx: &mut tokio::sync::broadcast::Receiver<LiveEvent>) -> Next {
+    tokio::select! {
+        _ = hub.stopped() => Next::Stop,
+        event = rx.recv() => match event {
+            Ok(LiveEvent::Changed(c)) => Next::Change(c),
+            Ok(LiveEvent::Resync(n)) => Next::Resync(Some(n)),
+            Err(RecvError::Lagged(_)) => Next::Resync(None),
+            Err(RecvError::Closed) => Next::Stop,
+        }
+    }
+}
+
+fn context(ctx: &Context<'_>) -> AppResult<(Arc<Hub>, Identity)> {
+    let hub = ctx
+        .data::<Arc<Hub>>()
+        .map_err(|_| AppError::internal("live hub missing"))?
+        .clone();
+    let identity = crate::auth::guard::identity(ctx)?;
+    Ok((hub, identity))
+}
+
+#[derive(Default)]
+pub struct LiveSubscription;
+
+#[Subscription]
+impl LiveSubscription {
+    /// A run's progress: its current state first, then one message per change (bursts merged).
+    async fn test_run_progress(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run.")] run_id: Uuid,
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<RunProgress>> + use<>> {
+        let (hub, identity) = context(ctx)?;
+        let mut rx = hub.subscribe();
+        Ok(async_stream::stream! {
+            let first = progress(&hub, &identity, run_id, own_read()).await;
+            let failed = first.is_err();
+            yield first;
+            if failed {
+                return;
+            }
+            loop {
+                match next_event(&hub, &mut rx).await {
+                    Next::Stop => break,
+                    Next::Resync(n) => yield progress(&hub, &identity, run_id, resync_read(n)).await,
+                    Next::Change(c) if c.run == run_id => yield progress(&hub, &identity, run_id, Read::Change(&c)).await,
+                    Next::Change(_) => {}
+                }
+            }
+        })
+    }
+
+    /// Each changed execution of a run (optionally of one case): the current ones first.
+    async fn test_execution_updates(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run.")] run_id: Uuid,
+        #[graphql(desc = "Only this case's executions.")] test_case_id: Option<Uuid>,
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<ExecutionUpdate>> + use<>> {
+        let (hub, identity) = context(ctx)?;
+        let mut rx = hub.subscribe();
+        Ok(async_stream::stream! {
+            let mut change: Option<Arc<RunChange>> = None;
+            let mut whole = Some(own_read());
+            loop {
+                let read = match (&change, whole.take()) {
+                    (_, Some(w)) => w,
+                    (Some(c), None) => Read::Change(c),
+                    (None, None) => own_read(),
+                };
+                match executions(&hub, &identity, run_id, read).await {
+                    Ok(list) => {
+                        for e in list {
+                            if test_case_id.is_none_or(|c| c == e.test_case_id) {
+                                yield Ok(e);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                }
+                loop {
+                    match next_event(&hub, &mut rx).await {
+                        Next::Stop => return,
+                        Next::Resync(n) => {
+                            whole = Some(resync_read(n));
+                            break;
+                        }
+                        Next::Change(c) if c.run == run_id && (!c.executions.is_empty() || c.truncated) => {
+                            change = Some(c);
+                            break;
+                        }
+                        Next::Change(_) => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// Each changed step result of an execution: the current ones first.
+    async fn test_step_execution_updates(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The execution.")] execution_id: Uuid,
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<StepExecutionUpdate>> + use<>> {
+        let (hub, identity) = context(ctx)?;
+        let mut rx = hub.subscribe();
+        Ok(async_stream::stream! {
+            let mut change: Option<Arc<RunChange>> = None;
+            let mut whole = Some(own_read());
+            loop {
+                let read = match (&change, whole.take()) {
+                    (_, Some(w)) => w,
+                    (Some(c), None) => Read::Change(c),
+                    (None, None) => own_read(),
+                };
+                match step_updates(&hub, &identity, execution_id, read).await {
+                    Ok(list) => {
+                        for s in list {
+                            yield Ok(s);
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                }
+                loop {
+                    match next_event(&hub, &mut rx).await {
+                        Next::Stop => return,
+                        Next::Resync(n) => {
+                            whole = Some(resync_read(n));
+                            break;
+                        }
+                        Next::Change(c) if c.step_parents.contains(&execution_id) || (c.truncated && !c.step_executions.is_empty()) => {
+                            change = Some(c);
+                            break;
+                        }
+                        Next::Change(_) => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// Runs started, progressing and finished, for a dashboard of runs.
+    async fn test_runs_updates(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which runs.")] filter: Option<RunsUpdatesFilter>,
+    ) -> async_graphql::Result<impl Stream<Item = AppResult<RunUpdate>> + use<>> {
+        let (hub, identity) = context(ctx)?;
+        let mut rx = hub.subscribe();
+        let filter = filter.unwrap_or_default();
+        Ok(async_stream::stream! {
+            loop {
+                match next_event(&hub, &mut rx).await {
+                    Next::Stop => return,
+                    // a runs dashboard re-reads its list through testRuns after a gap
+                    Next::Resync(_) => {}
+                    Next::Change(c) => match run_update(&hub, &identity, c.run, c.seq).await {
+                        Ok(Some(run)) => {
+                            let suite_ok = filter.suite_id.is_none_or(|s| run.test_suite_id == Some(s));
+                            let status_ok = filter.status.as_ref().is_none_or(|s| s.contains(&run.status));
+                            if suite_ok && status_ok {
+                                yield Ok(run);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => yield Err(e),
+                    },
+                }
+            }
+        })
+    }
+}
