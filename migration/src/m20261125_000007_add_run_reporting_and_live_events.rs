@@ -115,7 +115,8 @@ BEGIN
         IF c.total > 0 AND c.open = 0 THEN
             new_status := CASE WHEN c.failed > 0 THEN 'failed' ELSE 'passed' END;
             new_completed := coalesce(cur.completed_at, now());
-        ELSIF c.begun > 0 THEN
+        -- a run once started stays started, even when a retry leaves only pending attempts
+        ELSIF c.begun > 0 OR cur.started_at IS NOT NULL THEN
             new_status := 'running';
             new_completed := NULL;
         END IF;

@@ -51,13 +51,6 @@ pub const ATTACH: &str = "mutation($input: AttachArtifactInput!) {
   attachArtifact(input: $input) {
     id testExecutionId testStepExecutionId artifactType fileName filePath mimeType fileSize metadata
   } }";
-pub const REPORT_RESULTS: &str = "mutation($run: UUID!, $results: [ReportResultInput!]!) {
-  reportResults(runId: $run, results: $results) {
-    accepted duplicates rejected
-    run { id status totalTests passedTests failedTests skippedTests }
-    results { idempotencyKey ok duplicate executionId errorCode errorField }
-  } }";
-
 /// What to seed: `cases` active cases of `steps` steps each, by `author`, allowing
 /// `retry_count` retries, members of one new suite in creation order.
 #[derive(Debug, Clone)]
@@ -203,18 +196,9 @@ pub async fn run_of(app: &TestApp, cases: usize, steps: usize) -> Run {
     .await
 }
 
-/// The `extensions.code` of the first error, if any.
-pub fn code(body: &Value) -> Option<&str> {
-    body["errors"][0]["extensions"]["code"].as_str()
-}
-
 /// Asserts that the response failed with `code` (every error coded).
 pub fn assert_code(body: &Value, expected: &str) {
-    assert_eq!(
-        first_error(body)["extensions"]["code"],
-        expected,
-        "{body}"
-    );
+    assert_eq!(first_error(body)["extensions"]["code"], expected, "{body}");
 }
 
 /// Marks an execution RUNNING.
@@ -315,11 +299,6 @@ pub async fn run_state(pool: &PgPool, run: Uuid) -> (String, bool, bool) {
     .fetch_one(pool)
     .await
     .expect("reading the run")
-}
-
-/// The run's status, as stored.
-pub async fn run_status(pool: &PgPool, run: Uuid) -> String {
-    run_state(pool, run).await.0
 }
 
 /// The execution's status, as stored.

@@ -171,18 +171,24 @@ pub async fn report(
     let mut writes: Vec<(usize, Uuid)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let key = &item.idempotency_key;
+        // before the recorded keys, so that a re-sent report rejects the same items again
+        // rather than vouching for the second item of a key with the first one's execution
+        if !seen_keys.insert(key.clone()) {
+            outcome[i] = Some(rejected(
+                key,
+                AppError::bad_input(
+                    format!("results.{i}.idempotencyKey"),
+                    "the key is used twice in this report",
+                ),
+            ));
+            continue;
+        }
         if let Some(execution) = recorded.get(key) {
             outcome[i] = Some(accepted(key, *execution, true));
             continue;
         }
         let verdict = (|| -> AppResult<Uuid> {
             check_item(i, item)?;
-            if !seen_keys.insert(key.clone()) {
-                return Err(AppError::bad_input(
-                    format!("results.{i}.idempotencyKey"),
-                    "the key is used twice in this report",
-                ));
-            }
             if matches!(run.status, entity::enums::RunStatus::Cancelled) {
                 return Err(AppError::conflict(
                     Some("runId"),
@@ -252,8 +258,12 @@ async fn write_batch(
     items: &[ReportResultInput],
     writes: &[(usize, Uuid)],
 ) -> AppResult<()> {
+    use chrono::SubsecRound;
     use serde_json::{Value, json};
-    let now = chrono::Utc::now().fixed_offset();
+    // PostgreSQL keeps microseconds: truncated here, the start computed from it (sent as JSON
+    // text, which PostgreSQL would round) and the completion (a binary parameter, which the
+    // driver truncates) stay exactly `duration` apart
+    let now = chrono::Utc::now().fixed_offset().trunc_subsecs(6);
     let mut executions = Vec::with_capacity(writes.len());
     let mut steps = Vec::new();
     let mut artifacts = Vec::new();
