@@ -54,6 +54,30 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) to standard output.
     ExportSchema,
+    /// Archive completed executions older than a cutoff (with their step results and artifacts).
+    Archive {
+        /// Age of the executions to archive, e.g. `90d`.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "90d")]
+        older_than: std::time::Duration,
+        /// Only count what would move.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put archived executions back.
+    Restore {
+        /// Restore this run's executions.
+        #[arg(long)]
+        run: Option<uuid::Uuid>,
+        /// Restore executions completed before this time (RFC 3339).
+        #[arg(long)]
+        before: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// Database maintenance: VACUUM ANALYZE, upcoming audit partitions, rebuild bloated indexes.
+    Maintenance {
+        /// Months of audit partitions to create ahead.
+        #[arg(long, default_value_t = 3)]
+        months_ahead: i32,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]

@@ -323,12 +323,19 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
 /// connection is closed with 4408, as graphql-transport-ws prescribes.
 pub const WS_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Read buffer of a WebSocket connection. Clients send only small protocol messages
+/// (`connection_init`, `subscribe`, `pong`); tungstenite's default of 128 KiB is zero-filled on
+/// the first read, so every idle subscriber cost 128 KiB of resident memory (found by the
+/// benchmark program). Larger messages still arrive: the buffer grows for them.
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+
 async fn graphql_ws(
     State(state): State<HttpState>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve_ws(state, protocol, socket))
 }

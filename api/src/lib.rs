@@ -12,8 +12,14 @@
 //! - `pagination`: keyset pagination and cursors.
 //! - `catalog`: test cases, steps, suites, configurations.
 //! - `live`: the NOTIFY-fed hub and the subscriptions.
+//! - `analytics`: statistics, flakiness, failure groups, trends, computed on demand.
+//! - `audit`: the audit trail over GraphQL.
+//! - `archive`: lossless archival and restore, and database maintenance.
 //! - `runs`: test runs, executions, step results, artifacts, bulk reporting.
 
+pub mod analytics;
+pub mod archive;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;

@@ -19,11 +19,24 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, LiveSubscription>;
 
 /// Entry points for reading.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(ServerQuery, AuthQuery, CatalogQuery, RunsQuery);
+pub struct QueryRoot(
+    ServerQuery,
+    AuthQuery,
+    CatalogQuery,
+    RunsQuery,
+    crate::analytics::query::AnalyticsQuery,
+    crate::analytics::query::CaseStatsQuery,
+    crate::audit::AuditQuery,
+);
 
 /// Entry points for writing.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(AuthMutation, CatalogMutation, RunsMutation);
+pub struct MutationRoot(
+    AuthMutation,
+    CatalogMutation,
+    RunsMutation,
+    crate::archive::ArchiveMutation,
+);
 
 /// Deepest selection nesting a query may have: the deepest useful query (run → executions →
 /// step executions → step → case) is far below it, while cyclic abuse
@@ -100,5 +113,6 @@ pub fn sdl() -> String {
 pub fn prepare_request(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
     let req = req.data(db.clone());
     let req = crate::catalog::loaders::register(req, db);
-    crate::runs::loaders::register(req, db)
+    let req = crate::runs::loaders::register(req, db);
+    crate::analytics::query::register(req, db)
 }

@@ -172,6 +172,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(&cli).await,
+        Command::Archive {
+            older_than,
+            dry_run,
+        } => {
+            let open = open_migrated(&cli).await?;
+            let days = (older_than.as_secs() / 86_400) as i32;
+            let result = crate::archive::archive(&open.db, days, dry_run, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", error_text(e)));
+            open.close().await?;
+            let r = result?;
+            println!(
+                "{} {} executions, {} step results, {} artifacts in {} batches",
+                if dry_run { "would archive" } else { "archived" },
+                r.executions,
+                r.step_executions,
+                r.artifacts,
+                r.batches
+            );
+            Ok(())
+        }
+        Command::Restore { run, before } => {
+            let open = open_migrated(&cli).await?;
+            let result = crate::archive::restore(&open.db, run, before, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", error_text(e)));
+            open.close().await?;
+            let r = result?;
+            println!(
+                "restored {} executions, {} step results, {} artifacts",
+                r.executions, r.step_executions, r.artifacts
+            );
+            Ok(())
+        }
+        Command::Maintenance { months_ahead } => {
+            let open = open_migrated(&cli).await?;
+            let result = crate::archive::maintenance(&open.db, months_ahead)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", error_text(e)));
+            open.close().await?;
+            for line in result? {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Token { action } => {
             let open = open_database(&cli.database).await?;
             let result = async {
@@ -206,6 +251,18 @@ async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// Opens the database and applies pending migrations (unless `--no-migrate`).
+async fn open_migrated(cli: &Cli) -> anyhow::Result<OpenDatabase> {
+    let open = open_database(&cli.database).await?;
+    if !cli.no_migrate
+        && let Err(e) = migration::Migrator::up(&open.db, None).await
+    {
+        open.close().await?;
+        return Err(e).context("applying migrations");
+    }
+    Ok(open)
 }
 
 async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::Result<()> {

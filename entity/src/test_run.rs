@@ -27,6 +27,8 @@ pub struct Model {
     pub run_configuration: Option<Json>,
     #[sea_orm(column_type = "String(StringLen::N(100))")]
     pub triggered_by: Option<String>,
+    /// A pinned run is never archived.
+    pub pinned: bool,
     pub created_at: Option<DateTimeWithTimeZone>,
     pub updated_at: Option<DateTimeWithTimeZone>,
 }

@@ -8,6 +8,7 @@
 //! - `m20261125_000005_create_api_tokens`: hashed API tokens.
 //! - `m20261125_000006_complete_row_level_security`: policies on every table.
 //! - `m20261125_000007_add_run_reporting_and_live_events`: idempotent reporting, NOTIFY triggers.
+//! - `m20261125_000008_partition_audit_and_add_archival`: monthly audit partitions, archive tables.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -18,6 +19,7 @@ mod m20261125_000004_add_row_level_security;
 mod m20261125_000005_create_api_tokens;
 mod m20261125_000006_complete_row_level_security;
 mod m20261125_000007_add_run_reporting_and_live_events;
+mod m20261125_000008_partition_audit_and_add_archival;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -33,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_api_tokens::Migration),
             Box::new(m20261125_000006_complete_row_level_security::Migration),
             Box::new(m20261125_000007_add_run_reporting_and_live_events::Migration),
+            Box::new(m20261125_000008_partition_audit_and_add_archival::Migration),
         ]
     }
 }

@@ -334,3 +334,34 @@ async fn legacy_graphql_ws_protocol_is_served_too() {
         }
     }
 }
+
+#[tokio::test]
+async fn shutdown_completes_open_subscriptions_cleanly() {
+    let app = spawn_app().await;
+    let (run, _) = started_run(&app, 1).await;
+    let conn = api::db::connect(&app.db.url, 5).await.expect("pool");
+    let server =
+        api::startup::Application::build(conn, &app.db.url, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("server");
+    let addr = server.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut ws = WsClient::connect(addr, &app.admin_token).await;
+    ws.subscribe("p", PROGRESS, json!({"id": run})).await;
+    ws.next_data("p").await.expect("snapshot");
+    let _ = stop.send(());
+    // the subscription is completed, not cut off
+    let mut completed = false;
+    while let Some(m) = ws.next_message().await {
+        if m["type"] == "complete" && m["id"] == "p" {
+            completed = true;
+            break;
+        }
+    }
+    assert!(completed, "no complete message before the socket closed");
+    let result = tokio::time::timeout(std::time::Duration::from_secs(15), serving).await;
+    assert!(result.is_ok(), "the server did not stop");
+}

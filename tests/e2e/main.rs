@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod analytics;
+mod audit_archive;
 mod auth_rls;
 mod auth_tokens;
 mod catalog_case_queries;
@@ -20,6 +22,18 @@ mod catalog_suite_members;
 mod catalog_suites;
 mod live;
 mod managed_cluster;
+mod runs_artifacts;
+mod runs_bulk;
+mod runs_bulk_errors;
+mod runs_bulk_statements;
+mod runs_concurrency;
+mod runs_errors;
+mod runs_lifecycle;
+mod runs_queries;
+mod runs_retries;
+mod runs_start;
+mod runs_transitions;
+mod runs_visibility;
 mod schema_constraints;
 mod schema_indexes;
 mod schema_migrations;

@@ -6,7 +6,9 @@ use crate::helpers::TestDb;
 
 async fn user_tables(pool: &sqlx::PgPool) -> Vec<String> {
     crate::helpers::q::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY 1",
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+           AND c.relname <> 'seaql_migrations' ORDER BY 1",
     )
     .fetch_all(pool)
     .await
@@ -35,11 +37,15 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "audit_log",
             "configurations",
             "test_artifacts",
+            "test_artifacts_archive",
             "test_cases",
             "test_executions",
+            "test_executions_archive",
             "test_result_reports",
+            "test_result_reports_archive",
             "test_runs",
             "test_step_executions",
+            "test_step_executions_archive",
             "test_steps",
             "test_suite_test_cases",
             "test_suites",
@@ -106,7 +112,8 @@ async fn rls_policies_of_the_spec_exist_for_the_application_role() {
     // every table has row-level security on
     let unprotected: Vec<String> = crate::helpers::q::query_scalar(
         "SELECT relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+           AND NOT c.relrowsecurity
            AND relname <> 'seaql_migrations' ORDER BY 1",
     )
     .fetch_all(&pool)

@@ -132,6 +132,42 @@ impl TestCase {
         };
         crate::runs::loaders::case_executions(ctx, self.0.id, args).await
     }
+    /// Execution statistics (the spec's metrics), over a window.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which executions count (default: all live ones).")] window: Option<
+            crate::analytics::types::StatsWindow,
+        >,
+    ) -> async_graphql::Result<crate::analytics::types::CaseStats> {
+        crate::analytics::query::case_stats(ctx, self.0.id, window.unwrap_or_default()).await
+    }
+    /// How flaky the case is over its last `lastN` passed/failed executions, and why.
+    async fn flakiness(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Executions the score looks at (2 to 1000).", default = 20)] last_n: i32,
+    ) -> async_graphql::Result<crate::analytics::types::Flakiness> {
+        crate::analytics::query::case_flakiness(ctx, self.0.id, last_n).await
+    }
+    /// The case's failing steps with their common errors, most failing first.
+    async fn failing_steps(
+        &self,
+        ctx: &Context<'_>,
+    ) -> crate::error::AppResult<Vec<crate::analytics::types::FailingStep>> {
+        let db = crate::auth::context::request_db(ctx)?;
+        let conn = db.conn().await?;
+        crate::analytics::service::failing_steps(&*conn, self.0.id).await
+    }
+    /// The case's changes, newest first, from the audit trail.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
+        crate::audit::history(ctx, "test_cases", self.0.id, first, after).await
+    }
     /// The case's most recent execution.
     async fn last_execution(
         &self,
@@ -255,6 +291,25 @@ impl TestSuite {
     async fn updated_at(&self) -> Option<Timestamp> {
         self.0.updated_at
     }
+    /// Aggregates of the suite's runs, optionally over the last `days`.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only runs created in the last this many days.")] days: Option<i32>,
+    ) -> crate::error::AppResult<crate::analytics::types::SuiteStats> {
+        let db = crate::auth::context::request_db(ctx)?;
+        let conn = db.conn().await?;
+        crate::analytics::service::suite_stats(&*conn, self.0.id, days).await
+    }
+    /// The suite's changes (membership included), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
+        crate::audit::history(ctx, "test_suites", self.0.id, first, after).await
+    }
     /// The suite's test cases, in the suite's order.
     async fn test_cases(
         &self,
@@ -315,6 +370,15 @@ impl Configuration {
     /// When the configuration last changed.
     async fn updated_at(&self) -> Option<Timestamp> {
         self.0.updated_at
+    }
+    /// The configuration's changes, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
+        crate::audit::history(ctx, "configurations", self.0.id, first, after).await
     }
 }
 

@@ -100,6 +100,28 @@ impl TestRun {
     async fn updated_at(&self) -> Option<Timestamp> {
         self.0.updated_at
     }
+    /// Whether the run is kept out of archival.
+    async fn pinned(&self) -> bool {
+        self.0.pinned
+    }
+    /// Aggregates of the run (pass rate, durations, retries), archived executions included.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+    ) -> crate::error::AppResult<crate::analytics::types::RunStats> {
+        let db = crate::auth::context::request_db(ctx)?;
+        let conn = db.conn().await?;
+        crate::analytics::service::run_stats(&*conn, self.0.id).await
+    }
+    /// The run's changes, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
+        crate::audit::history(ctx, "test_runs", self.0.id, first, after).await
+    }
     /// The run's executions (every attempt), in the order they were created.
     async fn executions(
         &self,

@@ -2,9 +2,11 @@
 //! and the real server on 127.0.0.1:0.
 
 pub mod app;
+pub mod bulk;
 pub mod catalog;
 pub mod db;
 pub mod q;
+pub mod runs;
 pub mod ws;
 
 pub use app::{TestApp, spawn_app};

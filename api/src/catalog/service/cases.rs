@@ -40,14 +40,9 @@ pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test
     Ok(test_case::Entity::find_by_id(id).one(conn).await?)
 }
 
-pub async fn list(
-    conn: &impl ConnectionTrait,
-    filter: TestCaseFilter,
-    order: Option<TestCaseOrder>,
-    args: &PageArgs,
-    fetch: bool,
-) -> AppResult<(Vec<CaseHit>, ListPage)> {
-    let mut sql = Sql::default();
+/// The conditions of a case filter, except its search, with values bound in `sql`.
+pub fn filter_conditions(filter: &TestCaseFilter, sql: &mut Sql) -> AppResult<Vec<String>> {
+    let filter = filter.clone();
     let mut conditions = Vec::new();
     if let Some(statuses) = filter.status {
         let values: Vec<String> = statuses
@@ -94,6 +89,18 @@ pub async fn list(
     if let Some(before) = filter.created_before {
         conditions.push(format!("test_cases.created_at < {}", sql.bind(before)));
     }
+    Ok(conditions)
+}
+
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: TestCaseFilter,
+    order: Option<TestCaseOrder>,
+    args: &PageArgs,
+    fetch: bool,
+) -> AppResult<(Vec<CaseHit>, ListPage)> {
+    let mut sql = Sql::default();
+    let mut conditions = filter_conditions(&filter, &mut sql)?;
     let search = filter.search.filter(|s| !s.trim().is_empty());
     let query = search.map(|text| {
         let p = sql.bind(text);

@@ -1,0 +1,12 @@
+//! Analytics computed by PostgreSQL on demand, from the indexes (no materialized view, no work
+//! on the write path; architecture errata 4): statistics of cases, runs and suites,
+//! flakiness, failure groups by error fingerprint, daily pass-rate trends, sliced by
+//! configuration. Row-level security applies: a member's statistics cover what they see.
+//!
+//! - `types`: the GraphQL objects.
+//! - `service`: the SQL.
+//! - `query`: entry points and the fields added to cases, runs and suites.
+
+pub mod query;
+pub mod service;
+pub mod types;

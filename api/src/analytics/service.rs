@@ -1,0 +1,626 @@
+//! The SQL of analytics. Every query reads a bounded slice through an index: one case's
+//! executions (`ix_test_executions_case_created`), a window of recent executions, or a run's.
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+use super::types::{
+    CaseStats, DailyPassRate, FailingStep, FailureFilter, FailureGroup, Flakiness, FlakinessReason,
+    RunStats, StabilityRating, StatsWindow, SuiteStats,
+};
+use crate::error::{AppError, AppResult};
+
+/// Executions a flakiness score looks at by default: recent enough to describe the case as it
+/// is now, enough to see flips.
+pub const DEFAULT_FLAKINESS_SAMPLE: i32 = 20;
+
+/// Largest flakiness sample a client may ask for.
+pub const MAX_FLAKINESS_SAMPLE: i32 = 1_000;
+
+/// Days of history the flakiest / most failing lists look at by default.
+pub const DEFAULT_LIST_WINDOW_DAYS: i32 = 30;
+
+/// Longest list of cases or groups returned.
+pub const MAX_LIST: i32 = 500;
+
+fn stmt(sql: String, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// The executions a window covers, as a subquery; its values are appended to `values`.
+fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> String {
+    let mut conditions = vec!["true".to_owned()];
+    if let Some(days) = window.days {
+        values.push(days.into());
+        conditions.push(format!(
+            "x.created_at >= now() - ${} * interval '1 day'",
+            values.len()
+        ));
+    }
+    if let Some(c) = window.configuration_id {
+        values.push(c.into());
+        conditions.push(format!("x.configuration_id = ${}", values.len()));
+    }
+    if let Some(rc) = &window.run_configuration {
+        values.push(rc.0.clone().into());
+        conditions.push(format!(
+            "x.test_run_id IN (SELECT id FROM test_runs WHERE run_configuration @> ${}::jsonb)",
+            values.len()
+        ));
+    }
+    let filter = conditions.join(" AND ");
+    let live = format!("SELECT x.* FROM test_executions x WHERE {filter}");
+    if window.include_archived {
+        format!(
+            "({live} UNION ALL SELECT x.id, x.test_case_id, x.test_run_id, x.configuration_id, x.status, x.started_at,
+               x.completed_at, x.duration_seconds, x.error_message, x.execution_metadata, x.retry_attempt,
+               x.created_at, x.updated_at FROM test_executions_archive x WHERE {filter})"
+        )
+    } else {
+        format!("({live})")
+    }
+}
+
+fn rating(total: i64, failed: i64) -> StabilityRating {
+    if total == 0 {
+        StabilityRating::NeverExecuted
+    } else if failed == 0 {
+        StabilityRating::Stable
+    } else if failed as f64 / total as f64 > 0.5 {
+        StabilityRating::Unstable
+    } else {
+        StabilityRating::Moderate
+    }
+}
+
+/// Durations are reported to the millisecond.
+fn ms(v: Option<f64>) -> Option<f64> {
+    v.map(|x| (x * 1000.0).round() / 1000.0)
+}
+
+fn rate(passed: i64, failed: i64) -> Option<f64> {
+    (passed + failed > 0)
+        .then(|| ((passed as f64 * 10_000.0 / (passed + failed) as f64).round()) / 100.0)
+}
+
+/// Statistics of each case of `cases` over `window`.
+pub async fn case_stats(
+    conn: &impl ConnectionTrait,
+    cases: &[Uuid],
+    window: &StatsWindow,
+) -> AppResult<HashMap<Uuid, CaseStats>> {
+    let mut values: Vec<Value> = vec![cases.to_vec().into()];
+    let source = window_source(window, &mut values);
+    let sql = format!(
+        "SELECT e.test_case_id,
+                count(*) AS total,
+                count(*) FILTER (WHERE e.status = 'passed') AS passed,
+                count(*) FILTER (WHERE e.status = 'failed') AS failed,
+                count(*) FILTER (WHERE e.status = 'skipped') AS skipped,
+                avg(e.duration_seconds)::float8 AS avg_d, min(e.duration_seconds) AS min_d, max(e.duration_seconds) AS max_d,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY e.duration_seconds) AS median_d,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY e.duration_seconds) AS p95_d,
+                min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
+                count(*) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '30 days') AS last30,
+                count(*) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '60 days'
+                                   AND e.started_at < CURRENT_DATE - interval '30 days') AS prev30
+         FROM {source} e WHERE e.test_case_id = ANY($1) GROUP BY e.test_case_id"
+    );
+    let rows = conn.query_all_raw(stmt(sql, values)).await?;
+    let mut out = HashMap::new();
+    for r in &rows {
+        let total: i64 = r.try_get("", "total")?;
+        let passed: i64 = r.try_get("", "passed")?;
+        let failed: i64 = r.try_get("", "failed")?;
+        out.insert(
+            r.try_get::<Uuid>("", "test_case_id")?,
+            CaseStats {
+                total_executions: total,
+                passed,
+                failed,
+                skipped: r.try_get("", "skipped")?,
+                success_rate: rate(passed, failed),
+                avg_duration: ms(r.try_get("", "avg_d")?),
+                min_duration: r.try_get("", "min_d")?,
+                max_duration: r.try_get("", "max_d")?,
+                median_duration: ms(r.try_get("", "median_d")?),
+                p95_duration: ms(r.try_get("", "p95_d")?),
+                first_executed_at: r.try_get("", "first_at")?,
+                last_executed_at: r.try_get("", "last_at")?,
+                executions_last_30_days: r.try_get("", "last30")?,
+                executions_previous_30_days: r.try_get("", "prev30")?,
+                stability_rating: rating(total, failed),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The flakiness query over the last `sample` passed/failed executions of each case chosen by
+/// `cases_sql` (a subquery of case ids, values from `$3`).
+fn flakiness_sql(cases_sql: &str) -> String {
+    format!(
+        "WITH sample AS (
+             SELECT * FROM (
+                 SELECT e.id, e.test_case_id, e.test_run_id, e.status, e.retry_attempt, e.completed_at,
+                        row_number() OVER (PARTITION BY e.test_case_id ORDER BY e.completed_at DESC, e.id DESC) AS rn
+                 FROM test_executions e
+                 WHERE e.test_case_id IN ({cases_sql}) AND e.status IN ('passed', 'failed')
+             ) ranked WHERE rn <= $1),
+         flips AS (
+             SELECT test_case_id, count(*) AS n,
+                    count(*) FILTER (WHERE status = 'failed') AS failures,
+                    count(*) FILTER (WHERE status <> prev) AS flips
+             FROM (SELECT test_case_id, status,
+                          lag(status) OVER (PARTITION BY test_case_id ORDER BY rn DESC) AS prev
+                   FROM sample) s
+             GROUP BY test_case_id),
+         retried AS (
+             SELECT test_case_id,
+                    count(*) FILTER (WHERE had_failure) AS failed_runs,
+                    count(*) FILTER (WHERE had_failure AND passed_on_retry) AS recovered
+             FROM (SELECT test_case_id, test_run_id,
+                          bool_or(status = 'failed') AS had_failure,
+                          bool_or(status = 'passed' AND retry_attempt > 0) AS passed_on_retry
+                   FROM sample WHERE test_run_id IS NOT NULL GROUP BY 1, 2) r
+             GROUP BY test_case_id)
+         SELECT f.test_case_id, f.n, f.failures, f.flips,
+                coalesce(r.failed_runs, 0) AS failed_runs, coalesce(r.recovered, 0) AS recovered,
+                greatest(CASE WHEN f.n > 1 THEN f.flips::float8 / (f.n - 1) ELSE 0 END,
+                         CASE WHEN coalesce(r.failed_runs, 0) > 0 THEN r.recovered::float8 / r.failed_runs ELSE 0 END)
+                    AS score
+         FROM flips f LEFT JOIN retried r USING (test_case_id)"
+    )
+}
+
+fn flakiness_of(r: &QueryResult) -> AppResult<Flakiness> {
+    let flips: i64 = r.try_get("", "flips")?;
+    let recovered: i64 = r.try_get("", "recovered")?;
+    let mut reasons = Vec::new();
+    if recovered > 0 {
+        reasons.push(FlakinessReason::PassedOnRetry);
+    }
+    if flips > 0 {
+        reasons.push(FlakinessReason::StatusFlips);
+    }
+    Ok(Flakiness {
+        flaky_score: (r.try_get::<f64>("", "score")? * 1000.0).round() / 1000.0,
+        reasons,
+        sample_size: r.try_get("", "n")?,
+        flips,
+        failures: r.try_get("", "failures")?,
+        passed_on_retry: recovered,
+    })
+}
+
+fn check_sample(sample: i32) -> AppResult<i32> {
+    if !(2..=MAX_FLAKINESS_SAMPLE).contains(&sample) {
+        return Err(AppError::bad_input(
+            "lastN",
+            format!("lastN must be between 2 and {MAX_FLAKINESS_SAMPLE}"),
+        ));
+    }
+    Ok(sample)
+}
+
+/// Flakiness of each case of `cases` over its last `sample` executions.
+pub async fn flakiness(
+    conn: &impl ConnectionTrait,
+    cases: &[Uuid],
+    sample: i32,
+) -> AppResult<HashMap<Uuid, Flakiness>> {
+    let sample = check_sample(sample)?;
+    let rows = conn
+        .query_all_raw(stmt(
+            flakiness_sql("SELECT unnest($2::uuid[])"),
+            vec![sample.into(), cases.to_vec().into()],
+        ))
+        .await?;
+    let mut out = HashMap::new();
+    for r in &rows {
+        out.insert(r.try_get::<Uuid>("", "test_case_id")?, flakiness_of(r)?);
+    }
+    Ok(out)
+}
+
+/// The flakiest cases: among cases that failed in the last `days`, the highest scores.
+pub async fn flakiest(
+    conn: &impl ConnectionTrait,
+    limit: i32,
+    sample: i32,
+    days: i32,
+) -> AppResult<Vec<(Uuid, Flakiness)>> {
+    let sample = check_sample(sample)?;
+    let limit = check_limit(limit)?;
+    let sql = format!(
+        "{} WHERE greatest(f.flips, coalesce(r.recovered, 0)) > 0 ORDER BY score DESC, f.test_case_id LIMIT $2",
+        flakiness_sql(
+            "SELECT DISTINCT test_case_id FROM test_executions
+             WHERE status = 'failed' AND completed_at >= now() - $3 * interval '1 day'"
+        )
+    );
+    let rows = conn
+        .query_all_raw(stmt(sql, vec![sample.into(), limit.into(), days.into()]))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<Uuid>("", "test_case_id")?, flakiness_of(r)?)))
+        .collect()
+}
+
+fn check_limit(limit: i32) -> AppResult<i32> {
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(AppError::bad_input(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIST}"),
+        ));
+    }
+    Ok(limit)
+}
+
+/// The cases failing most in the last `days`.
+pub async fn most_failing(
+    conn: &impl ConnectionTrait,
+    limit: i32,
+    days: i32,
+) -> AppResult<
+    Vec<(
+        Uuid,
+        i64,
+        i64,
+        Option<chrono::DateTime<chrono::FixedOffset>>,
+    )>,
+> {
+    let limit = check_limit(limit)?;
+    let rows = conn
+        .query_all_raw(stmt(
+            "SELECT test_case_id, count(*) FILTER (WHERE status = 'failed') AS failures, count(*) AS executions,
+                    max(completed_at) FILTER (WHERE status = 'failed') AS last_failure
+             FROM test_executions WHERE completed_at >= now() - $2 * interval '1 day'
+             GROUP BY test_case_id HAVING count(*) FILTER (WHERE status = 'failed') > 0
+             ORDER BY failures DESC, test_case_id LIMIT $1"
+                .to_owned(),
+            vec![limit.into(), days.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "test_case_id")?,
+                r.try_get("", "failures")?,
+                r.try_get("", "executions")?,
+                r.try_get("", "last_failure")?,
+            ))
+        })
+        .collect()
+}
+
+/// Failures grouped by error fingerprint, most frequent first.
+pub async fn failure_groups(
+    conn: &impl ConnectionTrait,
+    filter: &FailureFilter,
+    limit: i32,
+) -> AppResult<Vec<FailureGroup>> {
+    let limit = check_limit(limit)?;
+    let mut values: Vec<Value> = vec![limit.into()];
+    let mut conditions = vec![
+        "e.status = 'failed'".to_owned(),
+        "e.error_message IS NOT NULL".to_owned(),
+    ];
+    let mut bind = |v: Value, sql: &str, values: &mut Vec<Value>| {
+        values.push(v);
+        conditions.push(sql.replace("$?", &format!("${}", values.len())));
+    };
+    if let Some(c) = filter.test_case_id {
+        bind(c.into(), "e.test_case_id = $?", &mut values);
+    }
+    if let Some(r) = filter.run_id {
+        bind(r.into(), "e.test_run_id = $?", &mut values);
+    }
+    if let Some(c) = filter.configuration_id {
+        bind(c.into(), "e.configuration_id = $?", &mut values);
+    }
+    if let Some(s) = filter.since {
+        bind(s.into(), "e.completed_at >= $?", &mut values);
+    }
+    let sql = format!(
+        "SELECT error_fingerprint(e.error_message) AS fingerprint, count(*) AS n,
+                count(DISTINCT e.test_case_id) AS cases, min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
+                (array_agg(DISTINCT e.error_message))[1:3] AS examples
+         FROM test_executions e WHERE {}
+         GROUP BY 1 ORDER BY n DESC, fingerprint LIMIT $1",
+        conditions.join(" AND ")
+    );
+    let rows = conn.query_all_raw(stmt(sql, values)).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(FailureGroup {
+                fingerprint: r.try_get("", "fingerprint")?,
+                count: r.try_get("", "n")?,
+                affected_test_cases: r.try_get("", "cases")?,
+                first_seen_at: r.try_get("", "first_at")?,
+                last_seen_at: r.try_get("", "last_at")?,
+                examples: r.try_get("", "examples")?,
+            })
+        })
+        .collect()
+}
+
+/// The failing steps of a case with their common errors.
+pub async fn failing_steps(conn: &impl ConnectionTrait, case: Uuid) -> AppResult<Vec<FailingStep>> {
+    let rows = conn
+        .query_all_raw(stmt(
+            "SELECT s.id, s.name, s.order_index, count(*) AS failures,
+                    coalesce((SELECT array_agg(fp ORDER BY n DESC, fp) FROM (
+                        SELECT error_fingerprint(x.error_message) AS fp, count(*) AS n
+                        FROM test_step_executions x
+                        WHERE x.test_step_id = s.id AND x.status = 'failed' AND x.error_message IS NOT NULL
+                        GROUP BY 1 ORDER BY n DESC, fp LIMIT 3) common), '{}') AS errors
+             FROM test_step_executions se JOIN test_steps s ON s.id = se.test_step_id
+             WHERE s.test_case_id = $1 AND se.status = 'failed'
+             GROUP BY s.id, s.name, s.order_index ORDER BY failures DESC, s.order_index"
+                .to_owned(),
+            vec![case.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(FailingStep {
+                step_id: r.try_get("", "id")?,
+                step_name: r.try_get("", "name")?,
+                order_index: r.try_get("", "order_index")?,
+                failure_count: r.try_get("", "failures")?,
+                common_errors: r.try_get("", "errors")?,
+            })
+        })
+        .collect()
+}
+
+/// Longest trend a client may ask for.
+pub const MAX_TREND_DAYS: i64 = 366;
+
+/// Daily pass rate from `from` to `to` (inclusive), optionally of a suite, a case or a window.
+pub async fn trend(
+    conn: &impl ConnectionTrait,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    suite: Option<Uuid>,
+    case: Option<Uuid>,
+    window: &StatsWindow,
+) -> AppResult<Vec<DailyPassRate>> {
+    if to < from || (to - from).num_days() >= MAX_TREND_DAYS {
+        return Err(AppError::bad_input(
+            "to",
+            format!("the range must be 1 to {MAX_TREND_DAYS} days"),
+        ));
+    }
+    let mut values: Vec<Value> = vec![from.into(), to.into(), suite.into(), case.into()];
+    let source = window_source(window, &mut values);
+    let sql = format!(
+        "SELECT d::date AS day,
+                count(e.id) FILTER (WHERE e.status = 'passed') AS passed,
+                count(e.id) FILTER (WHERE e.status = 'failed') AS failed,
+                count(e.id) FILTER (WHERE e.status = 'skipped') AS skipped
+         FROM generate_series($1::date, $2::date, interval '1 day') d
+         LEFT JOIN {source} e ON e.completed_at >= d AND e.completed_at < d + interval '1 day'
+              AND ($3::uuid IS NULL OR e.test_run_id IN (SELECT id FROM test_runs WHERE test_suite_id = $3))
+              AND ($4::uuid IS NULL OR e.test_case_id = $4)
+         GROUP BY d ORDER BY d"
+    );
+    let rows = conn.query_all_raw(stmt(sql, values)).await?;
+    rows.iter()
+        .map(|r| {
+            let passed: i64 = r.try_get("", "passed")?;
+            let failed: i64 = r.try_get("", "failed")?;
+            Ok(DailyPassRate {
+                day: r.try_get("", "day")?,
+                passed,
+                failed,
+                skipped: r.try_get("", "skipped")?,
+                pass_rate: rate(passed, failed),
+            })
+        })
+        .collect()
+}
+
+/// Aggregates of a run.
+pub async fn run_stats(conn: &impl ConnectionTrait, run: Uuid) -> AppResult<RunStats> {
+    let r = conn
+        .query_one_raw(stmt(
+            "WITH e AS (SELECT * FROM test_executions WHERE test_run_id = $1
+                        UNION ALL SELECT id, test_case_id, test_run_id, configuration_id, status, started_at,
+                                         completed_at, duration_seconds, error_message, execution_metadata,
+                                         retry_attempt, created_at, updated_at
+                                  FROM test_executions_archive WHERE test_run_id = $1),
+                  latest AS (SELECT DISTINCT ON (test_case_id) status FROM e ORDER BY test_case_id, retry_attempt DESC)
+             SELECT (SELECT count(*) FILTER (WHERE status = 'passed') FROM latest) AS passed,
+                    (SELECT count(*) FILTER (WHERE status = 'failed') FROM latest) AS failed,
+                    (SELECT avg(duration_seconds)::float8 FROM e) AS avg_d,
+                    (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) FROM e) AS p95_d,
+                    (SELECT count(*) FROM e WHERE retry_attempt > 0) AS retries,
+                    (SELECT count(DISTINCT test_case_id) FROM e WHERE retry_attempt > 0 AND status = 'passed') AS recovered"
+                .to_owned(),
+            vec![run.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("run stats returned nothing"))?;
+    let passed: i64 = r.try_get("", "passed")?;
+    let failed: i64 = r.try_get("", "failed")?;
+    Ok(RunStats {
+        pass_rate: rate(passed, failed),
+        avg_duration: ms(r.try_get("", "avg_d")?),
+        p95_duration: ms(r.try_get("", "p95_d")?),
+        retries: r.try_get("", "retries")?,
+        passed_on_retry: r.try_get("", "recovered")?,
+    })
+}
+
+/// Aggregates of a suite's runs, optionally over the last `days`.
+pub async fn suite_stats(
+    conn: &impl ConnectionTrait,
+    suite: Uuid,
+    days: Option<i32>,
+) -> AppResult<SuiteStats> {
+    let r = conn
+        .query_one_raw(stmt(
+            "SELECT count(*) AS runs,
+                    count(*) FILTER (WHERE status = 'passed') AS passed_runs,
+                    count(*) FILTER (WHERE status = 'failed') AS failed_runs,
+                    avg(CASE WHEN passed_tests + failed_tests > 0
+                             THEN 100.0 * passed_tests / (passed_tests + failed_tests) END)::float8 AS avg_rate,
+                    avg(extract(epoch FROM completed_at - started_at))::float8 AS avg_d,
+                    max(started_at) AS last_at
+             FROM test_runs WHERE test_suite_id = $1
+               AND ($2::int IS NULL OR created_at >= now() - $2 * interval '1 day')"
+                .to_owned(),
+            vec![suite.into(), days.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("suite stats returned nothing"))?;
+    Ok(SuiteStats {
+        runs: r.try_get("", "runs")?,
+        passed_runs: r.try_get("", "passed_runs")?,
+        failed_runs: r.try_get("", "failed_runs")?,
+        avg_pass_rate: r
+            .try_get::<Option<f64>>("", "avg_rate")?
+            .map(|v| (v * 100.0).round() / 100.0),
+        avg_run_duration: ms(r.try_get("", "avg_d")?),
+        last_run_at: r.try_get("", "last_at")?,
+    })
+}
+
+/// Statistics of every case matching `filter` in `window`, a keyset page at a time, ordered
+/// by a statistic. Percentiles are left to `TestCase.stats` (exact per case).
+pub async fn stats_page(
+    conn: &impl ConnectionTrait,
+    filter: &crate::catalog::types::TestCaseFilter,
+    window: &StatsWindow,
+    order: Option<super::types::CaseStatsOrder>,
+    args: &crate::pagination::PageArgs,
+) -> AppResult<(
+    Vec<(String, test_case_model::Model, CaseStats)>,
+    crate::pagination::PageInfo,
+)> {
+    use super::types::CaseStatsOrderField as F;
+    use crate::pagination::{Cursor, KeyKind, Ordering, Page, SortValue, Sql, finish_page};
+    if filter
+        .search
+        .as_deref()
+        .is_some_and(|s| !s.trim().is_empty())
+    {
+        return Err(AppError::bad_input(
+            "filter.search",
+            "search is not available on statistics",
+        ));
+    }
+    let (field, descending) = order
+        .map(|o| {
+            (
+                o.field,
+                o.direction == crate::catalog::enums::OrderDirection::Desc,
+            )
+        })
+        .unwrap_or((F::FailureRate, true));
+    let (name, expr, kind) = match field {
+        F::FailureRate => (
+            "failureRate",
+            "coalesce(s.failed::float8 / nullif(s.passed + s.failed, 0), -1)",
+            KeyKind::Float,
+        ),
+        F::Failures => ("failures", "s.failed::float8", KeyKind::Float),
+        F::Executions => ("executions", "s.total::float8", KeyKind::Float),
+        F::AvgDuration => ("avgDuration", "coalesce(s.avg_d, -1)", KeyKind::Float),
+        F::LastExecuted => (
+            "lastExecuted",
+            "coalesce(extract(epoch FROM s.last_at), -1)::float8",
+            KeyKind::Float,
+        ),
+    };
+    let ordering = Ordering {
+        name: format!("stats:{name}:{}", if descending { "desc" } else { "asc" }),
+        sql: expr.to_owned(),
+        kind,
+        descending,
+        id_column: "s.id",
+    };
+    let page = Page::new(args, &ordering)?;
+    let mut sql = Sql::default();
+    let case_conditions = crate::catalog::service::cases::filter_conditions(filter, &mut sql)?;
+    let source = window_source(window, &mut sql.values);
+    let keyset = page.conditions(&ordering, &mut sql)?;
+    let limit = sql.bind(page.limit as i64 + 1);
+    let case_filter = if case_conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", case_conditions.join(" AND "))
+    };
+    let keyset = if keyset.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", keyset.join(" AND "))
+    };
+    let text = format!(
+        "WITH s AS (
+             SELECT test_cases.id, count(e.id) AS total,
+                    count(e.id) FILTER (WHERE e.status = 'passed') AS passed,
+                    count(e.id) FILTER (WHERE e.status = 'failed') AS failed,
+                    count(e.id) FILTER (WHERE e.status = 'skipped') AS skipped,
+                    avg(e.duration_seconds)::float8 AS avg_d, min(e.duration_seconds) AS min_d,
+                    max(e.duration_seconds) AS max_d, min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
+                    count(e.id) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '30 days') AS last30,
+                    count(e.id) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '60 days'
+                                          AND e.started_at < CURRENT_DATE - interval '30 days') AS prev30
+             FROM test_cases LEFT JOIN {source} e ON e.test_case_id = test_cases.id
+             {case_filter}
+             GROUP BY test_cases.id)
+         SELECT tc.*, s.total, s.passed, s.failed, s.skipped, s.avg_d, s.min_d, s.max_d, s.first_at, s.last_at,
+                s.last30, s.prev30, ({expr})::float8 AS sort_key
+         FROM s JOIN test_cases tc ON tc.id = s.id
+         {keyset}
+         ORDER BY {} LIMIT {limit}",
+        page.order_by(&ordering)
+    );
+    let rows = conn.query_all_raw(sql.statement(text)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        use sea_orm::FromQueryResult;
+        let case = test_case_model::Model::from_query_result(r, "")?;
+        let total: i64 = r.try_get("", "total")?;
+        let passed: i64 = r.try_get("", "passed")?;
+        let failed: i64 = r.try_get("", "failed")?;
+        let stats = CaseStats {
+            total_executions: total,
+            passed,
+            failed,
+            skipped: r.try_get("", "skipped")?,
+            success_rate: rate(passed, failed),
+            avg_duration: ms(r.try_get("", "avg_d")?),
+            min_duration: r.try_get("", "min_d")?,
+            max_duration: r.try_get("", "max_d")?,
+            median_duration: None,
+            p95_duration: None,
+            first_executed_at: r.try_get("", "first_at")?,
+            last_executed_at: r.try_get("", "last_at")?,
+            executions_last_30_days: r.try_get("", "last30")?,
+            executions_previous_30_days: r.try_get("", "prev30")?,
+            stability_rating: rating(total, failed),
+        };
+        let key: f64 = r.try_get("", "sort_key")?;
+        out.push((key, case, stats));
+    }
+    let (edges, page_info) = finish_page(&page, out, |(key, case, _)| Cursor {
+        ordering: ordering.name.clone(),
+        key: SortValue::Float(*key),
+        id: case.id,
+    });
+    Ok((
+        edges
+            .into_iter()
+            .map(|(c, (_, case, stats))| (c, case, stats))
+            .collect(),
+        page_info,
+    ))
+}
+
+use entity::test_case as test_case_model;

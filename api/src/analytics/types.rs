@@ -1,0 +1,262 @@
+//! GraphQL objects of analytics.
+
+use async_graphql::{Enum, InputObject, SimpleObject};
+use uuid::Uuid;
+
+use crate::catalog::types::{Json, TestCase, Timestamp};
+
+/// The spec's stability rating of a case.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StabilityRating {
+    /// No execution.
+    #[default]
+    NeverExecuted,
+    /// No failure.
+    Stable,
+    /// Failures, at most half of the executions.
+    Moderate,
+    /// More than half of the executions failed.
+    Unstable,
+}
+
+/// Which executions statistics cover.
+#[derive(InputObject, Clone, Default, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatsWindow {
+    /// Only executions created in the last this many days.
+    pub days: Option<i32>,
+    /// Only executions with this configuration.
+    pub configuration_id: Option<Uuid>,
+    /// Only executions of runs whose configuration contains this JSON object.
+    pub run_configuration: Option<Json>,
+    /// Include archived executions (default false).
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+/// Execution statistics of a test case.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct CaseStats {
+    /// Executions counted (every status).
+    pub total_executions: i64,
+    /// Passed.
+    pub passed: i64,
+    /// Failed.
+    pub failed: i64,
+    /// Skipped.
+    pub skipped: i64,
+    /// passed / (passed + failed) × 100, two decimals; null without either.
+    pub success_rate: Option<f64>,
+    /// Average duration in seconds.
+    pub avg_duration: Option<f64>,
+    /// Shortest duration.
+    pub min_duration: Option<i32>,
+    /// Longest duration.
+    pub max_duration: Option<i32>,
+    /// Median duration.
+    pub median_duration: Option<f64>,
+    /// 95th percentile of durations.
+    pub p95_duration: Option<f64>,
+    /// First completion.
+    pub first_executed_at: Option<Timestamp>,
+    /// Last completion.
+    pub last_executed_at: Option<Timestamp>,
+    /// Executions started in the last 30 days.
+    pub executions_last_30_days: i64,
+    /// Executions started 60 to 30 days ago.
+    pub executions_previous_30_days: i64,
+    /// The spec's stability rating.
+    pub stability_rating: StabilityRating,
+}
+
+/// Why a case is considered flaky.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlakinessReason {
+    /// It passed after a failed attempt in the same run.
+    PassedOnRetry,
+    /// Its outcome flips between consecutive executions.
+    StatusFlips,
+}
+
+/// How flaky a case is, and why.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Flakiness {
+    /// 0 (steady) to 1 (flips every time): the larger of the flip rate over the sample and the
+    /// share of runs with a failure that passed on a retry.
+    pub flaky_score: f64,
+    /// The reasons behind a score above 0.
+    pub reasons: Vec<FlakinessReason>,
+    /// Passed/failed executions the score rests on.
+    pub sample_size: i64,
+    /// Outcome changes between consecutive executions of the sample.
+    pub flips: i64,
+    /// Failures in the sample.
+    pub failures: i64,
+    /// Runs in which a failed attempt was followed by a passing retry.
+    pub passed_on_retry: i64,
+}
+
+/// A case with its flakiness.
+#[derive(SimpleObject, Clone)]
+pub struct FlakyTestCase {
+    /// The case.
+    pub test_case: TestCase,
+    /// Its flakiness.
+    pub flakiness: Flakiness,
+}
+
+/// A case with its failures.
+#[derive(SimpleObject, Clone)]
+pub struct FailingTestCase {
+    /// The case.
+    pub test_case: TestCase,
+    /// Failed executions in the window.
+    pub failures: i64,
+    /// All executions in the window.
+    pub executions: i64,
+    /// Last failure.
+    pub last_failure_at: Option<Timestamp>,
+}
+
+/// Failures sharing an error fingerprint.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FailureGroup {
+    /// The error message with numbers, UUIDs, hex, quoted strings and paths replaced.
+    pub fingerprint: String,
+    /// Failed executions with it.
+    pub count: i64,
+    /// Distinct cases affected.
+    pub affected_test_cases: i64,
+    /// First seen.
+    pub first_seen_at: Option<Timestamp>,
+    /// Last seen.
+    pub last_seen_at: Option<Timestamp>,
+    /// Up to three distinct original messages.
+    pub examples: Vec<String>,
+}
+
+/// Which failures to group.
+#[derive(InputObject, Clone, Default)]
+pub struct FailureFilter {
+    /// Failures of this case.
+    pub test_case_id: Option<Uuid>,
+    /// Failures in this run.
+    pub run_id: Option<Uuid>,
+    /// Failures of this configuration.
+    pub configuration_id: Option<Uuid>,
+    /// Failures at or after this time.
+    pub since: Option<Timestamp>,
+}
+
+/// A step of a case that fails, with its common errors.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FailingStep {
+    /// The step.
+    pub step_id: Uuid,
+    /// Its name.
+    pub step_name: String,
+    /// Its position.
+    pub order_index: i32,
+    /// Failed results of it.
+    pub failure_count: i64,
+    /// Its most common error fingerprints (up to three).
+    pub common_errors: Vec<String>,
+}
+
+/// One day of a pass-rate trend.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DailyPassRate {
+    /// The day (UTC).
+    pub day: chrono::NaiveDate,
+    /// Passed executions completed that day.
+    pub passed: i64,
+    /// Failed.
+    pub failed: i64,
+    /// Skipped.
+    pub skipped: i64,
+    /// passed / (passed + failed) × 100; null without either.
+    pub pass_rate: Option<f64>,
+}
+
+/// Aggregates of a run.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RunStats {
+    /// passed / (passed + failed) × 100 over the cases' latest attempts.
+    pub pass_rate: Option<f64>,
+    /// Average execution duration in seconds.
+    pub avg_duration: Option<f64>,
+    /// 95th percentile of execution durations.
+    pub p95_duration: Option<f64>,
+    /// Executions that were retries.
+    pub retries: i64,
+    /// Cases that passed on a retry.
+    pub passed_on_retry: i64,
+}
+
+/// Aggregates of a suite's runs.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SuiteStats {
+    /// Runs counted.
+    pub runs: i64,
+    /// Runs that passed.
+    pub passed_runs: i64,
+    /// Runs that failed.
+    pub failed_runs: i64,
+    /// Average pass rate of the runs, 0 to 100.
+    pub avg_pass_rate: Option<f64>,
+    /// Average run duration in seconds.
+    pub avg_run_duration: Option<f64>,
+    /// Last run's start.
+    pub last_run_at: Option<Timestamp>,
+}
+
+/// What case statistics can be ordered by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatsOrderField {
+    /// Share of failed among passed and failed executions.
+    FailureRate,
+    /// Failed executions.
+    Failures,
+    /// Executions.
+    Executions,
+    /// Average duration.
+    AvgDuration,
+    /// Last completion.
+    LastExecuted,
+}
+
+/// Ordering of case statistics; the case id breaks ties.
+#[derive(InputObject, Clone, Copy)]
+pub struct CaseStatsOrder {
+    /// What to order by.
+    pub field: CaseStatsOrderField,
+    /// Which way (default descending).
+    #[graphql(default)]
+    pub direction: crate::catalog::enums::OrderDirection,
+}
+
+/// A case with its statistics.
+#[derive(SimpleObject, Clone)]
+pub struct CaseStatsRow {
+    /// The case.
+    pub test_case: TestCase,
+    /// Its statistics in the window (durations' percentiles: see `TestCase.stats`).
+    pub stats: CaseStats,
+}
+
+/// A case's statistics in a page.
+#[derive(SimpleObject, Clone)]
+pub struct CaseStatsEdge {
+    /// Opaque position, for `after`.
+    pub cursor: String,
+    /// The case and its statistics.
+    pub node: CaseStatsRow,
+}
+
+/// A page of case statistics.
+#[derive(SimpleObject, Clone)]
+pub struct CaseStatsConnection {
+    /// The rows of the page.
+    pub edges: Vec<CaseStatsEdge>,
+    /// Where the page sits.
+    pub page_info: crate::pagination::PageInfo,
+}

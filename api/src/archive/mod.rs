@@ -1,0 +1,391 @@
+//! Lossless archival: completed executions older than a cutoff move, with their step results
+//! and artifacts, into the archive tables; restore moves them back unchanged. Each batch is
+//! one transaction (nothing is ever half-moved) and batches are small, so that archiving
+//! millions of rows never holds long locks. Pinned runs are never archived. Each archival
+//! leaves one ARCHIVE entry in the audit log with its counts.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Executions moved per transaction: small enough that each transaction's locks are brief.
+pub const ARCHIVE_BATCH: i64 = 1_000;
+
+/// What an archival or restore moved (or, in a dry run, would move).
+#[derive(Debug, Clone, Default, PartialEq, Eq, async_graphql::SimpleObject)]
+pub struct ArchiveReport {
+    /// Executions.
+    pub executions: i64,
+    /// Step results.
+    pub step_executions: i64,
+    /// Artifacts.
+    pub artifacts: i64,
+    /// Transactions used.
+    pub batches: i64,
+    /// Whether nothing was changed (a dry run).
+    pub dry_run: bool,
+}
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Executions eligible for archival: completed before `cutoff`, not in a pinned run.
+const ELIGIBLE: &str = "FROM test_executions e LEFT JOIN test_runs r ON r.id = e.test_run_id
+     WHERE e.completed_at < $1 AND e.status IN ('passed', 'failed', 'skipped', 'cancelled')
+       AND NOT coalesce(r.pinned, false)";
+
+async fn count_eligible(
+    db: &DatabaseConnection,
+    cutoff: DateTime<FixedOffset>,
+) -> AppResult<ArchiveReport> {
+    let row = db
+        .query_one_raw(stmt(
+            &format!(
+                "WITH x AS (SELECT e.id {ELIGIBLE})
+                 SELECT (SELECT count(*) FROM x) AS e,
+                        (SELECT count(*) FROM test_step_executions s WHERE s.test_execution_id IN (SELECT id FROM x)) AS s,
+                        (SELECT count(*) FROM test_artifacts a WHERE a.test_execution_id IN (SELECT id FROM x)) AS a"
+            ),
+            vec![cutoff.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("count returned nothing"))?;
+    Ok(ArchiveReport {
+        executions: row.try_get("", "e")?,
+        step_executions: row.try_get("", "s")?,
+        artifacts: row.try_get("", "a")?,
+        batches: 0,
+        dry_run: true,
+    })
+}
+
+/// Archives executions completed more than `older_than_days` ago; `actor` is recorded in the
+/// audit log. Runs as the tables' owner (an admin operation).
+#[tracing::instrument(skip(db))]
+pub async fn archive(
+    db: &DatabaseConnection,
+    older_than_days: i32,
+    dry_run: bool,
+    actor: &str,
+) -> AppResult<ArchiveReport> {
+    if older_than_days < 0 {
+        return Err(AppError::bad_input(
+            "olderThanDays",
+            "olderThanDays must not be negative",
+        ));
+    }
+    let cutoff = (Utc::now() - chrono::Duration::days(i64::from(older_than_days))).fixed_offset();
+    if dry_run {
+        return count_eligible(db, cutoff).await;
+    }
+    let mut report = ArchiveReport::default();
+    loop {
+        let tx = db.begin().await?;
+        tx.execute_raw(stmt(
+            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
+            vec![actor.into()],
+        ))
+        .await?;
+        let ids: Vec<Uuid> = tx
+            .query_all_raw(stmt(
+                &format!("SELECT e.id {ELIGIBLE} ORDER BY e.completed_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED"),
+                vec![cutoff.into(), ARCHIVE_BATCH.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            tx.rollback().await?;
+            break;
+        }
+        let moved = move_batch(&tx, &ids, Direction::ToArchive).await?;
+        tx.commit().await?;
+        report.executions += moved.executions;
+        report.step_executions += moved.step_executions;
+        report.artifacts += moved.artifacts;
+        report.batches += 1;
+    }
+    record(db, "ARCHIVE", actor, &report, Some(cutoff)).await?;
+    Ok(report)
+}
+
+/// Restores archived executions of a run, or those completed before a time.
+#[tracing::instrument(skip(db))]
+pub async fn restore(
+    db: &DatabaseConnection,
+    run: Option<Uuid>,
+    before: Option<DateTime<FixedOffset>>,
+    actor: &str,
+) -> AppResult<ArchiveReport> {
+    if run.is_none() && before.is_none() {
+        return Err(AppError::bad_input(
+            "runId",
+            "give a runId or a before time",
+        ));
+    }
+    let mut report = ArchiveReport::default();
+    loop {
+        let tx = db.begin().await?;
+        tx.execute_raw(stmt(
+            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
+            vec![actor.into()],
+        ))
+        .await?;
+        let ids: Vec<Uuid> = tx
+            .query_all_raw(stmt(
+                "SELECT id FROM test_executions_archive
+                 WHERE ($1::uuid IS NULL OR test_run_id = $1) AND ($2::timestamptz IS NULL OR completed_at < $2)
+                 ORDER BY completed_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+                vec![run.into(), before.into(), ARCHIVE_BATCH.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            tx.rollback().await?;
+            break;
+        }
+        let moved = move_batch(&tx, &ids, Direction::FromArchive).await?;
+        tx.commit().await?;
+        report.executions += moved.executions;
+        report.step_executions += moved.step_executions;
+        report.artifacts += moved.artifacts;
+        report.batches += 1;
+    }
+    record(db, "RESTORE", actor, &report, before).await?;
+    Ok(report)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToArchive,
+    FromArchive,
+}
+
+/// Columns of each table (the archive has the same plus `archived_at`).
+const EXECUTION_COLUMNS: &str = "id, test_case_id, test_run_id, configuration_id, status, started_at, completed_at, \
+    duration_seconds, error_message, execution_metadata, retry_attempt, created_at, updated_at";
+const STEP_COLUMNS: &str = "id, test_execution_id, test_step_id, status, started_at, completed_at, duration_seconds, \
+    error_message, actual_result, step_metadata, created_at, updated_at";
+const ARTIFACT_COLUMNS: &str = "id, test_execution_id, test_step_execution_id, artifact_type, file_name, file_path, \
+    mime_type, file_size, metadata, created_at, updated_at";
+
+/// Moves the executions `ids` with their step results and artifacts, parents first on the
+/// way in and last on the way out, so that foreign keys hold at every statement.
+async fn move_batch(
+    tx: &impl ConnectionTrait,
+    ids: &[Uuid],
+    direction: Direction,
+) -> AppResult<ArchiveReport> {
+    let ids_value: sea_orm::Value = ids.to_vec().into();
+    let count = |r: sea_orm::ExecResult| r.rows_affected() as i64;
+    let report = match direction {
+        Direction::ToArchive => {
+            let executions = count(tx.execute_raw(stmt(
+                &format!("INSERT INTO test_executions_archive({EXECUTION_COLUMNS}) SELECT {EXECUTION_COLUMNS} FROM test_executions WHERE id = ANY($1)"),
+                vec![ids_value.clone()],
+            )).await?);
+            let step_executions = count(tx.execute_raw(stmt(
+                &format!("INSERT INTO test_step_executions_archive({STEP_COLUMNS}) SELECT {STEP_COLUMNS} FROM test_step_executions WHERE test_execution_id = ANY($1)"),
+                vec![ids_value.clone()],
+            )).await?);
+            let artifacts = count(tx.execute_raw(stmt(
+                &format!("INSERT INTO test_artifacts_archive({ARTIFACT_COLUMNS}) SELECT {ARTIFACT_COLUMNS} FROM test_artifacts WHERE test_execution_id = ANY($1)"),
+                vec![ids_value.clone()],
+            )).await?);
+            tx.execute_raw(stmt(
+                "INSERT INTO test_result_reports_archive SELECT * FROM test_result_reports WHERE test_execution_id = ANY($1)",
+                vec![ids_value.clone()],
+            )).await?;
+            // the cascade removes the step results, artifacts and report keys copied above
+            tx.execute_raw(stmt(
+                "DELETE FROM test_executions WHERE id = ANY($1)",
+                vec![ids_value],
+            ))
+            .await?;
+            ArchiveReport {
+                executions,
+                step_executions,
+                artifacts,
+                batches: 1,
+                dry_run: false,
+            }
+        }
+        Direction::FromArchive => {
+            let executions = count(tx.execute_raw(stmt(
+                &format!("INSERT INTO test_executions({EXECUTION_COLUMNS}) SELECT {EXECUTION_COLUMNS} FROM test_executions_archive WHERE id = ANY($1)"),
+                vec![ids_value.clone()],
+            )).await?);
+            let step_executions = count(tx.execute_raw(stmt(
+                &format!("INSERT INTO test_step_executions({STEP_COLUMNS}) SELECT {STEP_COLUMNS} FROM test_step_executions_archive WHERE test_execution_id = ANY($1)"),
+                vec![ids_value.clone()],
+            )).await?);
+            let artifacts = count(tx.execute_raw(stmt(
+                &format!("INSERT INTO test_artifacts({ARTIFACT_COLUMNS}) SELECT {ARTIFACT_COLUMNS} FROM test_artifacts_archive WHERE test_execution_id = ANY($1)"),
+                vec![ids_value.clone()],
+            )).await?);
+            tx.execute_raw(stmt(
+                "INSERT INTO test_result_reports SELECT * FROM test_result_reports_archive WHERE test_execution_id = ANY($1)",
+                vec![ids_value.clone()],
+            )).await?;
+            tx.execute_raw(stmt(
+                "DELETE FROM test_result_reports_archive WHERE test_execution_id = ANY($1)",
+                vec![ids_value.clone()],
+            ))
+            .await?;
+            tx.execute_raw(stmt(
+                "DELETE FROM test_artifacts_archive WHERE test_execution_id = ANY($1)",
+                vec![ids_value.clone()],
+            ))
+            .await?;
+            tx.execute_raw(stmt(
+                "DELETE FROM test_step_executions_archive WHERE test_execution_id = ANY($1)",
+                vec![ids_value.clone()],
+            ))
+            .await?;
+            tx.execute_raw(stmt(
+                "DELETE FROM test_executions_archive WHERE id = ANY($1)",
+                vec![ids_value],
+            ))
+            .await?;
+            ArchiveReport {
+                executions,
+                step_executions,
+                artifacts,
+                batches: 1,
+                dry_run: false,
+            }
+        }
+    };
+    Ok(report)
+}
+
+/// The ARCHIVE / RESTORE entry of the audit log.
+async fn record(
+    db: &DatabaseConnection,
+    operation: &str,
+    actor: &str,
+    report: &ArchiveReport,
+    cutoff: Option<DateTime<FixedOffset>>,
+) -> AppResult<()> {
+    let values = serde_json::json!({
+        "executions": report.executions,
+        "step_executions": report.step_executions,
+        "artifacts": report.artifacts,
+        "batches": report.batches,
+        "cutoff": cutoff,
+    });
+    db.execute_raw(stmt(
+        "INSERT INTO audit_log(table_name, record_id, operation, new_values, changed_by)
+         VALUES ('test_executions', gen_random_uuid(), $1, $2, $3)",
+        vec![operation.into(), values.into(), actor.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Database maintenance, run from the application because PostgreSQL forbids VACUUM and
+/// REINDEX CONCURRENTLY inside functions (errata 5): statistics, upcoming audit partitions,
+/// and rebuilding bloated indexes.
+#[tracing::instrument(skip(db))]
+pub async fn maintenance(db: &DatabaseConnection, months_ahead: i32) -> AppResult<Vec<String>> {
+    let mut done = Vec::new();
+    db.execute_unprepared("VACUUM (ANALYZE)").await?;
+    done.push("vacuum analyze".to_owned());
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT create_audit_partition((date_trunc('month', now()) + n * interval '1 month')::date) AS p
+             FROM generate_series(0, $1) n",
+            vec![months_ahead.into()],
+        ))
+        .await?;
+    for r in rows {
+        done.push(format!("audit partition {}", r.try_get::<String>("", "p")?));
+    }
+    // indexes at least 4x the size their table's live rows would need are rebuilt
+    let bloated = db
+        .query_all_raw(stmt(
+            "SELECT i.indexrelid::regclass::text AS name FROM pg_stat_user_indexes i
+             JOIN pg_class t ON t.oid = i.relid
+             WHERE pg_relation_size(i.indexrelid) > 8 * 1024 * 1024
+               AND pg_relation_size(i.indexrelid) > 4 * greatest(t.reltuples, 1) * 64",
+            vec![],
+        ))
+        .await?;
+    for r in bloated {
+        let name: String = r.try_get("", "name")?;
+        db.execute_unprepared(&format!("REINDEX INDEX CONCURRENTLY {name}"))
+            .await?;
+        done.push(format!("reindexed {name}"));
+    }
+    Ok(done)
+}
+
+/// Archival over GraphQL (admins only).
+#[derive(Default)]
+pub struct ArchiveMutation;
+
+#[async_graphql::Object]
+impl ArchiveMutation {
+    /// Moves executions completed more than `olderThanDays` ago, with their step results and
+    /// artifacts, into the archive (admin). Pinned runs stay. `dryRun` only counts.
+    async fn archive_executions(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(desc = "Age in days of the executions to archive.", default = 90)]
+        older_than_days: i32,
+        #[graphql(desc = "Only count what would move.", default = false)] dry_run: bool,
+    ) -> AppResult<ArchiveReport> {
+        let identity = crate::auth::guard::admin(ctx)?;
+        let state = ctx
+            .data::<crate::state::AppState>()
+            .map_err(|_| AppError::internal("state missing"))?;
+        archive(&state.db, older_than_days, dry_run, &identity.user_id).await
+    }
+
+    /// Puts archived executions back: those of a run, or those completed before a time (admin).
+    async fn restore_archived_executions(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(desc = "Restore this run's executions.")] run_id: Option<Uuid>,
+        #[graphql(desc = "Restore executions completed before this time.")] before: Option<
+            DateTime<FixedOffset>,
+        >,
+    ) -> AppResult<ArchiveReport> {
+        let identity = crate::auth::guard::admin(ctx)?;
+        let state = ctx
+            .data::<crate::state::AppState>()
+            .map_err(|_| AppError::internal("state missing"))?;
+        restore(&state.db, run_id, before, &identity.user_id).await
+    }
+
+    /// Pins or unpins a run: a pinned run is never archived.
+    async fn pin_test_run(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(desc = "The run.")] id: Uuid,
+        #[graphql(desc = "Pin (true) or unpin (false).", default = true)] pinned: bool,
+    ) -> AppResult<crate::runs::types::TestRun> {
+        let db = crate::auth::context::request_db(ctx)?;
+        db.write(|tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_one_raw(stmt(
+                        "UPDATE test_runs SET pinned = $2 WHERE id = $1 RETURNING *",
+                        vec![id.into(), pinned.into()],
+                    ))
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestRun", id))?;
+                use sea_orm::FromQueryResult;
+                Ok(entity::test_run::Model::from_query_result(&row, "")?)
+            })
+        })
+        .await
+        .map(crate::runs::types::TestRun)
+    }
+}
