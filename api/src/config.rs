@@ -25,6 +25,10 @@ pub struct Cli {
     #[arg(long, env = "JBTS_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
     pub listen: SocketAddr,
 
+    /// Largest request body accepted, in bytes (bulk result reports are the largest).
+    #[arg(long, env = "JBTS_MAX_BODY_BYTES", default_value_t = crate::http::MAX_BODY_BYTES, global = true)]
+    pub max_body_bytes: usize,
+
     /// Do not apply pending migrations at start.
     #[arg(long, global = true)]
     pub no_migrate: bool,

@@ -23,8 +23,9 @@ use tower_http::trace::TraceLayer;
 use crate::schema::AppSchema;
 use crate::state::AppState;
 
-/// Largest request body accepted. Bulk result reports of 10,000 items with step results fit;
-/// anything bigger is answered 413 with a coded error, before it is read into memory whole.
+/// Largest request body accepted by default (`--max-body-bytes` changes it). Bulk result
+/// reports of 10,000 items with step results fit; anything bigger is answered 413 with a
+/// coded error, before it is read into memory whole.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Path of the GraphQL endpoint (POST, and GET for queries and the GraphiQL page).
@@ -40,13 +41,20 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 struct HttpState {
     schema: AppSchema,
     app: AppState,
+    max_body_bytes: usize,
 }
 
 /// The service's router.
 pub fn router(schema: AppSchema, app: AppState) -> Router {
+    router_with_body_limit(schema, app, MAX_BODY_BYTES)
+}
+
+/// The service's router, accepting request bodies of up to `max_body_bytes`.
+pub fn router_with_body_limit(schema: AppSchema, app: AppState, max_body_bytes: usize) -> Router {
     let state = HttpState {
         schema: schema.clone(),
         app,
+        max_body_bytes,
     };
     Router::new()
         .route(GRAPHQL_PATH, get(graphql_get).post(graphql_post))
@@ -89,13 +97,14 @@ fn response_type(headers: &HeaderMap) -> &'static str {
 
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let json_type = response_type(&headers);
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let limit = state.max_body_bytes;
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
-                &format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+                &format!("the request body exceeds {limit} bytes"),
                 json_type,
             );
         }

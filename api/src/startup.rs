@@ -97,10 +97,20 @@ impl Application {
         url: &str,
         listen: SocketAddr,
     ) -> anyhow::Result<Self> {
+        Self::build_with_body_limit(db, url, listen, crate::http::MAX_BODY_BYTES).await
+    }
+
+    /// As [`Application::build`], accepting request bodies of up to `max_body_bytes`.
+    pub async fn build_with_body_limit(
+        db: DatabaseConnection,
+        url: &str,
+        listen: SocketAddr,
+        max_body_bytes: usize,
+    ) -> anyhow::Result<Self> {
         let state = AppState::new(db, url.to_owned());
         let schema = crate::schema::build(state.clone());
         let shutdown = state.shutdown.clone();
-        let router = crate::http::router(schema, state);
+        let router = crate::http::router_with_body_limit(schema, state, max_body_bytes);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -378,7 +388,13 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
             .await
             .context("applying migrations")?;
     }
-    let app = Application::build(open.db.clone(), &open.url, cli.listen).await?;
+    let app = Application::build_with_body_limit(
+        open.db.clone(),
+        &open.url,
+        cli.listen,
+        cli.max_body_bytes,
+    )
+    .await?;
     let addr = app.local_addr()?;
     if open.cluster.is_some() {
         ensure_first_token(&open.db, addr).await?;

@@ -290,3 +290,34 @@ async fn query_beyond_the_complexity_limit_then_rejected_with_a_code() {
     assert_eq!(code(&body), "BAD_USER_INPUT");
     assert_eq!(app.statements(), before, "nothing ran");
 }
+
+#[tokio::test]
+async fn body_limit_is_configurable() {
+    let app = crate::helpers::spawn_app().await;
+    let conn = api::db::connect(&app.db.url, 2).await.expect("pool");
+    let small = api::startup::Application::build_with_body_limit(
+        conn,
+        &app.db.url,
+        "127.0.0.1:0".parse().expect("addr"),
+        1024,
+    )
+    .await
+    .expect("server");
+    let addr = small.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(small.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let padding = "x".repeat(2048);
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(&app.admin_token)
+        .json(&serde_json::json!({"query": format!("{{ viewer {{ userId }} }} # {padding}")}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 413);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
+    let _ = stop.send(());
+}
