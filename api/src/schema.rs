@@ -111,8 +111,10 @@ pub fn sdl() -> String {
 
 /// Adds a request's database context and DataLoaders to it.
 pub fn prepare_request(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
+    let activity = crate::catalog::loaders::LoadActivity::default();
     let req = req.data(db.clone());
-    let req = crate::catalog::loaders::register(req, db);
-    let req = crate::runs::loaders::register(req, db);
-    crate::analytics::query::register(req, db)
+    let req = crate::catalog::loaders::register(req, db, &activity);
+    let req = crate::runs::loaders::register(req, db, &activity);
+    let req = crate::analytics::query::register(req, db, &activity);
+    req.data(activity)
 }

@@ -87,9 +87,19 @@ impl Loader<(Uuid, i32)> for FlakinessLoader {
 }
 
 /// Adds the analytics loaders to a request.
-pub fn register(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
-    req.data(DataLoader::new(CaseStatsLoader(db.clone()), tokio::spawn))
-        .data(DataLoader::new(FlakinessLoader(db.clone()), tokio::spawn))
+pub fn register(
+    req: async_graphql::Request,
+    db: &Arc<RequestDb>,
+    activity: &crate::catalog::loaders::LoadActivity,
+) -> async_graphql::Request {
+    req.data(activity.loader(CaseStatsLoader(db.clone())))
+        .data(activity.loader(FlakinessLoader(db.clone())))
+}
+
+fn touch(ctx: &Context<'_>) {
+    if let Ok(activity) = ctx.data::<crate::catalog::loaders::LoadActivity>() {
+        activity.touch();
+    }
 }
 
 /// A case's statistics (through the loader).
@@ -99,6 +109,7 @@ pub async fn case_stats(
     window: StatsWindow,
 ) -> async_graphql::Result<CaseStats> {
     let key = serde_json::to_string(&window).map_err(AppError::internal)?;
+    touch(ctx);
     let loader = ctx
         .data::<DataLoader<CaseStatsLoader>>()
         .map_err(|_| AppError::internal("stats loader missing"))?;
@@ -121,6 +132,7 @@ pub async fn case_flakiness(
         )
         .into());
     }
+    touch(ctx);
     let loader = ctx
         .data::<DataLoader<FlakinessLoader>>()
         .map_err(|_| AppError::internal("flakiness loader missing"))?;

@@ -287,10 +287,10 @@ const MAX_SETTLE_ROUNDS: usize = 1_000;
 /// So a batch is only taken once this count has stood still across a yield to the runtime and
 /// a quiet period, that is once every resolver of the level has asked for what it needs.
 #[derive(Clone, Default)]
-struct LoadActivity(Arc<AtomicU64>);
+pub struct LoadActivity(Arc<AtomicU64>);
 
 impl LoadActivity {
-    fn touch(&self) {
+    pub fn touch(&self) {
         self.0.fetch_add(1, AtomicOrdering::Relaxed);
     }
 
@@ -308,7 +308,7 @@ impl LoadActivity {
 
     /// A DataLoader of `loader` whose batches are taken once the request's resolvers settled
     /// (instead of after a fixed delay).
-    fn loader<T: Send + Sync + 'static>(&self, loader: T) -> DataLoader<T> {
+    pub fn loader<T: Send + Sync + 'static>(&self, loader: T) -> DataLoader<T> {
         let activity = self.clone();
         DataLoader::new(loader, move |batch: BoxFuture<'static, ()>| {
             let activity = activity.clone();
@@ -321,15 +321,14 @@ impl LoadActivity {
     }
 }
 
-/// Adds the catalogue's loaders to a request.
-pub fn register(req: Request, db: &Arc<RequestDb>) -> Request {
-    let activity = LoadActivity::default();
+/// Adds the catalogue's loaders to a request (`activity` is shared by all loaders of it and
+/// added to the request by the caller).
+pub fn register(req: Request, db: &Arc<RequestDb>, activity: &LoadActivity) -> Request {
     req.data(activity.loader(CaseById(db.clone())))
         .data(activity.loader(ConfigurationById(db.clone())))
         .data(activity.loader(StepsByCase(db.clone())))
         .data(activity.loader(SuitesByCase(db.clone())))
         .data(activity.loader(SuiteCasesPage(db.clone())))
-        .data(activity)
 }
 
 /// The request's loader `L`, noting that a key is about to be asked of it.

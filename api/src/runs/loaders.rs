@@ -257,28 +257,20 @@ impl Loader<(ExecutionParent, Uuid, PageKey)> for ExecutionPages {
 }
 
 /// Adds the runs' loaders to a request.
-pub fn register(req: Request, db: &Arc<RequestDb>) -> Request {
-    req.data(DataLoader::new(RunById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(SuiteById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(StepById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(ExecutionById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(
-            StepExecutionsByExecution(db.clone()),
-            tokio::spawn,
-        ))
-        .data(DataLoader::new(
-            ArtifactsByExecution(db.clone()),
-            tokio::spawn,
-        ))
-        .data(DataLoader::new(
-            ArtifactsByStepExecution(db.clone()),
-            tokio::spawn,
-        ))
-        .data(DataLoader::new(
-            LastExecutionByCase(db.clone()),
-            tokio::spawn,
-        ))
-        .data(DataLoader::new(ExecutionPages(db.clone()), tokio::spawn))
+pub fn register(
+    req: Request,
+    db: &Arc<RequestDb>,
+    activity: &crate::catalog::loaders::LoadActivity,
+) -> Request {
+    req.data(activity.loader(RunById(db.clone())))
+        .data(activity.loader(SuiteById(db.clone())))
+        .data(activity.loader(StepById(db.clone())))
+        .data(activity.loader(ExecutionById(db.clone())))
+        .data(activity.loader(StepExecutionsByExecution(db.clone())))
+        .data(activity.loader(ArtifactsByExecution(db.clone())))
+        .data(activity.loader(ArtifactsByStepExecution(db.clone())))
+        .data(activity.loader(LastExecutionByCase(db.clone())))
+        .data(activity.loader(ExecutionPages(db.clone())))
 }
 
 fn loader<'a, L: Send + Sync + 'static>(
