@@ -139,16 +139,21 @@ pub async fn case_stats(
 }
 
 /// The flakiness query over the last `sample` passed/failed executions of each case chosen by
-/// `cases_sql` (a subquery of case ids, values from `$3`).
+/// `cases_sql` (a subquery of case ids). Each case's sample is read newest first through
+/// `ix_test_executions_case_created`, `sample` rows per case, whatever its history's length.
 fn flakiness_sql(cases_sql: &str) -> String {
     format!(
-        "WITH sample AS (
-             SELECT * FROM (
-                 SELECT e.id, e.test_case_id, e.test_run_id, e.status, e.retry_attempt, e.completed_at,
-                        row_number() OVER (PARTITION BY e.test_case_id ORDER BY e.completed_at DESC, e.id DESC) AS rn
+        "WITH candidates AS ({cases_sql}),
+         sample AS (
+             SELECT c.test_case_id, x.id, x.test_run_id, x.status, x.retry_attempt, x.rn
+             FROM candidates c(test_case_id)
+             CROSS JOIN LATERAL (
+                 SELECT e.id, e.test_run_id, e.status, e.retry_attempt,
+                        row_number() OVER (ORDER BY e.created_at DESC, e.id DESC) AS rn
                  FROM test_executions e
-                 WHERE e.test_case_id IN ({cases_sql}) AND e.status IN ('passed', 'failed')
-             ) ranked WHERE rn <= $1),
+                 WHERE e.test_case_id = c.test_case_id AND e.status IN ('passed', 'failed')
+                 ORDER BY e.created_at DESC, e.id DESC
+                 LIMIT $1) x),
          flips AS (
              SELECT test_case_id, count(*) AS n,
                     count(*) FILTER (WHERE status = 'failed') AS failures,
