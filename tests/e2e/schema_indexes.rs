@@ -162,3 +162,36 @@ async fn spec_query_patterns_and_json_containment_use_their_indexes() {
     .await;
     assert_uses(&metadata, "ix_test_cases_metadata_gin", "test_cases");
 }
+
+#[tokio::test]
+async fn search_under_row_level_security_is_served_by_the_index() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    seed(&pool).await;
+    let mut tx = pool.begin().await.expect("begin");
+    crate::helpers::q::query(
+        "SELECT set_config('app.user_id', 'author-1', true), set_config('app.user_roles', 'member', true),
+                set_config('role', 'application_users', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("identity");
+    let rows: Vec<String> = crate::helpers::q::query_scalar(
+        "EXPLAIN SELECT * FROM test_cases WHERE test_cases.id IN (SELECT id FROM search_test_cases('checkout payment'))",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .expect("explain");
+    let plan = rows.join("\n");
+    assert!(plan.contains("search_test_cases"), "{plan}");
+    assert!(!plan.contains("Seq Scan on test_cases"), "{plan}");
+    // and what a member finds is only theirs
+    let found: Vec<String> = crate::helpers::q::query_scalar(
+        "SELECT author::text FROM test_cases WHERE test_cases.id IN (SELECT id FROM search_test_cases('checkout payment'))",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .expect("search");
+    assert!(found.iter().all(|a| a == "author-1"), "{found:?}");
+    let _ = tx.rollback().await;
+}

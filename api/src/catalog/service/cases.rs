@@ -102,14 +102,19 @@ pub async fn list(
     let mut sql = Sql::default();
     let mut conditions = filter_conditions(&filter, &mut sql)?;
     let search = filter.search.filter(|s| !s.trim().is_empty());
+    let mut search_param = None;
     let query = search.map(|text| {
         let p = sql.bind(text);
-        format!("websearch_to_tsquery('english', {p})")
+        let query = format!("websearch_to_tsquery('english', {p})");
+        search_param = Some(p);
+        query
     });
     let mut extra = String::new();
-    if let Some(query) = &query {
+    if let (Some(query), Some(p)) = (&query, &search_param) {
+        // matched through the index by search_test_cases (see its migration), then filtered
+        // by the caller's row-level security
         conditions.push(format!(
-            "to_tsvector('english', {SEARCH_DOCUMENT}) @@ {query}"
+            "test_cases.id IN (SELECT id FROM search_test_cases({p}))"
         ));
         extra = format!(
             ", ts_headline('english', {SEARCH_DOCUMENT}, {query}, '{SNIPPET_OPTIONS}') AS snippet, \
