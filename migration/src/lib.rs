@@ -10,6 +10,7 @@
 //! - `m20261125_000007_add_run_reporting_and_live_events`: idempotent reporting, NOTIFY triggers.
 //! - `m20261125_000008_partition_audit_and_add_archival`: monthly audit partitions, archive tables.
 //! - `m20261125_000009_add_search_function`: index-served search under row-level security.
+//! - `m20261125_000010_plan_policies_once`: the hot policies computed once per statement.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -22,6 +23,7 @@ mod m20261125_000006_complete_row_level_security;
 mod m20261125_000007_add_run_reporting_and_live_events;
 mod m20261125_000008_partition_audit_and_add_archival;
 mod m20261125_000009_add_search_function;
+mod m20261125_000010_plan_policies_once;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -39,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_add_run_reporting_and_live_events::Migration),
             Box::new(m20261125_000008_partition_audit_and_add_archival::Migration),
             Box::new(m20261125_000009_add_search_function::Migration),
+            Box::new(m20261125_000010_plan_policies_once::Migration),
         ]
     }
 }
