@@ -6,6 +6,7 @@ mod analytics;
 mod audit_archive;
 mod auth_rls;
 mod auth_tokens;
+mod bench;
 mod catalog_case_queries;
 mod catalog_case_updates;
 mod catalog_cases;

@@ -1,0 +1,113 @@
+//! JBTestSuite's benchmark program, as a library so that a test can run it (`run`).
+//!
+//! Every figure is measured side by side with its ceiling in the same run, on the same
+//! database, and reported as a ratio: the machines here are shared and noisy, so absolute
+//! numbers alone say little.
+//!
+//! - `options`: sizes, durations, concurrency (named constants) and the scenario selection.
+//! - `env`: the managed PostgreSQL cluster, migrations, the admin token, the server in-process
+//!   with a statement counter, and the raw ceiling server.
+//! - `seed`: the dataset, written with set-based SQL.
+//! - `load`: closed-loop HTTP load with fixed concurrency and duration, into histograms.
+//! - `raw`: the hand-written axum + sqlx endpoints serving the same data (the ceiling).
+//! - `ws`: a minimal graphql-transport-ws client.
+//! - `queries`, `ingest`, `live`, `analytics`: the four scenarios.
+//! - `report`: rows, targets, the printed table, markdown and JSON.
+//! - `progress`: progress bars and phase messages.
+//! - `alloc_probe`: heap bytes of the client, told apart from the server's.
+
+pub mod alloc_probe;
+pub mod analytics;
+pub mod env;
+pub mod ingest;
+pub mod live;
+pub mod load;
+pub mod options;
+pub mod progress;
+pub mod queries;
+pub mod raw;
+pub mod report;
+pub mod seed;
+pub mod ws;
+
+pub use options::{Options, Scenario, Size};
+pub use report::Report;
+
+use anyhow::Context as _;
+
+/// What every scenario reaches.
+pub struct Ctx<'a> {
+    pub env: &'a env::Env,
+    pub servers: &'a env::Servers,
+    pub options: &'a Options,
+    pub seeded: &'a seed::Seeded,
+}
+
+/// Runs the selected scenarios and returns their figures. Everything it starts (PostgreSQL,
+/// the server, the raw server) is stopped before it returns.
+pub async fn run(options: Options) -> anyhow::Result<Report> {
+    let started = std::time::Instant::now();
+    let mut report = Report::new(&options);
+    let env = env::Env::start(&options)
+        .await
+        .context("starting the benchmark environment")?;
+    report.postgres = env.postgres_version().await;
+    let result = seed_and_measure(&options, &env, &mut report).await;
+    let stopped = env.stop().await;
+    result?;
+    stopped?;
+    report.finish(started.elapsed());
+    Ok(report)
+}
+
+async fn seed_and_measure(
+    options: &Options,
+    env: &env::Env,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let seeded = seed::seed(env, options)
+        .await
+        .context("seeding the dataset")?;
+    report.dataset = seeded.describe();
+    let servers = env::Servers::start(env)
+        .await
+        .context("starting the servers")?;
+    let ctx = Ctx {
+        env,
+        servers: &servers,
+        options,
+        seeded: &seeded,
+    };
+    let result = scenarios(&ctx, report).await;
+    servers.stop().await;
+    result
+}
+
+async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) -> anyhow::Result<()> {
+    let options = ctx.options;
+    if options.wants(Scenario::Queries) {
+        queries::run(ctx, report)
+            .await
+            .context("scenario queries")?;
+    }
+    if options.wants(Scenario::Ingest) {
+        ingest::run(ctx, report)
+            .await
+            .context("scenario ingestion")?;
+    }
+    if options.wants(Scenario::Live) {
+        live::run(ctx, report)
+            .await
+            .context("scenario subscriptions")?;
+    }
+    if options.wants(Scenario::Analytics) {
+        analytics::run(ctx, report)
+            .await
+            .context("scenario analytics")?;
+    }
+    report.note(format!(
+        "The machine has {} cores shared by PostgreSQL, the server and the load generator (all on it, over loopback); client concurrency is kept low so that the client does not starve the server. Ratios to a ceiling measured in the same run are the figures to read; absolute numbers move with whatever else the machine runs.",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    ));
+    Ok(())
+}
