@@ -26,7 +26,8 @@ fn uuids(keys: &[Uuid]) -> Value {
     Value::from(keys.to_vec())
 }
 
-async fn query_all(
+/// Runs `sql` in the request's transaction.
+pub(crate) async fn query_all(
     db: &RequestDb,
     sql: &str,
     values: Vec<Value>,
@@ -41,7 +42,8 @@ async fn query_all(
         .await?)
 }
 
-fn parse<M: FromQueryResult>(row: &sea_orm::QueryResult) -> Result<M, AppError> {
+/// A model from a row of `SELECT *`.
+pub(crate) fn parse<M: FromQueryResult>(row: &sea_orm::QueryResult) -> Result<M, AppError> {
     Ok(M::from_query_result(row, "")?)
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Request};
 use entity::{test_artifact, test_execution, test_run, test_step, test_step_execution, test_suite};
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::Value;
 use uuid::Uuid;
 
 use super::types::{
@@ -22,24 +22,7 @@ use crate::pagination::{
 
 type LoadResult<V> = Result<HashMap<Uuid, V>, async_graphql::Error>;
 
-async fn query_all(
-    db: &RequestDb,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<sea_orm::QueryResult>, AppError> {
-    let conn = db.conn().await?;
-    Ok(conn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?)
-}
-
-fn parse<M: FromQueryResult>(row: &sea_orm::QueryResult) -> Result<M, AppError> {
-    Ok(M::from_query_result(row, "")?)
-}
+use crate::catalog::loaders::{parse, query_all};
 
 macro_rules! by_id_loader {
     ($name:ident, $model:ty, $table:literal) => {
