@@ -351,3 +351,10 @@ impl CountQuery {
         Ok(row.try_get_by_index::<i64>(0)?)
     }
 }
+
+/// Whether a connection field's selection needs its rows (anything besides `totalCount`):
+/// a count-only selection reads no page.
+pub fn wants_rows(ctx: &async_graphql::Context<'_>) -> bool {
+    let look = ctx.look_ahead();
+    look.field("edges").exists() || look.field("pageInfo").exists()
+}

@@ -88,6 +88,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     shutdown: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    hub: std::sync::Arc<crate::live::hub::Hub>,
 }
 
 impl Application {
@@ -110,6 +111,7 @@ impl Application {
         let state = AppState::new(db, url.to_owned());
         let schema = crate::schema::build(state.clone());
         let shutdown = state.shutdown.clone();
+        let hub = state.hub.clone();
         let router = crate::http::router_with_body_limit(schema, state, max_body_bytes);
         let listener = TcpListener::bind(listen)
             .await
@@ -118,7 +120,15 @@ impl Application {
             listener,
             router,
             shutdown,
+            hub,
         })
+    }
+
+    /// Resolves once live updates flow (the hub's listener is connected): from then on no
+    /// committed change is missed by subscribers.
+    pub fn live_ready(&self) -> impl Future<Output = ()> + Send + 'static {
+        let hub = self.hub.clone();
+        async move { hub.connected().await }
     }
 
     /// The address actually bound.

@@ -1,19 +1,26 @@
 //! The embedded default: the server binary creating, reusing, stopping and recovering its own
 //! PostgreSQL cluster.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
 
 use crate::helpers::db::temp_data_dir;
 
 /// Generous: a cold start runs initdb and the migrations.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A clean stop writes a checkpoint and stops PostgreSQL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the server logs once it is bound and about to serve.
+const SERVING_LINE: &str = "GraphiQL on http://";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -24,103 +31,88 @@ fn free_port() -> u16 {
 
 struct Server {
     child: Child,
+    pid: i32,
     port: u16,
-    /// What the server wrote to stderr so far.
-    stderr: Arc<Mutex<Vec<String>>>,
+    /// Every line the server wrote to stderr so far.
+    stderr: watch::Receiver<Vec<String>>,
 }
 
 impl Server {
-    /// The admin token the first start printed, if it did (the server prints it before it
-    /// serves; the reader thread may lag a little behind).
+    /// The admin token the first start printed, if it did (it is printed before the server
+    /// says it serves, so after [`wait_healthy`] it is there or never will be).
     fn printed_token(&self) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let found = self.stderr.lock().ok()?.iter().find_map(|l| {
-                l.split_whitespace()
-                    .find(|w| w.starts_with("jbts_"))
-                    .map(str::to_owned)
-            });
-            if found.is_some() || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.stderr.borrow().iter().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("jbts_"))
+                .map(str::to_owned)
+        })
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid), signal).expect("signalling the server");
     }
 }
 
 impl Drop for Server {
-    /// A failing test must not leave its server (and so its cluster) running.
+    /// A failing test must not leave its server (and so its cluster) running: SIGTERM makes
+    /// it stop its cluster itself.
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-            let _ = self.child.wait();
+            let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
         }
     }
 }
 
 fn start_server(data_dir: &Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,api::startup=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning the server");
-    let mut child = child;
-    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let pid = child.id().expect("a running child") as i32;
+    let (lines_tx, stderr) = watch::channel(Vec::new());
     if let Some(pipe) = child.stderr.take() {
-        let lines = stderr.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("[server] {line}");
-                if let Ok(mut l) = lines.lock() {
-                    l.push(line);
-                }
+                lines_tx.send_modify(|all| all.push(line));
             }
         });
     }
     Server {
         child,
+        pid,
         port,
         stderr,
     }
 }
 
+/// Waits until the server says it serves; fails if it exits first or takes too long.
 async fn wait_healthy(server: &mut Server) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = server.child.try_wait().expect("try_wait") {
-            panic!("server exited during start: {status}");
+    let mut lines = server.stderr.clone();
+    let serving = lines.wait_for(|all| all.iter().any(|l| l.contains(SERVING_LINE)));
+    tokio::select! {
+        status = server.child.wait() => panic!("server exited during start: {status:?}"),
+        result = tokio::time::timeout(START_TIMEOUT, serving) => {
+            assert!(matches!(result, Ok(Ok(_))), "server not serving in time");
         }
-        let ok = client
-            .get(format!("http://127.0.0.1:{}/readyz", server.port))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "server not ready in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 async fn wait_exit(server: &mut Server) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = server.child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "server did not exit in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::time::timeout(STOP_TIMEOUT, server.child.wait())
+        .await
+        .expect("server did not exit in time")
+        .expect("waiting for the server")
 }
 
 fn postmaster_pid(data_dir: &Path) -> Option<i32> {
@@ -138,6 +130,8 @@ fn alive(pid: i32) -> bool {
         && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
+/// The postmaster is not this process's child, so there is no exit to await: its death is
+/// polled, within a deadline.
 async fn wait_dead(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while alive(pid) {
@@ -203,7 +197,7 @@ async fn server_creates_its_cluster_stops_it_on_sigterm_and_reuses_it_on_restart
     sql(&dir, "CREATE TABLE restart_marker(id int)").await;
     let pid = postmaster_pid(&dir).expect("postmaster.pid while running");
 
-    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGTERM).expect("sigterm");
+    server.signal(Signal::SIGTERM);
     let status = wait_exit(&mut server).await;
     assert!(status.success(), "server exit status {status}");
     assert!(
@@ -225,7 +219,7 @@ async fn server_creates_its_cluster_stops_it_on_sigterm_and_reuses_it_on_restart
     );
     let marker = sql(&dir, "SELECT to_regclass('restart_marker')::text").await;
     assert_eq!(marker, vec!["restart_marker".to_owned()], "data not reused");
-    kill(Pid::from_raw(again.child.id() as i32), Signal::SIGINT).expect("sigint");
+    again.signal(Signal::SIGINT);
     assert!(wait_exit(&mut again).await.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -239,14 +233,14 @@ async fn server_killed_hard_takes_its_cluster_down_and_the_next_start_recovers()
         .printed_token()
         .expect("the first start prints an admin token");
     let pid = postmaster_pid(&dir).expect("postmaster.pid while running");
-    server.child.kill().expect("SIGKILL");
-    let _ = server.child.wait();
+    server.signal(Signal::SIGKILL);
+    let _ = wait_exit(&mut server).await;
     wait_dead(pid).await;
 
     let mut again = start_server(&dir);
     wait_healthy(&mut again).await;
     graphql_ok(again.port, &token).await;
-    kill(Pid::from_raw(again.child.id() as i32), Signal::SIGTERM).expect("sigterm");
+    again.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut again).await.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -263,7 +257,7 @@ async fn second_server_on_the_same_data_dir_is_refused() {
     let status = wait_exit(&mut second).await;
     assert!(!status.success(), "a second server shared the data dir");
     graphql_ok(first.port, &token).await;
-    kill(Pid::from_raw(first.child.id() as i32), Signal::SIGTERM).expect("sigterm");
+    first.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut first).await.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -272,7 +266,7 @@ async fn second_server_on_the_same_data_dir_is_refused() {
 fn without_postgres_binaries_the_server_says_what_to_install_and_creates_nothing() {
     let empty = tempfile::tempdir().expect("tempdir");
     let data_dir = temp_data_dir("nobin");
-    let out = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
         .arg("--data-dir")
         .arg(&data_dir)
         .arg("--listen")
@@ -291,7 +285,7 @@ fn without_postgres_binaries_the_server_says_what_to_install_and_creates_nothing
 
 #[test]
 fn export_schema_prints_the_sdl() {
-    let out = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
         .arg("export-schema")
         .output()
         .expect("running export-schema");

@@ -11,16 +11,10 @@ use super::types::{
 };
 use crate::auth::context::request_db;
 use crate::error::AppResult;
-use crate::pagination::PageArgs;
+use crate::pagination::{PageArgs, wants_rows};
 
 #[derive(Default)]
 pub struct CatalogQuery;
-
-/// Whether a connection field's selection needs its rows (anything besides `totalCount`).
-fn wants_rows(ctx: &Context<'_>) -> bool {
-    let look = ctx.look_ahead();
-    look.field("edges").exists() || look.field("pageInfo").exists()
-}
 
 #[Object]
 impl CatalogQuery {

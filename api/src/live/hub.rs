@@ -122,6 +122,19 @@ impl Hub {
         self.events.subscribe()
     }
 
+    /// Resolves once the listener is connected (at start, or after a reconnect).
+    pub async fn connected(&self) {
+        let mut rx = self.state.clone();
+        loop {
+            if *rx.borrow_and_update() == ListenerState::Connected {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     pub fn state(&self) -> ListenerState {
         *self.state.borrow()
     }

@@ -37,27 +37,14 @@ pub async fn spawn_app() -> TestApp {
         .expect("building the app");
     let addr = app.local_addr().expect("local addr");
     let admin_token = create_token(&db, "test-admin", &[api::auth::Role::Admin]).await;
+    let live_ready = app.live_ready();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    // ready: the database answers and the live listener is connected
-    let client = reqwest::Client::new();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        loop {
-            let ok = client
-                .get(format!("http://{addr}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    assert!(ready.is_ok(), "the app did not become ready");
+    // ready when live updates flow: a test's changes then reach its subscribers
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), live_ready).await;
+    assert!(ready.is_ok(), "the live listener did not connect");
     TestApp {
         addr,
         db,
