@@ -142,16 +142,12 @@ pub async fn case_flakiness(
         .ok_or_else(|| AppError::internal("flakiness missing").into())
 }
 
-async fn cases_by_id(ctx: &Context<'_>, ids: Vec<Uuid>) -> AppResult<HashMap<Uuid, TestCase>> {
-    let db = request_db(ctx)?;
-    let conn = db.conn().await?;
-    let mut out = HashMap::new();
-    for id in ids {
-        if let Some(m) = crate::catalog::service::cases::get(&*conn, id).await? {
-            out.insert(id, TestCase(m));
-        }
-    }
-    Ok(out)
+/// The listed cases, in one statement (the catalogue's case loader).
+async fn cases_by_id(
+    ctx: &Context<'_>,
+    ids: Vec<Uuid>,
+) -> async_graphql::Result<HashMap<Uuid, TestCase>> {
+    crate::catalog::loaders::cases(ctx, ids).await
 }
 
 #[derive(Default)]
@@ -166,7 +162,7 @@ impl AnalyticsQuery {
         #[graphql(desc = "How many (1 to 500).", default = 50)] limit: i32,
         #[graphql(desc = "Executions per case the score looks at.", default = 20)] last_n: i32,
         #[graphql(desc = "Days of history considered.", default = 30)] days: i32,
-    ) -> AppResult<Vec<FlakyTestCase>> {
+    ) -> async_graphql::Result<Vec<FlakyTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
             let conn = db.conn().await?;
@@ -190,7 +186,7 @@ impl AnalyticsQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "How many (1 to 500).", default = 50)] limit: i32,
         #[graphql(desc = "Days of history considered.", default = 30)] days: i32,
-    ) -> AppResult<Vec<FailingTestCase>> {
+    ) -> async_graphql::Result<Vec<FailingTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
             let conn = db.conn().await?;

@@ -344,6 +344,19 @@ fn loader<'a, L: Send + Sync + 'static>(
         .map_err(|_| AppError::internal("loader missing from the request").into())
 }
 
+/// Several cases by id, in one batch.
+pub async fn cases(
+    ctx: &Context<'_>,
+    ids: Vec<Uuid>,
+) -> async_graphql::Result<HashMap<Uuid, TestCase>> {
+    Ok(loader::<CaseById>(ctx)?
+        .load_many(ids)
+        .await?
+        .into_iter()
+        .map(|(id, m)| (id, TestCase(m)))
+        .collect())
+}
+
 pub async fn case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestCase>> {
     Ok(loader::<CaseById>(ctx)?.load_one(id).await?.map(TestCase))
 }

@@ -330,17 +330,8 @@ pub async fn retry_execution(
         ))
         .await?
         .ok_or_else(|| AppError::internal("attempts query returned nothing"))?;
+    let budget: i32 = latest.try_get::<Option<i32>>("", "budget")?.unwrap_or(0);
     let latest: i32 = latest.try_get::<Option<i32>>("", "latest")?.unwrap_or(0);
-    let budget: i32 = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT retry_count FROM test_cases WHERE id = $1",
-            [execution.test_case_id.into()],
-        ))
-        .await?
-        .map(|r| r.try_get::<i32>("", "retry_count"))
-        .transpose()?
-        .unwrap_or(0);
     if execution.retry_attempt != latest {
         return Err(AppError::conflict(
             Some("id"),
