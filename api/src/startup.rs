@@ -412,7 +412,31 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
     tracing::info!(
         "GraphiQL on http://{addr}/graphql ; WebSocket subscriptions on ws://{addr}/graphql/ws"
     );
-    app.run_until(shutdown_signal()).await?;
+    let refresher = tokio::spawn(refresh_analytics(open.db.clone()));
+    let served = app.run_until(shutdown_signal()).await;
+    refresher.abort();
+    served?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// How often the server recomputes the kept flakiness of the cases changed meanwhile.
+pub const ANALYTICS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Keeps the analytics summaries close to the data in the background, so that the readers
+/// (who refresh first, and so are always exact) rarely find anything left to recompute.
+async fn refresh_analytics(db: DatabaseConnection) {
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + ANALYTICS_REFRESH_INTERVAL,
+        ANALYTICS_REFRESH_INTERVAL,
+    );
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match crate::analytics::service::refresh_flakiness(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(cases = n, "flakiness refreshed"),
+            Err(e) => tracing::warn!(error = ?e, "refreshing flakiness failed"),
+        }
+    }
 }

@@ -11,6 +11,8 @@
 //! - `m20261125_000008_partition_audit_and_add_archival`: monthly audit partitions, archive tables.
 //! - `m20261125_000009_add_search_function`: index-served search under row-level security.
 //! - `m20261125_000010_plan_policies_once`: the hot policies computed once per statement.
+//! - `m20261125_000011_keep_flakiness_per_case`: flakiness kept per case, refreshed from a
+//!   list of changed cases.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -24,6 +26,7 @@ mod m20261125_000007_add_run_reporting_and_live_events;
 mod m20261125_000008_partition_audit_and_add_archival;
 mod m20261125_000009_add_search_function;
 mod m20261125_000010_plan_policies_once;
+mod m20261125_000011_keep_flakiness_per_case;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -42,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_partition_audit_and_add_archival::Migration),
             Box::new(m20261125_000009_add_search_function::Migration),
             Box::new(m20261125_000010_plan_policies_once::Migration),
+            Box::new(m20261125_000011_keep_flakiness_per_case::Migration),
         ]
     }
 }

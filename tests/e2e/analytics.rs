@@ -11,9 +11,19 @@ async fn case_with(
     name: &str,
     executions: &[(&str, i32, f64, Option<Uuid>, i32)],
 ) -> Uuid {
+    case_by(app, "test-admin", name, executions).await
+}
+
+/// As [`case_with`], authored by `author`.
+async fn case_by(
+    app: &TestApp,
+    author: &str,
+    name: &str,
+    executions: &[(&str, i32, f64, Option<Uuid>, i32)],
+) -> Uuid {
     let pool = app.db.pool().await;
     let case: Uuid = crate::helpers::q::query_scalar(format!(
-        "INSERT INTO test_cases(name, status, author, retry_count) VALUES ('{name}', 'active', 'test-admin', 3) RETURNING id"
+        "INSERT INTO test_cases(name, status, author, retry_count) VALUES ('{name}', 'active', '{author}', 3) RETURNING id"
     ))
     .fetch_one(&pool)
     .await
@@ -489,4 +499,175 @@ async fn test_case_stats_list_orders_by_a_statistic_with_keyset_pages() {
         .gql(q, json!({"after": cursor, "o": {"field": "EXECUTIONS"}}))
         .await;
     assert_eq!(wrong["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+const FLAKIEST: &str = "query($n: Int!) { flakiestTestCases(limit: 10, lastN: $n) {
+    testCase { name } flakiness { flakyScore sampleSize flips failures passedOnRetry } } }";
+
+/// (name, flakiness) of the flakiest list.
+async fn flakiest_as(app: &TestApp, token: Option<&str>, n: i32) -> Vec<(String, Value)> {
+    let body = match token {
+        Some(t) => app.gql_as(t, FLAKIEST, json!({"n": n})).await,
+        None => app.gql(FLAKIEST, json!({"n": n})).await,
+    };
+    body["data"]["flakiestTestCases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|c| {
+            (
+                c["testCase"]["name"].as_str().expect("name").to_owned(),
+                c["flakiness"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Rows of the kept summary that differ from the flakiness computed now from the executions.
+async fn summary_drift(app: &TestApp) -> i64 {
+    crate::helpers::q::query_scalar(
+        "SELECT count(*) FROM (
+             (SELECT test_case_id, sample_size, failures, flips, failed_runs, recovered, score
+              FROM test_case_flakiness
+              EXCEPT
+              SELECT * FROM test_case_flakiness_of(ARRAY(SELECT id FROM test_cases), 20))
+             UNION ALL
+             (SELECT * FROM test_case_flakiness_of(ARRAY(SELECT id FROM test_cases), 20)
+              EXCEPT
+              SELECT test_case_id, sample_size, failures, flips, failed_runs, recovered, score
+              FROM test_case_flakiness)) d",
+    )
+    .fetch_one(&app.db.pool().await)
+    .await
+    .expect("drift")
+}
+
+#[tokio::test]
+async fn flakiest_list_follows_every_write_over_the_last_twenty() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    // five alternating outcomes 30..26 days ago (one failure within the 30 days), then twenty
+    // passes: the last 20 are steady, the last 25 are not
+    let mut history: Vec<(&str, i32, f64, Option<Uuid>, i32)> = (0..5)
+        .map(|i| {
+            let status = if i % 2 == 0 { "passed" } else { "failed" };
+            (status, 1, 29.5 - f64::from(i), None, 0)
+        })
+        .collect();
+    history.extend((0..20).map(|i| ("passed", 1, 20.0 - f64::from(i) * 0.5, None, 0)));
+    let case = case_with(&app, "settled", &history).await;
+
+    assert_eq!(flakiest_as(&app, None, 20).await, vec![]);
+    let wider = flakiest_as(&app, None, 25).await;
+    assert_eq!(wider.len(), 1, "{wider:?}");
+    assert_eq!(wider[0].1["flips"], 4, "{wider:?}");
+    assert_eq!(wider[0].1["sampleSize"], 25);
+
+    // a new failure is seen by the very next read: one flip over the last 20
+    crate::helpers::q::query(format!(
+        "INSERT INTO test_executions(test_case_id, status, started_at, completed_at)
+         VALUES ('{case}', 'failed', now(), now())"
+    ))
+    .execute(&pool)
+    .await
+    .expect("insert");
+    let listed = flakiest_as(&app, None, 20).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, "settled");
+    assert_eq!(
+        listed[0].1,
+        json!({"flakyScore": 0.053, "sampleSize": 20, "flips": 1, "failures": 1, "passedOnRetry": 0}),
+        "1 flip over 19 gaps"
+    );
+    assert_eq!(summary_drift(&app).await, 0);
+
+    // updated to passed: steady again
+    crate::helpers::q::query(format!(
+        "UPDATE test_executions SET status = 'passed' WHERE test_case_id = '{case}' AND started_at > now() - interval '1 hour'"
+    ))
+    .execute(&pool)
+    .await
+    .expect("update");
+    assert_eq!(flakiest_as(&app, None, 20).await, vec![]);
+
+    // deleting the newest passes brings the old flips back into the last 20
+    crate::helpers::q::query(format!(
+        "DELETE FROM test_executions WHERE id IN (SELECT id FROM test_executions
+         WHERE test_case_id = '{case}' ORDER BY created_at DESC LIMIT 6)"
+    ))
+    .execute(&pool)
+    .await
+    .expect("delete");
+    let back = flakiest_as(&app, None, 20).await;
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].1["sampleSize"], 20);
+    assert_eq!(back[0].1["flips"], 4);
+    assert_eq!(summary_drift(&app).await, 0);
+
+    // the case's last failure leaves the window: no longer listed, however flaky
+    crate::helpers::q::query(format!(
+        "UPDATE test_executions SET completed_at = now() - interval '31 days'
+         WHERE test_case_id = '{case}' AND status = 'failed'"
+    ))
+    .execute(&pool)
+    .await
+    .expect("age");
+    assert_eq!(flakiest_as(&app, None, 20).await, vec![]);
+    assert_eq!(flakiest_as(&app, None, 25).await, vec![]);
+
+    // deleting the case drops its kept row
+    crate::helpers::q::query(format!("DELETE FROM test_cases WHERE id = '{case}'"))
+        .execute(&pool)
+        .await
+        .expect("delete case");
+    assert_eq!(flakiest_as(&app, None, 20).await, vec![]);
+    let kept: i64 = crate::helpers::q::query_scalar(format!(
+        "SELECT count(*) FROM test_case_flakiness WHERE test_case_id = '{case}'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .expect("kept");
+    assert_eq!(kept, 0);
+}
+
+#[tokio::test]
+async fn flakiest_list_shows_a_member_only_their_cases() {
+    let app = spawn_app().await;
+    let flappy = [
+        ("passed", 1, 3.0, None, 0),
+        ("failed", 1, 2.0, None, 0),
+        ("passed", 1, 1.0, None, 0),
+    ];
+    case_by(&app, "alice", "alice flappy", &flappy).await;
+    case_by(&app, "bob", "bob flappy", &flappy).await;
+    let alice = app.token("alice", &[api::auth::Role::Member]).await;
+    for n in [20, 5] {
+        let mine = flakiest_as(&app, Some(&alice), n).await;
+        let names: Vec<&str> = mine.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["alice flappy"], "lastN {n}");
+        let all = flakiest_as(&app, None, n).await;
+        let mut names: Vec<&str> = all.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["alice flappy", "bob flappy"], "lastN {n}");
+    }
+    // the kept summary itself is under row-level security: as alice, one of its two rows
+    let pool = app.db.pool().await;
+    let mut tx = pool.begin().await.expect("begin");
+    crate::helpers::q::query(
+        "SELECT set_config('app.user_id', 'alice', true), set_config('app.user_roles', 'member', true),
+                set_config('role', 'application_users', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("context");
+    let seen: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_case_flakiness")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    tx.rollback().await.expect("rollback");
+    let total: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_case_flakiness")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!((seen, total), (1, 2));
 }

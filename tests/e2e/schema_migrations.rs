@@ -38,6 +38,8 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "configurations",
             "test_artifacts",
             "test_artifacts_archive",
+            "test_case_flakiness",
+            "test_case_flakiness_pending",
             "test_cases",
             "test_executions",
             "test_executions_archive",

@@ -138,47 +138,12 @@ pub async fn case_stats(
     Ok(out)
 }
 
-/// The flakiness query over the last `sample` passed/failed executions of each case chosen by
-/// `cases_sql` (a subquery of case ids). Each case's sample is read newest first through
-/// `ix_test_executions_case_created`, `sample` rows per case, whatever its history's length.
-fn flakiness_sql(cases_sql: &str) -> String {
-    format!(
-        "WITH candidates AS ({cases_sql}),
-         sample AS (
-             SELECT c.test_case_id, x.id, x.test_run_id, x.status, x.retry_attempt, x.rn
-             FROM candidates c(test_case_id)
-             CROSS JOIN LATERAL (
-                 SELECT e.id, e.test_run_id, e.status, e.retry_attempt,
-                        row_number() OVER (ORDER BY e.created_at DESC, e.id DESC) AS rn
-                 FROM test_executions e
-                 WHERE e.test_case_id = c.test_case_id AND e.status IN ('passed', 'failed')
-                 ORDER BY e.created_at DESC, e.id DESC
-                 LIMIT $1) x),
-         flips AS (
-             SELECT test_case_id, count(*) AS n,
-                    count(*) FILTER (WHERE status = 'failed') AS failures,
-                    count(*) FILTER (WHERE status <> prev) AS flips
-             FROM (SELECT test_case_id, status,
-                          lag(status) OVER (PARTITION BY test_case_id ORDER BY rn DESC) AS prev
-                   FROM sample) s
-             GROUP BY test_case_id),
-         retried AS (
-             SELECT test_case_id,
-                    count(*) FILTER (WHERE had_failure) AS failed_runs,
-                    count(*) FILTER (WHERE had_failure AND passed_on_retry) AS recovered
-             FROM (SELECT test_case_id, test_run_id,
-                          bool_or(status = 'failed') AS had_failure,
-                          bool_or(status = 'passed' AND retry_attempt > 0) AS passed_on_retry
-                   FROM sample WHERE test_run_id IS NOT NULL GROUP BY 1, 2) r
-             GROUP BY test_case_id)
-         SELECT f.test_case_id, f.n, f.failures, f.flips,
-                coalesce(r.failed_runs, 0) AS failed_runs, coalesce(r.recovered, 0) AS recovered,
-                greatest(CASE WHEN f.n > 1 THEN f.flips::float8 / (f.n - 1) ELSE 0 END,
-                         CASE WHEN coalesce(r.failed_runs, 0) > 0 THEN r.recovered::float8 / r.failed_runs ELSE 0 END)
-                    AS score
-         FROM flips f LEFT JOIN retried r USING (test_case_id)"
-    )
-}
+/// Executions per case of the kept flakiness summary (`test_case_flakiness`, the sample of
+/// `refresh_test_case_flakiness()`): the flakiest list with this sample is read from it.
+pub const SUMMARY_SAMPLE: i32 = 20;
+
+const FLAKINESS_COLUMNS: &str =
+    "test_case_id, sample_size AS n, failures, flips, failed_runs, recovered, score";
 
 fn flakiness_of(r: &QueryResult) -> AppResult<Flakiness> {
     let flips: i64 = r.try_get("", "flips")?;
@@ -219,7 +184,7 @@ pub async fn flakiness(
     let sample = check_sample(sample)?;
     let rows = conn
         .query_all_raw(stmt(
-            flakiness_sql("SELECT unnest($2::uuid[])"),
+            format!("SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of($2, $1)"),
             vec![sample.into(), cases.to_vec().into()],
         ))
         .await?;
@@ -231,6 +196,10 @@ pub async fn flakiness(
 }
 
 /// The flakiest cases: among cases that failed in the last `days`, the highest scores.
+///
+/// With the default sample, read from the kept summary after recomputing the cases changed
+/// since its last refresh (so it reflects every committed write); with another sample,
+/// computed from each recently failed case's executions.
 pub async fn flakiest(
     conn: &impl ConnectionTrait,
     limit: i32,
@@ -239,19 +208,46 @@ pub async fn flakiest(
 ) -> AppResult<Vec<(Uuid, Flakiness)>> {
     let sample = check_sample(sample)?;
     let limit = check_limit(limit)?;
-    let sql = format!(
-        "{} WHERE greatest(f.flips, coalesce(r.recovered, 0)) > 0 ORDER BY score DESC, f.test_case_id LIMIT $2",
-        flakiness_sql(
-            "SELECT DISTINCT test_case_id FROM test_executions
-             WHERE status = 'failed' AND completed_at >= now() - $3 * interval '1 day'"
+    let query = if sample == SUMMARY_SAMPLE {
+        refresh_flakiness(conn).await?;
+        stmt(
+            format!(
+                "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness
+                 WHERE (flips > 0 OR recovered > 0)
+                   AND last_failed_at >= now() - $2 * interval '1 day'
+                 ORDER BY score DESC, test_case_id LIMIT $1"
+            ),
+            vec![limit.into(), days.into()],
         )
-    );
-    let rows = conn
-        .query_all_raw(stmt(sql, vec![sample.into(), limit.into(), days.into()]))
-        .await?;
+    } else {
+        stmt(
+            format!(
+                "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of(ARRAY(
+                     SELECT DISTINCT test_case_id FROM test_executions
+                     WHERE status = 'failed' AND completed_at >= now() - $2 * interval '1 day'), $3)
+                 WHERE flips > 0 OR recovered > 0
+                 ORDER BY score DESC, test_case_id LIMIT $1"
+            ),
+            vec![limit.into(), days.into(), sample.into()],
+        )
+    };
+    let rows = conn.query_all_raw(query).await?;
     rows.iter()
         .map(|r| Ok((r.try_get::<Uuid>("", "test_case_id")?, flakiness_of(r)?)))
         .collect()
+}
+
+/// Recomputes the kept flakiness of the cases changed since the last refresh; returns how
+/// many. The server runs it in the background so that readers rarely have anything to do.
+pub async fn refresh_flakiness(conn: &impl ConnectionTrait) -> AppResult<i32> {
+    let row = conn
+        .query_one_raw(stmt(
+            "SELECT refresh_test_case_flakiness() AS n".to_owned(),
+            vec![],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("refresh_test_case_flakiness returned no row"))?;
+    Ok(row.try_get("", "n")?)
 }
 
 fn check_limit(limit: i32) -> AppResult<i32> {

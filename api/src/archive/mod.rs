@@ -290,11 +290,13 @@ async fn record(
 }
 
 /// Database maintenance, run from the application because PostgreSQL forbids VACUUM and
-/// REINDEX CONCURRENTLY inside functions (errata 5): statistics, upcoming audit partitions,
-/// and rebuilding bloated indexes.
+/// REINDEX CONCURRENTLY inside functions (errata 5): the kept flakiness of changed cases,
+/// statistics, upcoming audit partitions, and rebuilding bloated indexes.
 #[tracing::instrument(skip(db))]
 pub async fn maintenance(db: &DatabaseConnection, months_ahead: i32) -> AppResult<Vec<String>> {
     let mut done = Vec::new();
+    let refreshed = crate::analytics::service::refresh_flakiness(db).await?;
+    done.push(format!("flakiness of {refreshed} changed cases refreshed"));
     db.execute_unprepared("VACUUM (ANALYZE)").await?;
     done.push("vacuum analyze".to_owned());
     let rows = db
