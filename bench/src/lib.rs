@@ -69,6 +69,9 @@ async fn seed_and_measure(
         .await
         .context("seeding the dataset")?;
     report.dataset = seeded.describe();
+    if options.hold {
+        hold(env).await?;
+    }
     let servers = env::Servers::start(env)
         .await
         .context("starting the servers")?;
@@ -81,6 +84,21 @@ async fn seed_and_measure(
     let result = scenarios(&ctx, report).await;
     servers.stop().await;
     result
+}
+
+/// Prints where the seeded database is and waits for a line (or end of input) on stdin.
+async fn hold(env: &env::Env) -> anyhow::Result<()> {
+    eprintln!(
+        "bench: seeded; database {} (admin token {}); press Enter to measure",
+        env.url, env.token
+    );
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| ())
+    })
+    .await
+    .context("joining the stdin reader")?
+    .context("reading stdin")
 }
 
 async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) -> anyhow::Result<()> {

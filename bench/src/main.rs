@@ -44,6 +44,9 @@ struct Cli {
     /// No progress bars or phase messages.
     #[arg(long)]
     no_progress: bool,
+    /// After seeding, print the database URL and wait for a line on stdin before measuring.
+    #[arg(long)]
+    hold: bool,
 }
 
 impl Cli {
@@ -72,6 +75,7 @@ impl Cli {
             o.json_path = p;
         }
         o.progress = !self.no_progress;
+        o.hold = self.hold;
         o
     }
 }

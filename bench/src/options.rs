@@ -155,6 +155,9 @@ pub struct Options {
     pub ephemeral: bool,
     /// Progress bars and phase messages on stderr.
     pub progress: bool,
+    /// After seeding, print the database URL and wait for a line on stdin before measuring,
+    /// so that the dataset can be inspected (EXPLAIN, psql, pgbench) as the scenarios see it.
+    pub hold: bool,
     pub markdown_path: PathBuf,
     pub json_path: PathBuf,
 }
@@ -173,6 +176,7 @@ impl Options {
             analytics_iterations: ANALYTICS_ITERATIONS,
             ephemeral: false,
             progress: true,
+            hold: false,
             markdown_path: PathBuf::from(DEFAULT_OUTPUT_DIR).join("bench.md"),
             json_path: PathBuf::from(DEFAULT_OUTPUT_DIR).join("bench.json"),
         }
