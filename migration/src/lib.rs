@@ -13,6 +13,8 @@
 //! - `m20261125_000010_plan_policies_once`: the hot policies computed once per statement.
 //! - `m20261125_000011_keep_flakiness_per_case`: flakiness kept per case, refreshed from a
 //!   list of changed cases.
+//! - `m20261125_000012_admin_role_policies`: admins under their own role with `USING (true)`
+//!   policies; members' policies without the admin half.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -27,6 +29,7 @@ mod m20261125_000008_partition_audit_and_add_archival;
 mod m20261125_000009_add_search_function;
 mod m20261125_000010_plan_policies_once;
 mod m20261125_000011_keep_flakiness_per_case;
+mod m20261125_000012_admin_role_policies;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -46,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000009_add_search_function::Migration),
             Box::new(m20261125_000010_plan_policies_once::Migration),
             Box::new(m20261125_000011_keep_flakiness_per_case::Migration),
+            Box::new(m20261125_000012_admin_role_policies::Migration),
         ]
     }
 }

@@ -195,3 +195,62 @@ async fn search_under_row_level_security_is_served_by_the_index() {
     assert!(found.iter().all(|a| a == "author-1"), "{found:?}");
     let _ = tx.rollback().await;
 }
+
+/// The plan of `sql` run inside a request's security context as `user` with `roles`.
+async fn plan_as(pool: &PgPool, user: &str, admin: bool, sql: &str) -> String {
+    let mut tx = pool.begin().await.expect("begin");
+    let identity = api::auth::Identity {
+        user_id: user.to_owned(),
+        roles: vec![if admin {
+            api::auth::Role::Admin
+        } else {
+            api::auth::Role::Member
+        }],
+    };
+    crate::helpers::q::query(
+        "SELECT set_config('app.user_id', $1, true), set_config('app.user_roles', $2, true),
+                set_config('role', $3, true)",
+    )
+    .bind(user)
+    .bind(if admin { "admin" } else { "member" })
+    .bind(api::auth::context::request_role(&identity))
+    .execute(&mut *tx)
+    .await
+    .expect("identity");
+    let rows: Vec<String> = crate::helpers::q::query_scalar(format!("EXPLAIN {sql}"))
+        .fetch_all(&mut *tx)
+        .await
+        .expect("explain");
+    let _ = tx.rollback().await;
+    rows.join("\n")
+}
+
+#[tokio::test]
+async fn each_role_gets_the_plan_of_its_own_rule() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    seed(&pool).await;
+    let count = "SELECT count(*) FROM test_cases WHERE status = 'active' AND priority IN ('high', 'critical')";
+    let owner: Vec<String> = crate::helpers::q::query_scalar(format!("EXPLAIN {count}"))
+        .fetch_all(&pool)
+        .await
+        .expect("explain");
+    let owner = owner.join("\n");
+    assert!(owner.contains("Index Only Scan"), "{owner}");
+    // an admin's statement is planned as the owner's: no policy filter left
+    let admin = plan_as(&pool, "root", true, count).await;
+    assert_eq!(admin, owner);
+    // a member's policy is an index condition on the author, not a filter over every row
+    let member = plan_as(&pool, "author-7", false, count).await;
+    assert!(member.contains("ix_test_cases_author"), "{member}");
+    assert!(!member.contains("app_is_admin"), "{member}");
+    // and the executions of a member's cases are found from the case side
+    let executions = plan_as(
+        &pool,
+        "author-7",
+        false,
+        "SELECT count(*) FROM test_executions",
+    )
+    .await;
+    assert!(!executions.contains("app_is_admin"), "{executions}");
+}

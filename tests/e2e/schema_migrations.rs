@@ -147,10 +147,20 @@ async fn rls_policies_of_the_spec_exist_for_the_application_role() {
             .await
             .expect("select");
     assert_eq!(visible, vec!["mine".to_owned()]);
+    // claiming the admin role in the settings is not enough: the database role decides
     crate::helpers::q::query("SELECT set_config('app.user_roles', 'admin', true)")
         .execute(&mut *tx)
         .await
         .expect("admin");
+    let visible: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_cases")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert_eq!(visible, 1);
+    crate::helpers::q::query("SET LOCAL ROLE application_admins")
+        .execute(&mut *tx)
+        .await
+        .expect("admin role");
     let visible: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_cases")
         .fetch_one(&mut *tx)
         .await

@@ -1,8 +1,9 @@
 //! The per-request database context: one transaction per request, begun lazily, in which every
 //! statement of the request runs (DataLoader batches included), committed when the request
 //! ends. With an identity, the transaction first sets `app.user_id` / `app.user_roles` and the
-//! role `application_users`, all transaction-local, so row-level security applies and nothing
-//! leaks to the next user of the pooled connection.
+//! role (`application_admins` for an admin, `application_users` for a member), all
+//! transaction-local, so row-level security applies and nothing leaks to the next user of the
+//! pooled connection.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,8 +18,21 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use super::Identity;
 use crate::error::{AppError, AppResult};
 
-/// Role whose privileges (and RLS policies) requests run under.
-pub const REQUEST_ROLE: &str = "application_users";
+/// Role whose privileges (and RLS policies) a member's requests run under.
+pub const MEMBER_ROLE: &str = "application_users";
+
+/// Role an admin's requests run under: a member of [`MEMBER_ROLE`] (the same privileges) whose
+/// `USING (true)` policies let the planner treat an admin's statements as the owner's.
+pub const ADMIN_ROLE: &str = "application_admins";
+
+/// The database role a request of `identity` runs under.
+pub fn request_role(identity: &Identity) -> &'static str {
+    if identity.is_admin() {
+        ADMIN_ROLE
+    } else {
+        MEMBER_ROLE
+    }
+}
 
 /// The request's database handle, shared by its resolvers and loaders.
 pub struct RequestDb {
@@ -70,7 +84,7 @@ impl RequestDb {
                     [
                         identity.user_id.clone().into(),
                         roles.into(),
-                        REQUEST_ROLE.into(),
+                        request_role(identity).into(),
                     ],
                 ))
                 .await?;
