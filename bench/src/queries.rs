@@ -272,7 +272,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     report.note(format!(
         "Queries: {QUERY_CONCURRENCY} client connections in flight per side (the machine has 2 cores shared by client, server and PostgreSQL, so the client load is kept modest); sides interleaved (API, raw, raw + security context) in {ROUNDS} rounds. The raw endpoints (axum + sqlx in this process, the same pool size) serve the same JSON, checked equal to the API's before measuring. (b) raw = 4 statements (runs, executions with case names, steps, step results) assembled in memory; (a) and (c) raw = 1 statement with the total as a scalar subquery."
     ));
-    report.note("Security context: the API cannot run a request without its identity (RequestDb refuses), so its cost is measured on the raw endpoints: the same statements as the tables' owner (RLS bypassed, no transaction) vs inside exactly the API's context (a transaction with set_config of app.user_id, app.user_roles and role application_users, so the policies apply).".to_owned());
+    report.note("Security context: the API cannot run a request without its identity (RequestDb refuses), so its cost is measured on the raw endpoints: the same statements as the tables' owner (RLS bypassed, no transaction) vs inside exactly the API's context (a transaction with set_config of app.user_id, app.user_roles and the admin's role application_admins, so the policies apply).".to_owned());
     report.note(format!("SQL statements per request: the server's pool counts every statement it runs (SeaORM metric callback; BEGIN/COMMIT not included); the median of {STATEMENT_SAMPLES} requests sent one at a time."));
     Ok(())
 }

@@ -5,8 +5,8 @@
 //!
 //! Each read endpoint has two modes. Plain (the ceiling): statements on a pooled connection as
 //! the tables' owner, which bypasses row-level security, no transaction. With `?rls=1`: the
-//! exact per-request security context of the API (`RequestDb`): a transaction that sets
-//! `app.user_id`, `app.user_roles` and the role `application_users` transaction-locally, so
+//! exact per-request security context of the API (`RequestDb`) for the benchmark's admin: a
+//! transaction that sets `app.user_id`, `app.user_roles` and the admin's role transaction-locally, so
 //! the policies apply, then the same statements, then COMMIT. Their ratio is the cost of the
 //! security context alone, without GraphQL in either.
 //!
@@ -92,7 +92,7 @@ async fn with_conn<T>(
         )
         .bind(BENCH_USER)
         .bind("admin")
-        .bind("application_users")
+        .bind(api::auth::context::ADMIN_ROLE)
         .execute(&mut *tx)
         .await?;
         let value = f(&mut *tx).await?;
