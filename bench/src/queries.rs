@@ -53,7 +53,13 @@ struct Case {
     variables: Vec<Value>,
     /// Least throughput ratio to the raw endpoint the issue asks for.
     goal: Option<f64>,
+    /// Asked by a member (`BENCH_MEMBER`) instead of the admin.
+    member: bool,
 }
+
+/// The member of the seed whose requests the member variant sends: the author of 200 of the
+/// 10,000 cases (`user` + i % 50).
+pub const BENCH_MEMBER: &str = "user3";
 
 fn cases() -> Vec<Case> {
     vec![
@@ -68,6 +74,20 @@ fn cases() -> Vec<Case> {
                 "order": { "field": "NAME", "direction": "ASC" },
             })],
             goal: Some(0.7),
+            member: false,
+        },
+        Case {
+            key: "a-member",
+            label: "(a) as a member, 20 of their cases",
+            query: LIST_CASES,
+            raw_path: "/raw/cases",
+            variables: vec![json!({
+                "first": PAGE,
+                "filter": { "status": ["ACTIVE"], "priority": ["HIGH", "CRITICAL"] },
+                "order": { "field": "NAME", "direction": "ASC" },
+            })],
+            goal: Some(0.7),
+            member: true,
         },
         Case {
             key: "b",
@@ -76,6 +96,7 @@ fn cases() -> Vec<Case> {
             raw_path: "/raw/dashboard",
             variables: vec![json!({ "runs": DASHBOARD_RUNS, "executions": DASHBOARD_EXECUTIONS })],
             goal: Some(0.5),
+            member: false,
         },
         Case {
             key: "c",
@@ -87,6 +108,7 @@ fn cases() -> Vec<Case> {
                 .map(|q| json!({ "q": q, "first": PAGE, "filter": { "search": q } }))
                 .collect(),
             goal: None,
+            member: false,
         },
     ]
 }
@@ -143,23 +165,46 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()> {
     let opts = ctx.options;
     progress::say(opts, "scenario 1: queries");
-    let token = ctx.env.token.clone();
+    let (_, member_token) = api::auth::service::create(
+        &ctx.env.owner,
+        BENCH_MEMBER,
+        &[api::auth::Role::Member],
+        Some("benchmark member"),
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the member token: {e:?}"))?;
     for case in cases() {
+        let token = if case.member {
+            member_token.clone()
+        } else {
+            ctx.env.token.clone()
+        };
         let bodies: Vec<Bytes> = case
             .variables
             .iter()
             .map(|v| load::body(case.query, v))
             .collect::<anyhow::Result<_>>()?;
         let api_url = ctx.servers.api_url("/graphql");
-        let raw_url = ctx.servers.raw_url(case.raw_path);
-        let rls_url = format!("{raw_url}?rls=1");
+        let (raw_url, rls_url) = if case.member {
+            let raw = ctx.servers.raw_url(case.raw_path);
+            (
+                format!("{raw}?member={BENCH_MEMBER}"),
+                format!("{raw}?rls=1&member={BENCH_MEMBER}"),
+            )
+        } else {
+            let raw = ctx.servers.raw_url(case.raw_path);
+            (raw.clone(), format!("{raw}?rls=1"))
+        };
 
         // the same answer from all three, before any figure is taken
         let mut differences = Vec::new();
         for body in &bodies {
-            let api = answer(ctx, &api_url, body).await.context(case.label)?;
+            let api = answer(ctx, &api_url, &token, body)
+                .await
+                .context(case.label)?;
             for url in [&raw_url, &rls_url] {
-                let raw = answer(ctx, url, body).await.context(case.label)?;
+                let raw = answer(ctx, url, &token, body).await.context(case.label)?;
                 if let Some(d) = first_difference(&api, &raw, "") {
                     differences.push(d);
                 }
@@ -207,7 +252,8 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
                 } else {
                     Duration::ZERO
                 };
-                let m = load_side(ctx, url.clone(), bodies.clone(), per_round, warmup).await;
+                let m =
+                    load_side(ctx, url.clone(), &token, bodies.clone(), per_round, warmup).await;
                 bar.inc(((per_round + warmup).as_millis() / 100) as u64);
                 measured[i].merge(m);
             }
@@ -272,13 +318,13 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     report.note(format!(
         "Queries: {QUERY_CONCURRENCY} client connections in flight per side (the machine has 2 cores shared by client, server and PostgreSQL, so the client load is kept modest); sides interleaved (API, raw, raw + security context) in {ROUNDS} rounds. The raw endpoints (axum + sqlx in this process, the same pool size) serve the same JSON, checked equal to the API's before measuring. (b) raw = 4 statements (runs, executions with case names, steps, step results) assembled in memory; (a) and (c) raw = 1 statement with the total as a scalar subquery."
     ));
-    report.note("Security context: the API cannot run a request without its identity (RequestDb refuses), so its cost is measured on the raw endpoints: the same statements as the tables' owner (RLS bypassed, no transaction) vs inside exactly the API's context (a transaction with set_config of app.user_id, app.user_roles and the admin's role application_admins, so the policies apply).".to_owned());
+    report.note("Security context: the API cannot run a request without its identity (RequestDb refuses), so its cost is measured on the raw endpoints: the same statements as the tables' owner (RLS bypassed, no transaction) vs inside exactly the API's context (a transaction with set_config of app.user_id, app.user_roles and the role: application_admins for the admin, application_users for the member, so the policies apply). The member variant of (a) asks as `user3`, author of 200 of the 10,000 cases: the owner's statement carries `author = 'user3'` (the rows the member's policy leaves), the security context's statement does not (the policy filters).".to_owned());
     report.note(format!("SQL statements per request: the server's pool counts every statement it runs (SeaORM metric callback; BEGIN/COMMIT not included); the median of {STATEMENT_SAMPLES} requests sent one at a time."));
     Ok(())
 }
 
-async fn answer(ctx: &Ctx<'_>, url: &str, body: &Bytes) -> anyhow::Result<Value> {
-    let bytes = load::post(&ctx.servers.client, url, Some(&ctx.env.token), body.clone())
+async fn answer(ctx: &Ctx<'_>, url: &str, token: &str, body: &Bytes) -> anyhow::Result<Value> {
+    let bytes = load::post(&ctx.servers.client, url, Some(token), body.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     serde_json::from_slice(&bytes).context("response JSON")
@@ -287,12 +333,13 @@ async fn answer(ctx: &Ctx<'_>, url: &str, body: &Bytes) -> anyhow::Result<Value>
 async fn load_side(
     ctx: &Ctx<'_>,
     url: String,
+    token: &str,
     bodies: Vec<Bytes>,
     duration: Duration,
     warmup: Duration,
 ) -> Measured {
     let client = ctx.servers.client.clone();
-    let token = Arc::new(ctx.env.token.clone());
+    let token = Arc::new(token.to_owned());
     let url = Arc::new(url);
     let bodies = Arc::new(bodies);
     load::closed_loop(QUERY_CONCURRENCY, duration, warmup, move |worker, i| {

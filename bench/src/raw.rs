@@ -49,8 +49,14 @@ struct Body<V> {
 
 #[derive(Deserialize, Default)]
 struct Mode {
+    /// Inside the API's security context.
     #[serde(default)]
     rls: Option<u8>,
+    /// As this member (`user` + n of the seed): in the security context, the member's
+    /// identity and role, the policies filtering; as the owner, the same rows asked for by
+    /// `author = member` in the statement. Without it, the benchmark's admin.
+    #[serde(default)]
+    member: Option<String>,
 }
 
 /// An error as a 500 with its text (the load generator counts it).
@@ -78,21 +84,26 @@ fn json_response(value: &Value) -> Result<Response, Fail> {
         .into_response())
 }
 
-/// Runs `f` on a connection: plainly, or inside the API's security context.
+/// Runs `f` on a connection: plainly, or inside the API's security context (of the member
+/// the mode names, else of the benchmark's admin).
 async fn with_conn<T>(
     pool: &PgPool,
-    rls: bool,
+    mode: &Mode,
     f: impl AsyncFnOnce(&mut PgConnection) -> Result<T, Fail>,
 ) -> Result<T, Fail> {
-    if rls {
+    if mode.rls.is_some() {
+        let (user, roles, role) = match &mode.member {
+            Some(member) => (member.as_str(), "member", api::auth::context::MEMBER_ROLE),
+            None => (BENCH_USER, "admin", api::auth::context::ADMIN_ROLE),
+        };
         let mut tx = pool.begin().await?;
         sqlx::query(
             "SELECT set_config('app.user_id', $1, true), set_config('app.user_roles', $2, true), \
              set_config('role', $3, true)",
         )
-        .bind(BENCH_USER)
-        .bind("admin")
-        .bind(api::auth::context::ADMIN_ROLE)
+        .bind(user)
+        .bind(roles)
+        .bind(role)
         .execute(&mut *tx)
         .await?;
         let value = f(&mut *tx).await?;
@@ -132,18 +143,39 @@ async fn cases(
     let statuses: Vec<String> = v.filter.status.iter().map(|s| s.to_lowercase()).collect();
     let priorities: Vec<String> = v.filter.priority.iter().map(|s| s.to_lowercase()).collect();
     let first = v.first;
-    let data = with_conn(&pool, mode.rls.is_some(), async move |conn| {
-        let rows = sqlx::query(
-            "SELECT id, name, status, priority, category, tags, author,
-                    (SELECT count(*) FROM test_cases WHERE status = ANY($1) AND priority = ANY($2)) AS total
-             FROM test_cases WHERE status = ANY($1) AND priority = ANY($2)
-             ORDER BY name ASC, id ASC LIMIT $3",
-        )
-        .bind(&statuses)
-        .bind(&priorities)
-        .bind(first + 1)
-        .fetch_all(&mut *conn)
-        .await?;
+    // a member's rows as the owner: the author condition the member's policy adds
+    let author = mode.member.clone().filter(|_| mode.rls.is_none());
+    let data = with_conn(&pool, &mode, async move |conn| {
+        let rows = match &author {
+            None => {
+                sqlx::query(
+                    "SELECT id, name, status, priority, category, tags, author,
+                            (SELECT count(*) FROM test_cases WHERE status = ANY($1) AND priority = ANY($2)) AS total
+                     FROM test_cases WHERE status = ANY($1) AND priority = ANY($2)
+                     ORDER BY name ASC, id ASC LIMIT $3",
+                )
+                .bind(&statuses)
+                .bind(&priorities)
+                .bind(first + 1)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Some(author) => {
+                sqlx::query(
+                    "SELECT id, name, status, priority, category, tags, author,
+                            (SELECT count(*) FROM test_cases
+                             WHERE status = ANY($1) AND priority = ANY($2) AND author = $4) AS total
+                     FROM test_cases WHERE status = ANY($1) AND priority = ANY($2) AND author = $4
+                     ORDER BY name ASC, id ASC LIMIT $3",
+                )
+                .bind(&statuses)
+                .bind(&priorities)
+                .bind(first + 1)
+                .bind(author)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
         let total: i64 = match rows.first() {
             Some(r) => r.try_get("total")?,
             None => 0,
@@ -185,7 +217,7 @@ async fn dashboard(
 ) -> Result<Response, Fail> {
     let vars: Body<DashboardVars> = serde_json::from_slice(&body)?;
     let v = vars.variables;
-    let data = with_conn(&pool, mode.rls.is_some(), async move |conn| {
+    let data = with_conn(&pool, &mode, async move |conn| {
         let runs = sqlx::query(
             "SELECT id, name, status, passed_tests, failed_tests FROM test_runs
              ORDER BY created_at DESC, id DESC LIMIT $1",
@@ -307,7 +339,7 @@ async fn search(
 ) -> Result<Response, Fail> {
     let vars: Body<SearchVars> = serde_json::from_slice(&body)?;
     let v = vars.variables;
-    let data = with_conn(&pool, mode.rls.is_some(), async move |conn| {
+    let data = with_conn(&pool, &mode, async move |conn| {
         let rows = sqlx::query(
             "SELECT id, name,
                     ts_headline('english', coalesce(name, '') || ' ' || coalesce(description, ''), q, $3) AS snippet,
