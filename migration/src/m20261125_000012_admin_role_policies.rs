@@ -14,7 +14,8 @@
 //! policies lose their admin half: `author = (SELECT app_user_id())` reaches the author index.
 //! The role, chosen per request from the token like `app.user_roles`, is what makes an admin.
 //!
-//! `application_admins` needs no superuser (it does not bypass RLS: it has policies). Like
+//! `application_admins` needs no superuser (it does not bypass RLS: it has policies); an owner
+//! who is not a superuser is made a member of both roles, to switch to them. Like
 //! `application_users` it is cluster-wide: created if absent, dropped only when no other
 //! database still uses it.
 
@@ -121,6 +122,15 @@ BEGIN
 END
 $$;
 GRANT application_users TO application_admins;
+-- the connecting user switches to both roles per request: a superuser may anyway, any other
+-- owner needs to be a member
+DO $$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE format('GRANT application_users, application_admins TO %I', current_user);
+    END IF;
+END
+$$;
 "#,
     );
     for (table, command) in ADMIN_POLICIES {

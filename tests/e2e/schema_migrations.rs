@@ -168,3 +168,93 @@ async fn rls_policies_of_the_spec_exist_for_the_application_role() {
     assert_eq!(visible, 2);
     tx.rollback().await.expect("rollback");
 }
+
+/// The README's external database: an owner who is neither superuser nor `BYPASSRLS` (only
+/// `CREATEROLE`) migrates an empty database and serves both roles under their policies.
+#[tokio::test]
+async fn an_owner_without_superuser_rights_migrates_and_serves_both_roles() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let owner = format!("jbts_owner_{suffix}");
+    let database = format!("jbts_plain_{suffix}");
+    for sql in [
+        format!("CREATE ROLE {owner} LOGIN CREATEROLE PASSWORD '{suffix}'"),
+        format!("CREATE DATABASE {database} OWNER {owner}"),
+    ] {
+        crate::helpers::q::query(sql)
+            .execute(&pool)
+            .await
+            .expect("owner setup");
+    }
+    // the same server, as the owner
+    let url = crate::helpers::db::database_url(&db.url, &database);
+    let (scheme, rest) = url.split_once("://").expect("scheme");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    let url = format!("{scheme}://{owner}:{suffix}@{host}");
+    let conn = api::db::connect(&url, 4)
+        .await
+        .expect("connecting as the owner");
+    migration::Migrator::up(&conn, None)
+        .await
+        .expect("migrating as a non-superuser");
+    let app =
+        api::startup::Application::build(conn.clone(), &url, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("app");
+    let addr = app.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let (_, admin) =
+        api::auth::service::create(&conn, "root", &[api::auth::Role::Admin], None, None)
+            .await
+            .expect("admin token");
+    let (_, alice) =
+        api::auth::service::create(&conn, "alice", &[api::auth::Role::Member], None, None)
+            .await
+            .expect("member token");
+    let client = reqwest::Client::new();
+    let gql = async |token: &str, query: &str| -> serde_json::Value {
+        client
+            .post(format!("http://{addr}/graphql"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    };
+    for (token, name) in [(&admin, "root's case"), (&alice, "alice's case")] {
+        let created = gql(
+            token,
+            &format!("mutation {{ createTestCase(input: {{name: \"{name}\"}}) {{ id author }} }}"),
+        )
+        .await;
+        assert!(created["errors"].is_null(), "{created}");
+    }
+    let count = "{ testCases { totalCount } }";
+    assert_eq!(
+        gql(&admin, count).await["data"]["testCases"]["totalCount"],
+        2
+    );
+    assert_eq!(
+        gql(&alice, count).await["data"]["testCases"]["totalCount"],
+        1
+    );
+    let _ = stop.send(());
+    conn.close().await.expect("close");
+    for sql in [
+        format!("DROP DATABASE {database} WITH (FORCE)"),
+        format!("DROP OWNED BY {owner}"),
+        format!("DROP ROLE {owner}"),
+    ] {
+        crate::helpers::q::query(sql)
+            .execute(&pool)
+            .await
+            .expect("owner cleanup");
+    }
+}
