@@ -17,9 +17,15 @@ use uuid::Uuid;
 
 use super::event::{CHANNEL, LiveEvent, Notification, RunChange};
 
-/// Window in which a run's changes are merged into one event: bursts (a bulk report, many
-/// completions) reach dashboards as one message per run per window.
+/// Least time between two events of one run: the changes of a burst (a bulk report, many
+/// completions) arriving within it after an event are merged into the next one, so dashboards
+/// get at most one message per run per window, however fast the writes.
 pub const COALESCE_WINDOW: Duration = Duration::from_millis(20);
+
+/// Wait before the event of a change to a run that had none within [`COALESCE_WINDOW`]: just
+/// long enough to gather the other notifications of the same commit (a completion notifies
+/// for the execution and for the run), so an isolated change is not held for a whole window.
+pub const GATHER_DELAY: Duration = Duration::from_millis(2);
 
 /// Events a slow subscriber may fall behind by before it is resynchronised with a snapshot.
 pub const BROADCAST_CAPACITY: usize = 4096;
@@ -44,10 +50,12 @@ pub enum ListenerState {
     Disconnected,
 }
 
-type SharedLoad =
-    Shared<Pin<Box<dyn Future<Output = Result<Arc<serde_json::Value>, String>> + Send>>>;
+/// A snapshot, of the type its key implies.
+type Snapshot = Arc<dyn std::any::Any + Send + Sync>;
 
-/// Results of snapshot queries, shared by key while fresh.
+type SharedLoad = Shared<Pin<Box<dyn Future<Output = Result<Snapshot, String>> + Send>>>;
+
+/// Results of snapshot queries, decoded once and shared by key while fresh.
 #[derive(Default)]
 pub struct SnapshotCache {
     entries: Mutex<HashMap<String, (Instant, SharedLoad)>>,
@@ -55,9 +63,11 @@ pub struct SnapshotCache {
 
 impl SnapshotCache {
     /// The value for `key`, computing it with `load` unless a fresh one is shared already.
-    pub async fn get<F>(&self, key: String, load: F) -> Result<Arc<serde_json::Value>, String>
+    /// A key stands for one type: asking it for another is an error.
+    pub async fn get<T, F>(&self, key: String, load: F) -> Result<Arc<T>, String>
     where
-        F: Future<Output = Result<serde_json::Value, String>> + Send + 'static,
+        T: Send + Sync + 'static,
+        F: Future<Output = Result<T, String>> + Send + 'static,
     {
         let shared = {
             let mut entries = match self.entries.lock() {
@@ -69,16 +79,18 @@ impl SnapshotCache {
             match entries.get(&key) {
                 Some((_, s)) => s.clone(),
                 None => {
-                    let fut: Pin<
-                        Box<dyn Future<Output = Result<Arc<serde_json::Value>, String>> + Send>,
-                    > = Box::pin(async move { load.await.map(Arc::new) });
+                    let fut: Pin<Box<dyn Future<Output = Result<Snapshot, String>> + Send>> =
+                        Box::pin(async move { load.await.map(|v| Arc::new(v) as Snapshot) });
                     let shared = fut.shared();
-                    entries.insert(key, (now, shared.clone()));
+                    entries.insert(key.clone(), (now, shared.clone()));
                     shared
                 }
             }
         };
-        shared.await
+        shared
+            .await?
+            .downcast::<T>()
+            .map_err(|_| format!("snapshot {key} is not of the type asked for"))
     }
 }
 
@@ -227,15 +239,25 @@ async fn listen(
 }
 
 async fn coalesce(mut notes: mpsc::Receiver<Notification>, events: broadcast::Sender<LiveEvent>) {
+    // runs with changes waiting for their event, and when it is due
     let mut pending: HashMap<Uuid, (Instant, RunChange)> = HashMap::new();
+    // when each run's last event went out, while within the window
+    let mut sent: HashMap<Uuid, Instant> = HashMap::new();
     loop {
-        let next_due = pending.values().map(|(at, _)| *at + COALESCE_WINDOW).min();
+        let next_due = pending.values().map(|(due, _)| *due).min();
         tokio::select! {
             note = notes.recv() => match note {
                 Some(note) => {
+                    let now = Instant::now();
                     pending
                         .entry(note.run)
-                        .or_insert_with(|| (Instant::now(), RunChange::new(note.run)))
+                        .or_insert_with(|| {
+                            let due = match sent.get(&note.run) {
+                                Some(last) if now < *last + COALESCE_WINDOW => *last + COALESCE_WINDOW,
+                                _ => now + GATHER_DELAY,
+                            };
+                            (due, RunChange::new(note.run))
+                        })
                         .1
                         .merge(&note);
                 }
@@ -248,13 +270,15 @@ async fn coalesce(mut notes: mpsc::Receiver<Notification>, events: broadcast::Se
                 }
             } => {
                 let now = Instant::now();
+                sent.retain(|_, last| now < *last + COALESCE_WINDOW);
                 let due: Vec<Uuid> = pending
                     .iter()
-                    .filter(|(_, (at, _))| now >= *at + COALESCE_WINDOW)
+                    .filter(|(_, (due, _))| now >= *due)
                     .map(|(run, _)| *run)
                     .collect();
                 for run in due {
                     if let Some((_, change)) = pending.remove(&run) {
+                        sent.insert(run, now);
                         let _ = events.send(LiveEvent::Changed(Arc::new(change)));
                     }
                 }

@@ -9,6 +9,7 @@ use async_graphql::{Context, InputObject, SimpleObject, Subscription};
 use futures::Stream;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
@@ -162,14 +163,18 @@ fn identity_key(identity: &Identity) -> String {
     format!("{}|{}", identity.user_id, roles.join(","))
 }
 
-/// Runs `sql` (returning one JSON value) as `identity`, shared under `key`.
-async fn shared_json(
+/// Runs `sql` (returning one JSON value `v`, or no row or NULL) as `identity` and decodes it,
+/// once for every subscriber asking under `key`.
+async fn shared_read<T>(
     hub: &Arc<Hub>,
     identity: &Identity,
     key: String,
     sql: String,
     values: Vec<Value>,
-) -> AppResult<Arc<serde_json::Value>> {
+) -> AppResult<Arc<Option<T>>>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
     let pool = hub.pool.clone();
     let identity = identity.clone();
     hub.snapshots
@@ -193,15 +198,15 @@ async fn shared_json(
                 }
             };
             db.finish().await.map_err(|e| format!("{e:?}"))?;
-            Ok(value.unwrap_or(serde_json::Value::Null))
+            match value {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => serde_json::from_value::<T>(v)
+                    .map(Some)
+                    .map_err(|e| format!("live snapshot: {e}")),
+            }
         })
         .await
         .map_err(AppError::internal)
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(value: &serde_json::Value) -> AppResult<T> {
-    serde_json::from_value(value.clone())
-        .map_err(|e| AppError::internal(format!("live snapshot: {e}")))
 }
 
 /// What a message reads: a change, or the whole state (a first message, a resynchronisation,
@@ -267,11 +272,15 @@ async fn progress(
          ) AS v
          FROM test_runs r WHERE r.id = $1"
     );
-    let value = shared_json(hub, identity, key, sql, vec![run.into(), changed.into()]).await?;
-    if value.is_null() {
-        return Err(AppError::not_found("TestRun", run));
-    }
-    let mut p: RunProgress = decode(&value)?;
+    let shared = shared_read::<RunProgress>(
+        hub,
+        identity,
+        key,
+        sql,
+        vec![run.into(), changed.into()],
+    )
+    .await?;
+    let mut p = Option::clone(&shared).ok_or_else(|| AppError::not_found("TestRun", run))?;
     p.seq = seq;
     p.snapshot = change.is_none();
     Ok(p)
@@ -308,7 +317,10 @@ async fn executions(
          FROM test_executions e JOIN test_cases tc ON tc.id = e.test_case_id
          WHERE e.test_run_id = $1 AND {filter}"
     );
-    decode(&*shared_json(hub, identity, key, sql, values).await?)
+    Ok(Option::clone(
+        &*shared_read::<Vec<ExecutionUpdate>>(hub, identity, key, sql, values).await?,
+    )
+    .unwrap_or_default())
 }
 
 async fn step_updates(
@@ -348,7 +360,10 @@ async fn step_updates(
          FROM test_step_executions se JOIN test_steps s ON s.id = se.test_step_id
          WHERE se.test_execution_id = $1 AND {filter}"
     );
-    decode(&*shared_json(hub, identity, key, sql, values).await?)
+    Ok(Option::clone(
+        &*shared_read::<Vec<StepExecutionUpdate>>(hub, identity, key, sql, values).await?,
+    )
+    .unwrap_or_default())
 }
 
 async fn run_update(
@@ -359,11 +374,9 @@ async fn run_update(
 ) -> AppResult<Option<RunUpdate>> {
     let key = format!("run:{run}:{seq}:{}", identity_key(identity));
     let sql = format!("SELECT {RUN_JSON} AS v FROM test_runs r WHERE r.id = $1");
-    let value = shared_json(hub, identity, key, sql, vec![run.into()]).await?;
-    if value.is_null() {
-        return Ok(None);
-    }
-    decode(&value).map(Some)
+    Ok(Option::clone(
+        &*shared_read::<RunUpdate>(hub, identity, key, sql, vec![run.into()]).await?,
+    ))
 }
 
 /// What a subscription does next.
