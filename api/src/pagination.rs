@@ -336,25 +336,51 @@ pub fn timestamp_key(ts: Option<DateTimeWithTimeZone>) -> SortValue {
     )
 }
 
-/// A connection's `totalCount`, run only when the field is selected.
-pub struct CountQuery(pub sea_orm::Statement);
+/// A connection's `totalCount`: known already when the page's statement carried it, else its
+/// own statement, run only when the field is selected.
+pub struct CountQuery {
+    pub statement: sea_orm::Statement,
+    pub known: Option<i64>,
+}
 
 impl CountQuery {
+    /// A count to run when asked.
+    pub fn new(statement: sea_orm::Statement) -> Self {
+        Self {
+            statement,
+            known: None,
+        }
+    }
+
     pub async fn run(&self, ctx: &async_graphql::Context<'_>) -> AppResult<i64> {
         use sea_orm::ConnectionTrait;
+        if let Some(n) = self.known {
+            return Ok(n);
+        }
         let db = crate::auth::context::request_db(ctx)?;
         let conn = db.conn().await?;
         let row = conn
-            .query_one_raw(self.0.clone())
+            .query_one_raw(self.statement.clone())
             .await?
             .ok_or_else(|| AppError::internal("count returned no row"))?;
         Ok(row.try_get_by_index::<i64>(0)?)
     }
 }
 
-/// Whether a connection field's selection needs its rows (anything besides `totalCount`):
-/// a count-only selection reads no page.
-pub fn wants_rows(ctx: &async_graphql::Context<'_>) -> bool {
+/// What a connection field's selection asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    /// Anything besides `totalCount`: the page is read.
+    pub rows: bool,
+    /// `totalCount`.
+    pub total: bool,
+}
+
+/// What the connection field being resolved asks for.
+pub fn selected(ctx: &async_graphql::Context<'_>) -> Selected {
     let look = ctx.look_ahead();
-    look.field("edges").exists() || look.field("pageInfo").exists()
+    Selected {
+        rows: look.field("edges").exists() || look.field("pageInfo").exists(),
+        total: look.field("totalCount").exists(),
+    }
 }

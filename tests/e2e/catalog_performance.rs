@@ -121,3 +121,34 @@ async fn suites_with_their_case_pages_then_statements_independent_of_the_number_
     assert_eq!(node_ids(&data(&all)["testSuites"]).len(), 3);
     assert_eq!(few, many);
 }
+
+#[tokio::test]
+async fn a_page_with_its_total_is_one_statement_and_an_empty_page_still_counts() {
+    let app = spawn_app().await;
+    seed(&app, 30).await;
+    warm_up(&app).await;
+    let query = "query($after: String) { testCases(first: 25, after: $after) {
+        totalCount pageInfo { endCursor hasNextPage } edges { node { id } } } }";
+    // the security settings and the page, which carries the total
+    let (first, statements) = measure(&app, query, json!({})).await;
+    assert_eq!(data(&first)["testCases"]["totalCount"], 30, "{first}");
+    assert_eq!(statements, 2, "{first}");
+    let (rest, _) = measure(
+        &app,
+        query,
+        json!({ "after": data(&first)["testCases"]["pageInfo"]["endCursor"] }),
+    )
+    .await;
+    assert_eq!(node_ids(&data(&rest)["testCases"]).len(), 5);
+    assert_eq!(data(&rest)["testCases"]["totalCount"], 30);
+    // past the end the page is empty; the total is counted on its own
+    let (empty, statements) = measure(
+        &app,
+        query,
+        json!({ "after": data(&rest)["testCases"]["pageInfo"]["endCursor"] }),
+    )
+    .await;
+    assert_eq!(node_ids(&data(&empty)["testCases"]).len(), 0, "{empty}");
+    assert_eq!(data(&empty)["testCases"]["totalCount"], 30, "{empty}");
+    assert_eq!(statements, 3, "{empty}");
+}

@@ -165,7 +165,10 @@ pub async fn list(
         sql,
         &ordering,
         args,
-        true,
+        crate::pagination::Selected {
+            rows: true,
+            total: false,
+        },
     )
     .await?;
     let rows = std::mem::take(&mut page.rows)

@@ -11,7 +11,7 @@ use super::types::{
 };
 use crate::auth::context::request_db;
 use crate::error::AppResult;
-use crate::pagination::{PageArgs, wants_rows};
+use crate::pagination::{PageArgs, selected};
 
 #[derive(Default)]
 pub struct CatalogQuery;
@@ -55,7 +55,7 @@ impl CatalogQuery {
             filter.unwrap_or_default(),
             order_by,
             &args,
-            wants_rows(ctx),
+            selected(ctx),
         )
         .await?;
         Ok(TestCaseConnection {
@@ -109,7 +109,7 @@ impl CatalogQuery {
             filter.unwrap_or_default(),
             order_by,
             &args,
-            wants_rows(ctx),
+            selected(ctx),
         )
         .await?;
         Ok(TestSuiteConnection {
@@ -163,7 +163,7 @@ impl CatalogQuery {
             filter.unwrap_or_default(),
             order_by,
             &args,
-            wants_rows(ctx),
+            selected(ctx),
         )
         .await?;
         Ok(ConfigurationConnection {

@@ -272,14 +272,9 @@ async fn progress(
          ) AS v
          FROM test_runs r WHERE r.id = $1"
     );
-    let shared = shared_read::<RunProgress>(
-        hub,
-        identity,
-        key,
-        sql,
-        vec![run.into(), changed.into()],
-    )
-    .await?;
+    let shared =
+        shared_read::<RunProgress>(hub, identity, key, sql, vec![run.into(), changed.into()])
+            .await?;
     let mut p = Option::clone(&shared).ok_or_else(|| AppError::not_found("TestRun", run))?;
     p.seq = seq;
     p.snapshot = change.is_none();
@@ -317,10 +312,12 @@ async fn executions(
          FROM test_executions e JOIN test_cases tc ON tc.id = e.test_case_id
          WHERE e.test_run_id = $1 AND {filter}"
     );
-    Ok(Option::clone(
-        &*shared_read::<Vec<ExecutionUpdate>>(hub, identity, key, sql, values).await?,
+    Ok(
+        Option::clone(
+            &*shared_read::<Vec<ExecutionUpdate>>(hub, identity, key, sql, values).await?,
+        )
+        .unwrap_or_default(),
     )
-    .unwrap_or_default())
 }
 
 async fn step_updates(

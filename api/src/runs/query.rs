@@ -10,7 +10,7 @@ use super::types::{
 };
 use crate::auth::context::request_db;
 use crate::error::AppResult;
-use crate::pagination::{PageArgs, wants_rows};
+use crate::pagination::{PageArgs, selected};
 
 #[derive(Default)]
 pub struct RunsQuery;
@@ -47,8 +47,7 @@ impl RunsQuery {
             before,
         };
         let (rows, page) =
-            service::lists::runs(&*conn, filter.unwrap_or_default(), &args, wants_rows(ctx))
-                .await?;
+            service::lists::runs(&*conn, filter.unwrap_or_default(), &args, selected(ctx)).await?;
         Ok(TestRunConnection {
             edges: rows
                 .into_iter()
@@ -92,7 +91,7 @@ impl RunsQuery {
             before,
         };
         let (rows, page) =
-            service::lists::executions(&*conn, filter.unwrap_or_default(), &args, wants_rows(ctx))
+            service::lists::executions(&*conn, filter.unwrap_or_default(), &args, selected(ctx))
                 .await?;
         Ok(ExecutionPage {
             edges: rows

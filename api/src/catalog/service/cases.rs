@@ -97,7 +97,7 @@ pub async fn list(
     filter: TestCaseFilter,
     order: Option<TestCaseOrder>,
     args: &PageArgs,
-    fetch: bool,
+    want: crate::pagination::Selected,
 ) -> AppResult<(Vec<CaseHit>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = filter_conditions(&filter, &mut sql)?;
@@ -130,7 +130,7 @@ pub async fn list(
         sql,
         &ordering,
         args,
-        fetch,
+        want,
     )
     .await?;
     let mut hits = Vec::with_capacity(page.rows.len());

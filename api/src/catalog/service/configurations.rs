@@ -26,7 +26,7 @@ pub async fn list(
     filter: ConfigurationFilter,
     order: Option<CatalogOrder>,
     args: &PageArgs,
-    fetch: bool,
+    want: crate::pagination::Selected,
 ) -> AppResult<(Vec<(String, configuration::Model)>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -58,7 +58,7 @@ pub async fn list(
         sql,
         &ordering,
         args,
-        fetch,
+        want,
     )
     .await?;
     let rows = std::mem::take(&mut page.rows)

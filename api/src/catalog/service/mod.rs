@@ -12,8 +12,8 @@ use serde_json::Value as JsonValue;
 
 use crate::error::{AppError, AppResult};
 use crate::pagination::{
-    CountQuery, Cursor, KeyKind, Ordering, Page, PageArgs, PageInfo, SortValue, Sql, finish_page,
-    timestamp_key,
+    CountQuery, Cursor, KeyKind, Ordering, Page, PageArgs, PageInfo, Selected, SortValue, Sql,
+    finish_page, timestamp_key,
 };
 
 /// Longest name of cases, steps, suites and configurations (`VARCHAR(255)`).
@@ -107,7 +107,8 @@ pub struct ListPage {
 
 /// Lists `table` rows matching `conditions` (values bound in `sql`), a page of `args` in
 /// `ordering`, with `extra` select expressions. Each row carries its sort key as `sort_key`.
-/// Without `fetch` (the client asked only for `totalCount`) no page is read.
+/// Without `want.rows` (the client asked only for `totalCount`) no page is read; with both,
+/// the page's statement carries the total too, so the count costs no statement of its own.
 #[allow(clippy::too_many_arguments)]
 pub async fn list_page(
     conn: &impl ConnectionTrait,
@@ -117,7 +118,7 @@ pub async fn list_page(
     mut sql: Sql,
     ordering: &Ordering,
     args: &PageArgs,
-    fetch: bool,
+    want: Selected,
 ) -> AppResult<ListPage> {
     let page = Page::new(args, ordering)?;
     let filter = if conditions.is_empty() {
@@ -125,8 +126,9 @@ pub async fn list_page(
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
-    let count = CountQuery(sql.statement(format!("SELECT count(*) FROM {table}{filter}")));
-    if !fetch {
+    let count_sql = format!("SELECT count(*) FROM {table}{filter}");
+    let mut count = CountQuery::new(sql.statement(count_sql.clone()));
+    if !want.rows {
         let (_, page_info) = finish_page(&page, Vec::<()>::new(), |_| Cursor {
             ordering: String::new(),
             key: SortValue::Int(0),
@@ -152,12 +154,24 @@ pub async fn list_page(
         KeyKind::Text => "::text",
         KeyKind::Timestamp => "::timestamptz",
     };
+    // the total as a scalar subquery on the filter alone: the same placeholders, bound once
+    let total = if want.total {
+        format!(", ({count_sql}) AS total_count")
+    } else {
+        String::new()
+    };
     let text = format!(
-        "SELECT {table}.*, ({}){cast} AS sort_key{extra} FROM {table}{filter} ORDER BY {} LIMIT {limit}",
+        "SELECT {table}.*, ({}){cast} AS sort_key{extra}{total} FROM {table}{filter} ORDER BY {} LIMIT {limit}",
         ordering.sql,
         page.order_by(ordering)
     );
     let rows = conn.query_all_raw(sql.statement(text)).await?;
+    // an empty page says nothing of the total: the count runs when asked
+    if want.total
+        && let Some(first) = rows.first()
+    {
+        count.known = Some(first.try_get("", "total_count")?);
+    }
     let mut keyed = Vec::with_capacity(rows.len());
     for row in rows {
         let id: uuid::Uuid = row.try_get("", "id")?;

@@ -28,7 +28,7 @@ pub async fn list(
     filter: TestSuiteFilter,
     order: Option<CatalogOrder>,
     args: &PageArgs,
-    fetch: bool,
+    want: crate::pagination::Selected,
 ) -> AppResult<(Vec<(String, test_suite::Model)>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -60,7 +60,7 @@ pub async fn list(
         sql,
         &ordering,
         args,
-        fetch,
+        want,
     )
     .await?;
     let rows = std::mem::take(&mut page.rows)

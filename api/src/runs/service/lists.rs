@@ -12,7 +12,7 @@ pub async fn runs(
     conn: &impl ConnectionTrait,
     filter: TestRunFilter,
     args: &PageArgs,
-    fetch: bool,
+    want: crate::pagination::Selected,
 ) -> AppResult<(Vec<(String, test_run::Model)>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -50,7 +50,7 @@ pub async fn runs(
         sql,
         &ordering,
         args,
-        fetch,
+        want,
     )
     .await?;
     let rows = std::mem::take(&mut page.rows)
@@ -64,7 +64,7 @@ pub async fn executions(
     conn: &impl ConnectionTrait,
     filter: TestExecutionFilter,
     args: &PageArgs,
-    fetch: bool,
+    want: crate::pagination::Selected,
 ) -> AppResult<(Vec<(String, test_execution::Model)>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = Vec::new();
@@ -99,7 +99,7 @@ pub async fn executions(
         sql,
         &ordering,
         args,
-        fetch,
+        want,
     )
     .await?;
     let rows = std::mem::take(&mut page.rows)
