@@ -671,3 +671,46 @@ async fn flakiest_list_shows_a_member_only_their_cases() {
         .expect("count");
     assert_eq!((seen, total), (1, 2));
 }
+
+#[tokio::test]
+async fn flakiest_list_follows_archival_and_restore() {
+    let app = spawn_app().await;
+    // flaky twenty days ago, steady in the last ten: archiving past ten days leaves it steady
+    let mut history: Vec<(&str, i32, f64, Option<Uuid>, i32)> = (0..4)
+        .map(|i| {
+            let status = if i % 2 == 0 { "passed" } else { "failed" };
+            (status, 1, 20.0 - f64::from(i), None, 0)
+        })
+        .collect();
+    history.extend((0..3).map(|i| ("passed", 1, 5.0 - f64::from(i), None, 0)));
+    case_with(&app, "once flaky", &history).await;
+    let before = flakiest_as(&app, None, 20).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0].1["sampleSize"], 7);
+
+    let archived = app
+        .gql(
+            "mutation { archiveExecutions(olderThanDays: 10) { executions } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        archived["data"]["archiveExecutions"]["executions"], 4,
+        "{archived}"
+    );
+    assert_eq!(flakiest_as(&app, None, 20).await, vec![]);
+    assert_eq!(summary_drift(&app).await, 0);
+
+    let restored = app
+        .gql(
+            "mutation($b: DateTime!) { restoreArchivedExecutions(before: $b) { executions } }",
+            json!({"b": chrono::Utc::now().to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(
+        restored["data"]["restoreArchivedExecutions"]["executions"], 4,
+        "{restored}"
+    );
+    assert_eq!(flakiest_as(&app, None, 20).await, before);
+    assert_eq!(summary_drift(&app).await, 0);
+}
