@@ -61,6 +61,15 @@ struct Case {
 /// 10,000 cases (`user` + i % 50).
 pub const BENCH_MEMBER: &str = "user3";
 
+/// Variables of (a): active cases of high or critical priority by name.
+fn list_cases_variables() -> Value {
+    json!({
+        "first": PAGE,
+        "filter": { "status": ["ACTIVE"], "priority": ["HIGH", "CRITICAL"] },
+        "order": { "field": "NAME", "direction": "ASC" },
+    })
+}
+
 fn cases() -> Vec<Case> {
     vec![
         Case {
@@ -68,11 +77,7 @@ fn cases() -> Vec<Case> {
             label: "(a) 20 cases, filtered and sorted",
             query: LIST_CASES,
             raw_path: "/raw/cases",
-            variables: vec![json!({
-                "first": PAGE,
-                "filter": { "status": ["ACTIVE"], "priority": ["HIGH", "CRITICAL"] },
-                "order": { "field": "NAME", "direction": "ASC" },
-            })],
+            variables: vec![list_cases_variables()],
             goal: Some(0.7),
             member: false,
         },
@@ -81,11 +86,7 @@ fn cases() -> Vec<Case> {
             label: "(a) as a member, 20 of their cases",
             query: LIST_CASES,
             raw_path: "/raw/cases",
-            variables: vec![json!({
-                "first": PAGE,
-                "filter": { "status": ["ACTIVE"], "priority": ["HIGH", "CRITICAL"] },
-                "order": { "field": "NAME", "direction": "ASC" },
-            })],
+            variables: vec![list_cases_variables()],
             goal: Some(0.7),
             member: true,
         },

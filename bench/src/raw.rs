@@ -107,7 +107,9 @@ async fn with_conn<T>(
         .execute(&mut *tx)
         .await?;
         let value = f(&mut *tx).await?;
-        tx.commit().await?;
+        // as the API ends a read: released without waiting for a COMMIT (rolled back on the
+        // way to the pool)
+        drop(tx);
         Ok(value)
     } else {
         let mut conn = pool.acquire().await?;

@@ -165,6 +165,8 @@ impl AnalyticsQuery {
     ) -> async_graphql::Result<Vec<FlakyTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
+            // the list may refresh the kept flakiness first: that work is kept
+            db.keep_writes();
             let conn = db.conn().await?;
             service::flakiest(&*conn, limit, last_n, days).await?
         };

@@ -1,12 +1,13 @@
 //! Gives every GraphQL operation, over HTTP or WebSocket, its request database context and
-//! DataLoaders, and commits its transaction when the operation ends.
+//! DataLoaders, and ends its transaction when the operation ends (committed for a mutation).
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
 };
-use async_graphql::{Request, Response, ServerResult};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Request, Response, ServerResult, Variables};
 use sea_orm::DatabaseConnection;
 
 use super::{Identity, RequestDb};
@@ -61,6 +62,25 @@ impl Extension for RequestContextExtension {
         }
         let request = crate::schema::prepare_request(request, &db);
         next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        // a document with a mutation keeps its writes, whichever operation runs
+        let mutation = document
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty == OperationType::Mutation);
+        if mutation && let Some(db) = self.db.lock().ok().and_then(|slot| slot.clone()) {
+            db.keep_writes();
+        }
+        Ok(document)
     }
 
     async fn execute(
