@@ -714,3 +714,94 @@ async fn flakiest_list_follows_archival_and_restore() {
     assert_eq!(flakiest_as(&app, None, 20).await, before);
     assert_eq!(summary_drift(&app).await, 0);
 }
+
+/// Cases noted as changed and not yet recomputed.
+async fn pending_cases(app: &TestApp) -> i64 {
+    crate::helpers::q::query_scalar(
+        "SELECT count(DISTINCT test_case_id) FROM test_case_flakiness_pending",
+    )
+    .fetch_one(&app.db.pool().await)
+    .await
+    .expect("pending")
+}
+
+#[test]
+fn maintenance_command_refreshes_the_kept_flakiness() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let app = runtime.block_on(async {
+        let app = spawn_app().await;
+        case_with(
+            &app,
+            "flappy",
+            &[("passed", 1, 2.0, None, 0), ("failed", 1, 1.0, None, 0)],
+        )
+        .await;
+        assert_eq!(pending_cases(&app).await, 1);
+        app
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+        .args(["maintenance", "--database-url", &app.db.url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running maintenance");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("flakiness of 1 changed cases refreshed"),
+        "{text}"
+    );
+    runtime.block_on(async {
+        assert_eq!(pending_cases(&app).await, 0);
+        assert_eq!(summary_drift(&app).await, 0);
+    });
+}
+
+/// Kills the child process when dropped, so a failed assertion leaves no server behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_server_refreshes_the_kept_flakiness_in_the_background() {
+    let app = spawn_app().await;
+    case_with(
+        &app,
+        "flappy",
+        &[("passed", 1, 2.0, None, 0), ("failed", 1, 1.0, None, 0)],
+    )
+    .await;
+    assert_eq!(pending_cases(&app).await, 1);
+    let _server = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+            .args([
+                "serve",
+                "--database-url",
+                &app.db.url,
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting the server"),
+    );
+    // nobody reads the list: the server's own schedule recomputes it
+    let deadline = api::startup::ANALYTICS_REFRESH_INTERVAL * 4;
+    let refreshed = tokio::time::timeout(deadline, async {
+        while pending_cases(&app).await > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(refreshed.is_ok(), "still pending after {deadline:?}");
+    assert_eq!(summary_drift(&app).await, 0);
+}
