@@ -1,6 +1,6 @@
 //! The per-request database context: one transaction per request, begun lazily, in which every
 //! statement of the request runs (DataLoader batches included), committed when the request
-//! ends. With an identity, the transaction first sets `app.user_id` / `app.user_roles` and the
+//! ends if it wrote (a read is released without a COMMIT). With an identity, the transaction first sets `app.user_id` / `app.user_roles` and the
 //! role (`application_admins` for an admin, `application_users` for a member), all
 //! transaction-local, so row-level security applies and nothing leaks to the next user of the
 //! pooled connection.
