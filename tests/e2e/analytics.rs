@@ -640,6 +640,21 @@ async fn flakiest_list_shows_a_member_only_their_cases() {
     ];
     case_by(&app, "alice", "alice flappy", &flappy).await;
     case_by(&app, "bob", "bob flappy", &flappy).await;
+    // without a token: refused before any refresh
+    let anonymous: Value = app
+        .http_anonymous(reqwest::Method::POST, "/graphql")
+        .json(&json!({ "query": "{ flakiestTestCases { flakiness { flakyScore } } }" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{anonymous}"
+    );
+    assert_eq!(pending_cases(&app).await, 2);
     let alice = app.token("alice", &[api::auth::Role::Member]).await;
     for n in [20, 5] {
         let mine = flakiest_as(&app, Some(&alice), n).await;

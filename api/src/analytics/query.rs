@@ -165,8 +165,13 @@ impl AnalyticsQuery {
     ) -> async_graphql::Result<Vec<FlakyTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
-            // the list may refresh the kept flakiness first: that work is kept
-            db.keep_writes();
+            if last_n == service::SUMMARY_SAMPLE {
+                // authenticated first (the refresh is work for the database), then the cases
+                // changed so far recomputed in a short transaction of their own, so that the
+                // request reads them and no other reader waits for this request to end
+                drop(db.conn().await?);
+                service::refresh_flakiness(db.pool_outside_request()).await?;
+            }
             let conn = db.conn().await?;
             service::flakiest(&*conn, limit, last_n, days).await?
         };

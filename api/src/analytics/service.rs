@@ -197,8 +197,8 @@ pub async fn flakiness(
 
 /// The flakiest cases: among cases that failed in the last `days`, the highest scores.
 ///
-/// With the default sample, read from the kept summary after recomputing the cases changed
-/// since its last refresh (so it reflects every committed write); with another sample,
+/// With the default sample, read from the kept summary (refreshed first by the caller with
+/// [`refresh_flakiness`], so that it reflects every committed write); with another sample,
 /// computed from each recently failed case's executions.
 pub async fn flakiest(
     conn: &impl ConnectionTrait,
@@ -209,7 +209,6 @@ pub async fn flakiest(
     let sample = check_sample(sample)?;
     let limit = check_limit(limit)?;
     let query = if sample == SUMMARY_SAMPLE {
-        refresh_flakiness(conn).await?;
         stmt(
             format!(
                 "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness
@@ -238,7 +237,9 @@ pub async fn flakiest(
 }
 
 /// Recomputes the kept flakiness of the cases changed since the last refresh; returns how
-/// many. The server runs it in the background so that readers rarely have anything to do.
+/// many. Readers of the flakiest list run it first, on a connection of their own (one refresh
+/// at a time: a second waits for the first to commit, then finds nothing left); the server
+/// runs it in the background so that readers rarely have anything to do.
 pub async fn refresh_flakiness(conn: &impl ConnectionTrait) -> AppResult<i32> {
     let row = conn
         .query_one_raw(stmt(

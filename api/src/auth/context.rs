@@ -40,8 +40,8 @@ pub struct RequestDb {
     pool: DatabaseConnection,
     identity: Option<Identity>,
     tx: Mutex<Option<DatabaseTransaction>>,
-    /// Whether the transaction must be committed: a mutation, or a read that keeps something
-    /// (see [`RequestDb::keep_writes`]). Otherwise it is released without a COMMIT.
+    /// Whether the transaction must be committed (a mutation: see [`RequestDb::keep_writes`]).
+    /// Otherwise it is released without a COMMIT.
     commit: AtomicBool,
 }
 
@@ -59,14 +59,20 @@ impl RequestDb {
     }
 
     /// Marks the request's writes as to be kept: its transaction is committed when it ends.
-    /// Mutations are marked before they run; a read that writes (a refresh of something kept)
-    /// marks itself.
+    /// Mutations are marked before they run (and [`RequestDb::write`] marks too).
     pub fn keep_writes(&self) {
         self.commit.store(true, Ordering::Release);
     }
 
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
+    }
+
+    /// The pool itself: statements on it run as the tables' owner, outside this request's
+    /// transaction and security context. Only for `SECURITY DEFINER` maintenance that must
+    /// commit on its own (refreshing what is kept); never for reading or writing data.
+    pub fn pool_outside_request(&self) -> &DatabaseConnection {
+        &self.pool
     }
 
     /// The request's transaction, begun on first use. Hold the guard only for the statements
