@@ -775,18 +775,10 @@ fn maintenance_command_refreshes_the_kept_flakiness() {
     });
 }
 
-/// Kills the child process when dropped, so a failed assertion leaves no server behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_server_refreshes_the_kept_flakiness_in_the_background() {
+    use tokio::io::AsyncBufReadExt;
+
     let app = spawn_app().await;
     case_with(
         &app,
@@ -795,28 +787,34 @@ async fn the_server_refreshes_the_kept_flakiness_in_the_background() {
     )
     .await;
     assert_eq!(pending_cases(&app).await, 1);
-    let _server = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
-            .args([
-                "serve",
-                "--database-url",
-                &app.db.url,
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("starting the server"),
-    );
-    // nobody reads the list: the server's own schedule recomputes it
+    // killed when the test ends, however it ends
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+        .args([
+            "serve",
+            "--database-url",
+            &app.db.url,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn,api::startup=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the server");
+    let mut log = tokio::io::BufReader::new(server.stderr.take().expect("stderr")).lines();
+    // nobody reads the list: the server's own schedule recomputes it, and says so
     let deadline = api::startup::ANALYTICS_REFRESH_INTERVAL * 4;
     let refreshed = tokio::time::timeout(deadline, async {
-        while pending_cases(&app).await > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        while let Ok(Some(line)) = log.next_line().await {
+            if line.contains("flakiness refreshed") {
+                return true;
+            }
         }
+        false
     })
     .await;
-    assert!(refreshed.is_ok(), "still pending after {deadline:?}");
+    assert_eq!(refreshed, Ok(true), "no refresh within {deadline:?}");
+    assert_eq!(pending_cases(&app).await, 0);
     assert_eq!(summary_drift(&app).await, 0);
 }
