@@ -1,9 +1,10 @@
 //! The embedded default: the server binary creating, reusing, stopping and recovering its own
 //! PostgreSQL cluster.
 
+use std::os::fd::FromRawFd;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -130,14 +131,27 @@ fn alive(pid: i32) -> bool {
         && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
-/// The postmaster is not this process's child, so there is no exit to await: its death is
-/// polled, within a deadline.
+/// The postmaster is not this process's child, so its exit is awaited through a pidfd, which
+/// becomes readable when the process ends (Linux 5.3+).
 async fn wait_dead(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while alive(pid) {
-        assert!(Instant::now() < deadline, "postmaster {pid} still running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        // no such process any more
+        assert!(!alive(pid), "pidfd_open failed for a live postmaster {pid}");
+        return;
     }
+    // SAFETY: the descriptor was just opened and is owned by nothing else.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the OwnedFd is moved in and stays open, the same descriptor, until dropped.
+    let exited = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.to_string())
+    .expect("watching the pidfd");
+    let ended = tokio::time::timeout(Duration::from_secs(30), exited.readable()).await;
+    assert!(ended.is_ok(), "postmaster {pid} still running");
+    assert!(!alive(pid), "postmaster {pid} still running");
 }
 
 async fn sql(data_dir: &Path, statement: &str) -> Vec<String> {
