@@ -311,17 +311,9 @@ pub async fn update(
             .await?
             .ok_or_else(|| AppError::not_found("TestCase", id));
     }
-    match model.update(conn).await {
-        Ok(m) => Ok(m),
-        Err(sea_orm::DbErr::RecordNotUpdated) => Err(AppError::not_found("TestCase", id)),
-        Err(e) => Err(e.into()),
-    }
+    super::updated(model.update(conn).await, "TestCase", id)
 }
 
 pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Uuid> {
-    let res = test_case::Entity::delete_by_id(id).exec(conn).await?;
-    if res.rows_affected == 0 {
-        return Err(AppError::not_found("TestCase", id));
-    }
-    Ok(id)
+    super::delete_row::<test_case::Entity>(conn, id, "TestCase").await
 }

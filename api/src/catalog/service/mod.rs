@@ -7,7 +7,7 @@ pub mod steps;
 pub mod suites;
 
 use async_graphql::MaybeUndefined;
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait, QueryResult};
 use serde_json::Value as JsonValue;
 
 use crate::error::{AppError, AppResult};
@@ -96,6 +96,36 @@ pub fn contains_pattern(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+/// A changed row as saved: NOT_FOUND (as `entity` `id`) when it was gone by then.
+pub(crate) fn updated<M>(
+    saved: Result<M, DbErr>,
+    entity: &'static str,
+    id: uuid::Uuid,
+) -> AppResult<M> {
+    match saved {
+        Ok(m) => Ok(m),
+        Err(DbErr::RecordNotUpdated) => Err(AppError::not_found(entity, id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the `E` row `id`; NOT_FOUND (as `entity`) when there is none.
+pub(crate) async fn delete_row<E>(
+    conn: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    entity: &'static str,
+) -> AppResult<uuid::Uuid>
+where
+    E: EntityTrait,
+    uuid::Uuid: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+{
+    let res = E::delete_by_id(id).exec(conn).await?;
+    if res.rows_affected == 0 {
+        return Err(AppError::not_found(entity, id));
+    }
+    Ok(id)
 }
 
 /// A fetched page: rows in order with their cursors, the page info, and the count query.

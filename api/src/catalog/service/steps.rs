@@ -223,11 +223,7 @@ pub async fn update(
             .await?
             .ok_or_else(|| AppError::not_found("TestStep", id));
     }
-    match model.update(conn).await {
-        Ok(m) => Ok(m),
-        Err(sea_orm::DbErr::RecordNotUpdated) => Err(AppError::not_found("TestStep", id)),
-        Err(e) => Err(e.into()),
-    }
+    super::updated(model.update(conn).await, "TestStep", id)
 }
 
 /// Removes a step and closes the gap; returns the case's id.

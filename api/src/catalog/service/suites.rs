@@ -141,19 +141,11 @@ pub async fn update(
             .await?
             .ok_or_else(|| AppError::not_found("TestSuite", id));
     }
-    match model.update(conn).await {
-        Ok(m) => Ok(m),
-        Err(sea_orm::DbErr::RecordNotUpdated) => Err(AppError::not_found("TestSuite", id)),
-        Err(e) => Err(e.into()),
-    }
+    super::updated(model.update(conn).await, "TestSuite", id)
 }
 
 pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Uuid> {
-    let res = test_suite::Entity::delete_by_id(id).exec(conn).await?;
-    if res.rows_affected == 0 {
-        return Err(AppError::not_found("TestSuite", id));
-    }
-    Ok(id)
+    super::delete_row::<test_suite::Entity>(conn, id, "TestSuite").await
 }
 
 /// Locks the suite row; NOT_FOUND when absent.
