@@ -5,6 +5,7 @@
 //! - `db`: the connection pool, and `db::managed`, the embedded PostgreSQL cluster.
 //! - `startup`: open the database, migrate, serve, shut down.
 //! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
+//! - `limits`: bounds on what a client sends, checked before anything recursive reads it.
 //! - `schema`: the GraphQL roots, limits and SDL export.
 //! - `state`: what every request can reach.
 //! - `auth`: identity and the per-request database context (transaction, RLS settings).
@@ -26,6 +27,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod pagination;
 pub mod runs;

@@ -38,14 +38,6 @@ pub struct MutationRoot(
     crate::archive::ArchiveMutation,
 );
 
-/// Deepest selection nesting a query may have: the deepest useful query (run → executions →
-/// step executions → step → case) is far below it, while cyclic abuse
-/// (case → suites → cases → ...) is cut off.
-pub const MAX_QUERY_DEPTH: usize = 12;
-
-/// Upper bound on a query's complexity (one point per field).
-pub const MAX_QUERY_COMPLEXITY: usize = 5_000;
-
 /// Version and health of the running service.
 #[derive(SimpleObject)]
 pub struct ServerInfo {
@@ -77,15 +69,14 @@ impl ServerQuery {
     }
 }
 
-/// The schema with its roots and limits, without request data.
+/// The schema with its roots, without request data. Its limits (depth, fields, introspection)
+/// are checked before it sees a request: [`crate::limits`].
 pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, LiveSubscription> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         LiveSubscription,
     )
-    .limit_depth(MAX_QUERY_DEPTH)
-    .limit_complexity(MAX_QUERY_COMPLEXITY)
 }
 
 /// The schema serving requests against `state`.

@@ -242,7 +242,7 @@ async fn query_within_the_depth_limit_then_it_runs() {
     let case = create_case(&app, json!({ "name": "login" })).await;
     create_suite(&app, json!({ "name": "smoke", "testCaseIds": [case] })).await;
     // testCase + 4 per level + id
-    let levels = (api::schema::MAX_QUERY_DEPTH - 2) / 4;
+    let levels = (api::limits::MAX_QUERY_DEPTH - 2) / 4;
     let (status, _, body) = send(post_json(
         &app,
         json!({ "query": nested_query(levels), "variables": { "id": case } }),
@@ -259,7 +259,7 @@ async fn query_beyond_the_depth_limit_then_rejected_with_a_code() {
     warm_up(&app).await;
     let case = create_case(&app, json!({ "name": "login" })).await;
     create_suite(&app, json!({ "name": "smoke", "testCaseIds": [case] })).await;
-    let levels = api::schema::MAX_QUERY_DEPTH / 4 + 1;
+    let levels = api::limits::MAX_QUERY_DEPTH / 4 + 1;
     warm_up(&app).await;
     let before = app.statements();
     let (status, _, body) = send(post_json(
@@ -276,7 +276,7 @@ async fn query_beyond_the_depth_limit_then_rejected_with_a_code() {
 #[tokio::test]
 async fn query_beyond_the_complexity_limit_then_rejected_with_a_code() {
     let app = spawn_app().await;
-    let fields: String = (0..=api::schema::MAX_QUERY_COMPLEXITY)
+    let fields: String = (0..=api::limits::MAX_FIELDS as usize)
         .map(|i| format!("f{i}: testCase(id: \"00000000-0000-0000-0000-000000000000\") {{ id }} "))
         .collect();
     warm_up(&app).await;

@@ -71,6 +71,15 @@ impl Extension for RequestContextExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // whatever the entry, nothing recursive reads a text that nests too deep (the HTTP and
+        // WebSocket entries check the whole document before this)
+        if let Err(e) = crate::limits::check_query_text(query) {
+            use async_graphql::ErrorExtensions;
+            let code = e.code();
+            return Err(async_graphql::Error::new(e.message())
+                .extend_with(|_, x| x.set("code", code))
+                .into_server_error(async_graphql::Pos::default()));
+        }
         let document = next.run(ctx, query, variables).await?;
         // a document with a mutation keeps its writes, whichever operation runs
         let mutation = document

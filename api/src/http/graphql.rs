@@ -45,6 +45,9 @@ pub(crate) async fn graphql_post(
             json_type,
         );
     }
+    if let Err(e) = crate::limits::check_json(&bytes, "the body") {
+        return limit_response(&e, json_type);
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -92,6 +95,9 @@ async fn execute(
     json_type: &'static str,
 ) -> Response {
     let operation_name = request.operation_name.clone();
+    if let Err(e) = crate::limits::check_request(&mut request) {
+        return limit_response(&e, json_type);
+    }
     let operation_type = match request.parsed_query() {
         Ok(doc) => operation_of(doc, operation_name.as_deref()),
         Err(e) => {
@@ -163,6 +169,11 @@ async fn execute(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(json_type));
     res
+}
+
+/// A request refused by a bound of [`crate::limits`]: 400, with the bound's code.
+fn limit_response(e: &crate::limits::LimitError, json_type: &'static str) -> Response {
+    error_response(StatusCode::BAD_REQUEST, e.code(), &e.message(), json_type)
 }
 
 /// Whether the operation only asks for the schema (`__schema`, `__type`, `__typename`), which
