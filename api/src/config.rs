@@ -32,6 +32,80 @@ pub struct Cli {
     /// Do not apply pending migrations at start.
     #[arg(long, global = true)]
     pub no_migrate: bool,
+
+    /// Longest a GraphQL request over HTTP may take before it is answered 504 (e.g. `30s`).
+    #[arg(long, env = "JBTS_REQUEST_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "30s", global = true)]
+    pub request_timeout: std::time::Duration,
+
+    /// Longest statement a request or subscription may run before PostgreSQL cancels it.
+    #[arg(long, env = "JBTS_STATEMENT_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "15s", global = true)]
+    pub statement_timeout: std::time::Duration,
+
+    /// Longest statement of maintenance (archive, restore, refreshes, VACUUM) and of the
+    /// server's own bookkeeping.
+    #[arg(long, env = "JBTS_MAINTENANCE_STATEMENT_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "1h", global = true)]
+    pub maintenance_statement_timeout: std::time::Duration,
+
+    /// Requests a token may make per rate-limit window (0: no limit).
+    #[arg(long, env = "JBTS_RATE_LIMIT_PER_TOKEN", default_value_t = crate::rate_limit::DEFAULT_PER_TOKEN, global = true)]
+    pub rate_limit_per_token: u32,
+
+    /// Requests a client address may make per rate-limit window (0: no limit).
+    #[arg(long, env = "JBTS_RATE_LIMIT_PER_ADDRESS", default_value_t = crate::rate_limit::DEFAULT_PER_ADDRESS, global = true)]
+    pub rate_limit_per_address: u32,
+
+    /// Length of a rate-limit window (e.g. `1m`).
+    #[arg(long, env = "JBTS_RATE_LIMIT_WINDOW", value_parser = humantime::parse_duration,
+          default_value = "1m", global = true)]
+    pub rate_limit_window: std::time::Duration,
+}
+
+impl Cli {
+    /// The serving options these arguments give.
+    pub fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: self.request_timeout,
+            statements: crate::auth::context::StatementLimits {
+                statement_timeout: self.statement_timeout,
+            },
+            rate_limits: crate::rate_limit::RateLimits {
+                per_token: self.rate_limit_per_token,
+                per_address: self.rate_limit_per_address,
+                window: self.rate_limit_window,
+            },
+        }
+    }
+}
+
+/// Default longest GraphQL request over HTTP.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How a server serves: bounds and limits of what clients may ask.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerOptions {
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Longest GraphQL request over HTTP (504 `TIMEOUT` past it).
+    pub request_timeout: std::time::Duration,
+    /// Time limits of clients' statements.
+    pub statements: crate::auth::context::StatementLimits,
+    /// Requests per window and token or address.
+    pub rate_limits: crate::rate_limit::RateLimits,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::http::MAX_BODY_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            statements: Default::default(),
+            rate_limits: Default::default(),
+        }
+    }
 }
 
 /// Where the database is.

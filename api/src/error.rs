@@ -26,6 +26,8 @@ pub enum AppError {
     Unauthenticated { message: String },
     /// Valid credentials without the required role.
     Forbidden { message: String },
+    /// The work took longer than its time limit and was stopped.
+    Timeout { message: String },
     /// Anything else; the cause is logged, never shown.
     Internal { cause: String },
 }
@@ -58,6 +60,28 @@ impl AppError {
         }
     }
 
+    /// What the client is told (an internal cause is never shown).
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadUserInput { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::Unauthenticated { message }
+            | Self::Forbidden { message }
+            | Self::Timeout { message } => message.clone(),
+            Self::NotFound { entity, id } => format!("{entity} {id} not found"),
+            Self::Internal { .. } => "internal server error".to_owned(),
+        }
+    }
+
+    /// The input field the error concerns, if it concerns one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::BadUserInput { field, .. } => Some(field),
+            Self::Conflict { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The `extensions.code` of this error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -66,6 +90,7 @@ impl AppError {
             Self::Conflict { .. } => "CONFLICT",
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
             Self::Forbidden { .. } => "FORBIDDEN",
+            Self::Timeout { .. } => "TIMEOUT",
             Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -73,20 +98,12 @@ impl AppError {
 
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
+        if let AppError::Internal { cause } = &err {
+            tracing::error!(%cause, "internal error");
+        }
         let code = err.code();
-        let (message, field) = match err {
-            AppError::BadUserInput { field, message } => (message, Some(field)),
-            AppError::NotFound { entity, id } => (format!("{entity} {id} not found"), None),
-            AppError::Conflict { field, message } => (message, field),
-            AppError::Unauthenticated { message } | AppError::Forbidden { message } => {
-                (message, None)
-            }
-            AppError::Internal { cause } => {
-                tracing::error!(%cause, "internal error");
-                ("internal server error".to_owned(), None)
-            }
-        };
-        async_graphql::Error::new(message).extend_with(|_, e| {
+        let field = err.field().map(str::to_owned);
+        async_graphql::Error::new(err.message()).extend_with(|_, e| {
             e.set("code", code);
             if let Some(field) = &field {
                 e.set("field", field.as_str());
@@ -333,6 +350,13 @@ const CONSTRAINTS: &[ConstraintRule] = &[
 /// SQLSTATE class of data exceptions: the value given cannot be stored as such.
 const DATA_EXCEPTION_CLASS: &str = "22";
 
+/// SQLSTATE class of program limits exceeded: a value too large for PostgreSQL to process
+/// (a search too big for a tsquery, an index row too large, a statement too complex).
+const PROGRAM_LIMIT_CLASS: &str = "54";
+
+/// SQLSTATE of a statement cancelled, by `statement_timeout` here.
+const QUERY_CANCELED: &str = "57014";
+
 /// The PostgreSQL error behind a SeaORM error, if it came from the server.
 pub fn pg_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
     let runtime = match err {
@@ -381,6 +405,18 @@ impl From<DbErr> for AppError {
                 // a NUL character in text or JSON
                 Some(code) if code.starts_with(DATA_EXCEPTION_CLASS) => {
                     return AppError::bad_input("input", "a value is not acceptable");
+                }
+                Some(code) if code.starts_with(PROGRAM_LIMIT_CLASS) => {
+                    return AppError::bad_input(
+                        "input",
+                        "a value is too large to be processed; make it smaller",
+                    );
+                }
+                Some(QUERY_CANCELED) => {
+                    return AppError::Timeout {
+                        message: "the database took longer than its time limit and was stopped"
+                            .to_owned(),
+                    };
                 }
                 _ => {}
             }

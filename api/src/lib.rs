@@ -5,12 +5,14 @@
 //! - `db`: the connection pool, and `db::managed`, the embedded PostgreSQL cluster.
 //! - `startup`: open the database, migrate, serve, shut down.
 //! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
+//! - `input`: bounds of every input (lengths, ranges, sizes) and their checks.
 //! - `limits`: bounds on what a client sends, checked before anything recursive reads it.
 //! - `schema`: the GraphQL roots, limits and SDL export.
 //! - `state`: what every request can reach.
 //! - `auth`: identity and the per-request database context (transaction, RLS settings).
 //! - `error`: the one error type, with codes; constraint names mapped to messages.
 //! - `pagination`: keyset pagination and cursors.
+//! - `rate_limit`: requests per window and token or client address.
 //! - `catalog`: test cases, steps, suites, configurations.
 //! - `live`: the NOTIFY-fed hub and the subscriptions.
 //! - `analytics`: statistics, flakiness, failure groups, trends, computed on demand.
@@ -27,9 +29,11 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod input;
 pub mod limits;
 pub mod live;
 pub mod pagination;
+pub mod rate_limit;
 pub mod runs;
 pub mod schema;
 pub mod startup;

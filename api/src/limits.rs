@@ -39,6 +39,15 @@ pub const MAX_FRAGMENTS: usize = 100;
 /// and code generators do; each more is a copy of a large answer.
 pub const MAX_SCHEMA_FIELDS: u64 = 1;
 
+/// Longest string anywhere in a request's variables, in bytes: above the largest field bound
+/// of [`crate::input`] (so that a field's own bound answers first, with its name), and a bound
+/// still for a field without one.
+pub const MAX_VARIABLE_STRING_BYTES: usize = 1024 * 1024;
+
+/// Longest list anywhere in a request's variables: ten times the longest list any field takes
+/// (a bulk report's 10,000 results), so that a field's own bound answers first, with its name.
+pub const MAX_VARIABLE_LIST: usize = 100_000;
+
 /// A bound the request broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitError {
@@ -56,6 +65,8 @@ pub enum LimitError {
     TooManyFields { fields: u64 },
     /// `__schema` more than [`MAX_SCHEMA_FIELDS`] times in one operation.
     TooMuchIntrospection { count: u64 },
+    /// A string or list in the variables is larger than its bound.
+    VariableTooLarge { what: &'static str },
 }
 
 impl LimitError {
@@ -70,7 +81,8 @@ impl LimitError {
             Self::Syntax { .. } => "GRAPHQL_PARSE_FAILED",
             Self::TooDeep { .. }
             | Self::TooManyFields { .. }
-            | Self::TooMuchIntrospection { .. } => "BAD_USER_INPUT",
+            | Self::TooMuchIntrospection { .. }
+            | Self::VariableTooLarge { .. } => "BAD_USER_INPUT",
         }
     }
 
@@ -96,6 +108,12 @@ impl LimitError {
             Self::TooMuchIntrospection { count } => format!(
                 "the operation asks for __schema {count} times; at most {MAX_SCHEMA_FIELDS} is accepted"
             ),
+            Self::VariableTooLarge { what } => match *what {
+                "string" => format!(
+                    "a string in the variables is longer than {MAX_VARIABLE_STRING_BYTES} bytes"
+                ),
+                _ => format!("a list in the variables has more than {MAX_VARIABLE_LIST} items"),
+            },
         }
     }
 }
@@ -303,10 +321,34 @@ pub fn check_query(query: &str) -> Result<ExecutableDocument, LimitError> {
     Ok(doc)
 }
 
-/// Checks a request's query as [`check_query`] does and keeps the parsed document in it, so
-/// that the schema does not parse it again.
+/// Checks that no string or list in `variables` exceeds the bounds any input has, without
+/// recursion (the variables' nesting is bounded by [`check_json`] before they are read).
+pub fn check_variables(variables: &async_graphql::Variables) -> Result<(), LimitError> {
+    use async_graphql::Value;
+    let mut stack: Vec<&Value> = variables.values().collect();
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(s) if s.len() > MAX_VARIABLE_STRING_BYTES => {
+                return Err(LimitError::VariableTooLarge { what: "string" });
+            }
+            Value::List(items) => {
+                if items.len() > MAX_VARIABLE_LIST {
+                    return Err(LimitError::VariableTooLarge { what: "list" });
+                }
+                stack.extend(items.iter());
+            }
+            Value::Object(fields) => stack.extend(fields.values()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a request's query as [`check_query`] does, and its variables, and keeps the parsed
+/// document in it, so that the schema does not parse it again.
 pub fn check_request(request: &mut Request) -> Result<(), LimitError> {
     let doc = check_query(&request.query)?;
+    check_variables(&request.variables)?;
     request.set_parsed_query(doc);
     Ok(())
 }

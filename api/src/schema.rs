@@ -67,6 +67,13 @@ impl ServerQuery {
             postgres_version,
         }
     }
+
+    /// Where the caller's rate limit stands after this request (the token's quota; null when
+    /// rate limiting is off or over WebSocket). The same figures come with every HTTP answer
+    /// as `x-ratelimit-*` headers.
+    async fn rate_limit(&self, ctx: &Context<'_>) -> Option<crate::rate_limit::Quota> {
+        ctx.data_opt::<crate::rate_limit::Quota>().copied()
+    }
 }
 
 /// The schema with its roots, without request data. Its limits (depth, fields, introspection)
@@ -83,10 +90,11 @@ pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, LiveSubscription> {
 pub fn build(state: AppState) -> AppSchema {
     let pool = state.db.clone();
     let hub = state.hub.clone();
+    let limits = state.options.statements;
     builder()
         .data(hub)
         .data(state)
-        .extension(crate::auth::extension::RequestContext::new(pool))
+        .extension(crate::auth::extension::RequestContext::new(pool, limits))
         .finish()
 }
 

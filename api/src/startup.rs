@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, DatabaseArgs, MigrateAction, TokenAction};
+use crate::config::{Cli, Command, DatabaseArgs, MigrateAction, ServerOptions, TokenAction};
 use crate::db::managed::{self, ClusterOptions, ManagedCluster};
 use crate::state::AppState;
 
@@ -62,8 +62,12 @@ pub async fn start_managed(
     Ok((cluster, url))
 }
 
-/// Opens the database the arguments name: DATABASE_URL, or the managed cluster.
-pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<OpenDatabase> {
+/// Opens the database the arguments name: DATABASE_URL, or the managed cluster; the pool's
+/// own statements (maintenance, migrations) limited to `statement_timeout`.
+pub async fn open_database(
+    args: &DatabaseArgs,
+    statement_timeout: Duration,
+) -> anyhow::Result<OpenDatabase> {
     let (cluster, url) = match &args.database_url {
         Some(url) => (None, url.clone()),
         None => {
@@ -71,7 +75,9 @@ pub async fn open_database(args: &DatabaseArgs) -> anyhow::Result<OpenDatabase> 
             (Some(cluster), url)
         }
     };
-    let db = match crate::db::connect(&url, crate::db::POOL_MAX_CONNECTIONS).await {
+    let db = match crate::db::connect_with(&url, crate::db::POOL_MAX_CONNECTIONS, statement_timeout)
+        .await
+    {
         Ok(db) => db,
         Err(e) => {
             if let Some(cluster) = cluster {
@@ -92,27 +98,28 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the schema and router over `db` and binds `listen` (port 0 picks a free port).
+    /// Builds the schema and router over `db` and binds `listen` (port 0 picks a free port),
+    /// with the default options.
     pub async fn build(
         db: DatabaseConnection,
         url: &str,
         listen: SocketAddr,
     ) -> anyhow::Result<Self> {
-        Self::build_with_body_limit(db, url, listen, crate::http::MAX_BODY_BYTES).await
+        Self::build_with(db, url, listen, ServerOptions::default()).await
     }
 
-    /// As [`Application::build`], accepting request bodies of up to `max_body_bytes`.
-    pub async fn build_with_body_limit(
+    /// As [`Application::build`], with `options`.
+    pub async fn build_with(
         db: DatabaseConnection,
         url: &str,
         listen: SocketAddr,
-        max_body_bytes: usize,
+        options: ServerOptions,
     ) -> anyhow::Result<Self> {
-        let state = AppState::new(db, url.to_owned());
+        let state = AppState::new(db, url.to_owned(), options);
         let schema = crate::schema::build(state.clone());
         let shutdown = state.shutdown.clone();
         let hub = state.hub.clone();
-        let router = crate::http::router_with_body_limit(schema, state, max_body_bytes);
+        let router = crate::http::router(schema, state);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -144,7 +151,10 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let live = self.shutdown.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             // live streams end, so that their WebSocket connections can close
             let _ = live.send(true);
@@ -238,7 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { action } => {
-            let open = open_database(&cli.database).await?;
+            let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
             let result = async {
                 if !cli.no_migrate {
                     migration::Migrator::up(&open.db, None).await?;
@@ -250,7 +260,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Migrate { action } => {
-            let open = open_database(&cli.database).await?;
+            let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
             let result = migrate(&open.db, action).await;
             open.close().await?;
             result
@@ -275,7 +285,7 @@ async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> anyhow::Resu
 
 /// Opens the database and applies pending migrations (unless `--no-migrate`).
 async fn open_migrated(cli: &Cli) -> anyhow::Result<OpenDatabase> {
-    let open = open_database(&cli.database).await?;
+    let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
     if !cli.no_migrate
         && let Err(e) = migration::Migrator::up(&open.db, None).await
     {
@@ -343,14 +353,10 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
 
 /// A service error as a line of text for the command line.
 fn error_text(e: crate::error::AppError) -> String {
-    use crate::error::AppError;
     match e {
-        AppError::BadUserInput { message, .. }
-        | AppError::Conflict { message, .. }
-        | AppError::Unauthenticated { message }
-        | AppError::Forbidden { message } => message,
-        AppError::NotFound { entity, id } => format!("{entity} {id} not found"),
-        AppError::Internal { cause } => cause,
+        // an operator sees the cause a client would not
+        crate::error::AppError::Internal { cause } => cause,
+        other => other.message(),
     }
 }
 
@@ -384,7 +390,7 @@ async fn ensure_first_token(db: &DatabaseConnection, addr: SocketAddr) -> anyhow
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
-    let open = open_database(&cli.database).await?;
+    let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
     let result = serve_on(&open, cli).await;
     open.close().await?;
     result
@@ -398,13 +404,8 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
             .await
             .context("applying migrations")?;
     }
-    let app = Application::build_with_body_limit(
-        open.db.clone(),
-        &open.url,
-        cli.listen,
-        cli.max_body_bytes,
-    )
-    .await?;
+    let app = Application::build_with(open.db.clone(), &open.url, cli.listen, cli.server_options())
+        .await?;
     let addr = app.local_addr()?;
     if open.cluster.is_some() {
         ensure_first_token(&open.db, addr).await?;

@@ -11,6 +11,7 @@ use super::types::{
     RunStats, StabilityRating, StatsWindow, SuiteStats,
 };
 use crate::error::{AppError, AppResult};
+use crate::input::{check_days, check_object};
 
 /// Executions a flakiness score looks at by default: recent enough to describe the case as it
 /// is now, enough to see flips.
@@ -30,9 +31,10 @@ fn stmt(sql: String, values: Vec<Value>) -> Statement {
 }
 
 /// The executions a window covers, as a subquery; its values are appended to `values`.
-fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> String {
+fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> AppResult<String> {
     let mut conditions = vec!["true".to_owned()];
     if let Some(days) = window.days {
+        check_days("window.days", days)?;
         values.push(days.into());
         conditions.push(format!(
             "x.created_at >= now() - ${} * interval '1 day'",
@@ -44,6 +46,7 @@ fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> String {
         conditions.push(format!("x.configuration_id = ${}", values.len()));
     }
     if let Some(rc) = &window.run_configuration {
+        check_object("window.runConfiguration", &rc.0)?;
         values.push(rc.0.clone().into());
         conditions.push(format!(
             "x.test_run_id IN (SELECT id FROM test_runs WHERE run_configuration @> ${}::jsonb)",
@@ -52,7 +55,7 @@ fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> String {
     }
     let filter = conditions.join(" AND ");
     let live = format!("SELECT x.* FROM test_executions x WHERE {filter}");
-    if window.include_archived {
+    Ok(if window.include_archived {
         format!(
             "({live} UNION ALL SELECT x.id, x.test_case_id, x.test_run_id, x.configuration_id, x.status, x.started_at,
                x.completed_at, x.duration_seconds, x.error_message, x.execution_metadata, x.retry_attempt,
@@ -60,7 +63,7 @@ fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> String {
         )
     } else {
         format!("({live})")
-    }
+    })
 }
 
 fn rating(total: i64, failed: i64) -> StabilityRating {
@@ -92,7 +95,7 @@ pub async fn case_stats(
     window: &StatsWindow,
 ) -> AppResult<HashMap<Uuid, CaseStats>> {
     let mut values: Vec<Value> = vec![cases.to_vec().into()];
-    let source = window_source(window, &mut values);
+    let source = window_source(window, &mut values)?;
     let sql = format!(
         "SELECT e.test_case_id,
                 count(*) AS total,
@@ -208,6 +211,7 @@ pub async fn flakiest(
 ) -> AppResult<Vec<(Uuid, Flakiness)>> {
     let sample = check_sample(sample)?;
     let limit = check_limit(limit)?;
+    let days = check_days("days", days)?;
     let query = if sample == SUMMARY_SAMPLE {
         stmt(
             format!(
@@ -275,6 +279,7 @@ pub async fn most_failing(
     )>,
 > {
     let limit = check_limit(limit)?;
+    let days = check_days("days", days)?;
     let rows = conn
         .query_all_raw(stmt(
             "SELECT test_case_id, count(*) FILTER (WHERE status = 'failed') AS failures, count(*) AS executions,
@@ -398,7 +403,7 @@ pub async fn trend(
         ));
     }
     let mut values: Vec<Value> = vec![from.into(), to.into(), suite.into(), case.into()];
-    let source = window_source(window, &mut values);
+    let source = window_source(window, &mut values)?;
     let sql = format!(
         "SELECT d::date AS day,
                 count(e.id) FILTER (WHERE e.status = 'passed') AS passed,
@@ -464,6 +469,9 @@ pub async fn suite_stats(
     suite: Uuid,
     days: Option<i32>,
 ) -> AppResult<SuiteStats> {
+    if let Some(days) = days {
+        check_days("days", days)?;
+    }
     let r = conn
         .query_one_raw(stmt(
             "SELECT count(*) AS runs,
@@ -549,7 +557,7 @@ pub async fn stats_page(
     let page = Page::new(args, &ordering)?;
     let mut sql = Sql::default();
     let case_conditions = crate::catalog::service::cases::filter_conditions(filter, &mut sql)?;
-    let source = window_source(window, &mut sql.values);
+    let source = window_source(window, &mut sql.values)?;
     let keyset = page.conditions(&ordering, &mut sql)?;
     let limit = sql.bind(page.limit as i64 + 1);
     let case_filter = if case_conditions.is_empty() {

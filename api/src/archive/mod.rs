@@ -13,6 +13,10 @@ use crate::error::{AppError, AppResult};
 /// Executions moved per transaction: small enough that each transaction's locks are brief.
 pub const ARCHIVE_BATCH: i64 = 1_000;
 
+/// Oldest cutoff an archival may be given, in days (a century): further back the cutoff
+/// could not be computed.
+pub const ARCHIVE_DAYS_MAX: i32 = 36_500;
+
 /// What an archival or restore moved (or, in a dry run, would move).
 #[derive(Debug, Clone, Default, PartialEq, Eq, async_graphql::SimpleObject)]
 pub struct ArchiveReport {
@@ -71,12 +75,7 @@ pub async fn archive(
     dry_run: bool,
     actor: &str,
 ) -> AppResult<ArchiveReport> {
-    if older_than_days < 0 {
-        return Err(AppError::bad_input(
-            "olderThanDays",
-            "olderThanDays must not be negative",
-        ));
-    }
+    crate::input::check_range("olderThanDays", older_than_days, 0, ARCHIVE_DAYS_MAX)?;
     let cutoff = (Utc::now() - chrono::Duration::days(i64::from(older_than_days))).fixed_offset();
     if dry_run {
         return count_eligible(db, cutoff).await;

@@ -15,6 +15,9 @@ use crate::catalog::types::{Json, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::pagination::{CountQuery, KeyKind, Ordering, PageArgs, PageInfo, Sql};
 
+/// Longest operation name (`INSERT`, `UPDATE`, `DELETE`, `ARCHIVE`, `RESTORE`).
+const OPERATION_MAX: usize = 10;
+
 /// Fields every row changes on update, left out of `changedFields`.
 const BOOKKEEPING_FIELDS: &[&str] = &["updated_at"];
 
@@ -136,9 +139,11 @@ pub async fn list(
         conditions.push(format!("audit_log.record_id = {}", sql.bind(r)));
     }
     if let Some(by) = filter.changed_by {
+        crate::input::check_len("filter.changedBy", Some(&by), crate::input::SHORT_TEXT_MAX)?;
         conditions.push(format!("audit_log.changed_by = {}", sql.bind(by)));
     }
     if let Some(op) = filter.operation {
+        crate::input::check_len("filter.operation", Some(&op), OPERATION_MAX)?;
         conditions.push(format!(
             "audit_log.operation = {}",
             sql.bind(op.to_uppercase())

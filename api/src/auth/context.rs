@@ -19,6 +19,37 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use super::Identity;
 use crate::error::{AppError, AppResult};
 
+/// Default longest statement of a request: far above any query the indexes serve (the slowest
+/// analytics list takes about a second at a million executions), far below a client's patience.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Time limits of the statements run for clients (requests and subscriptions' reads).
+#[derive(Debug, Clone, Copy)]
+pub struct StatementLimits {
+    /// Longest statement: PostgreSQL cancels it (`TIMEOUT` for the client).
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for StatementLimits {
+    fn default() -> Self {
+        Self {
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+/// Name of the savepoint that isolates one top-level field of a request from the others.
+const FIELD_SAVEPOINT: &str = "jbts_field";
+
+/// Whether a top-level field's statements are set apart, and whether its savepoint is set.
+#[derive(Default)]
+struct FieldScope {
+    /// A field is being resolved in isolation: its first statement sets the savepoint.
+    active: bool,
+    /// The savepoint is set.
+    savepoint: bool,
+}
+
 /// Role whose privileges (and RLS policies) a member's requests run under.
 pub const MEMBER_ROLE: &str = "application_users";
 
@@ -39,7 +70,11 @@ pub fn request_role(identity: &Identity) -> &'static str {
 pub struct RequestDb {
     pool: DatabaseConnection,
     identity: Option<Identity>,
+    limits: StatementLimits,
     tx: Mutex<Option<DatabaseTransaction>>,
+    /// Held while a top-level field resolves in isolation (see [`RequestDb::isolated`]).
+    field_turn: Mutex<()>,
+    field: std::sync::Mutex<FieldScope>,
     /// Whether the transaction must be committed (a mutation: see [`RequestDb::keep_writes`]).
     /// Otherwise it is released without a COMMIT.
     commit: AtomicBool,
@@ -49,11 +84,18 @@ pub struct RequestDb {
 pub type TxFuture<'a, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'a>>;
 
 impl RequestDb {
-    pub fn new(pool: DatabaseConnection, identity: Option<Identity>) -> Arc<Self> {
+    pub fn new(
+        pool: DatabaseConnection,
+        identity: Option<Identity>,
+        limits: StatementLimits,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             identity,
+            limits,
             tx: Mutex::new(None),
+            field_turn: Mutex::new(()),
+            field: std::sync::Mutex::new(FieldScope::default()),
             commit: AtomicBool::new(false),
         })
     }
@@ -94,23 +136,80 @@ impl RequestDb {
                     .map(|r| r.as_str())
                     .collect::<Vec<_>>()
                     .join(",");
+                let timeout = format!("{}ms", self.limits.statement_timeout.as_millis());
                 tx.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT set_config('app.user_id', $1, true), \
                             set_config('app.user_roles', $2, true), \
-                            set_config('role', $3, true)",
+                            set_config('role', $3, true), \
+                            set_config('statement_timeout', $4, true), \
+                            set_config('idle_in_transaction_session_timeout', $4, true)",
                     [
                         identity.user_id.clone().into(),
                         roles.into(),
                         request_role(identity).into(),
+                        timeout.into(),
                     ],
                 ))
                 .await?;
             }
             *guard = Some(tx);
         }
+        let set_savepoint = match self.field.lock() {
+            Ok(mut field) if field.active && !field.savepoint => {
+                field.savepoint = true;
+                true
+            }
+            _ => false,
+        };
+        if set_savepoint && let Some(tx) = guard.as_ref() {
+            tx.execute_unprepared(&format!("SAVEPOINT {FIELD_SAVEPOINT}"))
+                .await?;
+        }
         MutexGuard::try_map(guard, Option::as_mut)
             .map_err(|_| AppError::internal("request transaction missing"))
+    }
+
+    /// Resolves one top-level field of a request with several so that a failed statement of
+    /// it cannot abort the others' transaction: fields take turns, and the statements of each
+    /// run in a savepoint (set by its first statement, so a field that reads nothing costs
+    /// nothing), released when the field ends or, when the field left the transaction failed,
+    /// rolled back to. Returns the field's result and whether its statements were undone: the
+    /// caller reports that for a field that wrote.
+    pub async fn isolated<T>(&self, field: impl Future<Output = T>) -> (T, bool) {
+        let _turn = self.field_turn.lock().await;
+        if let Ok(mut scope) = self.field.lock() {
+            *scope = FieldScope {
+                active: true,
+                savepoint: false,
+            };
+        }
+        let value = field.await;
+        let set = match self.field.lock() {
+            Ok(mut scope) => std::mem::take(&mut *scope).savepoint,
+            Err(_) => false,
+        };
+        if !set {
+            return (value, false);
+        }
+        let guard = self.tx.lock().await;
+        let Some(tx) = guard.as_ref() else {
+            return (value, false);
+        };
+        if tx
+            .execute_unprepared(&format!("RELEASE SAVEPOINT {FIELD_SAVEPOINT}"))
+            .await
+            .is_ok()
+        {
+            return (value, false);
+        }
+        // the field left the transaction failed: undo its statements, keep the rest
+        let _ = tx
+            .execute_unprepared(&format!(
+                "ROLLBACK TO SAVEPOINT {FIELD_SAVEPOINT}; RELEASE SAVEPOINT {FIELD_SAVEPOINT}"
+            ))
+            .await;
+        (value, true)
     }
 
     /// Runs a write in a savepoint of the request's transaction: on error the savepoint is

@@ -5,10 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextResolve, ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use async_graphql::{Request, Response, ServerResult, Value, Variables};
 use sea_orm::DatabaseConnection;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Identity, RequestDb};
 
@@ -19,11 +21,12 @@ pub struct Authenticated(pub Identity);
 /// Factory of the per-operation context.
 pub struct RequestContext {
     pool: DatabaseConnection,
+    limits: super::context::StatementLimits,
 }
 
 impl RequestContext {
-    pub fn new(pool: DatabaseConnection) -> Self {
-        Self { pool }
+    pub fn new(pool: DatabaseConnection, limits: super::context::StatementLimits) -> Self {
+        Self { pool, limits }
     }
 }
 
@@ -31,14 +34,37 @@ impl ExtensionFactory for RequestContext {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestContextExtension {
             pool: self.pool.clone(),
+            limits: self.limits,
             db: Mutex::new(None),
+            isolate_fields: AtomicBool::new(false),
+            mutation: AtomicBool::new(false),
         })
     }
 }
 
 struct RequestContextExtension {
     pool: DatabaseConnection,
+    limits: super::context::StatementLimits,
     db: Mutex<Option<Arc<RequestDb>>>,
+    /// The document has several top-level fields: each resolves in isolation.
+    isolate_fields: AtomicBool,
+    /// The document has a mutation: its writes are kept.
+    mutation: AtomicBool,
+}
+
+impl RequestContextExtension {
+    fn db(&self) -> Option<Arc<RequestDb>> {
+        self.db.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// Whether an operation of `document` asks for more than one top-level field (a fragment at
+/// the top may hold several).
+fn several_top_level_fields(document: &ExecutableDocument) -> bool {
+    document.operations.iter().any(|(_, op)| {
+        let items = &op.node.selection_set.node.items;
+        items.len() > 1 || items.iter().any(|i| !matches!(i.node, Selection::Field(_)))
+    })
 }
 
 fn identity_in(data: &async_graphql::Data) -> Option<Identity> {
@@ -56,7 +82,7 @@ impl Extension for RequestContextExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let identity = identity_in(&request.data).or_else(|| identity_in(ctx.session_data));
-        let db = RequestDb::new(self.pool.clone(), identity);
+        let db = RequestDb::new(self.pool.clone(), identity, self.limits);
         if let Ok(mut slot) = self.db.lock() {
             *slot = Some(db.clone());
         }
@@ -86,10 +112,43 @@ impl Extension for RequestContextExtension {
             .operations
             .iter()
             .any(|(_, op)| op.node.ty == OperationType::Mutation);
-        if mutation && let Some(db) = self.db.lock().ok().and_then(|slot| slot.clone()) {
+        self.mutation.store(mutation, Ordering::Relaxed);
+        self.isolate_fields
+            .store(several_top_level_fields(&document), Ordering::Relaxed);
+        if mutation && let Some(db) = self.db() {
             db.keep_writes();
         }
         Ok(document)
+    }
+
+    /// One field's failure never changes another field's answer: with several top-level
+    /// fields, each resolves in a savepoint of its own ([`RequestDb::isolated`]). A field
+    /// whose statements had to be undone after it wrote answers an error instead of what it
+    /// had written.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let top_level = info.path_node.parent.is_none();
+        let db = match self.db() {
+            Some(db) if top_level && self.isolate_fields.load(Ordering::Relaxed) => db,
+            _ => return next.run(ctx, info).await,
+        };
+        let pos = async_graphql::Pos::default();
+        let (result, undone) = db.isolated(next.run(ctx, info)).await;
+        if undone && self.mutation.load(Ordering::Relaxed) && result.is_ok() {
+            return Err(
+                async_graphql::Error::from(crate::error::AppError::Conflict {
+                    field: None,
+                    message: "the change was not kept: a later statement of this field failed"
+                        .to_owned(),
+                })
+                .into_server_error(pos),
+            );
+        }
+        result
     }
 
     async fn execute(

@@ -108,6 +108,7 @@ pub async fn list(
     conn: &impl ConnectionTrait,
     user_id: Option<&str>,
 ) -> AppResult<Vec<TokenRecord>> {
+    crate::input::check_len("userId", user_id, USER_ID_MAX)?;
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

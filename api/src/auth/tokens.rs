@@ -101,6 +101,13 @@ fn parse(token: &str) -> Option<(Uuid, &str)> {
     (!secret.is_empty()).then_some((id, secret))
 }
 
+/// The id of the token an `Authorization` header carries, if it is one of ours in form (not
+/// whether it is valid: see [`authenticate`]).
+pub fn token_id(header: Option<&str>) -> Option<Uuid> {
+    let (_, token) = header?.trim().split_once(' ')?;
+    parse(token.trim()).map(|(id, _)| id)
+}
+
 fn unauthenticated(message: &str) -> AppError {
     AppError::Unauthenticated {
         message: message.to_owned(),

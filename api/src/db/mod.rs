@@ -17,16 +17,33 @@ pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long establishing a new connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Opens the connection pool for `url`.
-#[tracing::instrument(skip_all)]
+/// Default longest statement of the pool's own work (migrations, maintenance, archival,
+/// refreshes, token lookups): requests set their own, shorter limit in their transactions.
+pub const DEFAULT_MAINTENANCE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Opens the connection pool for `url`, its statements limited to
+/// [`DEFAULT_MAINTENANCE_STATEMENT_TIMEOUT`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, DEFAULT_MAINTENANCE_STATEMENT_TIMEOUT).await
+}
+
+/// Opens the connection pool for `url`; a statement of its own (outside a request's
+/// transaction, which sets a shorter limit) may run for `statement_timeout`.
+#[tracing::instrument(skip_all)]
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
+    let timeout = format!("{}", statement_timeout.as_millis());
     options
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", timeout.as_str())]));
     Database::connect(options).await
 }
 

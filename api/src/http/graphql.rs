@@ -8,15 +8,20 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
+
+use std::net::SocketAddr;
+
+use crate::rate_limit::{Client, Quota};
 
 use super::{GRAPHQL_PATH, GRAPHQL_WS_PATH, HttpState, error_response, response_type};
 
 pub(crate) async fn graphql_post(
     State(state): State<HttpState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -59,12 +64,13 @@ pub(crate) async fn graphql_post(
             );
         }
     };
-    execute(&state, request, Method::POST, &headers, json_type).await
+    execute(&state, request, Method::POST, &headers, client, json_type).await
 }
 
 /// GET without a query string is a person opening the playground; with one, a query.
 pub(crate) async fn graphql_get(
     State(state): State<HttpState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
@@ -84,15 +90,39 @@ pub(crate) async fn graphql_get(
             );
         }
     };
-    execute(&state, request, Method::GET, &headers, json_type).await
+    execute(&state, request, Method::GET, &headers, client, json_type).await
 }
 
+/// Counts the request against its client address, answers it, and says on the answer where
+/// the caller's quota stands (the token's once authenticated, else the address's).
 async fn execute(
+    state: &HttpState,
+    request: async_graphql::Request,
+    method: Method,
+    headers: &HeaderMap,
+    client: SocketAddr,
+    json_type: &'static str,
+) -> Response {
+    let mut quota = None;
+    match state.app.rate_limiter.take(Client::Address(client.ip())) {
+        Some(Err(spent)) => return rate_limited(&spent, json_type),
+        Some(Ok(q)) => quota = Some(q),
+        None => {}
+    }
+    let mut response = answer(state, request, method, headers, json_type, &mut quota).await;
+    if let Some(q) = &quota {
+        rate_headers(response.headers_mut(), q);
+    }
+    response
+}
+
+async fn answer(
     state: &HttpState,
     mut request: async_graphql::Request,
     method: Method,
     headers: &HeaderMap,
     json_type: &'static str,
+    quota: &mut Option<Quota>,
 ) -> Response {
     let operation_name = request.operation_name.clone();
     if let Err(e) = crate::limits::check_request(&mut request) {
@@ -132,6 +162,15 @@ async fn execute(
         match crate::auth::tokens::authenticate(&state.app.db, &state.app.tokens, header).await {
             Ok(identity) => {
                 request = request.data(crate::auth::extension::Authenticated(identity));
+                let token = crate::auth::tokens::token_id(header);
+                match token.and_then(|id| state.app.rate_limiter.take(Client::Token(id))) {
+                    Some(Err(spent)) => {
+                        *quota = Some(spent);
+                        return rate_limited(&spent, json_type);
+                    }
+                    Some(Ok(q)) => *quota = Some(q),
+                    None => {}
+                }
             }
             Err(e) => {
                 let message = match &e {
@@ -154,7 +193,24 @@ async fn execute(
             }
         }
     }
-    let response = state.schema.execute(request).await;
+    if let Some(q) = quota {
+        request = request.data(*q);
+    }
+    let timeout = state.app.options.request_timeout;
+    let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            return error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                &format!(
+                    "the request took longer than {} ms and was stopped",
+                    timeout.as_millis()
+                ),
+                json_type,
+            );
+        }
+    };
     let rejected = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -169,6 +225,43 @@ async fn execute(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(json_type));
     res
+}
+
+/// A request whose client spent its quota: 429 with `retry-after`.
+fn rate_limited(spent: &Quota, json_type: &'static str) -> Response {
+    let mut res = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        &format!(
+            "rate limit exceeded: {} requests per window for this {}; the window resets at {} (seconds since the epoch)",
+            spent.limit, spent.resource, spent.reset
+        ),
+        json_type,
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if let Ok(v) = HeaderValue::from_str(&spent.reset.saturating_sub(now).to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    rate_headers(res.headers_mut(), spent);
+    res
+}
+
+/// GitHub's rate-limit headers.
+fn rate_headers(headers: &mut HeaderMap, q: &Quota) {
+    for (name, value) in [
+        ("x-ratelimit-limit", q.limit.to_string()),
+        ("x-ratelimit-remaining", q.remaining.to_string()),
+        ("x-ratelimit-used", q.used.to_string()),
+        ("x-ratelimit-reset", q.reset.to_string()),
+        ("x-ratelimit-resource", q.resource.to_owned()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
 }
 
 /// A request refused by a bound of [`crate::limits`]: 400, with the bound's code.

@@ -41,17 +41,12 @@ pub(crate) struct HttpState {
     pub(crate) max_body_bytes: usize,
 }
 
-/// The service's router.
+/// The service's router (its options, such as the largest body, are `app.options`).
 pub fn router(schema: AppSchema, app: AppState) -> Router {
-    router_with_body_limit(schema, app, MAX_BODY_BYTES)
-}
-
-/// The service's router, accepting request bodies of up to `max_body_bytes`.
-pub fn router_with_body_limit(schema: AppSchema, app: AppState, max_body_bytes: usize) -> Router {
     let state = HttpState {
         schema: schema.clone(),
+        max_body_bytes: app.options.max_body_bytes,
         app,
-        max_body_bytes,
     };
     Router::new()
         .route(

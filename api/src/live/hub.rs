@@ -101,6 +101,8 @@ pub struct Hub {
     shutdown: watch::Receiver<bool>,
     pub snapshots: SnapshotCache,
     pub pool: DatabaseConnection,
+    /// Time limits of the subscriptions' reads.
+    pub statements: crate::auth::context::StatementLimits,
 }
 
 impl Hub {
@@ -109,6 +111,7 @@ impl Hub {
         url: String,
         pool: DatabaseConnection,
         shutdown: watch::Receiver<bool>,
+        statements: crate::auth::context::StatementLimits,
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (state_tx, state) = watch::channel(ListenerState::Connecting);
@@ -127,6 +130,7 @@ impl Hub {
             shutdown,
             snapshots: SnapshotCache::default(),
             pool,
+            statements,
         })
     }
 

@@ -176,10 +176,11 @@ where
     T: DeserializeOwned + Send + Sync + 'static,
 {
     let pool = hub.pool.clone();
+    let limits = hub.statements;
     let identity = identity.clone();
     hub.snapshots
         .get(key, async move {
-            let db = RequestDb::new(pool, Some(identity));
+            let db = RequestDb::new(pool, Some(identity), limits);
             let value = {
                 let conn = db.conn().await.map_err(|e| format!("{e:?}"))?;
                 let row = conn

@@ -6,9 +6,17 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    ListPage, check_len, check_name, check_object, list_page, nullable, required, tags_json,
+use super::{ListPage, list_page, nullable, required, tags_json};
+use crate::input::{
+    DESCRIPTION_MAX, DURATION_MAX_SECONDS, NAME_MAX, SEARCH_MAX, SHORT_TEXT_MAX, check_len,
+    check_list, check_name, check_object, check_range, check_tags,
 };
+
+/// Most retries a case may allow (`ck_test_cases_retry_count`).
+pub const RETRY_COUNT_MAX: i32 = 10;
+
+/// Most steps a case may be created with in one request.
+pub const STEPS_MAX: usize = 500;
 use crate::catalog::enums::OrderDirection;
 use crate::catalog::types::{
     CreateTestCaseInput, TestCaseFilter, TestCaseOrder, TestCaseOrderField, UpdateTestCaseInput,
@@ -59,21 +67,25 @@ pub fn filter_conditions(filter: &TestCaseFilter, sql: &mut Sql) -> AppResult<Ve
         conditions.push(format!("test_cases.priority = ANY({})", sql.bind(values)));
     }
     if let Some(category) = filter.category {
+        check_len("filter.category", Some(&category), SHORT_TEXT_MAX)?;
         conditions.push(format!("test_cases.category = {}", sql.bind(category)));
     }
     if let Some(author) = filter.author {
+        check_len("filter.author", Some(&author), SHORT_TEXT_MAX)?;
         conditions.push(format!("test_cases.author = {}", sql.bind(author)));
     }
     if let Some(automated) = filter.is_automated {
         conditions.push(format!("test_cases.is_automated = {}", sql.bind(automated)));
     }
     if let Some(tags) = filter.tags_all {
+        check_tags("filter.tagsAll", &tags)?;
         conditions.push(format!(
             "test_cases.tags @> {}::jsonb",
             sql.bind(tags_json(&tags))
         ));
     }
     if let Some(tags) = filter.tags_any {
+        check_tags("filter.tagsAny", &tags)?;
         conditions.push(format!("test_cases.tags ?| {}::text[]", sql.bind(tags)));
     }
     if let Some(metadata) = filter.metadata_contains {
@@ -101,6 +113,7 @@ pub async fn list(
 ) -> AppResult<(Vec<CaseHit>, ListPage)> {
     let mut sql = Sql::default();
     let mut conditions = filter_conditions(&filter, &mut sql)?;
+    check_len("filter.search", filter.search.as_deref(), SEARCH_MAX)?;
     let search = filter.search.filter(|s| !s.trim().is_empty());
     let mut search_param = None;
     let query = search.map(|text| {
@@ -195,16 +208,27 @@ pub async fn create(
     input: CreateTestCaseInput,
     actor: Option<&str>,
 ) -> AppResult<test_case::Model> {
-    check_name("name", &input.name, super::NAME_MAX)?;
+    check_name("name", &input.name, NAME_MAX)?;
+    check_len("description", input.description.as_deref(), DESCRIPTION_MAX)?;
     let author = input.author.or_else(|| actor.map(str::to_owned));
-    check_len("author", author.as_deref(), super::SHORT_TEXT_MAX)?;
-    check_len("category", input.category.as_deref(), super::SHORT_TEXT_MAX)?;
+    check_len("author", author.as_deref(), SHORT_TEXT_MAX)?;
+    check_len("category", input.category.as_deref(), SHORT_TEXT_MAX)?;
+    if let Some(tags) = &input.tags {
+        check_tags("tags", tags)?;
+    }
+    if let Some(d) = input.expected_duration_seconds {
+        check_range("expectedDurationSeconds", d, 1, DURATION_MAX_SECONDS)?;
+    }
+    if let Some(r) = input.retry_count {
+        check_range("retryCount", r, 0, RETRY_COUNT_MAX)?;
+    }
     let metadata = input
         .metadata
         .map(|j| j.0)
         .unwrap_or_else(|| serde_json::json!({}));
     check_object("metadata", &metadata)?;
     let steps = input.steps.unwrap_or_default();
+    check_list("steps", steps.len(), STEPS_MAX)?;
     for (i, step) in steps.iter().enumerate() {
         super::steps::check_step_input(&format!("steps.{i}"), step)?;
     }
@@ -254,11 +278,12 @@ pub async fn update(
     };
     let mut changed = false;
     if let Some(name) = required("name", input.name)? {
-        check_name("name", &name, super::NAME_MAX)?;
+        check_name("name", &name, NAME_MAX)?;
         model.name = Set(name);
         changed = true;
     }
     if let Some(v) = nullable(input.description) {
+        check_len("description", v.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(v);
         changed = true;
     }
@@ -271,6 +296,7 @@ pub async fn update(
         changed = true;
     }
     if let Some(v) = nullable(input.tags) {
+        check_tags("tags", v.as_deref().unwrap_or_default())?;
         model.tags = Set(Some(tags_json(&v.unwrap_or_default())));
         changed = true;
     }
@@ -281,16 +307,19 @@ pub async fn update(
         changed = true;
     }
     if let Some(v) = nullable(input.author) {
-        check_len("author", v.as_deref(), super::SHORT_TEXT_MAX)?;
+        check_len("author", v.as_deref(), SHORT_TEXT_MAX)?;
         model.author = Set(v);
         changed = true;
     }
     if let Some(v) = nullable(input.category) {
-        check_len("category", v.as_deref(), super::SHORT_TEXT_MAX)?;
+        check_len("category", v.as_deref(), SHORT_TEXT_MAX)?;
         model.category = Set(v);
         changed = true;
     }
     if let Some(v) = nullable(input.expected_duration_seconds) {
+        if let Some(d) = v {
+            check_range("expectedDurationSeconds", d, 1, DURATION_MAX_SECONDS)?;
+        }
         model.expected_duration_seconds = Set(v);
         changed = true;
     }
@@ -299,6 +328,7 @@ pub async fn update(
         changed = true;
     }
     if let Some(v) = required("retryCount", input.retry_count)? {
+        check_range("retryCount", v, 0, RETRY_COUNT_MAX)?;
         model.retry_count = Set(v);
         changed = true;
     }

@@ -6,15 +6,16 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    ListPage, check_len, check_name, check_object, contains_pattern, list_page, nullable, required,
-};
+use super::{ListPage, contains_pattern, list_page, nullable, required};
 use crate::catalog::enums::OrderDirection;
 use crate::catalog::types::{
     CatalogOrder, CatalogOrderField, ConfigurationFilter, CreateConfigurationInput,
     UpdateConfigurationInput,
 };
 use crate::error::{AppError, AppResult};
+use crate::input::{
+    DESCRIPTION_MAX, NAME_MAX, SHORT_TEXT_MAX, check_len, check_name, check_object,
+};
 use crate::pagination::{KeyKind, PageArgs, Sql};
 
 pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<configuration::Model>> {
@@ -44,6 +45,7 @@ pub async fn list(
         conditions.push(format!("configurations.is_active = {}", sql.bind(active)));
     }
     if let Some(name) = filter.name_contains {
+        check_len("filter.nameContains", Some(&name), NAME_MAX)?;
         conditions.push(format!(
             "configurations.name ILIKE {}",
             sql.bind(contains_pattern(&name))
@@ -96,14 +98,15 @@ pub async fn create(
     input: CreateConfigurationInput,
     actor: Option<&str>,
 ) -> AppResult<configuration::Model> {
-    check_name("name", &input.name, super::NAME_MAX)?;
+    check_name("name", &input.name, NAME_MAX)?;
+    check_len("description", input.description.as_deref(), DESCRIPTION_MAX)?;
     let data = input
         .configuration_data
         .map(|j| j.0)
         .unwrap_or_else(|| serde_json::json!({}));
     check_object("configurationData", &data)?;
     let created_by = input.created_by.or_else(|| actor.map(str::to_owned));
-    check_len("createdBy", created_by.as_deref(), super::SHORT_TEXT_MAX)?;
+    check_len("createdBy", created_by.as_deref(), SHORT_TEXT_MAX)?;
     let model = configuration::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(input.name),
@@ -128,11 +131,12 @@ pub async fn update(
     };
     let mut changed = false;
     if let Some(name) = required("name", input.name)? {
-        check_name("name", &name, super::NAME_MAX)?;
+        check_name("name", &name, NAME_MAX)?;
         model.name = Set(name);
         changed = true;
     }
     if let Some(description) = nullable(input.description) {
+        check_len("description", description.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(description);
         changed = true;
     }

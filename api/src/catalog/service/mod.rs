@@ -16,47 +16,6 @@ use crate::pagination::{
     finish_page, timestamp_key,
 };
 
-/// Longest name of cases, steps, suites and configurations (`VARCHAR(255)`).
-pub const NAME_MAX: usize = 255;
-/// Longest author, category and creator (`VARCHAR(100)`).
-pub const SHORT_TEXT_MAX: usize = 100;
-/// Longest step selector (`VARCHAR(500)`).
-pub const SELECTOR_MAX: usize = 500;
-
-/// A required name: not blank, at most `max` characters.
-pub fn check_name(field: &str, value: &str, max: usize) -> AppResult<()> {
-    if value.trim().is_empty() {
-        return Err(AppError::bad_input(
-            field,
-            format!("{field} must not be empty"),
-        ));
-    }
-    check_len(field, Some(value), max)
-}
-
-/// At most `max` characters, as PostgreSQL counts them.
-pub fn check_len(field: &str, value: Option<&str>, max: usize) -> AppResult<()> {
-    match value {
-        Some(v) if v.chars().count() > max => Err(AppError::bad_input(
-            field,
-            format!("{field} must be at most {max} characters"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// A JSON object.
-pub fn check_object(field: &str, value: &JsonValue) -> AppResult<()> {
-    if value.is_object() {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(
-            field,
-            format!("{field} must be a JSON object"),
-        ))
-    }
-}
-
 /// Tags as stored: a JSON array of distinct strings, in the given order.
 pub fn tags_json(tags: &[String]) -> JsonValue {
     let mut seen = std::collections::HashSet::new();

@@ -13,7 +13,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{SELECTOR_MAX, check_len, check_name, check_object, nullable, required};
+use super::{nullable, required};
+use crate::input::{
+    DESCRIPTION_MAX, ID_LIST_MAX, NAME_MAX, SELECTOR_MAX, check_len, check_list, check_name,
+    check_object, check_range,
+};
+
+/// Longest step timeout, in seconds: a day.
+pub const TIMEOUT_MAX_SECONDS: i32 = 24 * 3_600;
 use crate::catalog::types::{TestStepInput, UpdateTestStepInput};
 use crate::error::{AppError, AppResult};
 
@@ -29,18 +36,28 @@ pub fn check_step_input(field: &str, input: &TestStepInput) -> AppResult<()> {
             format!("{field}.{name}")
         }
     };
-    check_name(&f("name"), &input.name, super::NAME_MAX)?;
+    check_name(&f("name"), &input.name, NAME_MAX)?;
+    check_len(
+        &f("description"),
+        input.description.as_deref(),
+        DESCRIPTION_MAX,
+    )?;
     check_len(&f("selector"), input.selector.as_deref(), SELECTOR_MAX)?;
+    check_len(
+        &f("inputData"),
+        input.input_data.as_deref(),
+        DESCRIPTION_MAX,
+    )?;
+    check_len(
+        &f("expectedResult"),
+        input.expected_result.as_deref(),
+        DESCRIPTION_MAX,
+    )?;
     if let Some(c) = &input.configuration {
         check_object(&f("configuration"), &c.0)?;
     }
-    if let Some(t) = input.timeout_seconds
-        && t <= 0
-    {
-        return Err(AppError::bad_input(
-            f("timeoutSeconds"),
-            "timeoutSeconds must be greater than 0",
-        ));
+    if let Some(t) = input.timeout_seconds {
+        check_range(&f("timeoutSeconds"), t, 1, TIMEOUT_MAX_SECONDS)?;
     }
     Ok(())
 }
@@ -175,11 +192,12 @@ pub async fn update(
     };
     let mut changed = false;
     if let Some(v) = required("name", input.name)? {
-        check_name("name", &v, super::NAME_MAX)?;
+        check_name("name", &v, NAME_MAX)?;
         model.name = Set(v);
         changed = true;
     }
     if let Some(v) = nullable(input.description) {
+        check_len("description", v.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(v);
         changed = true;
     }
@@ -193,10 +211,12 @@ pub async fn update(
         changed = true;
     }
     if let Some(v) = nullable(input.input_data) {
+        check_len("inputData", v.as_deref(), DESCRIPTION_MAX)?;
         model.input_data = Set(v);
         changed = true;
     }
     if let Some(v) = nullable(input.expected_result) {
+        check_len("expectedResult", v.as_deref(), DESCRIPTION_MAX)?;
         model.expected_result = Set(v);
         changed = true;
     }
@@ -207,6 +227,9 @@ pub async fn update(
         changed = true;
     }
     if let Some(v) = nullable(input.timeout_seconds) {
+        if let Some(t) = v {
+            check_range("timeoutSeconds", t, 1, TIMEOUT_MAX_SECONDS)?;
+        }
         model.timeout_seconds = Set(v);
         changed = true;
     }
@@ -245,6 +268,7 @@ pub async fn reorder(
     case_id: Uuid,
     step_ids: &[Uuid],
 ) -> AppResult<()> {
+    check_list("stepIds", step_ids.len(), ID_LIST_MAX)?;
     lock_case(conn, case_id).await?;
     let current = current_order(conn, case_id).await?;
     let given: HashSet<Uuid> = step_ids.iter().copied().collect();

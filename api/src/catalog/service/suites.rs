@@ -9,14 +9,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    ListPage, check_len, check_name, check_object, contains_pattern, list_page, nullable, required,
-    tags_json,
-};
+use super::{ListPage, contains_pattern, list_page, nullable, required, tags_json};
 use crate::catalog::types::{
     CatalogOrder, CreateTestSuiteInput, TestSuiteFilter, UpdateTestSuiteInput,
 };
 use crate::error::{AppError, AppResult};
+use crate::input::{
+    DESCRIPTION_MAX, ID_LIST_MAX, NAME_MAX, SHORT_TEXT_MAX, check_len, check_list, check_name,
+    check_object, check_tags,
+};
 use crate::pagination::{PageArgs, Sql};
 
 pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test_suite::Model>> {
@@ -36,9 +37,11 @@ pub async fn list(
         conditions.push(format!("test_suites.is_active = {}", sql.bind(active)));
     }
     if let Some(by) = filter.created_by {
+        check_len("filter.createdBy", Some(&by), SHORT_TEXT_MAX)?;
         conditions.push(format!("test_suites.created_by = {}", sql.bind(by)));
     }
     if let Some(name) = filter.name_contains {
+        check_len("filter.nameContains", Some(&name), NAME_MAX)?;
         conditions.push(format!(
             "test_suites.name ILIKE {}",
             sql.bind(contains_pattern(&name))
@@ -75,14 +78,18 @@ pub async fn create(
     input: CreateTestSuiteInput,
     actor: Option<&str>,
 ) -> AppResult<test_suite::Model> {
-    check_name("name", &input.name, super::NAME_MAX)?;
+    check_name("name", &input.name, NAME_MAX)?;
+    check_len("description", input.description.as_deref(), DESCRIPTION_MAX)?;
+    if let Some(tags) = &input.tags {
+        check_tags("tags", tags)?;
+    }
     let configuration = input
         .configuration
         .map(|j| j.0)
         .unwrap_or_else(|| serde_json::json!({}));
     check_object("configuration", &configuration)?;
     let created_by = input.created_by.or_else(|| actor.map(str::to_owned));
-    check_len("createdBy", created_by.as_deref(), super::SHORT_TEXT_MAX)?;
+    check_len("createdBy", created_by.as_deref(), SHORT_TEXT_MAX)?;
     let suite = test_suite::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(input.name),
@@ -114,15 +121,17 @@ pub async fn update(
     };
     let mut changed = false;
     if let Some(v) = required("name", input.name)? {
-        check_name("name", &v, super::NAME_MAX)?;
+        check_name("name", &v, NAME_MAX)?;
         model.name = Set(v);
         changed = true;
     }
     if let Some(v) = nullable(input.description) {
+        check_len("description", v.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(v);
         changed = true;
     }
     if let Some(v) = nullable(input.tags) {
+        check_tags("tags", v.as_deref().unwrap_or_default())?;
         model.tags = Set(Some(tags_json(&v.unwrap_or_default())));
         changed = true;
     }
@@ -195,6 +204,7 @@ async fn set_positions(
 }
 
 fn distinct(field: &str, ids: &[Uuid]) -> AppResult<()> {
+    check_list(field, ids.len(), ID_LIST_MAX)?;
     let set: HashSet<&Uuid> = ids.iter().collect();
     if set.len() != ids.len() {
         return Err(AppError::bad_input(

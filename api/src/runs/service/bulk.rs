@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use super::lifecycle::check_artifact;
 use super::{lock_run, refresh_run, status_name};
-use crate::catalog::service::check_object;
+use crate::input::{check_duration, check_list, check_object, check_result_text};
+
+/// Most artifacts one result may carry.
+const ARTIFACTS_PER_RESULT_MAX: usize = 100;
 use crate::error::{AppError, AppResult};
 use crate::runs::types::{ReportItemResult, ReportResultInput};
 
@@ -21,13 +24,8 @@ const IDEMPOTENCY_KEY_MAX: usize = 200;
 
 fn rejected(key: &str, error: AppError) -> ReportItemResult {
     let code = error.code().to_owned();
-    let (field, message) = match error {
-        AppError::BadUserInput { field, message } => (Some(field), message),
-        AppError::Conflict { field, message } => (field, message),
-        AppError::NotFound { entity, id } => (None, format!("{entity} {id} not found")),
-        AppError::Unauthenticated { message } | AppError::Forbidden { message } => (None, message),
-        AppError::Internal { .. } => (None, "internal error".to_owned()),
-    };
+    let field = error.field().map(str::to_owned);
+    let message = error.message();
     ReportItemResult {
         idempotency_key: key.to_owned(),
         ok: false,
@@ -61,15 +59,21 @@ fn check_item(i: usize, item: &ReportResultInput) -> AppResult<()> {
             format!("idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters"),
         ));
     }
-    if item.duration_seconds.is_some_and(|d| d < 0) {
-        return Err(AppError::bad_input(
-            f("durationSeconds"),
-            "durationSeconds must not be negative",
-        ));
-    }
+    check_duration(&f("durationSeconds"), item.duration_seconds)?;
+    check_result_text(&f("errorMessage"), item.error_message.as_deref())?;
     if let Some(m) = &item.execution_metadata {
         check_object(&f("executionMetadata"), &m.0)?;
     }
+    check_list(
+        &f("steps"),
+        item.steps.as_ref().map_or(0, Vec::len),
+        crate::catalog::service::cases::STEPS_MAX,
+    )?;
+    check_list(
+        &f("artifacts"),
+        item.artifacts.as_ref().map_or(0, Vec::len),
+        ARTIFACTS_PER_RESULT_MAX,
+    )?;
     let mut steps = HashSet::new();
     for (j, s) in item.steps.iter().flatten().enumerate() {
         if !steps.insert(s.step_id) {
@@ -78,12 +82,18 @@ fn check_item(i: usize, item: &ReportResultInput) -> AppResult<()> {
                 "a step is reported twice",
             ));
         }
-        if s.duration_seconds.is_some_and(|d| d < 0) {
-            return Err(AppError::bad_input(
-                f(&format!("steps.{j}.durationSeconds")),
-                "durationSeconds must not be negative",
-            ));
-        }
+        check_duration(
+            &f(&format!("steps.{j}.durationSeconds")),
+            s.duration_seconds,
+        )?;
+        check_result_text(
+            &f(&format!("steps.{j}.errorMessage")),
+            s.error_message.as_deref(),
+        )?;
+        check_result_text(
+            &f(&format!("steps.{j}.actualResult")),
+            s.actual_result.as_deref(),
+        )?;
         if let Some(m) = &s.step_metadata {
             check_object(&f(&format!("steps.{j}.stepMetadata")), &m.0)?;
         }

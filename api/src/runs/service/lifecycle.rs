@@ -9,8 +9,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{get_execution, get_run, lock_run, refresh_run, status_name};
-use crate::catalog::service::{check_len, check_name, check_object};
 use crate::error::{AppError, AppResult};
+use crate::input::{
+    NAME_MAX, SHORT_TEXT_MAX, check_duration, check_len, check_name, check_object,
+    check_result_text,
+};
 use crate::runs::enums::{Outcome, StepExecutionStatus};
 use crate::runs::types::{ArtifactInput, AttachArtifactInput, StartTestRunInput};
 
@@ -44,18 +47,14 @@ pub async fn start_run(
     input: StartTestRunInput,
     actor: Option<&str>,
 ) -> AppResult<test_run::Model> {
-    check_name("name", &input.name, crate::catalog::service::NAME_MAX)?;
+    check_name("name", &input.name, NAME_MAX)?;
     let run_configuration = input
         .run_configuration
         .map(|j| j.0)
         .unwrap_or_else(|| serde_json::json!({}));
     check_object("runConfiguration", &run_configuration)?;
     let triggered_by = input.triggered_by.or_else(|| actor.map(str::to_owned));
-    check_len(
-        "triggeredBy",
-        triggered_by.as_deref(),
-        crate::catalog::service::SHORT_TEXT_MAX,
-    )?;
+    check_len("triggeredBy", triggered_by.as_deref(), SHORT_TEXT_MAX)?;
     let cases = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -175,12 +174,9 @@ pub async fn report_step(
     error_message: Option<String>,
     duration_seconds: Option<i32>,
 ) -> AppResult<test_step_execution::Model> {
-    if duration_seconds.is_some_and(|d| d < 0) {
-        return Err(AppError::bad_input(
-            "durationSeconds",
-            "durationSeconds must not be negative",
-        ));
-    }
+    check_duration("durationSeconds", duration_seconds)?;
+    check_result_text("actualResult", actual_result.as_deref())?;
+    check_result_text("errorMessage", error_message.as_deref())?;
     let (execution, run) = execution_in_locked_run(conn, execution_id).await?;
     if let Some(run) = &run
         && run_is_closed(run)
@@ -254,12 +250,8 @@ pub async fn complete_execution(
     execution_metadata: Option<serde_json::Value>,
     duration_seconds: Option<i32>,
 ) -> AppResult<test_execution::Model> {
-    if duration_seconds.is_some_and(|d| d < 0) {
-        return Err(AppError::bad_input(
-            "durationSeconds",
-            "durationSeconds must not be negative",
-        ));
-    }
+    check_duration("durationSeconds", duration_seconds)?;
+    check_result_text("errorMessage", error_message.as_deref())?;
     if let Some(m) = &execution_metadata {
         check_object("executionMetadata", m)?;
     }
@@ -391,11 +383,7 @@ pub async fn cancel_run(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<test
 /// Checks an artifact's metadata; `field` prefixes the reported fields.
 pub fn check_artifact(field: &str, a: &ArtifactInput) -> AppResult<()> {
     let f = |name: &str| format!("{field}{name}");
-    check_name(
-        &f("fileName"),
-        &a.file_name,
-        crate::catalog::service::NAME_MAX,
-    )?;
+    check_name(&f("fileName"), &a.file_name, NAME_MAX)?;
     check_name(&f("filePath"), &a.file_path, FILE_PATH_MAX)?;
     check_len(&f("mimeType"), a.mime_type.as_deref(), MIME_TYPE_MAX)?;
     if let Some(size) = a.file_size

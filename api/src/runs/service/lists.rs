@@ -27,6 +27,11 @@ pub async fn runs(
         conditions.push(format!("test_runs.status = ANY({})", sql.bind(values)));
     }
     if let Some(by) = filter.triggered_by {
+        crate::input::check_len(
+            "filter.triggeredBy",
+            Some(&by),
+            crate::input::SHORT_TEXT_MAX,
+        )?;
         conditions.push(format!("test_runs.triggered_by = {}", sql.bind(by)));
     }
     if let Some(after) = filter.started_after {
