@@ -282,6 +282,11 @@ fn introspection_only(
             Some(op) => op,
             None => return false,
         },
+        // one named operation, run without naming it
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return false,
+        },
         _ => return false,
     };
     op.node.ty == OperationType::Query

@@ -22,6 +22,11 @@ pub struct TestApp {
 
 /// Starts the server on a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(api::config::ServerOptions::default()).await
+}
+
+/// Starts the server on a fresh database with `options`.
+pub async fn spawn_app_with(options: api::config::ServerOptions) -> TestApp {
     let db = TestDb::new().await;
     let mut conn = api::db::connect(&db.url, 5).await.expect("app pool");
     let statements = Arc::new(AtomicU64::new(0));
@@ -32,9 +37,14 @@ pub async fn spawn_app() -> TestApp {
         }
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let app = api::startup::Application::build(conn, &db.url, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("building the app");
+    let app = api::startup::Application::build_with(
+        conn,
+        &db.url,
+        "127.0.0.1:0".parse().expect("addr"),
+        options,
+    )
+    .await
+    .expect("building the app");
     let addr = app.local_addr().expect("local addr");
     let admin_token = create_token(&db, "test-admin", &[api::auth::Role::Admin]).await;
     let live_ready = app.live_ready();
