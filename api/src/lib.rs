@@ -7,6 +7,7 @@
 //! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
 //! - `input`: bounds of every input (lengths, ranges, sizes) and their checks.
 //! - `limits`: bounds on what a client sends, checked before anything recursive reads it.
+//! - `scalars`: scalars every domain shares (timestamps, JSON).
 //! - `schema`: the GraphQL roots, limits and SDL export.
 //! - `state`: what every request can reach.
 //! - `auth`: identity and the per-request database context (transaction, RLS settings).
@@ -35,6 +36,7 @@ pub mod live;
 pub mod pagination;
 pub mod rate_limit;
 pub mod runs;
+pub mod scalars;
 pub mod schema;
 pub mod startup;
 pub mod state;

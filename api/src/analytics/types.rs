@@ -3,7 +3,8 @@
 use async_graphql::{Enum, InputObject, SimpleObject};
 use uuid::Uuid;
 
-use crate::catalog::types::{Json, TestCase, Timestamp};
+use crate::catalog::types::TestCase;
+use crate::scalars::{Json, Timestamp};
 
 /// The spec's stability rating of a case.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::auth::context::request_db;
 use crate::catalog::service::{ListPage, list_page};
-use crate::catalog::types::{Json, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::pagination::{CountQuery, KeyKind, Ordering, PageArgs, PageInfo, Sql};
+use crate::scalars::{Json, Timestamp};
 
 /// Longest operation name (`INSERT`, `UPDATE`, `DELETE`, `ARCHIVE`, `RESTORE`).
 const OPERATION_MAX: usize = 10;

@@ -1,7 +1,6 @@
 //! GraphQL objects and inputs of the catalogue.
 
 use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object, SimpleObject};
-use chrono::{DateTime, FixedOffset};
 use entity::{configuration, test_case, test_step, test_suite};
 use serde_json::Value as JsonValue;
 use uuid::Uuid;
@@ -9,16 +8,7 @@ use uuid::Uuid;
 use super::enums::{ConfigType, OrderDirection, Priority, StepType, TestCaseStatus};
 use super::loaders;
 use crate::pagination::{PageArgs, PageInfo};
-
-/// Timestamps as the API shows them.
-pub type Timestamp = DateTime<FixedOffset>;
-
-/// A JSON value (object, array, string, number, boolean or null).
-pub type Json = async_graphql::Json<JsonValue>;
-
-fn json_or(v: &Option<JsonValue>, default: JsonValue) -> Json {
-    async_graphql::Json(v.clone().unwrap_or(default))
-}
+use crate::scalars::{Json, Timestamp, object_or_empty};
 
 fn tags_of(v: &Option<JsonValue>) -> Vec<String> {
     v.as_ref()
@@ -63,7 +53,7 @@ impl TestCase {
     }
     /// Free-form attributes (a JSON object).
     async fn metadata(&self) -> Json {
-        json_or(&self.0.metadata, JsonValue::Object(Default::default()))
+        object_or_empty(&self.0.metadata)
     }
     /// User id of the author.
     async fn author(&self) -> Option<&str> {
@@ -221,7 +211,7 @@ impl TestStep {
     }
     /// Step settings (a JSON object).
     async fn configuration(&self) -> Json {
-        json_or(&self.0.configuration, JsonValue::Object(Default::default()))
+        object_or_empty(&self.0.configuration)
     }
     /// Timeout in seconds.
     async fn timeout_seconds(&self) -> Option<i32> {
@@ -273,7 +263,7 @@ impl TestSuite {
     }
     /// Suite settings (a JSON object).
     async fn configuration(&self) -> Json {
-        json_or(&self.0.configuration, JsonValue::Object(Default::default()))
+        object_or_empty(&self.0.configuration)
     }
     /// Whether the suite is in use.
     async fn is_active(&self) -> bool {

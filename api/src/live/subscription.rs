@@ -16,9 +16,9 @@ use uuid::Uuid;
 use super::event::{LiveEvent, RunChange};
 use super::hub::Hub;
 use crate::auth::{Identity, RequestDb};
-use crate::catalog::types::Timestamp;
 use crate::error::{AppError, AppResult};
 use crate::runs::enums::{ExecutionStatus, RunStatus, StepExecutionStatus};
+use crate::scalars::Timestamp;
 
 /// Most changed executions listed in one progress message.
 pub const MAX_CHANGED_EXECUTIONS: usize = 50;

@@ -10,8 +10,8 @@ use super::types::{
     TestExecution, TestRun, TestStepExecution,
 };
 use crate::auth::context::request_db;
-use crate::catalog::types::Json;
 use crate::error::{AppError, AppResult};
+use crate::scalars::Json;
 
 #[derive(Default)]
 pub struct RunsMutation;

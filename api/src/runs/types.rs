@@ -2,20 +2,13 @@
 
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 use entity::{test_artifact, test_execution, test_run, test_step_execution};
-use serde_json::Value as JsonValue;
 use uuid::Uuid;
 
 use super::enums::{ArtifactType, ExecutionStatus, Outcome, RunStatus, StepExecutionStatus};
 use super::loaders;
-use crate::catalog::types::{Configuration, Json, TestCase, TestStep, TestSuite, Timestamp};
+use crate::catalog::types::{Configuration, TestCase, TestStep, TestSuite};
 use crate::pagination::{CountQuery, PageArgs, PageInfo};
-
-fn object_or_empty(v: &Option<JsonValue>) -> Json {
-    async_graphql::Json(
-        v.clone()
-            .unwrap_or_else(|| JsonValue::Object(Default::default())),
-    )
-}
+use crate::scalars::{Json, Timestamp, object_or_empty};
 
 /// A run of a suite: one execution per case, counters kept exact as results arrive.
 #[derive(Clone)]
