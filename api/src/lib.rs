@@ -13,6 +13,10 @@
 //! - `auth`: identity and the per-request database context (transaction, RLS settings).
 //! - `error`: the one error type, with codes; constraint names mapped to messages.
 //! - `pagination`: keyset pagination and cursors.
+//! - `sql`: the toolkit for statements built at run time (bound values, keyset lists, pages
+//!   of many parents' children).
+//! - `connection`: the one Relay connection type of every paginated list.
+//! - `loader`: DataLoaders: each relation of a level of parents in one statement.
 //! - `rate_limit`: requests per window and token or client address.
 //! - `catalog`: test cases, steps, suites, configurations.
 //! - `live`: the NOTIFY-fed hub and the subscriptions.
@@ -27,17 +31,20 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod connection;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod input;
 pub mod limits;
 pub mod live;
+pub mod loader;
 pub mod pagination;
 pub mod rate_limit;
 pub mod runs;
 pub mod scalars;
 pub mod schema;
+pub mod sql;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -15,8 +15,8 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Largest page a client may ask for: bounds the work and memory of one request.
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-/// The pagination arguments of a connection field.
-#[derive(Debug, Default, Clone)]
+/// The pagination arguments of a connection field (also the key of a nested page's loader).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct PageArgs {
     pub first: Option<i32>,
     pub after: Option<String>,
@@ -93,7 +93,7 @@ pub struct Ordering {
     /// Name carried in cursors, e.g. `createdAt:desc`.
     pub name: String,
     /// SQL expression of the sort key (a column, or an expression over columns and values
-    /// already bound in the query's [`Sql`]).
+    /// already bound in the query's [`crate::sql::Sql`]).
     pub sql: String,
     pub kind: KeyKind,
     pub descending: bool,
@@ -170,7 +170,11 @@ impl Page {
 
     /// Conditions restricting rows to those after `after` and before `before`, their values
     /// bound in `sql`.
-    pub fn conditions(&self, ordering: &Ordering, sql: &mut Sql) -> AppResult<Vec<String>> {
+    pub fn conditions(
+        &self,
+        ordering: &Ordering,
+        sql: &mut crate::sql::Sql,
+    ) -> AppResult<Vec<String>> {
         let mut out = Vec::new();
         if let Some(c) = &self.after {
             out.push(keyset_condition(
@@ -232,7 +236,7 @@ fn keyset_condition(
     cursor: &Cursor,
     greater: bool,
     field: &str,
-    sql: &mut Sql,
+    sql: &mut crate::sql::Sql,
 ) -> AppResult<String> {
     let op = if greater { ">" } else { "<" };
     let key: Value = match (&cursor.key, ordering.kind) {
@@ -263,49 +267,56 @@ fn keyset_condition(
     ))
 }
 
-/// Values of a statement being written, bound as `$1`, `$2`, ...
-#[derive(Debug, Default, Clone)]
-pub struct Sql {
-    pub values: Vec<Value>,
-}
-
-impl Sql {
-    /// Binds `value`, returning its placeholder.
-    pub fn bind(&mut self, value: impl Into<Value>) -> String {
-        self.values.push(value.into());
-        format!("${}", self.values.len())
-    }
-
-    /// The statement `text` with the values bound so far.
-    pub fn statement(&self, text: String) -> sea_orm::Statement {
-        sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            text,
-            self.values.clone(),
-        )
-    }
-}
-
-/// `pageInfo` of a connection.
-#[derive(Debug, Clone, async_graphql::SimpleObject)]
-pub struct PageInfo {
-    /// Whether more items follow this page in the ordering.
-    pub has_next_page: bool,
-    /// Whether items precede this page in the ordering.
+/// A page as read: its rows in the ordering, each with its cursor, and whether rows precede
+/// and follow it.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub rows: Vec<(String, T)>,
     pub has_previous_page: bool,
-    /// Cursor of the first item of the page.
-    pub start_cursor: Option<String>,
-    /// Cursor of the last item of the page.
-    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
 }
 
-/// Turns `limit + 1` fetched rows into the page's rows (in ordering order) and its PageInfo,
-/// given each row's cursor.
+impl<T> Fetched<T> {
+    /// A page with no rows and none around it.
+    pub fn empty() -> Self {
+        Fetched {
+            rows: Vec::new(),
+            has_previous_page: false,
+            has_next_page: false,
+        }
+    }
+
+    /// The same page with each row changed by `f`.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Fetched<U> {
+        Fetched {
+            rows: self.rows.into_iter().map(|(c, r)| (c, f(r))).collect(),
+            has_previous_page: self.has_previous_page,
+            has_next_page: self.has_next_page,
+        }
+    }
+
+    /// The same page with each row changed by `f`, or the first error.
+    pub fn try_map<U, E>(self, mut f: impl FnMut(T) -> Result<U, E>) -> Result<Fetched<U>, E> {
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|(c, r)| Ok((c, f(r)?)))
+            .collect::<Result<Vec<_>, E>>()?;
+        Ok(Fetched {
+            rows,
+            has_previous_page: self.has_previous_page,
+            has_next_page: self.has_next_page,
+        })
+    }
+}
+
+/// Turns `limit + 1` fetched rows into the page (rows in ordering order), given each row's
+/// cursor.
 pub fn finish_page<T>(
     page: &Page,
     mut rows: Vec<T>,
     cursor_of: impl Fn(&T) -> Cursor,
-) -> (Vec<(String, T)>, PageInfo) {
+) -> Fetched<T> {
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
     if page.reversed() {
@@ -315,17 +326,27 @@ pub fn finish_page<T>(
         Direction::Forward => (more, page.after.is_some()),
         Direction::Backward => (page.before.is_some(), more),
     };
-    let edges: Vec<(String, T)> = rows
-        .into_iter()
-        .map(|row| (cursor_of(&row).encode(), row))
-        .collect();
-    let info = PageInfo {
-        has_next_page,
+    Fetched {
+        rows: rows
+            .into_iter()
+            .map(|row| (cursor_of(&row).encode(), row))
+            .collect(),
         has_previous_page,
-        start_cursor: edges.first().map(|(c, _)| c.clone()),
-        end_cursor: edges.last().map(|(c, _)| c.clone()),
-    };
-    (edges, info)
+        has_next_page,
+    }
+}
+
+/// The parents of `keys` grouped by the page each asks for: a nested list's loader reads one
+/// page shape for many parents at a time.
+pub fn by_page<P: Copy + Eq + std::hash::Hash>(keys: &[(P, PageArgs)]) -> Vec<(&PageArgs, Vec<P>)> {
+    let mut groups: Vec<(&PageArgs, Vec<P>)> = Vec::new();
+    for (parent, args) in keys {
+        match groups.iter_mut().find(|(a, _)| *a == args) {
+            Some((_, parents)) => parents.push(*parent),
+            None => groups.push((args, vec![*parent])),
+        }
+    }
+    groups
 }
 
 /// A timestamp as carried in a cursor (microsecond precision, as PostgreSQL stores it).
@@ -334,37 +355,6 @@ pub fn timestamp_key(ts: Option<DateTimeWithTimeZone>) -> SortValue {
         ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
             .unwrap_or_default(),
     )
-}
-
-/// A connection's `totalCount`: known already when the page's statement carried it, else its
-/// own statement, run only when the field is selected.
-pub struct CountQuery {
-    pub statement: sea_orm::Statement,
-    pub known: Option<i64>,
-}
-
-impl CountQuery {
-    /// A count to run when asked.
-    pub fn new(statement: sea_orm::Statement) -> Self {
-        Self {
-            statement,
-            known: None,
-        }
-    }
-
-    pub async fn run(&self, ctx: &async_graphql::Context<'_>) -> AppResult<i64> {
-        use sea_orm::ConnectionTrait;
-        if let Some(n) = self.known {
-            return Ok(n);
-        }
-        let db = crate::auth::context::request_db(ctx)?;
-        let conn = db.conn().await?;
-        let row = conn
-            .query_one_raw(self.statement.clone())
-            .await?
-            .ok_or_else(|| AppError::internal("count returned no row"))?;
-        Ok(row.try_get_by_index::<i64>(0)?)
-    }
 }
 
 /// What a connection field's selection asks for.

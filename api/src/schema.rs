@@ -108,12 +108,8 @@ pub fn sdl() -> String {
     )
 }
 
-/// Adds a request's database context and DataLoaders to it.
+/// Adds a request's database context and its loaders to it.
 pub fn prepare_request(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
-    let activity = crate::catalog::loaders::LoadActivity::default();
-    let req = req.data(db.clone());
-    let req = crate::catalog::loaders::register(req, db, &activity);
-    let req = crate::runs::loaders::register(req, db, &activity);
-    let req = crate::analytics::query::register(req, db, &activity);
-    req.data(activity)
+    req.data(db.clone())
+        .data(crate::loader::Loaders::new(db.clone()))
 }

@@ -390,3 +390,39 @@ fn maintenance_command_analyzes_and_prepares_audit_partitions() {
     assert!(text.contains(&ahead), "{text}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// `table`'s columns with their types, in order.
+async fn columns(pool: &sqlx::PgPool, table: &str) -> Vec<(String, String)> {
+    crate::helpers::q::query_as(format!(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    ))
+    .fetch_all(pool)
+    .await
+    .expect("columns")
+}
+
+#[tokio::test]
+async fn archive_tables_and_the_executions_view_have_every_live_column() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    for (live, archive) in [
+        ("test_executions", "test_executions_archive"),
+        ("test_step_executions", "test_step_executions_archive"),
+        ("test_artifacts", "test_artifacts_archive"),
+        ("test_result_reports", "test_result_reports_archive"),
+    ] {
+        let mut expected = columns(&pool, live).await;
+        let archived = columns(&pool, archive).await;
+        if archived.iter().any(|(c, _)| c == "archived_at") {
+            expected.push((
+                "archived_at".to_owned(),
+                "timestamp with time zone".to_owned(),
+            ));
+        }
+        assert_eq!(archived, expected, "{archive} mirrors {live}");
+    }
+    let mut expected = columns(&pool, "test_executions").await;
+    expected.push(("archived".to_owned(), "boolean".to_owned()));
+    assert_eq!(columns(&pool, "test_executions_all").await, expected);
+}

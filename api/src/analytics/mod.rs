@@ -5,8 +5,10 @@
 //!
 //! - `types`: the GraphQL objects.
 //! - `service`: the SQL.
-//! - `query`: entry points and the fields added to cases, runs and suites.
+//! - `loaders`: statistics, flakiness and failing steps of a level of parents at once.
+//! - `query`: entry points.
 
+pub mod loaders;
 pub mod query;
 pub mod service;
 pub mod types;

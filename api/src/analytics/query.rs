@@ -1,154 +1,15 @@
-//! Entry points of analytics, and the loaders that batch per-case statistics over a page.
+//! Entry points of analytics.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Object};
 use uuid::Uuid;
 
 use super::service;
 use super::types::{
-    CaseStats, DailyPassRate, FailingTestCase, FailureFilter, FailureGroup, Flakiness,
-    FlakyTestCase, StatsWindow,
+    DailyPassRate, FailingTestCase, FailureFilter, FailureGroup, FlakyTestCase, StatsWindow,
 };
-use crate::auth::RequestDb;
 use crate::auth::context::request_db;
 use crate::catalog::types::TestCase;
-use crate::error::{AppError, AppResult};
-
-/// Statistics of cases, batched per window.
-pub struct CaseStatsLoader(pub Arc<RequestDb>);
-
-impl Loader<(Uuid, String)> for CaseStatsLoader {
-    type Value = CaseStats;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[(Uuid, String)],
-    ) -> Result<HashMap<(Uuid, String), CaseStats>, Self::Error> {
-        let mut groups: HashMap<&String, Vec<Uuid>> = HashMap::new();
-        for (case, window) in keys {
-            groups.entry(window).or_default().push(*case);
-        }
-        let mut out = HashMap::new();
-        for (window_key, cases) in groups {
-            let window: StatsWindow =
-                serde_json::from_str(window_key).map_err(AppError::internal)?;
-            let conn = self.0.conn().await?;
-            let stats = service::case_stats(&*conn, &cases, &window).await?;
-            drop(conn);
-            for case in cases {
-                out.insert(
-                    (case, window_key.clone()),
-                    stats.get(&case).cloned().unwrap_or_default(),
-                );
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Flakiness of cases, batched per sample size.
-pub struct FlakinessLoader(pub Arc<RequestDb>);
-
-impl Loader<(Uuid, i32)> for FlakinessLoader {
-    type Value = Flakiness;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[(Uuid, i32)],
-    ) -> Result<HashMap<(Uuid, i32), Flakiness>, Self::Error> {
-        let mut groups: HashMap<i32, Vec<Uuid>> = HashMap::new();
-        for (case, n) in keys {
-            groups.entry(*n).or_default().push(*case);
-        }
-        let mut out = HashMap::new();
-        for (n, cases) in groups {
-            let conn = self.0.conn().await?;
-            let found = service::flakiness(&*conn, &cases, n).await?;
-            drop(conn);
-            for case in cases {
-                let f = found.get(&case).cloned().unwrap_or(Flakiness {
-                    flaky_score: 0.0,
-                    reasons: vec![],
-                    sample_size: 0,
-                    flips: 0,
-                    failures: 0,
-                    passed_on_retry: 0,
-                });
-                out.insert((case, n), f);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Adds the analytics loaders to a request.
-pub fn register(
-    req: async_graphql::Request,
-    db: &Arc<RequestDb>,
-    activity: &crate::catalog::loaders::LoadActivity,
-) -> async_graphql::Request {
-    req.data(activity.loader(CaseStatsLoader(db.clone())))
-        .data(activity.loader(FlakinessLoader(db.clone())))
-}
-
-fn touch(ctx: &Context<'_>) {
-    if let Ok(activity) = ctx.data::<crate::catalog::loaders::LoadActivity>() {
-        activity.touch();
-    }
-}
-
-/// A case's statistics (through the loader).
-pub async fn case_stats(
-    ctx: &Context<'_>,
-    case: Uuid,
-    window: StatsWindow,
-) -> async_graphql::Result<CaseStats> {
-    let key = serde_json::to_string(&window).map_err(AppError::internal)?;
-    touch(ctx);
-    let loader = ctx
-        .data::<DataLoader<CaseStatsLoader>>()
-        .map_err(|_| AppError::internal("stats loader missing"))?;
-    Ok(loader.load_one((case, key)).await?.unwrap_or_default())
-}
-
-/// A case's flakiness (through the loader).
-pub async fn case_flakiness(
-    ctx: &Context<'_>,
-    case: Uuid,
-    last_n: i32,
-) -> async_graphql::Result<Flakiness> {
-    if !(2..=service::MAX_FLAKINESS_SAMPLE).contains(&last_n) {
-        return Err(AppError::bad_input(
-            "lastN",
-            format!(
-                "lastN must be between 2 and {}",
-                service::MAX_FLAKINESS_SAMPLE
-            ),
-        )
-        .into());
-    }
-    touch(ctx);
-    let loader = ctx
-        .data::<DataLoader<FlakinessLoader>>()
-        .map_err(|_| AppError::internal("flakiness loader missing"))?;
-    loader
-        .load_one((case, last_n))
-        .await?
-        .ok_or_else(|| AppError::internal("flakiness missing").into())
-}
-
-/// The listed cases, in one statement (the catalogue's case loader).
-async fn cases_by_id(
-    ctx: &Context<'_>,
-    ids: Vec<Uuid>,
-) -> async_graphql::Result<HashMap<Uuid, TestCase>> {
-    crate::catalog::loaders::cases(ctx, ids).await
-}
+use crate::error::AppResult;
 
 #[derive(Default)]
 pub struct AnalyticsQuery;
@@ -175,7 +36,8 @@ impl AnalyticsQuery {
             let conn = db.conn().await?;
             service::flakiest(&*conn, limit, last_n, days).await?
         };
-        let cases = cases_by_id(ctx, rows.iter().map(|(id, _)| *id).collect()).await?;
+        let cases =
+            crate::catalog::loaders::cases(ctx, rows.iter().map(|(id, _)| *id).collect()).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, flakiness)| {
@@ -199,7 +61,7 @@ impl AnalyticsQuery {
             let conn = db.conn().await?;
             service::most_failing(&*conn, limit, days).await?
         };
-        let cases = cases_by_id(ctx, rows.iter().map(|r| r.0).collect()).await?;
+        let cases = crate::catalog::loaders::cases(ctx, rows.iter().map(|r| r.0).collect()).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, failures, executions, last_failure_at)| {
@@ -277,7 +139,7 @@ impl CaseStatsQuery {
             last: None,
             before: None,
         };
-        let (rows, page_info) = service::stats_page(
+        let (fetched, total) = service::stats_page(
             &*conn,
             &filter.unwrap_or_default(),
             &window.unwrap_or_default(),
@@ -285,18 +147,11 @@ impl CaseStatsQuery {
             &args,
         )
         .await?;
-        Ok(super::types::CaseStatsConnection {
-            edges: rows
-                .into_iter()
-                .map(|(cursor, case, stats)| super::types::CaseStatsEdge {
-                    cursor,
-                    node: super::types::CaseStatsRow {
-                        test_case: TestCase(case),
-                        stats,
-                    },
-                })
-                .collect(),
-            page_info,
-        })
+        Ok(crate::connection::plain(fetched, total, |(case, stats)| {
+            super::types::CaseStatsRow {
+                test_case: TestCase(case),
+                stats,
+            }
+        }))
     }
 }

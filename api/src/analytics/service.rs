@@ -12,6 +12,8 @@ use super::types::{
 };
 use crate::error::{AppError, AppResult};
 use crate::input::{check_days, check_object};
+use crate::pagination::Fetched;
+use crate::sql::{Sql, Total, where_clause};
 
 /// Executions a flakiness score looks at by default: recent enough to describe the case as it
 /// is now, enough to see flips.
@@ -30,40 +32,36 @@ fn stmt(sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// The executions a window covers, as a subquery; its values are appended to `values`.
-fn window_source(window: &StatsWindow, values: &mut Vec<Value>) -> AppResult<String> {
-    let mut conditions = vec!["true".to_owned()];
+/// The executions a window covers, as a subquery; its values are bound in `sql`. Archived
+/// executions come from the view of both (`test_executions_all`).
+fn window_source(window: &StatsWindow, sql: &mut Sql) -> AppResult<String> {
+    let mut conditions = Vec::new();
     if let Some(days) = window.days {
         check_days("window.days", days)?;
-        values.push(days.into());
         conditions.push(format!(
-            "x.created_at >= now() - ${} * interval '1 day'",
-            values.len()
+            "x.created_at >= now() - {} * interval '1 day'",
+            sql.bind(days)
         ));
     }
     if let Some(c) = window.configuration_id {
-        values.push(c.into());
-        conditions.push(format!("x.configuration_id = ${}", values.len()));
+        conditions.push(format!("x.configuration_id = {}", sql.bind(c)));
     }
     if let Some(rc) = &window.run_configuration {
         check_object("window.runConfiguration", &rc.0)?;
-        values.push(rc.0.clone().into());
         conditions.push(format!(
-            "x.test_run_id IN (SELECT id FROM test_runs WHERE run_configuration @> ${}::jsonb)",
-            values.len()
+            "x.test_run_id IN (SELECT id FROM test_runs WHERE run_configuration @> {}::jsonb)",
+            sql.bind(rc.0.clone())
         ));
     }
-    let filter = conditions.join(" AND ");
-    let live = format!("SELECT x.* FROM test_executions x WHERE {filter}");
-    Ok(if window.include_archived {
-        format!(
-            "({live} UNION ALL SELECT x.id, x.test_case_id, x.test_run_id, x.configuration_id, x.status, x.started_at,
-               x.completed_at, x.duration_seconds, x.error_message, x.execution_metadata, x.retry_attempt,
-               x.created_at, x.updated_at FROM test_executions_archive x WHERE {filter})"
-        )
+    let table = if window.include_archived {
+        "test_executions_all"
     } else {
-        format!("({live})")
-    })
+        "test_executions"
+    };
+    Ok(format!(
+        "(SELECT x.* FROM {table} x{})",
+        where_clause(&conditions)
+    ))
 }
 
 fn rating(total: i64, failed: i64) -> StabilityRating {
@@ -94,9 +92,10 @@ pub async fn case_stats(
     cases: &[Uuid],
     window: &StatsWindow,
 ) -> AppResult<HashMap<Uuid, CaseStats>> {
-    let mut values: Vec<Value> = vec![cases.to_vec().into()];
-    let source = window_source(window, &mut values)?;
-    let sql = format!(
+    let mut sql = Sql::default();
+    let cases_param = sql.bind(cases.to_vec());
+    let source = window_source(window, &mut sql)?;
+    let text = format!(
         "SELECT e.test_case_id,
                 count(*) AS total,
                 count(*) FILTER (WHERE e.status = 'passed') AS passed,
@@ -109,9 +108,9 @@ pub async fn case_stats(
                 count(*) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '30 days') AS last30,
                 count(*) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '60 days'
                                    AND e.started_at < CURRENT_DATE - interval '30 days') AS prev30
-         FROM {source} e WHERE e.test_case_id = ANY($1) GROUP BY e.test_case_id"
+         FROM {source} e WHERE e.test_case_id = ANY({cases_param}) GROUP BY e.test_case_id"
     );
-    let rows = conn.query_all_raw(stmt(sql, values)).await?;
+    let rows = conn.query_all_raw(sql.statement(text)).await?;
     let mut out = HashMap::new();
     for r in &rows {
         let total: i64 = r.try_get("", "total")?;
@@ -310,36 +309,33 @@ pub async fn failure_groups(
     limit: i32,
 ) -> AppResult<Vec<FailureGroup>> {
     let limit = check_limit(limit)?;
-    let mut values: Vec<Value> = vec![limit.into()];
+    let mut sql = Sql::default();
+    let limit = sql.bind(limit);
     let mut conditions = vec![
         "e.status = 'failed'".to_owned(),
         "e.error_message IS NOT NULL".to_owned(),
     ];
-    let mut bind = |v: Value, sql: &str, values: &mut Vec<Value>| {
-        values.push(v);
-        conditions.push(sql.replace("$?", &format!("${}", values.len())));
-    };
     if let Some(c) = filter.test_case_id {
-        bind(c.into(), "e.test_case_id = $?", &mut values);
+        conditions.push(format!("e.test_case_id = {}", sql.bind(c)));
     }
     if let Some(r) = filter.run_id {
-        bind(r.into(), "e.test_run_id = $?", &mut values);
+        conditions.push(format!("e.test_run_id = {}", sql.bind(r)));
     }
     if let Some(c) = filter.configuration_id {
-        bind(c.into(), "e.configuration_id = $?", &mut values);
+        conditions.push(format!("e.configuration_id = {}", sql.bind(c)));
     }
     if let Some(s) = filter.since {
-        bind(s.into(), "e.completed_at >= $?", &mut values);
+        conditions.push(format!("e.completed_at >= {}", sql.bind(s)));
     }
-    let sql = format!(
+    let text = format!(
         "SELECT error_fingerprint(e.error_message) AS fingerprint, count(*) AS n,
                 count(DISTINCT e.test_case_id) AS cases, min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
                 (array_agg(DISTINCT e.error_message))[1:3] AS examples
-         FROM test_executions e WHERE {}
-         GROUP BY 1 ORDER BY n DESC, fingerprint LIMIT $1",
-        conditions.join(" AND ")
+         FROM test_executions e{}
+         GROUP BY 1 ORDER BY n DESC, fingerprint LIMIT {limit}",
+        where_clause(&conditions)
     );
-    let rows = conn.query_all_raw(stmt(sql, values)).await?;
+    let rows = conn.query_all_raw(sql.statement(text)).await?;
     rows.iter()
         .map(|r| {
             Ok(FailureGroup {
@@ -354,34 +350,40 @@ pub async fn failure_groups(
         .collect()
 }
 
-/// The failing steps of a case with their common errors.
-pub async fn failing_steps(conn: &impl ConnectionTrait, case: Uuid) -> AppResult<Vec<FailingStep>> {
+/// The failing steps of each of `cases` with their common errors, most failing first.
+pub async fn failing_steps(
+    conn: &impl ConnectionTrait,
+    cases: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<FailingStep>>> {
     let rows = conn
         .query_all_raw(stmt(
-            "SELECT s.id, s.name, s.order_index, count(*) AS failures,
+            "SELECT s.test_case_id, s.id, s.name, s.order_index, count(*) AS failures,
                     coalesce((SELECT array_agg(fp ORDER BY n DESC, fp) FROM (
                         SELECT error_fingerprint(x.error_message) AS fp, count(*) AS n
                         FROM test_step_executions x
                         WHERE x.test_step_id = s.id AND x.status = 'failed' AND x.error_message IS NOT NULL
                         GROUP BY 1 ORDER BY n DESC, fp LIMIT 3) common), '{}') AS errors
              FROM test_step_executions se JOIN test_steps s ON s.id = se.test_step_id
-             WHERE s.test_case_id = $1 AND se.status = 'failed'
-             GROUP BY s.id, s.name, s.order_index ORDER BY failures DESC, s.order_index"
+             WHERE s.test_case_id = ANY($1) AND se.status = 'failed'
+             GROUP BY s.test_case_id, s.id, s.name, s.order_index
+             ORDER BY s.test_case_id, failures DESC, s.order_index"
                 .to_owned(),
-            vec![case.into()],
+            vec![cases.to_vec().into()],
         ))
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(FailingStep {
+    let mut out: HashMap<Uuid, Vec<FailingStep>> = HashMap::new();
+    for r in &rows {
+        out.entry(r.try_get("", "test_case_id")?)
+            .or_default()
+            .push(FailingStep {
                 step_id: r.try_get("", "id")?,
                 step_name: r.try_get("", "name")?,
                 order_index: r.try_get("", "order_index")?,
                 failure_count: r.try_get("", "failures")?,
                 common_errors: r.try_get("", "errors")?,
-            })
-        })
-        .collect()
+            });
+    }
+    Ok(out)
 }
 
 /// Longest trend a client may ask for.
@@ -402,20 +404,26 @@ pub async fn trend(
             format!("the range must be 1 to {MAX_TREND_DAYS} days"),
         ));
     }
-    let mut values: Vec<Value> = vec![from.into(), to.into(), suite.into(), case.into()];
-    let source = window_source(window, &mut values)?;
-    let sql = format!(
+    let mut sql = Sql::default();
+    let (from, to, suite, case) = (
+        sql.bind(from),
+        sql.bind(to),
+        sql.bind(suite),
+        sql.bind(case),
+    );
+    let source = window_source(window, &mut sql)?;
+    let text = format!(
         "SELECT d::date AS day,
                 count(e.id) FILTER (WHERE e.status = 'passed') AS passed,
                 count(e.id) FILTER (WHERE e.status = 'failed') AS failed,
                 count(e.id) FILTER (WHERE e.status = 'skipped') AS skipped
-         FROM generate_series($1::date, $2::date, interval '1 day') d
+         FROM generate_series({from}::date, {to}::date, interval '1 day') d
          LEFT JOIN {source} e ON e.completed_at >= d AND e.completed_at < d + interval '1 day'
-              AND ($3::uuid IS NULL OR e.test_run_id IN (SELECT id FROM test_runs WHERE test_suite_id = $3))
-              AND ($4::uuid IS NULL OR e.test_case_id = $4)
+              AND ({suite}::uuid IS NULL OR e.test_run_id IN (SELECT id FROM test_runs WHERE test_suite_id = {suite}))
+              AND ({case}::uuid IS NULL OR e.test_case_id = {case})
          GROUP BY d ORDER BY d"
     );
-    let rows = conn.query_all_raw(stmt(sql, values)).await?;
+    let rows = conn.query_all_raw(sql.statement(text)).await?;
     rows.iter()
         .map(|r| {
             let passed: i64 = r.try_get("", "passed")?;
@@ -431,73 +439,93 @@ pub async fn trend(
         .collect()
 }
 
-/// Aggregates of a run.
-pub async fn run_stats(conn: &impl ConnectionTrait, run: Uuid) -> AppResult<RunStats> {
-    let r = conn
-        .query_one_raw(stmt(
-            "WITH e AS (SELECT * FROM test_executions WHERE test_run_id = $1
-                        UNION ALL SELECT id, test_case_id, test_run_id, configuration_id, status, started_at,
-                                         completed_at, duration_seconds, error_message, execution_metadata,
-                                         retry_attempt, created_at, updated_at
-                                  FROM test_executions_archive WHERE test_run_id = $1),
-                  latest AS (SELECT DISTINCT ON (test_case_id) status FROM e ORDER BY test_case_id, retry_attempt DESC)
-             SELECT (SELECT count(*) FILTER (WHERE status = 'passed') FROM latest) AS passed,
-                    (SELECT count(*) FILTER (WHERE status = 'failed') FROM latest) AS failed,
-                    (SELECT avg(duration_seconds)::float8 FROM e) AS avg_d,
-                    (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) FROM e) AS p95_d,
-                    (SELECT count(*) FROM e WHERE retry_attempt > 0) AS retries,
-                    (SELECT count(DISTINCT test_case_id) FROM e WHERE retry_attempt > 0 AND status = 'passed') AS recovered"
+/// Aggregates of each of `runs`, archived executions included.
+pub async fn run_stats(
+    conn: &impl ConnectionTrait,
+    runs: &[Uuid],
+) -> AppResult<HashMap<Uuid, RunStats>> {
+    let rows = conn
+        .query_all_raw(stmt(
+            "WITH e AS (SELECT * FROM test_executions_all WHERE test_run_id = ANY($1)),
+                  latest AS (SELECT DISTINCT ON (test_run_id, test_case_id) test_run_id, status FROM e
+                             ORDER BY test_run_id, test_case_id, retry_attempt DESC),
+                  outcomes AS (SELECT test_run_id, count(*) FILTER (WHERE status = 'passed') AS passed,
+                                      count(*) FILTER (WHERE status = 'failed') AS failed
+                               FROM latest GROUP BY 1),
+                  durations AS (SELECT test_run_id, avg(duration_seconds)::float8 AS avg_d,
+                                       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95_d,
+                                       count(*) FILTER (WHERE retry_attempt > 0) AS retries,
+                                       count(DISTINCT test_case_id) FILTER (WHERE retry_attempt > 0 AND status = 'passed') AS recovered
+                                FROM e GROUP BY 1)
+             SELECT r.id, coalesce(o.passed, 0) AS passed, coalesce(o.failed, 0) AS failed,
+                    d.avg_d, d.p95_d, coalesce(d.retries, 0) AS retries, coalesce(d.recovered, 0) AS recovered
+             FROM unnest($1::uuid[]) AS r(id)
+             LEFT JOIN outcomes o ON o.test_run_id = r.id LEFT JOIN durations d ON d.test_run_id = r.id"
                 .to_owned(),
-            vec![run.into()],
+            vec![runs.to_vec().into()],
         ))
-        .await?
-        .ok_or_else(|| AppError::internal("run stats returned nothing"))?;
-    let passed: i64 = r.try_get("", "passed")?;
-    let failed: i64 = r.try_get("", "failed")?;
-    Ok(RunStats {
-        pass_rate: rate(passed, failed),
-        avg_duration: ms(r.try_get("", "avg_d")?),
-        p95_duration: ms(r.try_get("", "p95_d")?),
-        retries: r.try_get("", "retries")?,
-        passed_on_retry: r.try_get("", "recovered")?,
-    })
+        .await?;
+    let mut out = HashMap::new();
+    for r in &rows {
+        let passed: i64 = r.try_get("", "passed")?;
+        let failed: i64 = r.try_get("", "failed")?;
+        out.insert(
+            r.try_get::<Uuid>("", "id")?,
+            RunStats {
+                pass_rate: rate(passed, failed),
+                avg_duration: ms(r.try_get("", "avg_d")?),
+                p95_duration: ms(r.try_get("", "p95_d")?),
+                retries: r.try_get("", "retries")?,
+                passed_on_retry: r.try_get("", "recovered")?,
+            },
+        );
+    }
+    Ok(out)
 }
 
-/// Aggregates of a suite's runs, optionally over the last `days`.
+/// Aggregates of the runs of each of `suites` created in the last `days` (all without).
 pub async fn suite_stats(
     conn: &impl ConnectionTrait,
-    suite: Uuid,
+    suites: &[Uuid],
     days: Option<i32>,
-) -> AppResult<SuiteStats> {
+) -> AppResult<HashMap<Uuid, SuiteStats>> {
     if let Some(days) = days {
         check_days("days", days)?;
     }
-    let r = conn
-        .query_one_raw(stmt(
-            "SELECT count(*) AS runs,
-                    count(*) FILTER (WHERE status = 'passed') AS passed_runs,
-                    count(*) FILTER (WHERE status = 'failed') AS failed_runs,
-                    avg(CASE WHEN passed_tests + failed_tests > 0
-                             THEN 100.0 * passed_tests / (passed_tests + failed_tests) END)::float8 AS avg_rate,
-                    avg(extract(epoch FROM completed_at - started_at))::float8 AS avg_d,
-                    max(started_at) AS last_at
-             FROM test_runs WHERE test_suite_id = $1
-               AND ($2::int IS NULL OR created_at >= now() - $2 * interval '1 day')"
+    let rows = conn
+        .query_all_raw(stmt(
+            "SELECT s.id, count(r.id) AS runs,
+                    count(r.id) FILTER (WHERE r.status = 'passed') AS passed_runs,
+                    count(r.id) FILTER (WHERE r.status = 'failed') AS failed_runs,
+                    avg(CASE WHEN r.passed_tests + r.failed_tests > 0
+                             THEN 100.0 * r.passed_tests / (r.passed_tests + r.failed_tests) END)::float8 AS avg_rate,
+                    avg(extract(epoch FROM r.completed_at - r.started_at))::float8 AS avg_d,
+                    max(r.started_at) AS last_at
+             FROM unnest($1::uuid[]) AS s(id)
+             LEFT JOIN test_runs r ON r.test_suite_id = s.id
+                  AND ($2::int IS NULL OR r.created_at >= now() - $2 * interval '1 day')
+             GROUP BY s.id"
                 .to_owned(),
-            vec![suite.into(), days.into()],
+            vec![suites.to_vec().into(), days.into()],
         ))
-        .await?
-        .ok_or_else(|| AppError::internal("suite stats returned nothing"))?;
-    Ok(SuiteStats {
-        runs: r.try_get("", "runs")?,
-        passed_runs: r.try_get("", "passed_runs")?,
-        failed_runs: r.try_get("", "failed_runs")?,
-        avg_pass_rate: r
-            .try_get::<Option<f64>>("", "avg_rate")?
-            .map(|v| (v * 100.0).round() / 100.0),
-        avg_run_duration: ms(r.try_get("", "avg_d")?),
-        last_run_at: r.try_get("", "last_at")?,
-    })
+        .await?;
+    let mut out = HashMap::new();
+    for r in &rows {
+        out.insert(
+            r.try_get::<Uuid>("", "id")?,
+            SuiteStats {
+                runs: r.try_get("", "runs")?,
+                passed_runs: r.try_get("", "passed_runs")?,
+                failed_runs: r.try_get("", "failed_runs")?,
+                avg_pass_rate: r
+                    .try_get::<Option<f64>>("", "avg_rate")?
+                    .map(|v| (v * 100.0).round() / 100.0),
+                avg_run_duration: ms(r.try_get("", "avg_d")?),
+                last_run_at: r.try_get("", "last_at")?,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Statistics of every case matching `filter` in `window`, a keyset page at a time, ordered
@@ -508,12 +536,9 @@ pub async fn stats_page(
     window: &StatsWindow,
     order: Option<super::types::CaseStatsOrder>,
     args: &crate::pagination::PageArgs,
-) -> AppResult<(
-    Vec<(String, test_case_model::Model, CaseStats)>,
-    crate::pagination::PageInfo,
-)> {
+) -> AppResult<(Fetched<(test_case_model::Model, CaseStats)>, Total)> {
     use super::types::CaseStatsOrderField as F;
-    use crate::pagination::{Cursor, KeyKind, Ordering, Page, SortValue, Sql, finish_page};
+    use crate::pagination::{Cursor, KeyKind, Ordering, Page, SortValue, finish_page};
     if filter
         .search
         .as_deref()
@@ -557,7 +582,11 @@ pub async fn stats_page(
     let page = Page::new(args, &ordering)?;
     let mut sql = Sql::default();
     let case_conditions = crate::catalog::service::cases::filter_conditions(filter, &mut sql)?;
-    let source = window_source(window, &mut sql.values)?;
+    let total = Total::Count(sql.statement(format!(
+        "SELECT count(*) FROM test_cases{}",
+        where_clause(&case_conditions)
+    )));
+    let source = window_source(window, &mut sql)?;
     let keyset = page.conditions(&ordering, &mut sql)?;
     let limit = sql.bind(page.limit as i64 + 1);
     let case_filter = if case_conditions.is_empty() {
@@ -619,18 +648,12 @@ pub async fn stats_page(
         let key: f64 = r.try_get("", "sort_key")?;
         out.push((key, case, stats));
     }
-    let (edges, page_info) = finish_page(&page, out, |(key, case, _)| Cursor {
+    let fetched = finish_page(&page, out, |(key, case, _)| Cursor {
         ordering: ordering.name.clone(),
         key: SortValue::Float(*key),
         id: case.id,
     });
-    Ok((
-        edges
-            .into_iter()
-            .map(|(c, (_, case, stats))| (c, case, stats))
-            .collect(),
-        page_info,
-    ))
+    Ok((fetched.map(|(_, case, stats)| (case, stats)), total))
 }
 
 use entity::test_case as test_case_model;

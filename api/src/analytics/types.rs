@@ -78,8 +78,8 @@ pub enum FlakinessReason {
     StatusFlips,
 }
 
-/// How flaky a case is, and why.
-#[derive(SimpleObject, Clone, Debug)]
+/// How flaky a case is, and why (a case without executions: 0, no reasons, no sample).
+#[derive(SimpleObject, Clone, Debug, Default)]
 pub struct Flakiness {
     /// 0 (steady) to 1 (flips every time): the larger of the flip rate over the sample and the
     /// share of runs with a failure that passed on a retry.
@@ -244,20 +244,8 @@ pub struct CaseStatsRow {
     pub stats: CaseStats,
 }
 
-/// A case's statistics in a page.
-#[derive(SimpleObject, Clone)]
-pub struct CaseStatsEdge {
-    /// Opaque position, for `after`.
-    pub cursor: String,
-    /// The case and its statistics.
-    pub node: CaseStatsRow,
-}
+crate::connection_names!(CaseStatsNames, "CaseStatsConnection", "CaseStatsEdge");
 
 /// A page of case statistics.
-#[derive(SimpleObject, Clone)]
-pub struct CaseStatsConnection {
-    /// The rows of the page.
-    pub edges: Vec<CaseStatsEdge>,
-    /// Where the page sits.
-    pub page_info: crate::pagination::PageInfo,
-}
+pub type CaseStatsConnection =
+    crate::connection::Connection<CaseStatsRow, crate::connection::NoFields, CaseStatsNames>;

@@ -1,347 +1,66 @@
-//! DataLoaders of the catalogue: every relation is loaded for all parents of a level in one
-//! statement, inside the request's transaction.
+//! The catalogue's relations, each read for a whole level of parents at once
+//! ([`crate::loader`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Request};
+use async_graphql::Context;
 use entity::{configuration, test_case, test_step, test_suite};
-use futures::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
+use super::service;
 use super::types::{
-    Configuration, SuiteTestCaseConnection, SuiteTestCaseEdge, TestCase, TestStep, TestSuite,
+    Configuration, SuitePosition, SuiteTestCaseConnection, TestCase, TestStep, TestSuite,
 };
-use crate::auth::RequestDb;
-use crate::error::AppError;
-use crate::pagination::{Cursor, KeyKind, Ordering, Page, PageArgs, SortValue, Sql, finish_page};
-
-type LoadResult<V> = Result<HashMap<Uuid, V>, async_graphql::Error>;
-
-fn uuids(keys: &[Uuid]) -> Value {
-    Value::from(keys.to_vec())
-}
-
-/// Runs `sql` in the request's transaction.
-pub(crate) async fn query_all(
-    db: &RequestDb,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<sea_orm::QueryResult>, AppError> {
-    let conn = db.conn().await?;
-    Ok(conn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?)
-}
-
-/// A model from a row of `SELECT *`.
-pub(crate) fn parse<M: FromQueryResult>(row: &sea_orm::QueryResult) -> Result<M, AppError> {
-    Ok(M::from_query_result(row, "")?)
-}
-
-/// Test cases by id.
-pub struct CaseById(Arc<RequestDb>);
-
-impl Loader<Uuid> for CaseById {
-    type Value = test_case::Model;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
-        let rows = query_all(
-            &self.0,
-            "SELECT * FROM test_cases WHERE id = ANY($1)",
-            vec![uuids(keys)],
-        )
-        .await?;
-        let mut out = HashMap::new();
-        for row in &rows {
-            let m: test_case::Model = parse(row)?;
-            out.insert(m.id, m);
-        }
-        Ok(out)
-    }
-}
-
-/// Configurations by id.
-pub struct ConfigurationById(Arc<RequestDb>);
-
-impl Loader<Uuid> for ConfigurationById {
-    type Value = configuration::Model;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
-        let rows = query_all(
-            &self.0,
-            "SELECT * FROM configurations WHERE id = ANY($1)",
-            vec![uuids(keys)],
-        )
-        .await?;
-        let mut out = HashMap::new();
-        for row in &rows {
-            let m: configuration::Model = parse(row)?;
-            out.insert(m.id, m);
-        }
-        Ok(out)
-    }
-}
+use crate::connection::connection;
+use crate::error::{AppError, AppResult};
+use crate::loader::{Batch, ById, load_many, load_one};
+use crate::pagination::{Fetched, PageArgs};
+use crate::sql::Total;
 
 /// The steps of each case, in order.
-pub struct StepsByCase(Arc<RequestDb>);
+pub struct StepsOfCase;
 
-impl Loader<Uuid> for StepsByCase {
+impl Batch for StepsOfCase {
+    type Key = Uuid;
     type Value = Vec<test_step::Model>;
-    type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
-        let rows = query_all(
-            &self.0,
-            "SELECT * FROM test_steps WHERE test_case_id = ANY($1) ORDER BY test_case_id, order_index, id",
-            vec![uuids(keys)],
-        )
-        .await?;
-        let mut out: HashMap<Uuid, Vec<test_step::Model>> = HashMap::new();
-        for row in &rows {
-            let m: test_step::Model = parse(row)?;
-            out.entry(m.test_case_id).or_default().push(m);
-        }
-        Ok(out)
+    async fn read(
+        conn: &DatabaseTransaction,
+        keys: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, Self::Value>> {
+        service::steps::of_cases(conn, keys).await
     }
 }
 
 /// The suites of each case, by name.
-pub struct SuitesByCase(Arc<RequestDb>);
+pub struct SuitesOfCase;
 
-impl Loader<Uuid> for SuitesByCase {
+impl Batch for SuitesOfCase {
+    type Key = Uuid;
     type Value = Vec<test_suite::Model>;
-    type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[Uuid]) -> LoadResult<Self::Value> {
-        let rows = query_all(
-            &self.0,
-            "SELECT s.*, m.test_case_id AS member_case_id FROM test_suite_test_cases m
-             JOIN test_suites s ON s.id = m.test_suite_id
-             WHERE m.test_case_id = ANY($1) ORDER BY s.name, s.id",
-            vec![uuids(keys)],
-        )
-        .await?;
-        let mut out: HashMap<Uuid, Vec<test_suite::Model>> = HashMap::new();
-        for row in &rows {
-            let case_id: Uuid = row.try_get("", "member_case_id").map_err(AppError::from)?;
-            out.entry(case_id).or_default().push(parse(row)?);
-        }
-        Ok(out)
-    }
-}
-
-/// The pagination arguments of a nested connection, as part of a loader key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PageKey {
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-}
-
-impl From<PageArgs> for PageKey {
-    fn from(a: PageArgs) -> Self {
-        PageKey {
-            first: a.first,
-            after: a.after,
-            last: a.last,
-            before: a.before,
-        }
-    }
-}
-
-impl From<&PageKey> for PageArgs {
-    fn from(k: &PageKey) -> Self {
-        PageArgs {
-            first: k.first,
-            after: k.after.clone(),
-            last: k.last,
-            before: k.before.clone(),
-        }
-    }
-}
-
-/// Position of a case in a suite; members without one sort last.
-const SUITE_POSITION_SQL: &str = "COALESCE(m.order_index, 2147483647)";
-
-fn suite_ordering() -> Ordering {
-    Ordering {
-        name: "position:asc".to_owned(),
-        sql: SUITE_POSITION_SQL.to_owned(),
-        kind: KeyKind::Int,
-        descending: false,
-        id_column: "m.test_case_id",
+    async fn read(
+        conn: &DatabaseTransaction,
+        keys: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, Self::Value>> {
+        service::suites::of_cases(conn, keys).await
     }
 }
 
 /// A page of each suite's test cases, in the suite's order, with the suite's count.
-pub struct SuiteCasesPage(Arc<RequestDb>);
+pub struct CasesOfSuite;
 
-impl Loader<(Uuid, PageKey)> for SuiteCasesPage {
-    type Value = SuiteTestCaseConnection;
-    type Error = async_graphql::Error;
+impl Batch for CasesOfSuite {
+    type Key = (Uuid, PageArgs);
+    type Value = (Fetched<(i32, test_case::Model)>, i64);
 
-    async fn load(
-        &self,
-        keys: &[(Uuid, PageKey)],
-    ) -> Result<HashMap<(Uuid, PageKey), Self::Value>, Self::Error> {
-        let mut by_args: HashMap<&PageKey, Vec<Uuid>> = HashMap::new();
-        for (suite, args) in keys {
-            by_args.entry(args).or_default().push(*suite);
-        }
-        let all_suites: Vec<Uuid> = keys.iter().map(|(s, _)| *s).collect();
-        let count_rows = query_all(
-            &self.0,
-            "SELECT m.test_suite_id, count(*) AS n FROM test_suite_test_cases m
-             JOIN test_cases tc ON tc.id = m.test_case_id
-             WHERE m.test_suite_id = ANY($1) GROUP BY m.test_suite_id",
-            vec![uuids(&all_suites)],
-        )
-        .await?;
-        let mut counts: HashMap<Uuid, i64> = HashMap::new();
-        for row in &count_rows {
-            counts.insert(
-                row.try_get("", "test_suite_id").map_err(AppError::from)?,
-                row.try_get("", "n").map_err(AppError::from)?,
-            );
-        }
-
-        let ordering = suite_ordering();
-        let mut out = HashMap::new();
-        for (args, suites) in by_args {
-            let page = Page::new(&PageArgs::from(args), &ordering)?;
-            let mut sql = Sql::default();
-            let suites_param = sql.bind(suites.clone());
-            let mut conditions = String::new();
-            for condition in page.conditions(&ordering, &mut sql)? {
-                conditions.push_str(" AND ");
-                conditions.push_str(&condition);
-            }
-            let limit = sql.bind(page.limit as i64 + 1);
-            let text = format!(
-                "SELECT * FROM (
-                   SELECT tc.*, m.test_suite_id AS member_suite_id, {SUITE_POSITION_SQL} AS member_position,
-                          row_number() OVER (PARTITION BY m.test_suite_id ORDER BY {}) AS member_rank
-                   FROM test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id
-                   WHERE m.test_suite_id = ANY({suites_param}){conditions}
-                 ) ranked WHERE member_rank <= {limit} ORDER BY member_suite_id, member_rank",
-                page.order_by(&ordering)
-            );
-            let rows = query_all(&self.0, &text, sql.values).await?;
-            let mut per_suite: HashMap<Uuid, Vec<(i32, test_case::Model)>> = HashMap::new();
-            for row in &rows {
-                let suite: Uuid = row.try_get("", "member_suite_id").map_err(AppError::from)?;
-                let position: i32 = row.try_get("", "member_position").map_err(AppError::from)?;
-                per_suite
-                    .entry(suite)
-                    .or_default()
-                    .push((position, parse(row)?));
-            }
-            for suite in suites {
-                let rows = per_suite.remove(&suite).unwrap_or_default();
-                let (edges, page_info) = finish_page(&page, rows, |(position, case)| Cursor {
-                    ordering: ordering.name.clone(),
-                    key: SortValue::Int(i64::from(*position)),
-                    id: case.id,
-                });
-                let connection = SuiteTestCaseConnection {
-                    edges: edges
-                        .into_iter()
-                        .map(|(cursor, (position, case))| SuiteTestCaseEdge {
-                            cursor,
-                            position,
-                            node: TestCase(case),
-                        })
-                        .collect(),
-                    page_info,
-                    total_count: counts.get(&suite).copied().unwrap_or(0),
-                };
-                out.insert((suite, args.clone()), connection);
-            }
-        }
-        Ok(out)
+    async fn read(
+        conn: &DatabaseTransaction,
+        keys: &[(Uuid, PageArgs)],
+    ) -> AppResult<HashMap<(Uuid, PageArgs), Self::Value>> {
+        service::suites::case_pages(conn, keys).await
     }
-}
-
-/// How long the request's resolvers must have asked for no key before a batch is taken.
-const QUIET_PERIOD: Duration = Duration::from_millis(1);
-
-/// Most rounds a batch waits for the request's resolvers to stop asking for keys; past it the
-/// batch is taken anyway (still correct, possibly split in two).
-const MAX_SETTLE_ROUNDS: usize = 1_000;
-
-/// How many keys the request's resolvers have asked its loaders for so far.
-///
-/// A DataLoader takes its batch a fixed delay after the first key. A page of 100 parents can
-/// take longer than that to resolve (the executor yields between list items), and the batch
-/// would be split: the statements of a request would depend on its page size and on timing.
-/// So a batch is only taken once this count has stood still across a yield to the runtime and
-/// a quiet period, that is once every resolver of the level has asked for what it needs.
-#[derive(Clone, Default)]
-pub struct LoadActivity(Arc<AtomicU64>);
-
-impl LoadActivity {
-    pub fn touch(&self) {
-        self.0.fetch_add(1, AtomicOrdering::Relaxed);
-    }
-
-    /// Returns once no key was asked for during a yield to the runtime and a quiet period.
-    async fn settle(&self) {
-        for _ in 0..MAX_SETTLE_ROUNDS {
-            let seen = self.0.load(AtomicOrdering::Relaxed);
-            tokio::task::yield_now().await;
-            tokio::time::sleep(QUIET_PERIOD).await;
-            if self.0.load(AtomicOrdering::Relaxed) == seen {
-                return;
-            }
-        }
-    }
-
-    /// A DataLoader of `loader` whose batches are taken once the request's resolvers settled
-    /// (instead of after a fixed delay).
-    pub fn loader<T: Send + Sync + 'static>(&self, loader: T) -> DataLoader<T> {
-        let activity = self.clone();
-        DataLoader::new(loader, move |batch: BoxFuture<'static, ()>| {
-            let activity = activity.clone();
-            tokio::spawn(async move {
-                activity.settle().await;
-                batch.await;
-            })
-        })
-        .delay(Duration::ZERO)
-    }
-}
-
-/// Adds the catalogue's loaders to a request (`activity` is shared by all loaders of it and
-/// added to the request by the caller).
-pub fn register(req: Request, db: &Arc<RequestDb>, activity: &LoadActivity) -> Request {
-    req.data(activity.loader(CaseById(db.clone())))
-        .data(activity.loader(ConfigurationById(db.clone())))
-        .data(activity.loader(StepsByCase(db.clone())))
-        .data(activity.loader(SuitesByCase(db.clone())))
-        .data(activity.loader(SuiteCasesPage(db.clone())))
-}
-
-/// The request's loader `L`, noting that a key is about to be asked of it.
-fn loader<'a, L: Send + Sync + 'static>(
-    ctx: &'a Context<'_>,
-) -> async_graphql::Result<&'a DataLoader<L>> {
-    if let Ok(activity) = ctx.data::<LoadActivity>() {
-        activity.touch();
-    }
-    ctx.data::<DataLoader<L>>()
-        .map_err(|_| AppError::internal("loader missing from the request").into())
 }
 
 /// Several cases by id, in one batch.
@@ -349,8 +68,7 @@ pub async fn cases(
     ctx: &Context<'_>,
     ids: Vec<Uuid>,
 ) -> async_graphql::Result<HashMap<Uuid, TestCase>> {
-    Ok(loader::<CaseById>(ctx)?
-        .load_many(ids)
+    Ok(load_many::<ById<test_case::Model>>(ctx, ids)
         .await?
         .into_iter()
         .map(|(id, m)| (id, TestCase(m)))
@@ -358,22 +76,22 @@ pub async fn cases(
 }
 
 pub async fn case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestCase>> {
-    Ok(loader::<CaseById>(ctx)?.load_one(id).await?.map(TestCase))
+    Ok(load_one::<ById<test_case::Model>>(ctx, id)
+        .await?
+        .map(TestCase))
 }
 
 pub async fn configuration(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> async_graphql::Result<Option<Configuration>> {
-    Ok(loader::<ConfigurationById>(ctx)?
-        .load_one(id)
+    Ok(load_one::<ById<configuration::Model>>(ctx, id)
         .await?
         .map(Configuration))
 }
 
 pub async fn steps_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<TestStep>> {
-    Ok(loader::<StepsByCase>(ctx)?
-        .load_one(id)
+    Ok(load_one::<StepsOfCase>(ctx, id)
         .await?
         .unwrap_or_default()
         .into_iter()
@@ -382,8 +100,7 @@ pub async fn steps_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result
 }
 
 pub async fn suites_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<TestSuite>> {
-    Ok(loader::<SuitesByCase>(ctx)?
-        .load_one(id)
+    Ok(load_one::<SuitesOfCase>(ctx, id)
         .await?
         .unwrap_or_default()
         .into_iter()
@@ -396,14 +113,12 @@ pub async fn suite_cases_page(
     suite: Uuid,
     args: PageArgs,
 ) -> async_graphql::Result<SuiteTestCaseConnection> {
-    let key = PageKey {
-        first: args.first,
-        after: args.after,
-        last: args.last,
-        before: args.before,
-    };
-    loader::<SuiteCasesPage>(ctx)?
-        .load_one((suite, key))
+    let (fetched, total) = load_one::<CasesOfSuite>(ctx, (suite, args))
         .await?
-        .ok_or_else(|| AppError::internal("suite page missing").into())
+        .ok_or_else(|| AppError::internal("suite page missing"))?;
+    Ok(connection(
+        fetched,
+        Total::Known(total),
+        |(position, case)| (TestCase(case), SuitePosition { position }),
+    ))
 }

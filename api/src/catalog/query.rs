@@ -5,11 +5,11 @@ use uuid::Uuid;
 
 use super::service;
 use super::types::{
-    CatalogOrder, Configuration, ConfigurationConnection, ConfigurationEdge, ConfigurationFilter,
-    TestCase, TestCaseConnection, TestCaseEdge, TestCaseFilter, TestCaseOrder, TestSuite,
-    TestSuiteConnection, TestSuiteEdge,
+    CatalogOrder, Configuration, ConfigurationConnection, ConfigurationFilter, SearchMatch,
+    TestCase, TestCaseConnection, TestCaseFilter, TestCaseOrder, TestSuite, TestSuiteConnection,
 };
 use crate::auth::context::request_db;
+use crate::connection::{connection, plain};
 use crate::error::AppResult;
 use crate::pagination::{PageArgs, selected};
 
@@ -50,7 +50,7 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (hits, page) = service::cases::list(
+        let (hits, total) = service::cases::list(
             &*conn,
             filter.unwrap_or_default(),
             order_by,
@@ -58,19 +58,15 @@ impl CatalogQuery {
             selected(ctx),
         )
         .await?;
-        Ok(TestCaseConnection {
-            edges: hits
-                .into_iter()
-                .map(|h| TestCaseEdge {
-                    cursor: h.cursor,
-                    node: TestCase(h.case),
+        Ok(connection(hits, total, |h| {
+            (
+                TestCase(h.case),
+                SearchMatch {
                     snippet: h.snippet,
                     rank: h.rank,
-                })
-                .collect(),
-            page_info: page.page_info,
-            count: page.count,
-        })
+                },
+            )
+        }))
     }
 
     /// A test suite by id; null when absent.
@@ -104,7 +100,7 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (rows, page) = service::suites::list(
+        let (rows, total) = service::suites::list(
             &*conn,
             filter.unwrap_or_default(),
             order_by,
@@ -112,17 +108,7 @@ impl CatalogQuery {
             selected(ctx),
         )
         .await?;
-        Ok(TestSuiteConnection {
-            edges: rows
-                .into_iter()
-                .map(|(cursor, m)| TestSuiteEdge {
-                    cursor,
-                    node: TestSuite(m),
-                })
-                .collect(),
-            page_info: page.page_info,
-            count: page.count,
-        })
+        Ok(plain(rows, total, TestSuite))
     }
 
     /// A configuration by id; null when absent.
@@ -158,7 +144,7 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (rows, page) = service::configurations::list(
+        let (rows, total) = service::configurations::list(
             &*conn,
             filter.unwrap_or_default(),
             order_by,
@@ -166,16 +152,6 @@ impl CatalogQuery {
             selected(ctx),
         )
         .await?;
-        Ok(ConfigurationConnection {
-            edges: rows
-                .into_iter()
-                .map(|(cursor, m)| ConfigurationEdge {
-                    cursor,
-                    node: Configuration(m),
-                })
-                .collect(),
-            page_info: page.page_info,
-            count: page.count,
-        })
+        Ok(plain(rows, total, Configuration))
     }
 }

@@ -1,13 +1,14 @@
 //! GraphQL objects and inputs of the catalogue.
 
-use async_graphql::{ComplexObject, Context, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
 use entity::{configuration, test_case, test_step, test_suite};
 use serde_json::Value as JsonValue;
 use uuid::Uuid;
 
 use super::enums::{ConfigType, OrderDirection, Priority, StepType, TestCaseStatus};
 use super::loaders;
-use crate::pagination::{PageArgs, PageInfo};
+use crate::connection::Connection;
+use crate::pagination::PageArgs;
 use crate::scalars::{Json, Timestamp, object_or_empty};
 
 fn tags_of(v: &Option<JsonValue>) -> Vec<String> {
@@ -130,7 +131,7 @@ impl TestCase {
             crate::analytics::types::StatsWindow,
         >,
     ) -> async_graphql::Result<crate::analytics::types::CaseStats> {
-        crate::analytics::query::case_stats(ctx, self.0.id, window.unwrap_or_default()).await
+        crate::analytics::loaders::case_stats(ctx, self.0.id, window.unwrap_or_default()).await
     }
     /// How flaky the case is over its last `lastN` passed/failed executions, and why.
     async fn flakiness(
@@ -138,16 +139,14 @@ impl TestCase {
         ctx: &Context<'_>,
         #[graphql(desc = "Executions the score looks at (2 to 1000).", default = 20)] last_n: i32,
     ) -> async_graphql::Result<crate::analytics::types::Flakiness> {
-        crate::analytics::query::case_flakiness(ctx, self.0.id, last_n).await
+        crate::analytics::loaders::case_flakiness(ctx, self.0.id, last_n).await
     }
     /// The case's failing steps with their common errors, most failing first.
     async fn failing_steps(
         &self,
         ctx: &Context<'_>,
-    ) -> crate::error::AppResult<Vec<crate::analytics::types::FailingStep>> {
-        let db = crate::auth::context::request_db(ctx)?;
-        let conn = db.conn().await?;
-        crate::analytics::service::failing_steps(&*conn, self.0.id).await
+    ) -> async_graphql::Result<Vec<crate::analytics::types::FailingStep>> {
+        crate::analytics::loaders::failing_steps(ctx, self.0.id).await
     }
     /// The case's changes, newest first, from the audit trail.
     async fn history(
@@ -286,10 +285,8 @@ impl TestSuite {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only runs created in the last this many days.")] days: Option<i32>,
-    ) -> crate::error::AppResult<crate::analytics::types::SuiteStats> {
-        let db = crate::auth::context::request_db(ctx)?;
-        let conn = db.conn().await?;
-        crate::analytics::service::suite_stats(&*conn, self.0.id, days).await
+    ) -> async_graphql::Result<crate::analytics::types::SuiteStats> {
+        crate::analytics::loaders::suite_stats(ctx, self.0.id, days).await
     }
     /// The suite's changes (membership included), newest first.
     async fn history(
@@ -374,118 +371,39 @@ impl Configuration {
 
 // ---------------------------------------------------------------- connections
 
-/// A page of test cases.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct TestCaseConnection {
-    /// The cases of the page, in order.
-    pub edges: Vec<TestCaseEdge>,
-    /// Where the page sits in the whole list.
-    pub page_info: PageInfo,
-    #[graphql(skip)]
-    pub count: crate::pagination::CountQuery,
-}
-
-#[ComplexObject]
-impl TestCaseConnection {
-    /// Number of cases matching the filter, over all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
-        self.count.run(ctx).await
-    }
-}
-
-/// A test case in a page.
-#[derive(SimpleObject)]
-pub struct TestCaseEdge {
-    /// Opaque position of this case, for `after` / `before`.
-    pub cursor: String,
-    /// The case.
-    pub node: TestCase,
+/// What a search found in a listed case (null without `filter.search`).
+#[derive(SimpleObject, Clone)]
+pub struct SearchMatch {
     /// With a search: the matching parts of name and description, matches in `<mark>`.
     pub snippet: Option<String>,
     /// With a search: its relevance (higher is better).
     pub rank: Option<f64>,
 }
 
-/// A page of a suite's test cases.
-#[derive(SimpleObject, Clone)]
-pub struct SuiteTestCaseConnection {
-    /// The cases of the page, in the suite's order.
-    pub edges: Vec<SuiteTestCaseEdge>,
-    /// Where the page sits in the whole list.
-    pub page_info: PageInfo,
-    /// Number of cases in the suite.
-    pub total_count: i64,
-}
+/// A page of test cases, with what a search found in each.
+pub type TestCaseConnection = Connection<TestCase, SearchMatch>;
 
-/// A test case in a suite.
+/// Where a case stands in a suite.
 #[derive(SimpleObject, Clone)]
-pub struct SuiteTestCaseEdge {
-    /// Opaque position, for `after` / `before`.
-    pub cursor: String,
+pub struct SuitePosition {
     /// Position within the suite, from 1.
     pub position: i32,
-    /// The case.
-    pub node: TestCase,
 }
+
+crate::connection_names!(
+    SuiteCasesNames,
+    "SuiteTestCaseConnection",
+    "SuiteTestCaseEdge"
+);
+
+/// A page of a suite's test cases, in the suite's order.
+pub type SuiteTestCaseConnection = Connection<TestCase, SuitePosition, SuiteCasesNames>;
 
 /// A page of test suites.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct TestSuiteConnection {
-    /// The suites of the page, in order.
-    pub edges: Vec<TestSuiteEdge>,
-    /// Where the page sits in the whole list.
-    pub page_info: PageInfo,
-    #[graphql(skip)]
-    pub count: crate::pagination::CountQuery,
-}
-
-#[ComplexObject]
-impl TestSuiteConnection {
-    /// Number of suites matching the filter, over all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
-        self.count.run(ctx).await
-    }
-}
-
-/// A test suite in a page.
-#[derive(SimpleObject)]
-pub struct TestSuiteEdge {
-    /// Opaque position, for `after` / `before`.
-    pub cursor: String,
-    /// The suite.
-    pub node: TestSuite,
-}
+pub type TestSuiteConnection = Connection<TestSuite>;
 
 /// A page of configurations.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct ConfigurationConnection {
-    /// The configurations of the page, in order.
-    pub edges: Vec<ConfigurationEdge>,
-    /// Where the page sits in the whole list.
-    pub page_info: PageInfo,
-    #[graphql(skip)]
-    pub count: crate::pagination::CountQuery,
-}
-
-#[ComplexObject]
-impl ConfigurationConnection {
-    /// Number of configurations matching the filter, over all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
-        self.count.run(ctx).await
-    }
-}
-
-/// A configuration in a page.
-#[derive(SimpleObject)]
-pub struct ConfigurationEdge {
-    /// Opaque position, for `after` / `before`.
-    pub cursor: String,
-    /// The configuration.
-    pub node: Configuration,
-}
+pub type ConfigurationConnection = Connection<Configuration>;
 
 // ---------------------------------------------------------------- filters and orders
 

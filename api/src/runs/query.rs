@@ -5,10 +5,10 @@ use uuid::Uuid;
 
 use super::service;
 use super::types::{
-    ExecutionEdge, ExecutionPage, TestExecution, TestExecutionFilter, TestRun, TestRunConnection,
-    TestRunEdge, TestRunFilter,
+    ExecutionPage, TestExecution, TestExecutionFilter, TestRun, TestRunConnection, TestRunFilter,
 };
 use crate::auth::context::request_db;
+use crate::connection::plain;
 use crate::error::AppResult;
 use crate::pagination::{PageArgs, selected};
 
@@ -46,19 +46,9 @@ impl RunsQuery {
             last,
             before,
         };
-        let (rows, page) =
+        let (rows, total) =
             service::lists::runs(&*conn, filter.unwrap_or_default(), &args, selected(ctx)).await?;
-        Ok(TestRunConnection {
-            edges: rows
-                .into_iter()
-                .map(|(cursor, m)| TestRunEdge {
-                    cursor,
-                    node: TestRun(m),
-                })
-                .collect(),
-            page_info: page.page_info,
-            count: page.count,
-        })
+        Ok(plain(rows, total, TestRun))
     }
 
     /// A test execution by id; null when absent.
@@ -90,20 +80,9 @@ impl RunsQuery {
             last,
             before,
         };
-        let (rows, page) =
+        let (rows, total) =
             service::lists::executions(&*conn, filter.unwrap_or_default(), &args, selected(ctx))
                 .await?;
-        Ok(ExecutionPage {
-            edges: rows
-                .into_iter()
-                .map(|(cursor, m)| ExecutionEdge {
-                    cursor,
-                    node: TestExecution(m),
-                })
-                .collect(),
-            page_info: page.page_info,
-            total: None,
-            count: Some(std::sync::Arc::new(page.count)),
-        })
+        Ok(plain(rows, total, TestExecution))
     }
 }

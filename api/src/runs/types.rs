@@ -1,13 +1,14 @@
 //! GraphQL objects and inputs of runs, executions, step results and artifacts.
 
-use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use entity::{test_artifact, test_execution, test_run, test_step_execution};
 use uuid::Uuid;
 
 use super::enums::{ArtifactType, ExecutionStatus, Outcome, RunStatus, StepExecutionStatus};
 use super::loaders;
 use crate::catalog::types::{Configuration, TestCase, TestStep, TestSuite};
-use crate::pagination::{CountQuery, PageArgs, PageInfo};
+use crate::connection::{Connection, NoFields};
+use crate::pagination::PageArgs;
 use crate::scalars::{Json, Timestamp, object_or_empty};
 
 /// A run of a suite: one execution per case, counters kept exact as results arrive.
@@ -101,10 +102,8 @@ impl TestRun {
     async fn stats(
         &self,
         ctx: &Context<'_>,
-    ) -> crate::error::AppResult<crate::analytics::types::RunStats> {
-        let db = crate::auth::context::request_db(ctx)?;
-        let conn = db.conn().await?;
-        crate::analytics::service::run_stats(&*conn, self.0.id).await
+    ) -> async_graphql::Result<crate::analytics::types::RunStats> {
+        crate::analytics::loaders::run_stats(ctx, self.0.id).await
     }
     /// The run's changes, newest first.
     async fn history(
@@ -324,69 +323,13 @@ impl TestArtifact {
     }
 }
 
+crate::connection_names!(ExecutionPageNames, "ExecutionPage", "ExecutionEdge");
+
 /// A page of executions.
-#[derive(SimpleObject, Clone)]
-#[graphql(complex)]
-pub struct ExecutionPage {
-    /// The executions of the page, in order.
-    pub edges: Vec<ExecutionEdge>,
-    /// Where the page sits in the whole list.
-    pub page_info: PageInfo,
-    #[graphql(skip)]
-    pub total: Option<i64>,
-    #[graphql(skip)]
-    pub count: Option<std::sync::Arc<CountQuery>>,
-}
-
-#[ComplexObject]
-impl ExecutionPage {
-    /// Number of executions over all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
-        match (&self.total, &self.count) {
-            (Some(n), _) => Ok(*n),
-            (None, Some(q)) => q.run(ctx).await,
-            (None, None) => Ok(0),
-        }
-    }
-}
-
-/// An execution in a page.
-#[derive(SimpleObject, Clone)]
-pub struct ExecutionEdge {
-    /// Opaque position, for `after` / `before`.
-    pub cursor: String,
-    /// The execution.
-    pub node: TestExecution,
-}
+pub type ExecutionPage = Connection<TestExecution, NoFields, ExecutionPageNames>;
 
 /// A page of runs.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct TestRunConnection {
-    /// The runs of the page, in order.
-    pub edges: Vec<TestRunEdge>,
-    /// Where the page sits in the whole list.
-    pub page_info: PageInfo,
-    #[graphql(skip)]
-    pub count: CountQuery,
-}
-
-#[ComplexObject]
-impl TestRunConnection {
-    /// Number of runs matching the filter, over all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> crate::error::AppResult<i64> {
-        self.count.run(ctx).await
-    }
-}
-
-/// A run in a page.
-#[derive(SimpleObject)]
-pub struct TestRunEdge {
-    /// Opaque position, for `after` / `before`.
-    pub cursor: String,
-    /// The run.
-    pub node: TestRun,
-}
+pub type TestRunConnection = Connection<TestRun>;
 
 /// Which runs to list.
 #[derive(InputObject, Default, Clone)]

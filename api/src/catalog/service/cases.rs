@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{ListPage, list_page, nullable, required, tags_json};
+use super::{nullable, required, tags_json};
 use crate::input::{
     DESCRIPTION_MAX, DURATION_MAX_SECONDS, NAME_MAX, SEARCH_MAX, SHORT_TEXT_MAX, check_len,
     check_list, check_name, check_object, check_range, check_tags,
@@ -22,7 +22,8 @@ use crate::catalog::types::{
     CreateTestCaseInput, TestCaseFilter, TestCaseOrder, TestCaseOrderField, UpdateTestCaseInput,
 };
 use crate::error::{AppError, AppResult};
-use crate::pagination::{KeyKind, Ordering, PageArgs, Sql};
+use crate::pagination::{Fetched, KeyKind, Ordering, PageArgs};
+use crate::sql::{ListQuery, Sql, Total};
 
 /// The text searched, exactly the expression of the spec's index `ix_test_cases_search`, so
 /// that the index serves every search.
@@ -36,9 +37,8 @@ const SNIPPET_OPTIONS: &str = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, Mi
 const PRIORITY_RANK: &str = "CASE test_cases.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 \
      WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END";
 
-/// A search hit: the case and, with a search, its snippet and rank.
+/// A listed case and, with a search, its snippet and rank.
 pub struct CaseHit {
-    pub cursor: String,
     pub case: test_case::Model,
     pub snippet: Option<String>,
     pub rank: Option<f64>,
@@ -110,7 +110,7 @@ pub async fn list(
     order: Option<TestCaseOrder>,
     args: &PageArgs,
     want: crate::pagination::Selected,
-) -> AppResult<(Vec<CaseHit>, ListPage)> {
+) -> AppResult<(Fetched<CaseHit>, Total)> {
     let mut sql = Sql::default();
     let mut conditions = filter_conditions(&filter, &mut sql)?;
     check_len("filter.search", filter.search.as_deref(), SEARCH_MAX)?;
@@ -134,33 +134,27 @@ pub async fn list(
              ts_rank(to_tsvector('english', {SEARCH_DOCUMENT}), {query})::float8 AS rank"
         );
     }
-    let ordering = case_ordering(order, query.as_deref())?;
-    let mut page = list_page(
-        conn,
-        "test_cases",
-        &extra,
+    let q = ListQuery {
+        table: "test_cases",
+        extra,
         conditions,
         sql,
-        &ordering,
-        args,
-        want,
-    )
-    .await?;
-    let mut hits = Vec::with_capacity(page.rows.len());
-    for (cursor, row) in std::mem::take(&mut page.rows) {
+        ordering: case_ordering(order, query.as_deref())?,
+    };
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    let fetched = fetched.try_map(|row| -> AppResult<CaseHit> {
         let (snippet, rank) = if query.is_some() {
             (row.try_get("", "snippet")?, row.try_get("", "rank")?)
         } else {
             (None, None)
         };
-        hits.push(CaseHit {
-            cursor,
+        Ok(CaseHit {
             case: test_case::Model::from_query_result(&row, "")?,
             snippet,
             rank,
-        });
-    }
-    Ok((hits, page))
+        })
+    })?;
+    Ok((fetched, total))
 }
 
 fn case_ordering(order: Option<TestCaseOrder>, query: Option<&str>) -> AppResult<Ordering> {

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{ListPage, contains_pattern, list_page, nullable, required};
+use super::{nullable, required};
 use crate::catalog::enums::OrderDirection;
 use crate::catalog::types::{
     CatalogOrder, CatalogOrderField, ConfigurationFilter, CreateConfigurationInput,
@@ -16,7 +16,8 @@ use crate::error::{AppError, AppResult};
 use crate::input::{
     DESCRIPTION_MAX, NAME_MAX, SHORT_TEXT_MAX, check_len, check_name, check_object,
 };
-use crate::pagination::{KeyKind, PageArgs, Sql};
+use crate::pagination::{Fetched, KeyKind, PageArgs};
+use crate::sql::{ListQuery, Total, contains_pattern};
 
 pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<configuration::Model>> {
     Ok(configuration::Entity::find_by_id(id).one(conn).await?)
@@ -28,9 +29,12 @@ pub async fn list(
     order: Option<CatalogOrder>,
     args: &PageArgs,
     want: crate::pagination::Selected,
-) -> AppResult<(Vec<(String, configuration::Model)>, ListPage)> {
-    let mut sql = Sql::default();
-    let mut conditions = Vec::new();
+) -> AppResult<(Fetched<configuration::Model>, Total)> {
+    let mut q = ListQuery::new(
+        "configurations",
+        catalog_ordering("configurations", order, "configurations.id"),
+    );
+    let (conditions, sql) = (&mut q.conditions, &mut q.sql);
     if let Some(types) = filter.config_type {
         let types: Vec<String> = types
             .into_iter()
@@ -51,23 +55,9 @@ pub async fn list(
             sql.bind(contains_pattern(&name))
         ));
     }
-    let ordering = catalog_ordering("configurations", order, "configurations.id");
-    let mut page = list_page(
-        conn,
-        "configurations",
-        "",
-        conditions,
-        sql,
-        &ordering,
-        args,
-        want,
-    )
-    .await?;
-    let rows = std::mem::take(&mut page.rows)
-        .into_iter()
-        .map(|(c, row)| Ok((c, configuration::Model::from_query_result(&row, "")?)))
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok((rows, page))
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    let fetched = fetched.try_map(|row| configuration::Model::from_query_result(&row, ""))?;
+    Ok((fetched, total))
 }
 
 /// The ordering of suites or configurations.

@@ -89,6 +89,24 @@ pub fn new_step(case_id: Uuid, order_index: i32, input: TestStepInput) -> test_s
     }
 }
 
+/// The steps of each of `cases`, in order.
+pub async fn of_cases(
+    conn: &impl ConnectionTrait,
+    cases: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, Vec<test_step::Model>>> {
+    let mut out: std::collections::HashMap<Uuid, Vec<test_step::Model>> = Default::default();
+    for (_, step) in crate::sql::models::<test_step::Model>(
+        conn,
+        "SELECT * FROM test_steps WHERE test_case_id = ANY($1) ORDER BY test_case_id, order_index, id",
+        vec![cases.to_vec().into()],
+    )
+    .await?
+    {
+        out.entry(step.test_case_id).or_default().push(step);
+    }
+    Ok(out)
+}
+
 /// Locks the case row, failing with NOT_FOUND when it does not exist (or is not visible).
 pub async fn lock_case(conn: &impl ConnectionTrait, case_id: Uuid) -> AppResult<()> {
     let row = conn

@@ -1,15 +1,15 @@
 //! Test suites and their ordered membership.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use entity::test_suite;
+use entity::{test_case, test_suite};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
     Statement,
 };
 use uuid::Uuid;
 
-use super::{ListPage, contains_pattern, list_page, nullable, required, tags_json};
+use super::{nullable, required, tags_json};
 use crate::catalog::types::{
     CatalogOrder, CreateTestSuiteInput, TestSuiteFilter, UpdateTestSuiteInput,
 };
@@ -18,7 +18,8 @@ use crate::input::{
     DESCRIPTION_MAX, ID_LIST_MAX, NAME_MAX, SHORT_TEXT_MAX, check_len, check_list, check_name,
     check_object, check_tags,
 };
-use crate::pagination::{PageArgs, Sql};
+use crate::pagination::{Fetched, KeyKind, Ordering, PageArgs, by_page};
+use crate::sql::{ChildQuery, ListQuery, Total, child_pages, contains_pattern};
 
 pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test_suite::Model>> {
     Ok(test_suite::Entity::find_by_id(id).one(conn).await?)
@@ -30,9 +31,12 @@ pub async fn list(
     order: Option<CatalogOrder>,
     args: &PageArgs,
     want: crate::pagination::Selected,
-) -> AppResult<(Vec<(String, test_suite::Model)>, ListPage)> {
-    let mut sql = Sql::default();
-    let mut conditions = Vec::new();
+) -> AppResult<(Fetched<test_suite::Model>, Total)> {
+    let mut q = ListQuery::new(
+        "test_suites",
+        super::configurations::catalog_ordering("test_suites", order, "test_suites.id"),
+    );
+    let (conditions, sql) = (&mut q.conditions, &mut q.sql);
     if let Some(active) = filter.is_active {
         conditions.push(format!("test_suites.is_active = {}", sql.bind(active)));
     }
@@ -54,23 +58,73 @@ pub async fn list(
             sql.bind(case)
         ));
     }
-    let ordering = super::configurations::catalog_ordering("test_suites", order, "test_suites.id");
-    let mut page = list_page(
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    let fetched = fetched.try_map(|row| test_suite::Model::from_query_result(&row, ""))?;
+    Ok((fetched, total))
+}
+
+/// The suites each of `cases` belongs to, by name.
+pub async fn of_cases(
+    conn: &impl ConnectionTrait,
+    cases: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<test_suite::Model>>> {
+    let mut out: HashMap<Uuid, Vec<test_suite::Model>> = HashMap::new();
+    for (row, suite) in crate::sql::models::<test_suite::Model>(
         conn,
-        "test_suites",
-        "",
-        conditions,
-        sql,
-        &ordering,
-        args,
-        want,
+        "SELECT s.*, m.test_case_id AS member_case_id FROM test_suite_test_cases m
+         JOIN test_suites s ON s.id = m.test_suite_id
+         WHERE m.test_case_id = ANY($1) ORDER BY s.name, s.id",
+        vec![cases.to_vec().into()],
     )
-    .await?;
-    let rows = std::mem::take(&mut page.rows)
-        .into_iter()
-        .map(|(c, row)| Ok((c, test_suite::Model::from_query_result(&row, "")?)))
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok((rows, page))
+    .await?
+    {
+        let case: Uuid = row.try_get("", "member_case_id")?;
+        out.entry(case).or_default().push(suite);
+    }
+    Ok(out)
+}
+
+/// Position of a case in a suite; members without one sort last.
+const SUITE_POSITION_SQL: &str = "COALESCE(m.order_index, 2147483647)";
+
+/// A page of each suite's cases (with their positions) in the suite's order, and its count,
+/// for each `(suite, page)` of `keys`.
+pub async fn case_pages(
+    conn: &impl ConnectionTrait,
+    keys: &[(Uuid, PageArgs)],
+) -> AppResult<HashMap<(Uuid, PageArgs), (Fetched<(i32, test_case::Model)>, i64)>> {
+    let select = format!("tc.*, {SUITE_POSITION_SQL} AS member_position");
+    let query = ChildQuery {
+        conditions: Vec::new(),
+        sql: Default::default(),
+        from: "test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id",
+        select: &select,
+        parent: "m.test_suite_id",
+        ordering: Ordering {
+            name: "position:asc".to_owned(),
+            sql: SUITE_POSITION_SQL.to_owned(),
+            kind: KeyKind::Int,
+            descending: false,
+            id_column: "m.test_case_id",
+        },
+    };
+    let mut out = HashMap::new();
+    for (args, suites) in by_page(keys) {
+        let mut pages = child_pages(conn, &query, &suites, args).await?;
+        for suite in suites {
+            let (fetched, total) = pages
+                .remove(&suite)
+                .unwrap_or_else(|| (Fetched::empty(), 0));
+            let fetched = fetched.try_map(|row| -> AppResult<_> {
+                Ok((
+                    row.try_get::<i32>("", "member_position")?,
+                    test_case::Model::from_query_result(&row, "")?,
+                ))
+            })?;
+            out.insert((suite, args.clone()), (fetched, total));
+        }
+    }
+    Ok(out)
 }
 
 pub async fn create(

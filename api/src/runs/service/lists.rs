@@ -3,19 +3,28 @@
 use entity::{test_execution, test_run};
 use sea_orm::{ActiveEnum, ConnectionTrait, FromQueryResult};
 
-use crate::catalog::service::{ListPage, list_page};
 use crate::error::AppResult;
-use crate::pagination::{KeyKind, Ordering, PageArgs, Sql};
+use crate::pagination::{Fetched, KeyKind, Ordering, PageArgs};
 use crate::runs::types::{TestExecutionFilter, TestRunFilter};
+use crate::sql::{ListQuery, Total};
 
 pub async fn runs(
     conn: &impl ConnectionTrait,
     filter: TestRunFilter,
     args: &PageArgs,
     want: crate::pagination::Selected,
-) -> AppResult<(Vec<(String, test_run::Model)>, ListPage)> {
-    let mut sql = Sql::default();
-    let mut conditions = Vec::new();
+) -> AppResult<(Fetched<test_run::Model>, Total)> {
+    let mut q = ListQuery::new(
+        "test_runs",
+        Ordering {
+            name: "createdAt:desc".to_owned(),
+            sql: "test_runs.created_at".to_owned(),
+            kind: KeyKind::Timestamp,
+            descending: true,
+            id_column: "test_runs.id",
+        },
+    );
+    let (conditions, sql) = (&mut q.conditions, &mut q.sql);
     if let Some(suite) = filter.suite_id {
         conditions.push(format!("test_runs.test_suite_id = {}", sql.bind(suite)));
     }
@@ -40,29 +49,9 @@ pub async fn runs(
     if let Some(before) = filter.started_before {
         conditions.push(format!("test_runs.started_at < {}", sql.bind(before)));
     }
-    let ordering = Ordering {
-        name: "createdAt:desc".to_owned(),
-        sql: "test_runs.created_at".to_owned(),
-        kind: KeyKind::Timestamp,
-        descending: true,
-        id_column: "test_runs.id",
-    };
-    let mut page = list_page(
-        conn,
-        "test_runs",
-        "",
-        conditions,
-        sql,
-        &ordering,
-        args,
-        want,
-    )
-    .await?;
-    let rows = std::mem::take(&mut page.rows)
-        .into_iter()
-        .map(|(c, row)| Ok((c, test_run::Model::from_query_result(&row, "")?)))
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok((rows, page))
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    let fetched = fetched.try_map(|row| test_run::Model::from_query_result(&row, ""))?;
+    Ok((fetched, total))
 }
 
 pub async fn executions(
@@ -70,9 +59,18 @@ pub async fn executions(
     filter: TestExecutionFilter,
     args: &PageArgs,
     want: crate::pagination::Selected,
-) -> AppResult<(Vec<(String, test_execution::Model)>, ListPage)> {
-    let mut sql = Sql::default();
-    let mut conditions = Vec::new();
+) -> AppResult<(Fetched<test_execution::Model>, Total)> {
+    let mut q = ListQuery::new(
+        "test_executions",
+        Ordering {
+            name: "createdAt:desc".to_owned(),
+            sql: "test_executions.created_at".to_owned(),
+            kind: KeyKind::Timestamp,
+            descending: true,
+            id_column: "test_executions.id",
+        },
+    );
+    let (conditions, sql) = (&mut q.conditions, &mut q.sql);
     if let Some(run) = filter.run_id {
         conditions.push(format!("test_executions.test_run_id = {}", sql.bind(run)));
     }
@@ -89,27 +87,7 @@ pub async fn executions(
             sql.bind(values)
         ));
     }
-    let ordering = Ordering {
-        name: "createdAt:desc".to_owned(),
-        sql: "test_executions.created_at".to_owned(),
-        kind: KeyKind::Timestamp,
-        descending: true,
-        id_column: "test_executions.id",
-    };
-    let mut page = list_page(
-        conn,
-        "test_executions",
-        "",
-        conditions,
-        sql,
-        &ordering,
-        args,
-        want,
-    )
-    .await?;
-    let rows = std::mem::take(&mut page.rows)
-        .into_iter()
-        .map(|(c, row)| Ok((c, test_execution::Model::from_query_result(&row, "")?)))
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok((rows, page))
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    let fetched = fetched.try_map(|row| test_execution::Model::from_query_result(&row, ""))?;
+    Ok((fetched, total))
 }

@@ -1,4 +1,5 @@
-//! The runs' services: lifecycle of runs and executions, bulk reporting, lists.
+//! The runs' services: lifecycle of runs and executions, bulk reporting, lists, and what
+//! hangs from runs, executions and cases (`relations`).
 //!
 //! Every change to a run's executions first locks the run row, so that changes within one run
 //! take turns, then ends with `refresh_test_run`, which recounts the counters over the latest
@@ -7,6 +8,7 @@
 pub mod bulk;
 pub mod lifecycle;
 pub mod lists;
+pub mod relations;
 
 use entity::{test_execution, test_run};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement};

@@ -1,0 +1,302 @@
+//! Archival, restore and maintenance: the SQL.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use uuid::Uuid;
+
+use super::types::ArchiveReport;
+use crate::error::{AppError, AppResult};
+
+/// Executions moved per transaction: small enough that each transaction's locks are brief.
+pub const ARCHIVE_BATCH: i64 = 1_000;
+
+/// Oldest cutoff an archival may be given, in days (a century): further back the cutoff
+/// could not be computed.
+pub const ARCHIVE_DAYS_MAX: i32 = 36_500;
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Executions eligible for archival: completed before `cutoff`, not in a pinned run.
+const ELIGIBLE: &str = "FROM test_executions e LEFT JOIN test_runs r ON r.id = e.test_run_id
+     WHERE e.completed_at < $1 AND e.status IN ('passed', 'failed', 'skipped', 'cancelled')
+       AND NOT coalesce(r.pinned, false)";
+
+async fn count_eligible(
+    db: &DatabaseConnection,
+    cutoff: DateTime<FixedOffset>,
+) -> AppResult<ArchiveReport> {
+    let row = db
+        .query_one_raw(stmt(
+            &format!(
+                "WITH x AS (SELECT e.id {ELIGIBLE})
+                 SELECT (SELECT count(*) FROM x) AS e,
+                        (SELECT count(*) FROM test_step_executions s WHERE s.test_execution_id IN (SELECT id FROM x)) AS s,
+                        (SELECT count(*) FROM test_artifacts a WHERE a.test_execution_id IN (SELECT id FROM x)) AS a"
+            ),
+            vec![cutoff.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("count returned nothing"))?;
+    Ok(ArchiveReport {
+        executions: row.try_get("", "e")?,
+        step_executions: row.try_get("", "s")?,
+        artifacts: row.try_get("", "a")?,
+        batches: 0,
+        dry_run: true,
+    })
+}
+
+/// Archives executions completed more than `older_than_days` ago; `actor` is recorded in the
+/// audit log. Runs as the tables' owner (an admin operation).
+#[tracing::instrument(skip(db))]
+pub async fn archive(
+    db: &DatabaseConnection,
+    older_than_days: i32,
+    dry_run: bool,
+    actor: &str,
+) -> AppResult<ArchiveReport> {
+    crate::input::check_range("olderThanDays", older_than_days, 0, ARCHIVE_DAYS_MAX)?;
+    let cutoff = (Utc::now() - chrono::Duration::days(i64::from(older_than_days))).fixed_offset();
+    if dry_run {
+        return count_eligible(db, cutoff).await;
+    }
+    let mut report = ArchiveReport::default();
+    loop {
+        let tx = db.begin().await?;
+        tx.execute_raw(stmt(
+            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
+            vec![actor.into()],
+        ))
+        .await?;
+        let ids: Vec<Uuid> = tx
+            .query_all_raw(stmt(
+                &format!("SELECT e.id {ELIGIBLE} ORDER BY e.completed_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED"),
+                vec![cutoff.into(), ARCHIVE_BATCH.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            tx.rollback().await?;
+            break;
+        }
+        let moved = move_batch(&tx, &ids, Direction::ToArchive).await?;
+        tx.commit().await?;
+        report.executions += moved.executions;
+        report.step_executions += moved.step_executions;
+        report.artifacts += moved.artifacts;
+        report.batches += 1;
+    }
+    record(db, "ARCHIVE", actor, &report, Some(cutoff)).await?;
+    Ok(report)
+}
+
+/// Restores archived executions of a run, or those completed before a time.
+#[tracing::instrument(skip(db))]
+pub async fn restore(
+    db: &DatabaseConnection,
+    run: Option<Uuid>,
+    before: Option<DateTime<FixedOffset>>,
+    actor: &str,
+) -> AppResult<ArchiveReport> {
+    if run.is_none() && before.is_none() {
+        return Err(AppError::bad_input(
+            "runId",
+            "give a runId or a before time",
+        ));
+    }
+    let mut report = ArchiveReport::default();
+    loop {
+        let tx = db.begin().await?;
+        tx.execute_raw(stmt(
+            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
+            vec![actor.into()],
+        ))
+        .await?;
+        let ids: Vec<Uuid> = tx
+            .query_all_raw(stmt(
+                "SELECT id FROM test_executions_archive
+                 WHERE ($1::uuid IS NULL OR test_run_id = $1) AND ($2::timestamptz IS NULL OR completed_at < $2)
+                 ORDER BY completed_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+                vec![run.into(), before.into(), ARCHIVE_BATCH.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            tx.rollback().await?;
+            break;
+        }
+        let moved = move_batch(&tx, &ids, Direction::FromArchive).await?;
+        tx.commit().await?;
+        report.executions += moved.executions;
+        report.step_executions += moved.step_executions;
+        report.artifacts += moved.artifacts;
+        report.batches += 1;
+    }
+    record(db, "RESTORE", actor, &report, before).await?;
+    Ok(report)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToArchive,
+    FromArchive,
+}
+
+/// The tables archival moves, parents first, with their archives. An archive table has the
+/// columns of its table plus `archived_at`; which columns move is read from the table itself,
+/// so that a column added to both by a migration moves without a change here.
+const MOVED: &[(&str, &str, &str)] = &[
+    ("test_executions", "test_executions_archive", "id"),
+    (
+        "test_step_executions",
+        "test_step_executions_archive",
+        "test_execution_id",
+    ),
+    (
+        "test_artifacts",
+        "test_artifacts_archive",
+        "test_execution_id",
+    ),
+    (
+        "test_result_reports",
+        "test_result_reports_archive",
+        "test_execution_id",
+    ),
+];
+
+/// The columns of `table`, quoted, in order.
+async fn columns(tx: &impl ConnectionTrait, table: &str) -> AppResult<String> {
+    let row = tx
+        .query_one_raw(stmt(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS columns
+             FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            vec![table.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("no columns"))?;
+    row.try_get::<Option<String>>("", "columns")?
+        .ok_or_else(|| AppError::internal(format!("table {table} has no columns")))
+}
+
+/// Moves the executions `ids` with their step results, artifacts and report keys, parents
+/// first on the way in and last on the way out, so that foreign keys hold at every statement.
+async fn move_batch(
+    tx: &impl ConnectionTrait,
+    ids: &[Uuid],
+    direction: Direction,
+) -> AppResult<ArchiveReport> {
+    let ids_value: sea_orm::Value = ids.to_vec().into();
+    let mut moved = Vec::with_capacity(MOVED.len());
+    for (live, archive, key) in MOVED {
+        let columns = columns(tx, live).await?;
+        let (from, to) = match direction {
+            Direction::ToArchive => (live, archive),
+            Direction::FromArchive => (archive, live),
+        };
+        let n = tx
+            .execute_raw(stmt(
+                &format!(
+                    "INSERT INTO {to}({columns}) SELECT {columns} FROM {from} WHERE {key} = ANY($1)"
+                ),
+                vec![ids_value.clone()],
+            ))
+            .await?
+            .rows_affected() as i64;
+        moved.push(n);
+    }
+    match direction {
+        // the cascade removes the step results, artifacts and report keys copied above
+        Direction::ToArchive => {
+            tx.execute_raw(stmt(
+                "DELETE FROM test_executions WHERE id = ANY($1)",
+                vec![ids_value],
+            ))
+            .await?;
+        }
+        Direction::FromArchive => {
+            for (_, archive, key) in MOVED.iter().rev() {
+                tx.execute_raw(stmt(
+                    &format!("DELETE FROM {archive} WHERE {key} = ANY($1)"),
+                    vec![ids_value.clone()],
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(ArchiveReport {
+        executions: moved[0],
+        step_executions: moved[1],
+        artifacts: moved[2],
+        batches: 1,
+        dry_run: false,
+    })
+}
+
+/// The ARCHIVE / RESTORE entry of the audit log.
+async fn record(
+    db: &DatabaseConnection,
+    operation: &str,
+    actor: &str,
+    report: &ArchiveReport,
+    cutoff: Option<DateTime<FixedOffset>>,
+) -> AppResult<()> {
+    let values = serde_json::json!({
+        "executions": report.executions,
+        "step_executions": report.step_executions,
+        "artifacts": report.artifacts,
+        "batches": report.batches,
+        "cutoff": cutoff,
+    });
+    db.execute_raw(stmt(
+        "INSERT INTO audit_log(table_name, record_id, operation, new_values, changed_by)
+         VALUES ('test_executions', gen_random_uuid(), $1, $2, $3)",
+        vec![operation.into(), values.into(), actor.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Database maintenance, run from the application because PostgreSQL forbids VACUUM and
+/// REINDEX CONCURRENTLY inside functions (errata 5): the kept flakiness of changed cases,
+/// statistics, upcoming audit partitions, and rebuilding bloated indexes.
+#[tracing::instrument(skip(db))]
+pub async fn maintenance(db: &DatabaseConnection, months_ahead: i32) -> AppResult<Vec<String>> {
+    let mut done = Vec::new();
+    let refreshed = crate::analytics::service::refresh_flakiness(db).await?;
+    done.push(format!("flakiness of {refreshed} changed cases refreshed"));
+    db.execute_unprepared("VACUUM (ANALYZE)").await?;
+    done.push("vacuum analyze".to_owned());
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT create_audit_partition((date_trunc('month', now()) + n * interval '1 month')::date) AS p
+             FROM generate_series(0, $1) n",
+            vec![months_ahead.into()],
+        ))
+        .await?;
+    for r in rows {
+        done.push(format!("audit partition {}", r.try_get::<String>("", "p")?));
+    }
+    // indexes at least 4x the size their table's live rows would need are rebuilt
+    let bloated = db
+        .query_all_raw(stmt(
+            "SELECT i.indexrelid::regclass::text AS name FROM pg_stat_user_indexes i
+             JOIN pg_class t ON t.oid = i.relid
+             WHERE pg_relation_size(i.indexrelid) > 8 * 1024 * 1024
+               AND pg_relation_size(i.indexrelid) > 4 * greatest(t.reltuples, 1) * 64",
+            vec![],
+        ))
+        .await?;
+    for r in bloated {
+        let name: String = r.try_get("", "name")?;
+        db.execute_unprepared(&format!("REINDEX INDEX CONCURRENTLY {name}"))
+            .await?;
+        done.push(format!("reindexed {name}"));
+    }
+    Ok(done)
+}

@@ -1,0 +1,190 @@
+//! The SQL of the audit trail.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::{ConnectionTrait, QueryResult};
+use serde_json::Value as JsonValue;
+use uuid::Uuid;
+
+use super::types::{AuditEntry, AuditLogFilter};
+use crate::error::{AppError, AppResult};
+use crate::input::{SHORT_TEXT_MAX, check_len};
+use crate::pagination::{Fetched, KeyKind, Ordering, PageArgs, Selected, by_page};
+use crate::sql::{ChildQuery, ListQuery, Total, child_pages};
+
+/// Tables whose changes are recorded.
+pub const AUDITED_TABLES: &[&str] = &[
+    "test_cases",
+    "test_steps",
+    "test_suites",
+    "test_suite_test_cases",
+    "configurations",
+    "test_runs",
+    "test_executions",
+    "test_step_executions",
+    "test_artifacts",
+];
+
+/// Longest operation name (`INSERT`, `UPDATE`, `DELETE`, `ARCHIVE`, `RESTORE`).
+const OPERATION_MAX: usize = 10;
+
+/// Fields every row changes on update, left out of `changedFields`.
+const BOOKKEEPING_FIELDS: &[&str] = &["updated_at"];
+
+/// The audit trail, newest first.
+fn ordering() -> Ordering {
+    Ordering {
+        name: "changedAt:desc".to_owned(),
+        sql: "audit_log.changed_at".to_owned(),
+        kind: KeyKind::Timestamp,
+        descending: true,
+        id_column: "audit_log.id",
+    }
+}
+
+/// The columns whose values differ between `old` and `new` (all of them for an insert or a
+/// delete), bookkeeping left out.
+pub fn changed_fields(old: Option<&JsonValue>, new: Option<&JsonValue>) -> Vec<String> {
+    let keys = |v: Option<&JsonValue>| -> BTreeSet<String> {
+        v.and_then(JsonValue::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let all: BTreeSet<String> = keys(old).union(&keys(new)).cloned().collect();
+    all.into_iter()
+        .filter(|k| match (old, new) {
+            (Some(o), Some(n)) => o.get(k) != n.get(k) && !BOOKKEEPING_FIELDS.contains(&k.as_str()),
+            _ => true,
+        })
+        .collect()
+}
+
+fn entry(row: &QueryResult) -> AppResult<AuditEntry> {
+    let old: Option<JsonValue> = row.try_get("", "old_values")?;
+    let new: Option<JsonValue> = row.try_get("", "new_values")?;
+    Ok(AuditEntry {
+        id: row.try_get("", "id")?,
+        table_name: row.try_get("", "table_name")?,
+        record_id: row.try_get("", "record_id")?,
+        operation: row.try_get("", "operation")?,
+        changed_fields: changed_fields(old.as_ref(), new.as_ref()),
+        old_values: old.map(async_graphql::Json),
+        new_values: new.map(async_graphql::Json),
+        changed_by: row.try_get("", "changed_by")?,
+        changed_at: row.try_get("", "changed_at")?,
+    })
+}
+
+/// Only audited tables can be asked for.
+pub fn check_table(name: &str) -> AppResult<()> {
+    if AUDITED_TABLES.contains(&name) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            "filter.tableName",
+            "not an audited table",
+        ))
+    }
+}
+
+/// Lists audit entries matching `filter`.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: AuditLogFilter,
+    args: &PageArgs,
+    want: Selected,
+) -> AppResult<(Fetched<AuditEntry>, Total)> {
+    let mut q = ListQuery::new("audit_log", ordering());
+    let (conditions, sql) = (&mut q.conditions, &mut q.sql);
+    if let Some(t) = filter.table_name {
+        check_table(&t)?;
+        conditions.push(format!("audit_log.table_name = {}", sql.bind(t)));
+    }
+    if let Some(r) = filter.record_id {
+        conditions.push(format!("audit_log.record_id = {}", sql.bind(r)));
+    }
+    if let Some(by) = filter.changed_by {
+        check_len("filter.changedBy", Some(&by), SHORT_TEXT_MAX)?;
+        conditions.push(format!("audit_log.changed_by = {}", sql.bind(by)));
+    }
+    if let Some(op) = filter.operation {
+        check_len("filter.operation", Some(&op), OPERATION_MAX)?;
+        conditions.push(format!(
+            "audit_log.operation = {}",
+            sql.bind(op.to_uppercase())
+        ));
+    }
+    if let Some(from) = filter.from {
+        conditions.push(format!("audit_log.changed_at >= {}", sql.bind(from)));
+    }
+    if let Some(to) = filter.to {
+        conditions.push(format!("audit_log.changed_at < {}", sql.bind(to)));
+    }
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    Ok((fetched.try_map(|row| entry(&row))?, total))
+}
+
+/// A page of the history of each `((table, record), page)` of `keys`, with its count.
+pub async fn history_pages(
+    conn: &impl ConnectionTrait,
+    keys: &[((&'static str, Uuid), PageArgs)],
+) -> AppResult<HashMap<((&'static str, Uuid), PageArgs), (Fetched<AuditEntry>, i64)>> {
+    let mut out = HashMap::new();
+    for (args, records) in by_page(keys) {
+        let tables: BTreeSet<&'static str> = records.iter().map(|(t, _)| *t).collect();
+        for table in tables {
+            let ids: Vec<Uuid> = records
+                .iter()
+                .filter(|(t, _)| *t == table)
+                .map(|(_, id)| *id)
+                .collect();
+            let mut query = ChildQuery {
+                conditions: Vec::new(),
+                sql: Default::default(),
+                from: "audit_log",
+                select: "audit_log.*",
+                parent: "audit_log.record_id",
+                ordering: ordering(),
+            };
+            let table_param = query.sql.bind(table);
+            query
+                .conditions
+                .push(format!("audit_log.table_name = {table_param}"));
+            let mut pages = child_pages(conn, &query, &ids, args).await?;
+            for id in ids {
+                let (fetched, total) = pages.remove(&id).unwrap_or_else(|| (Fetched::empty(), 0));
+                out.insert(
+                    ((table, id), args.clone()),
+                    (fetched.try_map(|row| entry(&row))?, total),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_update_lists_the_columns_that_changed_without_bookkeeping() {
+        let old = json!({ "name": "a", "status": "draft", "updated_at": "1" });
+        let new = json!({ "name": "b", "status": "draft", "updated_at": "2" });
+        assert_eq!(changed_fields(Some(&old), Some(&new)), vec!["name"]);
+    }
+
+    #[test]
+    fn an_insert_or_delete_lists_every_column() {
+        let row = json!({ "name": "a", "updated_at": "1" });
+        assert_eq!(changed_fields(None, Some(&row)), vec!["name", "updated_at"]);
+        assert_eq!(changed_fields(Some(&row), None), vec!["name", "updated_at"]);
+    }
+
+    #[test]
+    fn only_audited_tables_can_be_asked_for() {
+        assert!(check_table("test_cases").is_ok());
+        assert!(check_table("api_tokens").is_err());
+    }
+}
