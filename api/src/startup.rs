@@ -108,11 +108,23 @@ impl Application {
         listen: SocketAddr,
         max_body_bytes: usize,
     ) -> anyhow::Result<Self> {
+        Self::build_with_routes(db, url, listen, max_body_bytes, axum::Router::new()).await
+    }
+
+    /// As [`Application::build_with_body_limit`], serving `extra` routes besides the service's
+    /// own, under the same layers: for tests that need a route the service has not.
+    pub async fn build_with_routes(
+        db: DatabaseConnection,
+        url: &str,
+        listen: SocketAddr,
+        max_body_bytes: usize,
+        extra: axum::Router,
+    ) -> anyhow::Result<Self> {
         let state = AppState::new(db, url.to_owned());
         let schema = crate::schema::build(state.clone());
         let shutdown = state.shutdown.clone();
         let hub = state.hub.clone();
-        let router = crate::http::router_with_body_limit(schema, state, max_body_bytes);
+        let router = crate::http::router_with_routes(schema, state, max_body_bytes, extra);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

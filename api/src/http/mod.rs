@@ -9,12 +9,15 @@ mod ws;
 pub use graphql::graphiql_page;
 pub use ws::{WS_INIT_TIMEOUT, WS_PING_INTERVAL, WS_READ_BUFFER_BYTES};
 
+use std::any::Any;
+
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::schema::AppSchema;
@@ -48,6 +51,17 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
 
 /// The service's router, accepting request bodies of up to `max_body_bytes`.
 pub fn router_with_body_limit(schema: AppSchema, app: AppState, max_body_bytes: usize) -> Router {
+    router_with_routes(schema, app, max_body_bytes, Router::new())
+}
+
+/// The service's router with `extra` routes merged in, under the same layers (tracing, and a
+/// panic answered as a coded 500): for tests that need a route the service has not.
+pub fn router_with_routes(
+    schema: AppSchema,
+    app: AppState,
+    max_body_bytes: usize,
+    extra: Router,
+) -> Router {
     let state = HttpState {
         schema: schema.clone(),
         app,
@@ -62,8 +76,29 @@ pub fn router_with_body_limit(schema: AppSchema, app: AppState, max_body_bytes: 
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .merge(extra)
         .layer(DefaultBodyLimit::disable())
+        // inside the trace layer, so that a panic is traced as the 500 it is answered with
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
+}
+
+/// The answer to a request whose handler panicked: a coded 500, the panic logged. Only that
+/// request's future is dropped (with whatever it held); the process and its connections serve
+/// on.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = message, "a request panicked; answered 500");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_SERVER_ERROR",
+        "internal server error",
+        "application/json",
+    )
 }
 
 /// A GraphQL error response with one coded error.

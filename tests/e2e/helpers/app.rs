@@ -20,10 +20,23 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// Connections in the pool of a test's server.
+pub const APP_POOL_CONNECTIONS: u32 = 5;
+
 /// Starts the server on a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_routes(|_| axum::Router::new()).await
+}
+
+/// Starts the server on a fresh database, serving the routes `extra` makes (given the server's
+/// own database pool) besides its own, under the same layers.
+pub async fn spawn_app_with_routes(
+    extra: impl FnOnce(&sea_orm::DatabaseConnection) -> axum::Router,
+) -> TestApp {
     let db = TestDb::new().await;
-    let mut conn = api::db::connect(&db.url, 5).await.expect("app pool");
+    let mut conn = api::db::connect(&db.url, APP_POOL_CONNECTIONS)
+        .await
+        .expect("app pool");
     let statements = Arc::new(AtomicU64::new(0));
     let counter = statements.clone();
     conn.set_metric_callback(move |info| {
@@ -32,9 +45,16 @@ pub async fn spawn_app() -> TestApp {
         }
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let app = api::startup::Application::build(conn, &db.url, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("building the app");
+    let extra = extra(&conn);
+    let app = api::startup::Application::build_with_routes(
+        conn,
+        &db.url,
+        "127.0.0.1:0".parse().expect("addr"),
+        api::http::MAX_BODY_BYTES,
+        extra,
+    )
+    .await
+    .expect("building the app");
     let addr = app.local_addr().expect("local addr");
     let admin_token = create_token(&db, "test-admin", &[api::auth::Role::Admin]).await;
     let live_ready = app.live_ready();
