@@ -5,7 +5,9 @@
 //! limits), which are given `BAD_USER_INPUT` and the argument they concern.
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -178,43 +180,40 @@ fn limit_response(e: &crate::limits::LimitError, json_type: &'static str) -> Res
 
 /// Whether the operation only asks for the schema (`__schema`, `__type`, `__typename`), which
 /// is public: GraphiQL loads it before the user has pasted a token.
-fn introspection_only(
-    doc: &async_graphql::parser::types::ExecutableDocument,
-    name: Option<&str>,
-) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, Selection};
-    let op = match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return false,
-        },
-        _ => return false,
-    };
-    op.node.ty == OperationType::Query
-        && op
-            .node
-            .selection_set
-            .node
-            .items
-            .iter()
-            .all(|item| match &item.node {
-                Selection::Field(f) => f.node.name.node.starts_with("__"),
-                _ => false,
-            })
+fn introspection_only(doc: &ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::Selection;
+    selected_operation(doc, name).is_some_and(|op| {
+        op.ty == OperationType::Query
+            && op
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|item| match &item.node {
+                    Selection::Field(f) => f.node.name.node.starts_with("__"),
+                    _ => false,
+                })
+    })
 }
 
 /// The type of the operation the request will run, if it names one that exists.
-fn operation_of(
-    doc: &async_graphql::parser::types::ExecutableDocument,
+fn operation_of(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    selected_operation(doc, name).map(|op| op.ty)
+}
+
+/// The operation the request will run, selected as async-graphql (GraphQL's GetOperation())
+/// selects it: the one named, or the only one (named or not) when none is. `None` when it
+/// cannot be determined, and the schema then runs nothing.
+fn selected_operation<'a>(
+    doc: &'a ExecutableDocument,
     name: Option<&str>,
-) -> Option<OperationType> {
-    use async_graphql::parser::types::DocumentOperations;
+) -> Option<&'a OperationDefinition> {
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Single(op), None) => Some(&op.node),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
+            ops.values().next().map(|op| &op.node)
         }
         _ => None,
     }
