@@ -142,6 +142,22 @@ async fn get_with_a_query_then_it_runs() {
 }
 
 #[tokio::test]
+async fn get_with_an_operation_name_then_that_operation_runs() {
+    let app = spawn_app().await;
+    let (status, _, body) = send(app.http(Method::GET, "/graphql").query(&[
+        (
+            "query",
+            "query A { viewer { userId } } query B { testCases { totalCount } }",
+        ),
+        ("operationName", "B"),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(data(&body)["testCases"]["totalCount"], 0);
+    assert!(data(&body).get("viewer").is_none(), "{body}");
+}
+
+#[tokio::test]
 async fn get_with_a_mutation_then_405_and_nothing_written() {
     let app = spawn_app().await;
     for (query, operation) in [

@@ -75,8 +75,18 @@ pub(crate) async fn graphql_get(
     if query.is_empty() {
         return Html(graphiql_page()).into_response();
     }
-    let request = match async_graphql::http::parse_query_string(query) {
-        Ok(r) => r,
+    let parsed = async_graphql::http::parse_query_string(query).and_then(|request| {
+        let params = axum::extract::Query::<GetParameters>::try_from_uri(&uri)
+            .map_err(|e| std::io::Error::other(e.body_text()))?;
+        Ok((request, params.0))
+    });
+    let request = match parsed {
+        Ok((mut request, params)) => {
+            if params.operation_name.is_some() {
+                request.operation_name = params.operation_name;
+            }
+            request
+        }
         Err(e) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
@@ -87,6 +97,14 @@ pub(crate) async fn graphql_get(
         }
     };
     execute(&state, request, Method::GET, &headers, json_type).await
+}
+
+/// The parameter of a GET that async-graphql's `parse_query_string` does not read as the
+/// specification names it: `operationName` (it reads `operation_name`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParameters {
+    operation_name: Option<String>,
 }
 
 async fn execute(
