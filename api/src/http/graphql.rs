@@ -1,8 +1,42 @@
 //! GraphQL over HTTP as its specification says: POST with a JSON body, GET for queries only
-//! (a mutation over GET is 405), `application/graphql-response+json` when the client accepts
-//! it, and 4xx for a request that cannot be parsed or validated. Every error carries
+//! (a mutation over GET is 405), and the response in the media type the client prefers of
+//! `application/graphql-response+json` and `application/json`. Every error carries
 //! `extensions.code`, including those async-graphql raises itself (coercion, validation,
 //! limits), which are given `BAD_USER_INPUT` and the argument they concern.
+//!
+//! # Status codes
+//!
+//! The status of a response depends on how far the request got, and for a *GraphQL request
+//! error* on the media type of the response: an `application/json` client may sit behind
+//! proxies that answer 4xx and 5xx themselves, so it can only trust a 200 to carry a GraphQL
+//! response, and gets 200 (GraphQL over HTTP, "application/json"); a client accepting
+//! `application/graphql-response+json` gets 400 ("application/graphql-response+json").
+//!
+//! | the request | `application/json` | `application/graphql-response+json` |
+//! | --- | --- | --- |
+//! | body over `--max-body-bytes` | 413 `PAYLOAD_TOO_LARGE` | 413 |
+//! | POST without `Content-Type: application/json` | 415 `BAD_REQUEST` | 415 |
+//! | not a well-formed request: body not JSON, not an object, `query` missing or not a string, `variables` or `extensions` not a map, `operationName` not a string | 400 `BAD_REQUEST` | 400 |
+//! | refused by a size bound coded `BAD_REQUEST` ([`crate::limits`]: query length, bracket or JSON nesting, number of fragments) | 400 `BAD_REQUEST` | 400 |
+//! | no valid token (introspection only needs none) | 401 `UNAUTHENTICATED`, `WWW-Authenticate: Bearer` | 401 |
+//! | the token store cannot be reached | 503 `INTERNAL_SERVER_ERROR` | 503 |
+//! | GET with a mutation | 405 `METHOD_NOT_ALLOWED`, `Allow: POST` | 405 |
+//! | document does not parse | 200 `GRAPHQL_PARSE_FAILED` | 400 |
+//! | document does not validate, or breaks a bound on the parsed document (depth, fields, `__schema`) | 200 `BAD_USER_INPUT` | 400 |
+//! | the operation cannot be determined, or the variables cannot be coerced | 200 `BAD_USER_INPUT` | 400 |
+//! | executed, with or without field errors | 200 | 200 |
+//!
+//! A GraphQL request error (the three rows before the last) is answered without a `data`
+//! entry: nothing was executed. The rows above them are not GraphQL request errors and keep
+//! their 4xx (or 5xx) whatever the media type: the request was not well-formed, so there is no
+//! GraphQL request to report on (the specification asks for 400); a size bound, like the body
+//! limit, refuses a request as too big to be worth reading, most of them before anything
+//! recursive reads it (a resource refusal, not a verdict on the document); authentication and
+//! the method belong to HTTP, whose 401 (with its challenge) and 405 (with `Allow`) a client
+//! acts on, and the specification asks for 401/403 and 405 there.
+//!
+//! The checks run in the table's order, except that a document is parsed and measured before
+//! the token is looked at: a document that does not parse or is too big is refused as such.
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{
@@ -15,7 +49,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{GRAPHQL_PATH, GRAPHQL_WS_PATH, HttpState, error_response, response_type};
+use super::{
+    GRAPHQL_PATH, GRAPHQL_RESPONSE_JSON, GRAPHQL_WS_PATH, HttpState, error_response, response_type,
+};
 
 pub(crate) async fn graphql_post(
     State(state): State<HttpState>,
@@ -35,15 +71,11 @@ pub(crate) async fn graphql_post(
             );
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.is_empty() && !content_type.starts_with("application/json") {
+    if !is_json_body(&headers) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_REQUEST",
-            "POST bodies must be application/json",
+            "POST bodies must be sent with Content-Type: application/json",
             json_type,
         );
     }
@@ -61,7 +93,38 @@ pub(crate) async fn graphql_post(
             );
         }
     };
+    // async-graphql takes a missing `query` for an empty one, which is a document that does
+    // not parse; without the parameter the request is not well-formed at all
+    if request.query.is_empty() && serde_json::from_slice::<QueryParameter>(&bytes).is_err() {
+        return missing_query(json_type);
+    }
     execute(&state, request, Method::POST, &headers, json_type).await
+}
+
+/// The `query` parameter of a POST body, only to tell whether it is there.
+#[derive(serde::Deserialize)]
+struct QueryParameter {
+    #[serde(rename = "query")]
+    _query: serde::de::IgnoredAny,
+}
+
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+fn is_json_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A request without the `query` parameter: not a well-formed GraphQL-over-HTTP request.
+fn missing_query(json_type: &'static str) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+        "the request has no query parameter",
+        json_type,
+    )
 }
 
 /// GET without a query string is a person opening the playground; with one, a query.
@@ -82,6 +145,9 @@ pub(crate) async fn graphql_get(
     });
     let request = match parsed {
         Ok((mut request, params)) => {
+            if params.query.is_none() {
+                return missing_query(json_type);
+            }
             if params.operation_name.is_some() {
                 request.operation_name = params.operation_name;
             }
@@ -99,11 +165,13 @@ pub(crate) async fn graphql_get(
     execute(&state, request, Method::GET, &headers, json_type).await
 }
 
-/// The parameter of a GET that async-graphql's `parse_query_string` does not read as the
-/// specification names it: `operationName` (it reads `operation_name`).
+/// The parameters of a GET that async-graphql's `parse_query_string` does not read as the
+/// specification names them: `operationName` (it reads `operation_name`), and whether `query`
+/// is there at all (it takes a missing one for an empty one).
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GetParameters {
+    query: Option<String>,
     operation_name: Option<String>,
 }
 
@@ -122,14 +190,16 @@ async fn execute(
         Ok(doc) => operation_of(doc, operation_name.as_deref()),
         Err(e) => {
             return error_response(
-                StatusCode::BAD_REQUEST,
+                request_error_status(json_type),
                 "GRAPHQL_PARSE_FAILED",
                 &e.message,
                 json_type,
             );
         }
     };
-    if method == Method::GET && operation_type != Some(OperationType::Query) {
+    // An operation that cannot be determined is left to the schema, which reports it as a
+    // request error without running anything.
+    if method == Method::GET && operation_type.is_some_and(|ty| ty != OperationType::Query) {
         let mut res = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
@@ -175,13 +245,18 @@ async fn execute(
         }
     }
     let response = state.schema.execute(request).await;
-    let rejected = response.data == async_graphql::Value::Null
+    let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
     add_missing_codes(&mut body);
-    let status = if rejected && !has_code(&body, "INTERNAL_SERVER_ERROR") {
-        StatusCode::BAD_REQUEST
+    // An internal failure (a transaction that did not commit) is not the client's request
+    // error: it keeps its `data: null` and its 200.
+    let status = if request_error && !has_code(&body, "INTERNAL_SERVER_ERROR") {
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("data");
+        }
+        request_error_status(json_type)
     } else {
         StatusCode::OK
     };
@@ -191,9 +266,34 @@ async fn execute(
     res
 }
 
-/// A request refused by a bound of [`crate::limits`]: 400, with the bound's code.
+/// The status of a GraphQL request error (a document that does not parse or validate, an
+/// operation that cannot be determined, variables that cannot be coerced): 200 in
+/// `application/json`, which a client trusts only with a 200; 400 in
+/// `application/graphql-response+json`, whose status a client can trust.
+fn request_error_status(json_type: &str) -> StatusCode {
+    if json_type == GRAPHQL_RESPONSE_JSON {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A request refused by a bound of [`crate::limits`], with the bound's code: a size bound
+/// (`BAD_REQUEST`) refuses it as too big to read, 400 like the body limit's 413; a document
+/// that does not parse, or is too deep or too wide (validation rules of this server), is a
+/// GraphQL request error.
 fn limit_response(e: &crate::limits::LimitError, json_type: &'static str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, e.code(), &e.message(), json_type)
+    use crate::limits::LimitError;
+    let status = match e {
+        LimitError::QueryTooLong { .. }
+        | LimitError::TooDeeplyNested { .. }
+        | LimitError::TooManyFragments { .. } => StatusCode::BAD_REQUEST,
+        LimitError::Syntax { .. }
+        | LimitError::TooDeep { .. }
+        | LimitError::TooManyFields { .. }
+        | LimitError::TooMuchIntrospection { .. } => request_error_status(json_type),
+    };
+    error_response(status, e.code(), &e.message(), json_type)
 }
 
 /// Whether the operation only asks for the schema (`__schema`, `__type`, `__typename`), which
