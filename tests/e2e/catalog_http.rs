@@ -264,6 +264,24 @@ async fn operation_that_cannot_be_determined_then_a_request_error_by_media_type_
 }
 
 #[tokio::test]
+async fn accept_ranking_json_above_graphql_response_json_then_application_json_and_200() {
+    let app = spawn_app().await;
+    for accept in [
+        "application/graphql-response+json;q=0.5, application/json",
+        "application/json, application/graphql-response+json;q=0",
+        "*/*",
+    ] {
+        let (status, content_type, body) =
+            send(post_accepting(&app, accept, json!({ "query": "{" }))).await;
+        assert_eq!(status, StatusCode::OK, "{accept}: {body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{accept}: {content_type}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn post_without_a_query_parameter_then_400_bad_request_whatever_the_media_type() {
     let app = spawn_app().await;
     for accept in ["application/json", GRAPHQL_RESPONSE_JSON] {

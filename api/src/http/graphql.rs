@@ -37,6 +37,11 @@
 //!
 //! The checks run in the table's order, except that a document is parsed and measured before
 //! the token is looked at: a document that does not parse or is too big is refused as such.
+//!
+//! The media type: the acceptable one with the higher `q` of the two, the GraphQL one on a tie
+//! only when named explicitly; `application/json` when there is no `Accept` header, for `*/*`,
+//! and when neither is acceptable (the specification allows the server's choice there, and a
+//! browser or a script that asks for something else still gets a readable answer).
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{

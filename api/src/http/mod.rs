@@ -117,16 +117,60 @@ pub(crate) fn error_response(
     res
 }
 
-/// The response media type the client asked for: the GraphQL one when accepted, else JSON.
+/// The response media type the client prefers: `application/graphql-response+json` when it
+/// is acceptable with a higher `q` than `application/json`, or as high and named explicitly;
+/// else `application/json` (also for `*/*`, no `Accept` at all, or nothing acceptable). See
+/// the [`graphql`] module for how the choice sets the status of a request error.
 pub(crate) fn response_type(headers: &HeaderMap) -> &'static str {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if accept.contains(GRAPHQL_RESPONSE_JSON) {
+    let mut graphql = Acceptance::default();
+    let mut json = Acceptance::default();
+    for accept in headers.get_all(header::ACCEPT) {
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media_range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, value)| value.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let specificity = match media_range.as_str() {
+                "*/*" => 1,
+                "application/*" => 2,
+                _ => 3,
+            };
+            if specificity < 3 || media_range == GRAPHQL_RESPONSE_JSON {
+                graphql.offer(specificity, q);
+            }
+            if specificity < 3 || media_range == "application/json" {
+                json.offer(specificity, q);
+            }
+        }
+    }
+    let explicit = graphql.specificity == 3;
+    if graphql.q > 0.0 && (graphql.q > json.q || (graphql.q == json.q && explicit)) {
         GRAPHQL_RESPONSE_JSON
     } else {
         "application/json"
+    }
+}
+
+/// How acceptable a media type is: the `q` of the most specific range that matches it.
+#[derive(Default)]
+struct Acceptance {
+    /// 0 when no range matched, 1 for `*/*`, 2 for `type/*`, 3 for the type itself.
+    specificity: u8,
+    q: f32,
+}
+
+impl Acceptance {
+    fn offer(&mut self, specificity: u8, q: f32) {
+        if specificity > self.specificity {
+            self.specificity = specificity;
+            self.q = q;
+        }
     }
 }
 
