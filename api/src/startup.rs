@@ -115,11 +115,23 @@ impl Application {
         listen: SocketAddr,
         options: ServerOptions,
     ) -> anyhow::Result<Self> {
+        Self::build_with_routes(db, url, listen, options, axum::Router::new()).await
+    }
+
+    /// As [`Application::build_with`], serving `extra` routes besides the service's own, under
+    /// the same layers: for tests that need a route the service has not.
+    pub async fn build_with_routes(
+        db: DatabaseConnection,
+        url: &str,
+        listen: SocketAddr,
+        options: ServerOptions,
+        extra: axum::Router,
+    ) -> anyhow::Result<Self> {
         let state = AppState::new(db, url.to_owned(), options);
         let schema = crate::schema::build(state.clone());
         let shutdown = state.shutdown.clone();
         let hub = state.hub.clone();
-        let router = crate::http::router(schema, state);
+        let router = crate::http::router_with_routes(schema, state, extra);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

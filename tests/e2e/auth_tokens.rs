@@ -252,6 +252,25 @@ async fn introspection_graphiql_and_health_need_no_token() {
     assert_eq!(res.status(), 401);
 }
 
+/// A named operation is the document's only one even when the request does not name it, so
+/// introspection in it is as public as in an anonymous one.
+#[tokio::test]
+async fn introspection_in_an_unnamed_request_for_a_named_operation_needs_no_token() {
+    let app = spawn_app().await;
+    let res = app
+        .http_anonymous(Method::POST, "/graphql")
+        .json(&json!({
+            "query": "query Type($name: String!) { __type(name: $name) { name } }",
+            "variables": { "name": "QueryRoot" },
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["data"]["__type"]["name"], "QueryRoot", "{body}");
+}
+
 async fn ws_connect(
     app: &crate::helpers::TestApp,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {

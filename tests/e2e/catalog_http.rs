@@ -1,5 +1,7 @@
-//! The catalogue over GraphQL over HTTP: media types, status codes of rejected requests, GET for
-//! queries only, the body size limit, and the depth and complexity limits.
+//! The catalogue over GraphQL over HTTP: media types, status codes of rejected requests (a
+//! GraphQL request error is 200 in `application/json`, 400 in
+//! `application/graphql-response+json`, and has no `data`; a request that is not well-formed is
+//! 4xx in both), GET for queries only, the body size limit, and the depth and complexity limits.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -35,6 +37,36 @@ fn code(body: &Value) -> &str {
 fn post_json(app: &TestApp, body: Value) -> reqwest::RequestBuilder {
     app.http(Method::POST, "/graphql").json(&body)
 }
+
+/// A POST of `body` from a client that accepts only `accept`.
+fn post_accepting(app: &TestApp, accept: &str, body: Value) -> reqwest::RequestBuilder {
+    post_json(app, body).header("accept", accept)
+}
+
+/// Asserts the response is a GraphQL request error: errors and no `data` entry at all.
+fn assert_no_data(body: &Value) {
+    assert!(
+        body.get("data").is_none(),
+        "a request error has no data entry: {body}"
+    );
+}
+
+/// Documents that do not parse.
+const UNPARSABLE: [&str; 5] = [
+    "{ testCases { ",
+    "query {",
+    "mutation { createTestCase(input: { name: }) { id } }",
+    "{ 8f31403dfe404bccbb0e835f2629c6a7 }",
+    "",
+];
+
+/// Documents that parse but do not validate.
+const INVALID: [&str; 4] = [
+    "{ testCases { edges { node { unknownField } } } }",
+    "{ testCase { id } }",
+    "{ testCases }",
+    "query($x: Int) { testCases { totalCount } }",
+];
 
 #[tokio::test]
 async fn post_accepting_graphql_response_json_then_that_media_type() {
@@ -72,10 +104,11 @@ async fn post_accepting_only_json_then_application_json() {
 #[tokio::test]
 async fn rejected_request_accepting_graphql_response_json_then_that_media_type_and_400() {
     let app = spawn_app().await;
-    let (status, content_type, body) = send(
-        post_json(&app, json!({ "query": "{ testCases { nope } }" }))
-            .header("accept", GRAPHQL_RESPONSE_JSON),
-    )
+    let (status, content_type, body) = send(post_accepting(
+        &app,
+        GRAPHQL_RESPONSE_JSON,
+        json!({ "query": "{ testCases { nope } }" }),
+    ))
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -83,36 +116,211 @@ async fn rejected_request_accepting_graphql_response_json_then_that_media_type_a
         "{content_type}"
     );
     assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_no_data(&body);
 }
 
 #[tokio::test]
-async fn query_that_does_not_parse_then_400_with_a_code() {
+async fn document_that_does_not_parse_when_accepting_only_json_then_200_with_a_code_and_no_data() {
     let app = spawn_app().await;
-    for query in [
-        "{ testCases { ",
-        "query {",
-        "mutation { createTestCase(input: { name: }) { id } }",
-        "",
-    ] {
-        let (status, _, body) = send(post_json(&app, json!({ "query": query }))).await;
+    for query in UNPARSABLE {
+        let (status, content_type, body) = send(post_accepting(
+            &app,
+            "application/json",
+            json!({ "query": query }),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert_eq!(code(&body), "GRAPHQL_PARSE_FAILED", "{query}: {body}");
+        assert_no_data(&body);
+    }
+}
+
+#[tokio::test]
+async fn document_that_does_not_parse_when_accepting_graphql_response_json_then_400_with_a_code() {
+    let app = spawn_app().await;
+    for query in UNPARSABLE {
+        let (status, _, body) = send(post_accepting(
+            &app,
+            GRAPHQL_RESPONSE_JSON,
+            json!({ "query": query }),
+        ))
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert_eq!(code(&body), "GRAPHQL_PARSE_FAILED", "{query}: {body}");
+        assert_no_data(&body);
     }
 }
 
 #[tokio::test]
-async fn query_that_does_not_validate_then_400_with_a_code() {
+async fn document_that_does_not_validate_when_accepting_only_json_then_200_with_a_code_and_no_data()
+{
     let app = spawn_app().await;
-    for query in [
-        "{ testCases { edges { node { unknownField } } } }",
-        "{ testCase { id } }",
-        "{ testCases }",
-        "query($x: Int) { testCases { totalCount } }",
-    ] {
-        let (status, _, body) = send(post_json(&app, json!({ "query": query }))).await;
+    for query in INVALID {
+        let (status, _, body) = send(post_accepting(
+            &app,
+            "application/json",
+            json!({ "query": query }),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{query}: {body}");
+        assert_no_data(&body);
+    }
+}
+
+#[tokio::test]
+async fn document_that_does_not_validate_when_accepting_graphql_response_json_then_400_with_a_code()
+{
+    let app = spawn_app().await;
+    for query in INVALID {
+        let (status, _, body) = send(post_accepting(
+            &app,
+            GRAPHQL_RESPONSE_JSON,
+            json!({ "query": query }),
+        ))
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert_eq!(code(&body), "BAD_USER_INPUT", "{query}: {body}");
+        assert_no_data(&body);
     }
+}
+
+/// Variables that cannot be coerced to their types: a string for an `Int!`, null for a `UUID!`.
+/// (A string that is not a UUID is found by async-graphql only when the argument is read: a
+/// field error, with a path and `data: null`.)
+fn uncoercible() -> [Value; 2] {
+    [
+        json!({
+            "query": "query($first: Int!) { testCases(first: $first) { totalCount } }",
+            "variables": { "first": "ten" },
+        }),
+        json!({
+            "query": "query($id: UUID!) { testCase(id: $id) { id } }",
+            "variables": { "id": null },
+        }),
+    ]
+}
+
+#[tokio::test]
+async fn variables_that_do_not_coerce_when_accepting_only_json_then_200_with_a_code_and_no_data() {
+    let app = spawn_app().await;
+    for request in uncoercible() {
+        let (status, _, body) =
+            send(post_accepting(&app, "application/json", request.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{request}: {body}");
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{request}: {body}");
+        assert_no_data(&body);
+    }
+}
+
+#[tokio::test]
+async fn variables_that_do_not_coerce_when_accepting_graphql_response_json_then_400_with_a_code() {
+    let app = spawn_app().await;
+    for request in uncoercible() {
+        let (status, _, body) =
+            send(post_accepting(&app, GRAPHQL_RESPONSE_JSON, request.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{request}: {body}");
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{request}: {body}");
+        assert_no_data(&body);
+    }
+}
+
+#[tokio::test]
+async fn operation_that_cannot_be_determined_then_a_request_error_by_media_type_and_nothing_written()
+ {
+    let app = spawn_app().await;
+    let two = "query A { testCases { totalCount } } mutation B { createTestCase(input: { name: \"x\" }) { id } }";
+    for (request, accept, expected) in [
+        (json!({ "query": two }), "application/json", StatusCode::OK),
+        (
+            json!({ "query": two }),
+            GRAPHQL_RESPONSE_JSON,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "query": two, "operationName": "C" }),
+            "application/json",
+            StatusCode::OK,
+        ),
+        (
+            json!({ "query": "{ testCases { totalCount } }", "operationName": "C" }),
+            GRAPHQL_RESPONSE_JSON,
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, _, body) = send(post_accepting(&app, accept, request.clone())).await;
+        assert_eq!(status, expected, "{request} {accept}: {body}");
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{request}: {body}");
+        assert_no_data(&body);
+    }
+    assert_eq!(
+        crate::helpers::catalog::count(&app.db.pool().await, "test_cases").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn accept_ranking_json_above_graphql_response_json_then_application_json_and_200() {
+    let app = spawn_app().await;
+    for accept in [
+        "application/graphql-response+json;q=0.5, application/json",
+        "application/json, application/graphql-response+json;q=0",
+        "*/*",
+    ] {
+        let (status, content_type, body) =
+            send(post_accepting(&app, accept, json!({ "query": "{" }))).await;
+        assert_eq!(status, StatusCode::OK, "{accept}: {body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{accept}: {content_type}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn post_without_a_query_parameter_then_400_bad_request_whatever_the_media_type() {
+    let app = spawn_app().await;
+    for accept in ["application/json", GRAPHQL_RESPONSE_JSON] {
+        for body in [json!({}), json!({ "qeury": "{ __typename }" })] {
+            let (status, _, res) = send(post_accepting(&app, accept, body.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{accept} {body}: {res}");
+            assert_eq!(code(&res), "BAD_REQUEST", "{accept} {body}: {res}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_without_a_query_parameter_then_400_bad_request() {
+    let app = spawn_app().await;
+    let (status, _, body) = send(
+        app.http(Method::GET, "/graphql")
+            .query(&[("operationName", "A")])
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn query_over_the_length_bound_when_accepting_only_json_then_still_400_bad_request() {
+    let app = spawn_app().await;
+    let query = format!(
+        "{{ testCases {{ totalCount }} }} #{}",
+        "x".repeat(api::limits::MAX_QUERY_BYTES)
+    );
+    let (status, _, body) = send(post_accepting(
+        &app,
+        "application/json",
+        json!({ "query": query }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "BAD_REQUEST");
 }
 
 #[tokio::test]
@@ -139,6 +347,22 @@ async fn get_with_a_query_then_it_runs() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(data(&body)["testCase"]["name"], "login");
+}
+
+#[tokio::test]
+async fn get_with_an_operation_name_then_that_operation_runs() {
+    let app = spawn_app().await;
+    let (status, _, body) = send(app.http(Method::GET, "/graphql").query(&[
+        (
+            "query",
+            "query A { viewer { userId } } query B { testCases { totalCount } }",
+        ),
+        ("operationName", "B"),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(data(&body)["testCases"]["totalCount"], 0);
+    assert!(data(&body).get("viewer").is_none(), "{body}");
 }
 
 #[tokio::test]
@@ -210,6 +434,18 @@ async fn post_with_another_media_type_then_415_with_a_code() {
 }
 
 #[tokio::test]
+async fn post_without_a_content_type_then_415_with_a_code() {
+    let app = spawn_app().await;
+    let (status, _, body) = send(
+        app.http(Method::POST, "/graphql")
+            .body("{\"query\": \"{ testCases { totalCount } }\"}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(code(&body), "BAD_REQUEST");
+}
+
+#[tokio::test]
 async fn body_over_the_limit_then_413_payload_too_large() {
     let app = spawn_app().await;
     let prefix = "{\"query\": \"{ testCases { totalCount } }\", \"variables\": {\"pad\": \"";
@@ -262,15 +498,32 @@ async fn query_beyond_the_depth_limit_then_rejected_with_a_code() {
     let levels = api::limits::MAX_QUERY_DEPTH / 4 + 1;
     warm_up(&app).await;
     let before = app.statements();
-    let (status, _, body) = send(post_json(
+    let (status, _, body) = send(post_accepting(
         &app,
+        GRAPHQL_RESPONSE_JSON,
         json!({ "query": nested_query(levels), "variables": { "id": case } }),
     ))
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(code(&body), "BAD_USER_INPUT");
-    assert_eq!(body["data"], Value::Null);
+    assert_no_data(&body);
     assert_eq!(app.statements(), before, "nothing ran");
+}
+
+/// The bounds on the parsed document are validation rules of this server: a request error.
+#[tokio::test]
+async fn query_beyond_the_depth_limit_when_accepting_only_json_then_200_with_a_code_and_no_data() {
+    let app = spawn_app().await;
+    let levels = api::limits::MAX_QUERY_DEPTH / 4 + 1;
+    let (status, _, body) = send(post_accepting(
+        &app,
+        "application/json",
+        json!({ "query": nested_query(levels), "variables": { "id": uuid::Uuid::nil() } }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_no_data(&body);
 }
 
 #[tokio::test]
@@ -282,13 +535,15 @@ async fn query_beyond_the_complexity_limit_then_rejected_with_a_code() {
         .collect();
     warm_up(&app).await;
     let before = app.statements();
-    let (status, _, body) = send(post_json(
+    let (status, _, body) = send(post_accepting(
         &app,
+        GRAPHQL_RESPONSE_JSON,
         json!({ "query": format!("{{ {fields} }}") }),
     ))
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_no_data(&body);
     assert_eq!(app.statements(), before, "nothing ran");
 }
 

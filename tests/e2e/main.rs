@@ -22,6 +22,8 @@ mod catalog_steps;
 mod catalog_suite_members;
 mod catalog_suites;
 mod hardening;
+mod http_audit;
+mod http_panics;
 mod live;
 mod managed_cluster;
 mod runs_artifacts;

@@ -12,6 +12,8 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+use api::db::managed::{ClusterOptions, ManagedCluster};
+
 use crate::helpers::db::temp_data_dir;
 
 /// Generous: a cold start runs initdb and the migrations.
@@ -305,4 +307,96 @@ fn export_schema_prints_the_sdl() {
         .expect("running export-schema");
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), api::schema::sdl());
+}
+
+/// The permission bits of `path` (not following a final symlink).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// The modes that keep the cluster's files to the service's users: its directories 0700, the
+/// files the service writes 0600.
+fn assert_private(cluster: &ManagedCluster) {
+    let data_dir = cluster.data_dir();
+    let cluster_dir = cluster.cluster_dir();
+    for dir in [
+        data_dir.to_path_buf(),
+        cluster_dir.to_path_buf(),
+        cluster_dir.join("pgdata"),
+        cluster_dir.join("run"),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{} is {:o}", dir.display(), mode(&dir));
+    }
+    for file in [
+        cluster_dir.join("postgresql.log"),
+        data_dir.join("jbtestsuite.lock"),
+    ] {
+        assert_eq!(
+            mode(&file),
+            0o600,
+            "{} is {:o}",
+            file.display(),
+            mode(&file)
+        );
+    }
+}
+
+async fn start_cluster(dir: &Path) -> ManagedCluster {
+    let dir = dir.to_path_buf();
+    let options = ClusterOptions {
+        max_connections: 10,
+        ephemeral: true,
+    };
+    tokio::time::timeout(
+        START_TIMEOUT,
+        tokio::task::spawn_blocking(move || ManagedCluster::start(&dir, &options)),
+    )
+    .await
+    .expect("the cluster started in time")
+    .expect("joining the start")
+    .expect("starting the cluster")
+}
+
+async fn stop_cluster(cluster: ManagedCluster) {
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .expect("joining the stop")
+        .expect("stopping the cluster");
+}
+
+#[tokio::test]
+async fn managed_cluster_when_created_then_its_directories_and_log_are_private() {
+    let dir = temp_data_dir("modes");
+    let cluster = start_cluster(&dir).await;
+    assert_private(&cluster);
+    stop_cluster(cluster).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn managed_cluster_when_its_data_dir_was_left_open_then_start_makes_it_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_data_dir("openmodes");
+    let cluster = start_cluster(&dir).await;
+    let cluster_dir = cluster.cluster_dir().to_path_buf();
+    stop_cluster(cluster).await;
+    // as an older version left it
+    for (path, mode) in [
+        (dir.clone(), 0o755),
+        (cluster_dir.clone(), 0o755),
+        (cluster_dir.join("postgresql.log"), 0o644),
+        (dir.join("jbtestsuite.lock"), 0o644),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .expect("loosening a mode");
+    }
+    let cluster = start_cluster(&dir).await;
+    assert_private(&cluster);
+    stop_cluster(cluster).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

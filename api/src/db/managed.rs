@@ -9,6 +9,11 @@
 //!   run/               the unix socket; no TCP port is taken
 //!   postgresql.log     the server's log
 //! ```
+//! The data directory (and a cluster directory kept elsewhere, below) is `0700` and the files
+//! the service writes into it `0600`, from their creation on, and made so again at every start
+//! for a directory an older version left open: the log records failed statements with their
+//! values, so only the service's users (the one it runs as, and the cluster's) may read it.
+//!
 //! PostgreSQL refuses to run as root. Started as root, the cluster runs as an unprivileged
 //! system user (`postgres`, created if missing) that owns `pgdata/` and `run/`. When that user
 //! cannot reach the data directory (it sits under a private home such as `/root`), the cluster
@@ -20,7 +25,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -66,6 +71,14 @@ const SOCKET_PORT: u16 = 5432;
 
 /// Linux limits a unix socket path to 107 bytes.
 const MAX_SOCKET_PATH: usize = 107;
+
+/// Mode of the data directory and of every directory of the cluster: only the owner (the
+/// cluster's user; root, who manages it, passes anyway) may list or enter it.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Mode of the files the service writes into the data directory (the log, the lock): the log
+/// holds statements with their values.
+const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// Errors of the managed cluster, each saying what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -311,15 +324,15 @@ impl ManagedCluster {
         let binaries = PgBinaries::locate()?;
         let run_as = RunAs::resolve()?;
 
-        fs::create_dir_all(data_dir).map_err(io_err(format!(
-            "creating data directory {}",
-            data_dir.display()
-        )))?;
+        create_private_dir(data_dir)?;
         let data_dir = fs::canonicalize(data_dir)
             .map_err(io_err(format!("resolving {}", data_dir.display())))?;
         let lock = lock_data_dir(&data_dir)?;
 
         let cluster_dir = cluster_location(&data_dir, &run_as)?;
+        // after the cluster's user owns them (a directory it cannot enter is useless to it)
+        restrict(&data_dir, PRIVATE_DIR_MODE)?;
+        restrict(&cluster_dir, PRIVATE_DIR_MODE)?;
         let pgdata = cluster_dir.join("pgdata");
         let socket_dir = cluster_dir.join("run");
         let log_path = cluster_dir.join("postgresql.log");
@@ -332,16 +345,17 @@ impl ManagedCluster {
             init_cluster(&binaries, &run_as, &cluster_dir, &pgdata, options)?;
         }
         fs::create_dir_all(&socket_dir).map_err(io_err("creating the socket directory"))?;
-        fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))
-            .map_err(io_err("restricting the socket directory"))?;
+        restrict(&socket_dir, PRIVATE_DIR_MODE)?;
         run_as.own(&socket_dir)?;
         recover_orphan(&pgdata)?;
 
         let log = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(PRIVATE_FILE_MODE)
             .open(&log_path)
             .map_err(io_err(format!("opening {}", log_path.display())))?;
+        restrict(&log_path, PRIVATE_FILE_MODE)?;
         run_as.own(&log_path)?;
         let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
 
@@ -525,14 +539,37 @@ impl Drop for ManagedCluster {
     }
 }
 
+/// Creates `dir` with [`PRIVATE_DIR_MODE`] (its missing parents as usual) unless it exists.
+fn create_private_dir(dir: &Path) -> Result<(), ClusterError> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+    }
+    match fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(io_err(format!("creating data directory {}", dir.display()))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sets the mode of `path` to `mode` exactly.
+fn restrict(path: &Path, mode: u32) -> Result<(), ClusterError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(format!(
+        "restricting {} to {mode:o}",
+        path.display()
+    )))
+}
+
 fn lock_data_dir(data_dir: &Path) -> Result<File, ClusterError> {
     let path = data_dir.join("jbtestsuite.lock");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(PRIVATE_FILE_MODE)
         .open(&path)
         .map_err(io_err(format!("opening {}", path.display())))?;
+    restrict(&path, PRIVATE_FILE_MODE)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(ClusterError::InUse(data_dir.to_path_buf())),
@@ -541,13 +578,16 @@ fn lock_data_dir(data_dir: &Path) -> Result<File, ClusterError> {
 }
 
 /// Where the cluster's files live: in the data directory, unless started as root and the
-/// cluster's user cannot reach it (see the module docs).
+/// cluster's user cannot reach it (see the module docs). Reaching it means reaching the
+/// directory it is in: the data directory itself is private to its owner, which the cluster's
+/// user becomes.
 fn cluster_location(data_dir: &Path, run_as: &RunAs) -> Result<PathBuf, ClusterError> {
     let link = data_dir.join("cluster");
     if let Ok(target) = fs::read_link(&link) {
         return Ok(target);
     }
-    if run_as.can_reach(data_dir) || data_dir.join("pgdata").exists() {
+    let parent = data_dir.parent().unwrap_or(data_dir);
+    if run_as.can_reach(parent) || data_dir.join("pgdata").exists() {
         run_as.own(data_dir)?;
         return Ok(data_dir.to_path_buf());
     }
@@ -564,7 +604,9 @@ fn cluster_location(data_dir: &Path, run_as: &RunAs) -> Result<PathBuf, ClusterE
         .rev()
         .collect();
     let target = Path::new(ROOT_FALLBACK_BASE).join(format!("{name}-{:08x}", path_hash(data_dir)));
-    fs::create_dir_all(&target).map_err(io_err(format!("creating {}", target.display())))?;
+    // the base stays enterable (the cluster's user goes through it); the cluster's own
+    // directory is made private by the caller
+    create_private_dir(&target)?;
     run_as.own(&target)?;
     std::os::unix::fs::symlink(&target, &link)
         .map_err(io_err(format!("linking {}", link.display())))?;
@@ -599,8 +641,7 @@ fn init_cluster(
         fs::remove_dir_all(pgdata).map_err(io_err("removing an incomplete cluster"))?;
     }
     fs::create_dir_all(pgdata).map_err(io_err(format!("creating {}", pgdata.display())))?;
-    fs::set_permissions(pgdata, fs::Permissions::from_mode(0o700))
-        .map_err(io_err("restricting the cluster directory"))?;
+    restrict(pgdata, PRIVATE_DIR_MODE)?;
     run_as.own(cluster_dir)?;
     run_as.own(pgdata)?;
     tracing::info!(pgdata = %pgdata.display(), "initialising a new PostgreSQL cluster");

@@ -1,11 +1,52 @@
 //! GraphQL over HTTP as its specification says: POST with a JSON body, GET for queries only
-//! (a mutation over GET is 405), `application/graphql-response+json` when the client accepts
-//! it, and 4xx for a request that cannot be parsed or validated. Every error carries
+//! (a mutation over GET is 405), and the response in the media type the client prefers of
+//! `application/graphql-response+json` and `application/json`. Every error carries
 //! `extensions.code`, including those async-graphql raises itself (coercion, validation,
 //! limits), which are given `BAD_USER_INPUT` and the argument they concern.
+//!
+//! # Status codes
+//!
+//! The status of a response depends on how far the request got, and for a *GraphQL request
+//! error* on the media type of the response: an `application/json` client may sit behind
+//! proxies that answer 4xx and 5xx themselves, so it can only trust a 200 to carry a GraphQL
+//! response, and gets 200 (GraphQL over HTTP, "application/json"); a client accepting
+//! `application/graphql-response+json` gets 400 ("application/graphql-response+json").
+//!
+//! | the request | `application/json` | `application/graphql-response+json` |
+//! | --- | --- | --- |
+//! | body over `--max-body-bytes` | 413 `PAYLOAD_TOO_LARGE` | 413 |
+//! | POST without `Content-Type: application/json` | 415 `BAD_REQUEST` | 415 |
+//! | not a well-formed request: body not JSON, not an object, `query` missing or not a string, `variables` or `extensions` not a map, `operationName` not a string | 400 `BAD_REQUEST` | 400 |
+//! | refused by a size bound coded `BAD_REQUEST` ([`crate::limits`]: query length, bracket or JSON nesting, number of fragments) | 400 `BAD_REQUEST` | 400 |
+//! | no valid token (introspection only needs none) | 401 `UNAUTHENTICATED`, `WWW-Authenticate: Bearer` | 401 |
+//! | the token store cannot be reached | 503 `INTERNAL_SERVER_ERROR` | 503 |
+//! | GET with a mutation | 405 `METHOD_NOT_ALLOWED`, `Allow: POST` | 405 |
+//! | document does not parse | 200 `GRAPHQL_PARSE_FAILED` | 400 |
+//! | document does not validate, or breaks a bound on the parsed document (depth, fields, `__schema`) | 200 `BAD_USER_INPUT` | 400 |
+//! | the operation cannot be determined, or the variables cannot be coerced | 200 `BAD_USER_INPUT` | 400 |
+//! | executed, with or without field errors | 200 | 200 |
+//!
+//! A GraphQL request error (the three rows before the last) is answered without a `data`
+//! entry: nothing was executed. The rows above them are not GraphQL request errors and keep
+//! their 4xx (or 5xx) whatever the media type: the request was not well-formed, so there is no
+//! GraphQL request to report on (the specification asks for 400); a size bound, like the body
+//! limit, refuses a request as too big to be worth reading, most of them before anything
+//! recursive reads it (a resource refusal, not a verdict on the document); authentication and
+//! the method belong to HTTP, whose 401 (with its challenge) and 405 (with `Allow`) a client
+//! acts on, and the specification asks for 401/403 and 405 there.
+//!
+//! The checks run in the table's order, except that a document is parsed and measured before
+//! the token is looked at: a document that does not parse or is too big is refused as such.
+//!
+//! The media type: the acceptable one with the higher `q` of the two, the GraphQL one on a tie
+//! only when named explicitly; `application/json` when there is no `Accept` header, for `*/*`,
+//! and when neither is acceptable (the specification allows the server's choice there, and a
+//! browser or a script that asks for something else still gets a readable answer).
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -17,7 +58,9 @@ use std::net::SocketAddr;
 
 use crate::rate_limit::{Client, Quota};
 
-use super::{GRAPHQL_PATH, GRAPHQL_WS_PATH, HttpState, error_response, response_type};
+use super::{
+    GRAPHQL_PATH, GRAPHQL_RESPONSE_JSON, GRAPHQL_WS_PATH, HttpState, error_response, response_type,
+};
 
 pub(crate) async fn graphql_post(
     State(state): State<HttpState>,
@@ -38,15 +81,11 @@ pub(crate) async fn graphql_post(
             );
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.is_empty() && !content_type.starts_with("application/json") {
+    if !is_json_body(&headers) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_REQUEST",
-            "POST bodies must be application/json",
+            "POST bodies must be sent with Content-Type: application/json",
             json_type,
         );
     }
@@ -64,7 +103,38 @@ pub(crate) async fn graphql_post(
             );
         }
     };
+    // async-graphql takes a missing `query` for an empty one, which is a document that does
+    // not parse; without the parameter the request is not well-formed at all
+    if request.query.is_empty() && serde_json::from_slice::<QueryParameter>(&bytes).is_err() {
+        return missing_query(json_type);
+    }
     execute(&state, request, Method::POST, &headers, client, json_type).await
+}
+
+/// The `query` parameter of a POST body, only to tell whether it is there.
+#[derive(serde::Deserialize)]
+struct QueryParameter {
+    #[serde(rename = "query")]
+    _query: serde::de::IgnoredAny,
+}
+
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+fn is_json_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A request without the `query` parameter: not a well-formed GraphQL-over-HTTP request.
+fn missing_query(json_type: &'static str) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+        "the request has no query parameter",
+        json_type,
+    )
 }
 
 /// GET without a query string is a person opening the playground; with one, a query.
@@ -79,8 +149,21 @@ pub(crate) async fn graphql_get(
     if query.is_empty() {
         return Html(graphiql_page()).into_response();
     }
-    let request = match async_graphql::http::parse_query_string(query) {
-        Ok(r) => r,
+    let parsed = async_graphql::http::parse_query_string(query).and_then(|request| {
+        let params = axum::extract::Query::<GetParameters>::try_from_uri(&uri)
+            .map_err(|e| std::io::Error::other(e.body_text()))?;
+        Ok((request, params.0))
+    });
+    let request = match parsed {
+        Ok((mut request, params)) => {
+            if params.query.is_none() {
+                return missing_query(json_type);
+            }
+            if params.operation_name.is_some() {
+                request.operation_name = params.operation_name;
+            }
+            request
+        }
         Err(e) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
@@ -91,6 +174,16 @@ pub(crate) async fn graphql_get(
         }
     };
     execute(&state, request, Method::GET, &headers, client, json_type).await
+}
+
+/// The parameters of a GET that async-graphql's `parse_query_string` does not read as the
+/// specification names them: `operationName` (it reads `operation_name`), and whether `query`
+/// is there at all (it takes a missing one for an empty one).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParameters {
+    query: Option<String>,
+    operation_name: Option<String>,
 }
 
 /// Counts the request against its client address, answers it, and says on the answer where
@@ -132,14 +225,16 @@ async fn answer(
         Ok(doc) => operation_of(doc, operation_name.as_deref()),
         Err(e) => {
             return error_response(
-                StatusCode::BAD_REQUEST,
+                request_error_status(json_type),
                 "GRAPHQL_PARSE_FAILED",
                 &e.message,
                 json_type,
             );
         }
     };
-    if method == Method::GET && operation_type != Some(OperationType::Query) {
+    // An operation that cannot be determined is left to the schema, which reports it as a
+    // request error without running anything.
+    if method == Method::GET && operation_type.is_some_and(|ty| ty != OperationType::Query) {
         let mut res = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
@@ -211,13 +306,18 @@ async fn answer(
             );
         }
     };
-    let rejected = response.data == async_graphql::Value::Null
+    let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
     add_missing_codes(&mut body);
-    let status = if rejected && !has_code(&body, "INTERNAL_SERVER_ERROR") {
-        StatusCode::BAD_REQUEST
+    // An internal failure (a transaction that did not commit) is not the client's request
+    // error: it keeps its `data: null` and its 200.
+    let status = if request_error && !has_code(&body, "INTERNAL_SERVER_ERROR") {
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("data");
+        }
+        request_error_status(json_type)
     } else {
         StatusCode::OK
     };
@@ -264,55 +364,73 @@ fn rate_headers(headers: &mut HeaderMap, q: &Quota) {
     }
 }
 
-/// A request refused by a bound of [`crate::limits`]: 400, with the bound's code.
+/// The status of a GraphQL request error (a document that does not parse or validate, an
+/// operation that cannot be determined, variables that cannot be coerced): 200 in
+/// `application/json`, which a client trusts only with a 200; 400 in
+/// `application/graphql-response+json`, whose status a client can trust.
+fn request_error_status(json_type: &str) -> StatusCode {
+    if json_type == GRAPHQL_RESPONSE_JSON {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A request refused by a bound of [`crate::limits`], with the bound's code: a size bound
+/// (`BAD_REQUEST`) refuses it as too big to read, 400 like the body limit's 413; a document
+/// that does not parse, or is too deep or too wide (validation rules of this server), is a
+/// GraphQL request error.
 fn limit_response(e: &crate::limits::LimitError, json_type: &'static str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, e.code(), &e.message(), json_type)
+    use crate::limits::LimitError;
+    let status = match e {
+        LimitError::QueryTooLong { .. }
+        | LimitError::TooDeeplyNested { .. }
+        | LimitError::TooManyFragments { .. }
+        | LimitError::VariableTooLarge { .. } => StatusCode::BAD_REQUEST,
+        LimitError::Syntax { .. }
+        | LimitError::TooDeep { .. }
+        | LimitError::TooManyFields { .. }
+        | LimitError::TooMuchIntrospection { .. } => request_error_status(json_type),
+    };
+    error_response(status, e.code(), &e.message(), json_type)
 }
 
 /// Whether the operation only asks for the schema (`__schema`, `__type`, `__typename`), which
 /// is public: GraphiQL loads it before the user has pasted a token.
-fn introspection_only(
-    doc: &async_graphql::parser::types::ExecutableDocument,
-    name: Option<&str>,
-) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, Selection};
-    let op = match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return false,
-        },
-        // one named operation, run without naming it
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return false,
-        },
-        _ => return false,
-    };
-    op.node.ty == OperationType::Query
-        && op
-            .node
-            .selection_set
-            .node
-            .items
-            .iter()
-            .all(|item| match &item.node {
-                Selection::Field(f) => f.node.name.node.starts_with("__"),
-                _ => false,
-            })
+fn introspection_only(doc: &ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::Selection;
+    selected_operation(doc, name).is_some_and(|op| {
+        op.ty == OperationType::Query
+            && op
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|item| match &item.node {
+                    Selection::Field(f) => f.node.name.node.starts_with("__"),
+                    _ => false,
+                })
+    })
 }
 
 /// The type of the operation the request will run, if it names one that exists.
-fn operation_of(
-    doc: &async_graphql::parser::types::ExecutableDocument,
+fn operation_of(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    selected_operation(doc, name).map(|op| op.ty)
+}
+
+/// The operation the request will run, selected as async-graphql (GraphQL's GetOperation())
+/// selects it: the one named, or the only one (named or not) when none is. `None` when it
+/// cannot be determined, and the schema then runs nothing.
+fn selected_operation<'a>(
+    doc: &'a ExecutableDocument,
     name: Option<&str>,
-) -> Option<OperationType> {
-    use async_graphql::parser::types::DocumentOperations;
+) -> Option<&'a OperationDefinition> {
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Single(op), None) => Some(&op.node),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
+            ops.values().next().map(|op| &op.node)
         }
         _ => None,
     }

@@ -9,12 +9,15 @@ mod ws;
 pub use graphql::graphiql_page;
 pub use ws::{WS_INIT_TIMEOUT, WS_PING_INTERVAL, WS_READ_BUFFER_BYTES};
 
+use std::any::Any;
+
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::schema::AppSchema;
@@ -43,6 +46,12 @@ pub(crate) struct HttpState {
 
 /// The service's router (its options, such as the largest body, are `app.options`).
 pub fn router(schema: AppSchema, app: AppState) -> Router {
+    router_with_routes(schema, app, Router::new())
+}
+
+/// The service's router with `extra` routes merged in, under the same layers (tracing, and a
+/// panic answered as a coded 500): for tests that need a route the service has not.
+pub fn router_with_routes(schema: AppSchema, app: AppState, extra: Router) -> Router {
     let state = HttpState {
         schema: schema.clone(),
         max_body_bytes: app.options.max_body_bytes,
@@ -57,8 +66,29 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .merge(extra)
         .layer(DefaultBodyLimit::disable())
+        // inside the trace layer, so that a panic is traced as the 500 it is answered with
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
+}
+
+/// The answer to a request whose handler panicked: a coded 500, the panic logged. Only that
+/// request's future is dropped (with whatever it held); the process and its connections serve
+/// on.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = message, "a request panicked; answered 500");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_SERVER_ERROR",
+        "internal server error",
+        "application/json",
+    )
 }
 
 /// A GraphQL error response with one coded error.
@@ -77,16 +107,60 @@ pub(crate) fn error_response(
     res
 }
 
-/// The response media type the client asked for: the GraphQL one when accepted, else JSON.
+/// The response media type the client prefers: `application/graphql-response+json` when it
+/// is acceptable with a higher `q` than `application/json`, or as high and named explicitly;
+/// else `application/json` (also for `*/*`, no `Accept` at all, or nothing acceptable). See
+/// the [`graphql`] module for how the choice sets the status of a request error.
 pub(crate) fn response_type(headers: &HeaderMap) -> &'static str {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if accept.contains(GRAPHQL_RESPONSE_JSON) {
+    let mut graphql = Acceptance::default();
+    let mut json = Acceptance::default();
+    for accept in headers.get_all(header::ACCEPT) {
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media_range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, value)| value.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let specificity = match media_range.as_str() {
+                "*/*" => 1,
+                "application/*" => 2,
+                _ => 3,
+            };
+            if specificity < 3 || media_range == GRAPHQL_RESPONSE_JSON {
+                graphql.offer(specificity, q);
+            }
+            if specificity < 3 || media_range == "application/json" {
+                json.offer(specificity, q);
+            }
+        }
+    }
+    let explicit = graphql.specificity == 3;
+    if graphql.q > 0.0 && (graphql.q > json.q || (graphql.q == json.q && explicit)) {
         GRAPHQL_RESPONSE_JSON
     } else {
         "application/json"
+    }
+}
+
+/// How acceptable a media type is: the `q` of the most specific range that matches it.
+#[derive(Default)]
+struct Acceptance {
+    /// 0 when no range matched, 1 for `*/*`, 2 for `type/*`, 3 for the type itself.
+    specificity: u8,
+    q: f32,
+}
+
+impl Acceptance {
+    fn offer(&mut self, specificity: u8, q: f32) {
+        if specificity > self.specificity {
+            self.specificity = specificity;
+            self.q = q;
+        }
     }
 }
 

@@ -20,6 +20,9 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// Connections in the pool of a test's server.
+pub const APP_POOL_CONNECTIONS: u32 = 5;
+
 /// Starts the server on a fresh database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(api::config::ServerOptions::default()).await
@@ -27,8 +30,25 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server on a fresh database with `options`.
 pub async fn spawn_app_with(options: api::config::ServerOptions) -> TestApp {
+    spawn_app_serving(options, |_| axum::Router::new()).await
+}
+
+/// Starts the server on a fresh database, serving the routes `extra` makes (given the server's
+/// own database pool) besides its own, under the same layers.
+pub async fn spawn_app_with_routes(
+    extra: impl FnOnce(&sea_orm::DatabaseConnection) -> axum::Router,
+) -> TestApp {
+    spawn_app_serving(api::config::ServerOptions::default(), extra).await
+}
+
+async fn spawn_app_serving(
+    options: api::config::ServerOptions,
+    extra: impl FnOnce(&sea_orm::DatabaseConnection) -> axum::Router,
+) -> TestApp {
     let db = TestDb::new().await;
-    let mut conn = api::db::connect(&db.url, 5).await.expect("app pool");
+    let mut conn = api::db::connect(&db.url, APP_POOL_CONNECTIONS)
+        .await
+        .expect("app pool");
     let statements = Arc::new(AtomicU64::new(0));
     let counter = statements.clone();
     conn.set_metric_callback(move |info| {
@@ -37,11 +57,13 @@ pub async fn spawn_app_with(options: api::config::ServerOptions) -> TestApp {
         }
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let app = api::startup::Application::build_with(
+    let extra = extra(&conn);
+    let app = api::startup::Application::build_with_routes(
         conn,
         &db.url,
         "127.0.0.1:0".parse().expect("addr"),
         options,
+        extra,
     )
     .await
     .expect("building the app");

@@ -9,5 +9,5 @@ pub mod q;
 pub mod runs;
 pub mod ws;
 
-pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_routes};
 pub use db::TestDb;
