@@ -21,10 +21,11 @@ impl AppState {
     /// State over the pool `db` of the database at `url` (the live listener connects there).
     pub fn new(db: DatabaseConnection, url: String) -> Self {
         let (shutdown, stopped) = tokio::sync::watch::channel(false);
-        let hub = Hub::start(url, db.clone(), stopped);
+        let tokens = Arc::new(TokenCache::default());
+        let hub = Hub::start(url, db.clone(), tokens.clone(), stopped);
         Self {
             db,
-            tokens: Arc::new(TokenCache::default()),
+            tokens,
             hub,
             shutdown: Arc::new(shutdown),
         }
