@@ -108,11 +108,25 @@ impl Application {
         listen: SocketAddr,
         max_body_bytes: usize,
     ) -> anyhow::Result<Self> {
+        let limits = crate::http::HttpLimits {
+            max_body_bytes,
+            ..Default::default()
+        };
+        Self::build_with_limits(db, url, listen, limits).await
+    }
+
+    /// As [`Application::build`], with `limits` on what the endpoints accept.
+    pub async fn build_with_limits(
+        db: DatabaseConnection,
+        url: &str,
+        listen: SocketAddr,
+        limits: crate::http::HttpLimits,
+    ) -> anyhow::Result<Self> {
         let state = AppState::new(db, url.to_owned());
         let schema = crate::schema::build(state.clone());
         let shutdown = state.shutdown.clone();
         let hub = state.hub.clone();
-        let router = crate::http::router_with_body_limit(schema, state, max_body_bytes);
+        let router = crate::http::router_with_limits(schema, state, limits);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -144,7 +158,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let live = self.shutdown.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        // with each connection's address: the WebSocket endpoint bounds sockets per address
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             // live streams end, so that their WebSocket connections can close
             let _ = live.send(true);
@@ -398,13 +416,8 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
             .await
             .context("applying migrations")?;
     }
-    let app = Application::build_with_body_limit(
-        open.db.clone(),
-        &open.url,
-        cli.listen,
-        cli.max_body_bytes,
-    )
-    .await?;
+    let app = Application::build_with_limits(open.db.clone(), &open.url, cli.listen, cli.limits())
+        .await?;
     let addr = app.local_addr()?;
     if open.cluster.is_some() {
         ensure_first_token(&open.db, addr).await?;

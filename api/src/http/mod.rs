@@ -7,7 +7,12 @@ mod graphql;
 mod ws;
 
 pub use graphql::graphiql_page;
-pub use ws::{WS_INIT_TIMEOUT, WS_PING_INTERVAL, WS_READ_BUFFER_BYTES};
+pub use ws::{
+    DEFAULT_MAX_SOCKETS_PER_ADDRESS, DEFAULT_MAX_SOCKETS_PER_TOKEN,
+    DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET, WS_CLOSE_REPLY_TIMEOUT, WS_FLUSH_TIMEOUT,
+    WS_INIT_TIMEOUT, WS_MAX_MESSAGE_BYTES, WS_MAX_READ_BYTES, WS_PING_INTERVAL,
+    WS_READ_BUFFER_BYTES, WsLimits,
+};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -34,24 +39,55 @@ pub const GRAPHQL_WS_PATH: &str = "/graphql/ws";
 /// Media type of GraphQL responses (GraphQL over HTTP).
 pub(crate) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
+/// What the HTTP endpoints accept (command-line options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Bounds on the WebSocket endpoint.
+    pub ws: WsLimits,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: MAX_BODY_BYTES,
+            ws: WsLimits::default(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct HttpState {
     pub(crate) schema: AppSchema,
     pub(crate) app: AppState,
     pub(crate) max_body_bytes: usize,
+    pub(crate) ws: std::sync::Arc<ws::WsShared>,
 }
 
 /// The service's router.
 pub fn router(schema: AppSchema, app: AppState) -> Router {
-    router_with_body_limit(schema, app, MAX_BODY_BYTES)
+    router_with_limits(schema, app, HttpLimits::default())
 }
 
 /// The service's router, accepting request bodies of up to `max_body_bytes`.
 pub fn router_with_body_limit(schema: AppSchema, app: AppState, max_body_bytes: usize) -> Router {
+    let limits = HttpLimits {
+        max_body_bytes,
+        ..HttpLimits::default()
+    };
+    router_with_limits(schema, app, limits)
+}
+
+/// The service's router with `limits`. The WebSocket endpoint bounds sockets per client
+/// address when served with connect info (`into_make_service_with_connect_info`), as
+/// [`crate::startup::Application`] does.
+pub fn router_with_limits(schema: AppSchema, app: AppState, limits: HttpLimits) -> Router {
     let state = HttpState {
         schema: schema.clone(),
         app,
-        max_body_bytes,
+        max_body_bytes: limits.max_body_bytes,
+        ws: std::sync::Arc::new(ws::WsShared::new(limits.ws)),
     };
     Router::new()
         .route(
