@@ -90,6 +90,32 @@ async fn socket_is_closed_when_its_token_is_revoked_through_another_server() {
 }
 
 #[tokio::test]
+async fn socket_is_closed_when_its_token_is_revoked_with_the_command_line() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", &[Role::Member]).await;
+    let mut ws = WsClient::connect(app.addr, &alice).await;
+    ws.subscribe("runs", RUNS, json!({})).await;
+    let revoked = tokio::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+        .args([
+            "token",
+            "revoke",
+            &token_id(&alice).to_string(),
+            "--no-migrate",
+        ])
+        .env("DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("running the command line");
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert_forbidden(&ws.closed_within(CLOSE_DEADLINE).await, "revoked");
+}
+
+#[tokio::test]
 async fn socket_is_closed_when_its_token_expires() {
     let app = spawn_app().await;
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(2);
