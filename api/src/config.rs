@@ -1,6 +1,7 @@
 //! Command line and environment: what to run, where the data lives, where to listen.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +29,22 @@ pub struct Cli {
     /// Largest request body accepted, in bytes (bulk result reports are the largest).
     #[arg(long, env = "JBTS_MAX_BODY_BYTES", default_value_t = crate::http::MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
+
+    /// Most subscriptions open at once on one WebSocket; more are refused with
+    /// TOO_MANY_SUBSCRIPTIONS.
+    #[arg(long, env = "JBTS_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = nonzero(crate::http::DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET), global = true)]
+    pub max_subscriptions_per_socket: NonZeroUsize,
+
+    /// Most WebSockets open at once with one token, in this process; more are closed at
+    /// connection_init with 4429 TOO_MANY_CONNECTIONS.
+    #[arg(long, env = "JBTS_MAX_SOCKETS_PER_TOKEN", default_value_t = nonzero(crate::http::DEFAULT_MAX_SOCKETS_PER_TOKEN), global = true)]
+    pub max_sockets_per_token: NonZeroUsize,
+
+    /// Most WebSockets open at once from one client address, in this process; more are
+    /// refused with HTTP 429 TOO_MANY_CONNECTIONS. Behind a reverse proxy, every client has
+    /// the proxy's address.
+    #[arg(long, env = "JBTS_MAX_SOCKETS_PER_ADDRESS", default_value_t = nonzero(crate::http::DEFAULT_MAX_SOCKETS_PER_ADDRESS), global = true)]
+    pub max_sockets_per_address: NonZeroUsize,
 
     /// Do not apply pending migrations at start.
     #[arg(long, global = true)]
@@ -77,6 +94,11 @@ impl Cli {
                 per_address: self.rate_limit_per_address,
                 window: self.rate_limit_window,
             },
+            ws: crate::http::WsLimits {
+                max_subscriptions_per_socket: self.max_subscriptions_per_socket.get(),
+                max_sockets_per_token: self.max_sockets_per_token.get(),
+                max_sockets_per_address: self.max_sockets_per_address.get(),
+            },
         }
     }
 }
@@ -95,6 +117,8 @@ pub struct ServerOptions {
     pub statements: crate::auth::context::StatementLimits,
     /// Requests per window and token or address.
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Bounds on the WebSocket endpoint.
+    pub ws: crate::http::WsLimits,
 }
 
 impl Default for ServerOptions {
@@ -104,7 +128,16 @@ impl Default for ServerOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             statements: Default::default(),
             rate_limits: Default::default(),
+            ws: Default::default(),
         }
+    }
+}
+
+/// A default bound as clap shows it; the defaults are constants above zero.
+const fn nonzero(n: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(n) {
+        Some(n) => n,
+        None => NonZeroUsize::MIN,
     }
 }
 

@@ -163,6 +163,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let live = self.shutdown.clone();
+        // with each connection's address: the WebSocket endpoint bounds sockets per address
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -25,10 +25,11 @@ impl AppState {
     /// State over the pool `db` of the database at `url` (the live listener connects there).
     pub fn new(db: DatabaseConnection, url: String, options: ServerOptions) -> Self {
         let (shutdown, stopped) = tokio::sync::watch::channel(false);
-        let hub = Hub::start(url, db.clone(), stopped, options.statements);
+        let tokens = Arc::new(TokenCache::default());
+        let hub = Hub::start(url, db.clone(), tokens.clone(), stopped, options.statements);
         Self {
             db,
-            tokens: Arc::new(TokenCache::default()),
+            tokens,
             hub,
             options,
             rate_limiter: Arc::new(RateLimiter::new(options.rate_limits)),

@@ -155,9 +155,26 @@ impl Servers {
         pool.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let app = api::startup::Application::build(pool, &env.url, ([127, 0, 0, 1], 0).into())
-            .await
-            .context("building the server")?;
+        // every subscriber connects from here with the one token, several subscriptions per
+        // socket when descriptors run short: the socket bounds would cap the fan-out measured,
+        // and the load's clients share one token and address: rate limits would cap it too
+        let options = api::config::ServerOptions {
+            ws: api::http::WsLimits {
+                max_subscriptions_per_socket: usize::MAX,
+                max_sockets_per_token: usize::MAX,
+                max_sockets_per_address: usize::MAX,
+            },
+            rate_limits: api::rate_limit::RateLimits::off(),
+            ..Default::default()
+        };
+        let app = api::startup::Application::build_with(
+            pool,
+            &env.url,
+            ([127, 0, 0, 1], 0).into(),
+            options,
+        )
+        .await
+        .context("building the server")?;
         let api_addr = app.local_addr()?;
         let (api_stop, api_rx) = oneshot::channel::<()>();
         let api_task = tokio::spawn(async move {

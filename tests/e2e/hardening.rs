@@ -560,3 +560,35 @@ async fn an_address_spending_its_quota_then_429_even_without_a_token() {
     assert_code(&body, "RATE_LIMITED");
     assert_eq!(header(&headers, "x-ratelimit-limit"), 2);
 }
+
+#[tokio::test]
+async fn subscribes_beyond_the_tokens_quota_then_rate_limited_errors_on_an_open_socket() {
+    let app = spawn_app_with(api::config::ServerOptions {
+        rate_limits: api::rate_limit::RateLimits {
+            per_token: 2,
+            per_address: 1_000,
+            window: Duration::from_secs(3_600),
+        },
+        ..Default::default()
+    })
+    .await;
+    let mut ws = crate::helpers::ws::WsClient::connect(app.addr, &app.admin_token).await;
+    for id in ["1", "2", "3"] {
+        ws.subscribe(id, "subscription { testRunsUpdates { runId } }", json!({}))
+            .await;
+    }
+    let refused = loop {
+        let m = ws
+            .next_message()
+            .await
+            .expect("a message for subscription 3");
+        if m["id"] == "3" {
+            break m;
+        }
+    };
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refused}"
+    );
+}

@@ -43,3 +43,6 @@ mod schema_indexes;
 mod schema_migrations;
 mod schema_triggers;
 mod server;
+mod ws_lifecycle;
+mod ws_limits;
+mod ws_protocol;

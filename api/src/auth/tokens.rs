@@ -4,8 +4,13 @@
 //! (32 random bytes, base64url) is checked against the stored SHA-256 hash in constant time.
 //! The token is never stored or logged in clear.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::FutureExt;
+use futures::future::Shared;
 use rand::RngCore;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sha2::{Digest, Sha256};
@@ -22,12 +27,22 @@ pub const TOKEN_PREFIX: &str = "jbts_";
 const SECRET_BYTES: usize = 32;
 
 /// How long a token's row, once read, is reused to authenticate further requests without a
-/// database round trip. Revoking through this process takes effect at once; a revocation made
-/// elsewhere (another process, SQL) within this delay.
+/// database round trip. A change to a token (revocation, expiry, roles; by any process, the
+/// command line or SQL) is announced by the database and evicts the row at once
+/// ([`TokenCache::announce_changed`]); the delay only bounds staleness while the announcing
+/// listener is disconnected, and then the reconnection clears the cache.
 pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most token rows kept in memory; past it the cache starts afresh (it only saves lookups).
 const TOKEN_CACHE_CAPACITY: usize = 10_000;
+
+/// Token changes a holder of [`TokenCache::watch`] may fall behind by; one that falls further
+/// behind re-checks its token as after a reconnection, so nothing is missed, only re-read.
+pub const TOKEN_CHANGES_CAPACITY: usize = 1024;
+
+/// Channel on which the database announces a changed token: the payload is the token's id
+/// (migration `m20261201_000014_announce_token_changes`).
+pub const TOKENS_CHANNEL: &str = "jbts_tokens";
 
 /// A token row as read, for [`TokenCache`].
 #[derive(Clone)]
@@ -39,34 +54,134 @@ struct TokenRow {
     expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
-/// Recently read token rows, by token id.
+/// What the holders of a token's sockets hear from [`TokenCache::watch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenChange {
+    /// This token changed (revoked, expired, deleted, its roles changed): re-check it.
+    Changed(Uuid),
+    /// Changes may have been missed (the listener reconnected): re-check every token.
+    All,
+}
+
+/// A read of a token's row, shared by the checks that ask for it while it is under way.
+type Load = Shared<Pin<Box<dyn Future<Output = AppResult<Option<TokenRow>>> + Send>>>;
+
 #[derive(Default)]
+struct CachedRows {
+    rows: std::collections::HashMap<Uuid, TokenRow>,
+    /// Reads under way, with the epoch they started in.
+    loading: std::collections::HashMap<Uuid, (u64, Load)>,
+    /// Bumped by every eviction: a row read before it may predate the change that caused it,
+    /// so it is neither kept nor shared with checks that start after it.
+    epoch: u64,
+}
+
+/// Recently read token rows, by token id, and the feed of token changes.
 pub struct TokenCache {
-    rows: std::sync::Mutex<std::collections::HashMap<Uuid, TokenRow>>,
+    rows: std::sync::Mutex<CachedRows>,
+    changes: tokio::sync::broadcast::Sender<TokenChange>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self {
+            rows: std::sync::Mutex::default(),
+            changes: tokio::sync::broadcast::channel(TOKEN_CHANGES_CAPACITY).0,
+        }
+    }
 }
 
 impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedRows> {
+        // the map is only ever left consistent: a panic elsewhere does not poison its meaning
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[cfg(test)]
     fn get(&self, id: Uuid) -> Option<TokenRow> {
-        let rows = self.rows.lock().ok()?;
-        rows.get(&id)
+        self.lock()
+            .rows
+            .get(&id)
             .filter(|r| r.read_at.elapsed() < TOKEN_CACHE_TTL)
             .cloned()
     }
 
-    fn put(&self, id: Uuid, row: TokenRow) {
-        if let Ok(mut rows) = self.rows.lock() {
-            if rows.len() >= TOKEN_CACHE_CAPACITY {
-                rows.clear();
+    /// The row of token `id`: cached, or read by `read` once however many checks ask for it
+    /// at the same time (a listener reconnection has every open socket check its token at
+    /// once). A row read across an eviction is returned to the checks that started before it,
+    /// but not kept.
+    async fn row<F>(&self, id: Uuid, read: impl FnOnce() -> F) -> AppResult<Option<TokenRow>>
+    where
+        F: Future<Output = AppResult<Option<TokenRow>>> + Send + 'static,
+    {
+        let (epoch, load) = {
+            let mut cached = self.lock();
+            if let Some(row) = cached
+                .rows
+                .get(&id)
+                .filter(|r| r.read_at.elapsed() < TOKEN_CACHE_TTL)
+            {
+                return Ok(Some(row.clone()));
             }
-            rows.insert(id, row);
+            let epoch = cached.epoch;
+            match cached.loading.get(&id) {
+                Some((started, load)) if *started == epoch => (epoch, load.clone()),
+                _ => {
+                    let load: Load =
+                        (Box::pin(read()) as Pin<Box<dyn Future<Output = _> + Send>>).shared();
+                    cached.loading.insert(id, (epoch, load.clone()));
+                    (epoch, load)
+                }
+            }
+        };
+        let result = load.clone().await;
+        let mut cached = self.lock();
+        if cached
+            .loading
+            .get(&id)
+            .is_some_and(|(_, l)| l.ptr_eq(&load))
+        {
+            cached.loading.remove(&id);
         }
+        if cached.epoch == epoch
+            && let Ok(Some(row)) = &result
+        {
+            if cached.rows.len() >= TOKEN_CACHE_CAPACITY {
+                cached.rows.clear();
+            }
+            cached.rows.insert(id, row.clone());
+        }
+        result
     }
 
-    /// Forgets a token (after it was revoked here).
+    /// Forgets a token, so that the next check reads it again.
     pub fn evict(&self, id: Uuid) {
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.remove(&id);
+        let mut cached = self.lock();
+        cached.epoch = cached.epoch.wrapping_add(1);
+        cached.rows.remove(&id);
+        cached.loading.remove(&id);
+    }
+
+    /// A token changed in the database: forgets it and tells the holders of its sockets.
+    pub fn announce_changed(&self, id: Uuid) {
+        self.evict(id);
+        let _ = self.changes.send(TokenChange::Changed(id));
+    }
+
+    /// Changes may have been missed: forgets every token and tells every socket to re-check.
+    pub fn announce_all(&self) {
+        {
+            let mut cached = self.lock();
+            cached.epoch = cached.epoch.wrapping_add(1);
+            cached.rows.clear();
+            cached.loading.clear();
         }
+        let _ = self.changes.send(TokenChange::All);
+    }
+
+    /// The feed of token changes, from now on.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<TokenChange> {
+        self.changes.subscribe()
     }
 }
 
@@ -126,6 +241,64 @@ pub fn parse_roles(roles: &[String]) -> Vec<Role> {
         .collect()
 }
 
+/// Why a token was refused. Each reason has its own text, so that a client can say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credentials at all.
+    Missing,
+    /// A scheme other than Bearer.
+    Scheme,
+    /// Not shaped like a token.
+    Malformed,
+    /// No such token, or the wrong secret.
+    Invalid,
+    /// Revoked.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+}
+
+impl Refusal {
+    /// What the client is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Missing => "authentication required: send Authorization: Bearer <token>",
+            Self::Scheme => "the Authorization scheme must be Bearer",
+            Self::Malformed => "malformed token",
+            Self::Invalid => "invalid token",
+            Self::Revoked => "the token has been revoked",
+            Self::Expired => "the token has expired",
+        }
+    }
+}
+
+/// Why a token could not be accepted.
+#[derive(Debug, Clone)]
+pub enum CheckError {
+    /// The token is not acceptable.
+    Refused(Refusal),
+    /// It could not be checked (the database failed).
+    Failed(AppError),
+}
+
+impl From<CheckError> for AppError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Refused(r) => unauthenticated(r.message()),
+            CheckError::Failed(e) => e,
+        }
+    }
+}
+
+/// An accepted token: whose it is and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The token's row id (what its change announcements name).
+    pub token_id: Uuid,
+    pub identity: Identity,
+    pub expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
 /// Resolves an `Authorization` header value to the identity of a valid token.
 /// Runs as the tables' owner: authentication comes before any identity exists.
 #[tracing::instrument(skip_all)]
@@ -134,35 +307,50 @@ pub async fn authenticate(
     cache: &TokenCache,
     header: Option<&str>,
 ) -> AppResult<Identity> {
-    let header = header.ok_or_else(|| {
-        unauthenticated("authentication required: send Authorization: Bearer <token>")
-    })?;
+    Ok(check(pool, cache, header).await?.identity)
+}
+
+/// Checks an `Authorization` header value: the token's grant, or why it is refused.
+#[tracing::instrument(skip_all)]
+pub async fn check(
+    pool: &DatabaseConnection,
+    cache: &TokenCache,
+    header: Option<&str>,
+) -> Result<Grant, CheckError> {
+    let refuse = |r| Err(CheckError::Refused(r));
+    let Some(header) = header else {
+        return refuse(Refusal::Missing);
+    };
     let (scheme, token) = header.trim().split_once(' ').unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(unauthenticated("the Authorization scheme must be Bearer"));
+        return refuse(Refusal::Scheme);
     }
-    let (id, secret) = parse(token.trim()).ok_or_else(|| unauthenticated("malformed token"))?;
+    let Some((id, secret)) = parse(token.trim()) else {
+        return refuse(Refusal::Malformed);
+    };
     let given = hash_secret(secret);
-    let row = match cache.get(id) {
-        Some(row) => row,
-        None => {
-            let Some(row) = read_token(pool, id).await? else {
-                return Err(unauthenticated("invalid token"));
-            };
-            cache.put(id, row.clone());
-            row
-        }
+    let pool = pool.clone();
+    let row = cache
+        .row(id, move || async move { read_token(&pool, id).await })
+        .await
+        .map_err(CheckError::Failed)?;
+    let Some(row) = row else {
+        return refuse(Refusal::Invalid);
     };
     if !bool::from(row.secret_hash.ct_eq(&given)) {
-        return Err(unauthenticated("invalid token"));
+        return refuse(Refusal::Invalid);
     }
     if row.revoked {
-        return Err(unauthenticated("the token has been revoked"));
+        return refuse(Refusal::Revoked);
     }
     if row.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-        return Err(unauthenticated("the token has expired"));
+        return refuse(Refusal::Expired);
     }
-    Ok(row.identity)
+    Ok(Grant {
+        token_id: id,
+        identity: row.identity,
+        expires_at: row.expires_at,
+    })
 }
 
 /// Reads a token's row, and records its use (at most once a minute, off the request's path).
@@ -215,6 +403,71 @@ mod tests {
         let (parsed, secret) = parse(&minted.token).expect("parses");
         assert_eq!(parsed, id);
         assert_eq!(hash_secret(secret), minted.secret_hash);
+    }
+
+    fn row() -> TokenRow {
+        TokenRow {
+            read_at: std::time::Instant::now(),
+            secret_hash: Vec::new(),
+            identity: Identity {
+                user_id: "u".to_owned(),
+                roles: vec![Role::Member],
+            },
+            revoked: false,
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_row_read_across_an_eviction_is_not_kept() {
+        let cache = std::sync::Arc::new(TokenCache::default());
+        let id = Uuid::new_v4();
+        let during = cache.clone();
+        // the token changes while its row is being read: the row may predate the change
+        let read = cache
+            .row(id, move || async move {
+                during.announce_changed(Uuid::new_v4());
+                Ok(Some(row()))
+            })
+            .await;
+        assert!(matches!(read, Ok(Some(_))));
+        assert!(cache.get(id).is_none());
+        let read = cache.row(id, || async { Ok(Some(row())) }).await;
+        assert!(matches!(read, Ok(Some(_))));
+        assert!(cache.get(id).is_some());
+    }
+
+    #[tokio::test]
+    async fn checks_at_the_same_time_share_one_read() {
+        let cache = TokenCache::default();
+        let id = Uuid::new_v4();
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let read = || {
+            let reads = reads.clone();
+            move || async move {
+                reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Ok(Some(row()))
+            }
+        };
+        let (a, b) = tokio::join!(cache.row(id, read()), cache.row(id, read()));
+        assert!(matches!((a, b), (Ok(Some(_)), Ok(Some(_)))));
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn announcements_evict_and_reach_watchers() {
+        let cache = TokenCache::default();
+        let id = Uuid::new_v4();
+        let mut changes = cache.watch();
+        cache.lock().rows.insert(id, row());
+        cache.announce_changed(id);
+        assert!(cache.get(id).is_none());
+        assert_eq!(changes.try_recv().ok(), Some(TokenChange::Changed(id)));
+        cache.lock().rows.insert(id, row());
+        cache.announce_all();
+        assert!(cache.get(id).is_none());
+        assert_eq!(changes.try_recv().ok(), Some(TokenChange::All));
     }
 
     #[test]

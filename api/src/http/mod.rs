@@ -7,7 +7,12 @@ mod graphql;
 mod ws;
 
 pub use graphql::graphiql_page;
-pub use ws::{WS_INIT_TIMEOUT, WS_PING_INTERVAL, WS_READ_BUFFER_BYTES};
+pub use ws::{
+    DEFAULT_MAX_SOCKETS_PER_ADDRESS, DEFAULT_MAX_SOCKETS_PER_TOKEN,
+    DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET, WS_CLOSE_REPLY_TIMEOUT, WS_FLUSH_TIMEOUT,
+    WS_INIT_TIMEOUT, WS_MAX_MESSAGE_BYTES, WS_MAX_READ_BYTES, WS_PING_INTERVAL,
+    WS_READ_BUFFER_BYTES, WsLimits,
+};
 
 use std::any::Any;
 
@@ -42,6 +47,7 @@ pub(crate) struct HttpState {
     pub(crate) schema: AppSchema,
     pub(crate) app: AppState,
     pub(crate) max_body_bytes: usize,
+    pub(crate) ws: std::sync::Arc<ws::WsShared>,
 }
 
 /// The service's router (its options, such as the largest body, are `app.options`).
@@ -50,11 +56,14 @@ pub fn router(schema: AppSchema, app: AppState) -> Router {
 }
 
 /// The service's router with `extra` routes merged in, under the same layers (tracing, and a
-/// panic answered as a coded 500): for tests that need a route the service has not.
+/// panic answered as a coded 500): for tests that need a route the service has not. The
+/// WebSocket endpoint bounds sockets per client address when served with connect info
+/// (`into_make_service_with_connect_info`), as [`crate::startup::Application`] does.
 pub fn router_with_routes(schema: AppSchema, app: AppState, extra: Router) -> Router {
     let state = HttpState {
         schema: schema.clone(),
         max_body_bytes: app.options.max_body_bytes,
+        ws: std::sync::Arc::new(ws::WsShared::new(app.options.ws)),
         app,
     };
     Router::new()

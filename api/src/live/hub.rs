@@ -2,6 +2,10 @@
 //! run, fanning events out to every subscription through a broadcast channel. The database
 //! work an event causes is shared too ([`SnapshotCache`]): it grows with the number of distinct
 //! identities watching, never with the number of subscribers.
+//!
+//! The same connection listens for token changes ([`TOKENS_CHANNEL`]) and hands them to the
+//! token cache, which evicts the token and tells its open sockets to re-check it. Whenever the
+//! listener (re)connects, announcements may have been lost: every token is re-checked.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,6 +20,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
 
 use super::event::{CHANNEL, LiveEvent, Notification, RunChange};
+use crate::auth::tokens::{TOKENS_CHANNEL, TokenCache};
 
 /// Least time between two events of one run: the changes of a burst (a bulk report, many
 /// completions) arriving within it after an event are merged into the next one, so dashboards
@@ -106,10 +111,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts the listener for the database at `url`; it stops when `shutdown` turns true.
+    /// Starts the listener for the database at `url`, announcing token changes to `tokens`;
+    /// it stops when `shutdown` turns true.
     pub fn start(
         url: String,
         pool: DatabaseConnection,
+        tokens: Arc<TokenCache>,
         shutdown: watch::Receiver<bool>,
         statements: crate::auth::context::StatementLimits,
     ) -> Arc<Self> {
@@ -120,6 +127,7 @@ impl Hub {
             url,
             notes_tx,
             events.clone(),
+            tokens,
             state_tx,
             shutdown.clone(),
         ));
@@ -183,6 +191,7 @@ async fn listen(
     url: String,
     notes: mpsc::Sender<Notification>,
     events: broadcast::Sender<LiveEvent>,
+    tokens: Arc<TokenCache>,
     state: watch::Sender<ListenerState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -195,13 +204,16 @@ async fn listen(
         }
         let attempt = async {
             let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
-            listener.listen(CHANNEL).await?;
+            listener.listen_all([CHANNEL, TOKENS_CHANNEL]).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         match attempt.await {
             Ok(mut listener) => {
                 let _ = state.send(ListenerState::Connected);
                 delay = RECONNECT_MIN;
+                // token changes announced while no listener was connected are lost: sockets
+                // opened meanwhile (or before a drop) re-check theirs
+                tokens.announce_all();
                 if connected_before {
                     // anything sent while we were away is lost: everyone re-reads
                     resyncs += 1;
@@ -213,6 +225,15 @@ async fn listen(
                     tokio::select! {
                         _ = until_true(&mut shutdown) => return,
                         received = listener.try_recv() => match received {
+                            Ok(Some(n)) if n.channel() == TOKENS_CHANNEL => {
+                                match Uuid::try_parse(n.payload()) {
+                                    Ok(id) => tokens.announce_changed(id),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "unreadable token notification");
+                                        tokens.announce_all();
+                                    }
+                                }
+                            }
                             Ok(Some(n)) => match serde_json::from_str::<Notification>(n.payload()) {
                                 Ok(note) => {
                                     if notes.send(note).await.is_err() {

@@ -126,6 +126,59 @@ impl TestApp {
         create_token(&self.db, user, roles).await
     }
 
+    /// A token for `user` with `roles` that expires at `expires_at`, made in the database.
+    pub async fn token_expiring(
+        &self,
+        user: &str,
+        roles: &[api::auth::Role],
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let conn = self.db.sea().await;
+        let (_, token) = api::auth::service::create(
+            &conn,
+            user,
+            roles,
+            Some("test"),
+            Some(expires_at.fixed_offset()),
+        )
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("creating an expiring test token");
+        let _ = conn.close().await;
+        token
+    }
+
+    /// Another server process on this test's database, with `options`.
+    pub async fn spawn_server(&self, options: api::config::ServerOptions) -> OtherServer {
+        let conn = api::db::connect(&self.db.url, 5)
+            .await
+            .expect("second server pool");
+        let app = api::startup::Application::build_with(
+            conn,
+            &self.db.url,
+            "127.0.0.1:0".parse().expect("addr"),
+            options,
+        )
+        .await
+        .expect("building the second server");
+        let addr = app.local_addr().expect("local addr");
+        let live_ready = app.live_ready();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), live_ready).await;
+        assert!(
+            ready.is_ok(),
+            "the second server's live listener did not connect"
+        );
+        OtherServer {
+            addr,
+            client: self.client.clone(),
+            shutdown: Some(tx),
+        }
+    }
+
     /// POSTs a GraphQL request as the holder of `token`.
     pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
         self.http_as(token, reqwest::Method::POST, "/graphql")
@@ -157,6 +210,46 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// A second server on a test's database ([`TestApp::spawn_server`]); stopped on drop.
+pub struct OtherServer {
+    pub addr: SocketAddr,
+    client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl OtherServer {
+    /// POSTs a GraphQL request to this server as the holder of `token`.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(format!("http://{}/graphql", self.addr))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("sending the GraphQL request")
+            .json()
+            .await
+            .expect("GraphQL response body")
+    }
+}
+
+impl Drop for OtherServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The id of a token (`jbts_<id>_<secret>`), as its row and `revokeApiToken` know it.
+pub fn token_id(token: &str) -> uuid::Uuid {
+    token
+        .split('_')
+        .nth(1)
+        .and_then(|id| uuid::Uuid::try_parse(id).ok())
+        .expect("a token's id")
 }
 
 /// Creates a token in `db` as the tables' owner, as the command line does.
