@@ -15,6 +15,8 @@
 //!   list of changed cases.
 //! - `m20261125_000012_admin_role_policies`: admins under their own role with `USING (true)`
 //!   policies; members' policies without the admin half.
+//! - `m20261201_000013_scope_case_names_to_their_author`: uniqueness scoped to what the writer
+//!   sees: case names per author, report keys seen with their run.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -30,6 +32,7 @@ mod m20261125_000009_add_search_function;
 mod m20261125_000010_plan_policies_once;
 mod m20261125_000011_keep_flakiness_per_case;
 mod m20261125_000012_admin_role_policies;
+mod m20261201_000013_scope_case_names_to_their_author;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -50,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_plan_policies_once::Migration),
             Box::new(m20261125_000011_keep_flakiness_per_case::Migration),
             Box::new(m20261125_000012_admin_role_policies::Migration),
+            Box::new(m20261201_000013_scope_case_names_to_their_author::Migration),
         ]
     }
 }
