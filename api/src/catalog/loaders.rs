@@ -172,16 +172,28 @@ impl From<&PageKey> for PageArgs {
     }
 }
 
-/// Position of a case in a suite; members without one sort last.
-const SUITE_POSITION_SQL: &str = "COALESCE(m.order_index, 2147483647)";
+/// Each visible member of the suites `suites` (a placeholder) with its position among the
+/// cases the caller sees, from 1, in the suite's order (members without a stored position
+/// last). The stored `order_index` counts every member, those of cases hidden from the caller
+/// too: shown as such, or in a cursor, its gaps would tell how many hidden cases sit where
+/// (erratum 11).
+fn visible_members_sql(suites: &str) -> String {
+    format!(
+        "SELECT tc.*, m.test_suite_id AS member_suite_id,
+            row_number() OVER (PARTITION BY m.test_suite_id
+                               ORDER BY m.order_index NULLS LAST, m.test_case_id)::int AS member_position
+         FROM test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id
+         WHERE m.test_suite_id = ANY({suites})"
+    )
+}
 
 fn suite_ordering() -> Ordering {
     Ordering {
         name: "position:asc".to_owned(),
-        sql: SUITE_POSITION_SQL.to_owned(),
+        sql: "v.member_position".to_owned(),
         kind: KeyKind::Int,
         descending: false,
-        id_column: "m.test_case_id",
+        id_column: "v.id",
     }
 }
 
@@ -222,19 +234,18 @@ impl Loader<(Uuid, PageKey)> for SuiteCasesPage {
         for (args, suites) in by_args {
             let page = Page::new(&PageArgs::from(args), &ordering)?;
             let mut sql = Sql::default();
-            let suites_param = sql.bind(suites.clone());
-            let mut conditions = String::new();
-            for condition in page.conditions(&ordering, &mut sql)? {
-                conditions.push_str(" AND ");
-                conditions.push_str(&condition);
-            }
+            let members = visible_members_sql(&sql.bind(suites.clone()));
+            let conditions = page.conditions(&ordering, &mut sql)?;
+            let filter = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conditions.join(" AND "))
+            };
             let limit = sql.bind(page.limit as i64 + 1);
             let text = format!(
                 "SELECT * FROM (
-                   SELECT tc.*, m.test_suite_id AS member_suite_id, {SUITE_POSITION_SQL} AS member_position,
-                          row_number() OVER (PARTITION BY m.test_suite_id ORDER BY {}) AS member_rank
-                   FROM test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id
-                   WHERE m.test_suite_id = ANY({suites_param}){conditions}
+                   SELECT v.*, row_number() OVER (PARTITION BY v.member_suite_id ORDER BY {}) AS member_rank
+                   FROM ({members}) v{filter}
                  ) ranked WHERE member_rank <= {limit} ORDER BY member_suite_id, member_rank",
                 page.order_by(&ordering)
             );
