@@ -162,7 +162,7 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "must be a JSON object",
     ),
     conflict(
-        "uq_test_cases_author_name_category",
+        "uq_test_cases_name_category_author",
         "name",
         "a test case with this name already exists in this category",
     ),

@@ -7,10 +7,13 @@
 //! the writer can see, so each rule is scoped to a set of rows visible as a whole:
 //!
 //! - Case names: a member sees the cases they author, so a name is unique per author and
-//!   category among cases not archived, `uq_test_cases_author_name_category` (`NULLS NOT
-//!   DISTINCT` as before: a missing category or author is one more scope, not a way out). When
-//!   projects come, the scope becomes the project, whose cases its members all see: the same
-//!   rule with another column.
+//!   category among cases not archived, `uq_test_cases_name_category_author` (`NULLS NOT
+//!   DISTINCT` as before: a missing category or author is one more scope, not a way out). It
+//!   leads with the columns of the index it replaces, so whatever that index served it still
+//!   serves, and it does not compete with `ix_test_cases_author` for members' policy (an index
+//!   led by the author changed the plans of members' statements). When projects come, the
+//!   scope becomes the project, whose cases its members all see: the same rule with another
+//!   column.
 //! - Idempotency keys of bulk reports: a key is unique per run, but its row was visible only
 //!   with its execution, so a member reporting into their own run with a key already recorded
 //!   there for a case they cannot see failed (an unmapped primary-key violation) where an
@@ -28,8 +31,8 @@ pub struct Migration;
 
 const UP: &str = r#"
 DROP INDEX uq_test_cases_name_category;
-CREATE UNIQUE INDEX uq_test_cases_author_name_category
-    ON test_cases(author, name, category) NULLS NOT DISTINCT WHERE status <> 'archived';
+CREATE UNIQUE INDEX uq_test_cases_name_category_author
+    ON test_cases(name, category, author) NULLS NOT DISTINCT WHERE status <> 'archived';
 
 ALTER POLICY test_result_report_access_policy ON test_result_reports
     USING (EXISTS (SELECT 1 FROM test_runs r WHERE r.id = test_run_id));
@@ -49,7 +52,7 @@ BEGIN
     END IF;
 END
 $$;
-DROP INDEX uq_test_cases_author_name_category;
+DROP INDEX uq_test_cases_name_category_author;
 CREATE UNIQUE INDEX uq_test_cases_name_category
     ON test_cases(name, category) NULLS NOT DISTINCT WHERE status <> 'archived';
 

@@ -380,15 +380,15 @@ async fn test_case_name_is_unique_per_author_within_category_except_archived() {
         &[
             (
                 "'login', 'auth', 'alice', 'active'",
-                Some("uq_test_cases_author_name_category"),
+                Some("uq_test_cases_name_category_author"),
             ),
             (
                 "'login', NULL, 'alice', 'draft'",
-                Some("uq_test_cases_author_name_category"),
+                Some("uq_test_cases_name_category_author"),
             ),
             (
                 "'login', 'auth', NULL, 'active'",
-                Some("uq_test_cases_author_name_category"),
+                Some("uq_test_cases_name_category_author"),
             ),
             ("'login', 'auth', 'bob', 'active'", None),
             ("'login', NULL, 'bob', 'active'", None),

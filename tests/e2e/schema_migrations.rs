@@ -292,7 +292,7 @@ async fn migrating_names_back_to_unique_across_authors_while_two_share_one_then_
     );
     assert_eq!(
         case_unique_indexes(&pool).await,
-        ["uq_test_cases_author_name_category"]
+        ["uq_test_cases_name_category_author"]
     );
     crate::helpers::q::query("UPDATE test_cases SET status = 'archived' WHERE author = 'bob'")
         .execute(&pool)
@@ -310,7 +310,7 @@ async fn migrating_names_back_to_unique_across_authors_while_two_share_one_then_
         .expect("up again");
     assert_eq!(
         case_unique_indexes(&pool).await,
-        ["uq_test_cases_author_name_category"]
+        ["uq_test_cases_name_category_author"]
     );
     let _ = conn.close().await;
 }
