@@ -179,7 +179,7 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "must be a JSON object",
     ),
     conflict(
-        "uq_test_cases_name_category",
+        "uq_test_cases_name_category_author",
         "name",
         "a test case with this name already exists in this category",
     ),
@@ -345,7 +345,87 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "stepExecutionId",
         "no such step execution",
     ),
+    bad(
+        "test_result_reports_test_run_id_fkey",
+        "runId",
+        "no such test run",
+    ),
+    bad(
+        "test_result_reports_test_execution_id_fkey",
+        "executionId",
+        "no such test execution",
+    ),
 ];
+
+/// SQLSTATE of a missing privilege, which is also how row-level security refuses a new row.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+/// How PostgreSQL words a new row refused by a row-level security policy (the table follows,
+/// as the last quoted name). The managed cluster runs without a locale, so its messages are
+/// these; with a server's translated messages every refusal is the plain FORBIDDEN, for a
+/// hidden and a missing parent alike still.
+const RLS_NEW_ROW: &str = "new row violates row-level security policy";
+
+/// Tables whose members' policy admits a row only under a parent its writer can see, with the
+/// foreign key to that parent. The policy is checked before the key, so it refuses a member's
+/// row under a hidden parent and under a missing one alike; both are answered as the key
+/// answers a missing parent (as an admin, who sees every parent, is answered), never as a row
+/// of another user, which would be false of the missing one (erratum 11 of
+/// `docs/architecture.md`). Services look parents up through the caller's policies before
+/// writing; this covers the rest (a parent hidden in between, or a writer other than those).
+const HIDDEN_PARENTS: &[(&str, &str)] = &[
+    ("test_steps", "test_steps_test_case_id_fkey"),
+    (
+        "test_suite_test_cases",
+        "test_suite_test_cases_test_case_id_fkey",
+    ),
+    ("test_executions", "test_executions_test_case_id_fkey"),
+    (
+        "test_step_executions",
+        "test_step_executions_test_execution_id_fkey",
+    ),
+    ("test_artifacts", "test_artifacts_test_execution_id_fkey"),
+    (
+        "test_result_reports",
+        "test_result_reports_test_run_id_fkey",
+    ),
+];
+
+/// The table of a row refused by row-level security, from the server's message.
+fn rls_refused_table(message: &str) -> Option<&str> {
+    if !message.starts_with(RLS_NEW_ROW) {
+        return None;
+    }
+    message.rsplit_once(" for table \"")?.1.strip_suffix('"')
+}
+
+/// The error a violated constraint is reported as, if it is one of [`CONSTRAINTS`].
+fn constraint_error(name: &str) -> Option<AppError> {
+    let rule = CONSTRAINTS.iter().find(|r| r.constraint == name)?;
+    Some(if rule.conflict {
+        AppError::conflict(Some(rule.field), rule.message)
+    } else {
+        AppError::bad_input(rule.field, format!("{} {}", rule.field, rule.message))
+    })
+}
+
+/// A refused privilege: a row under a hidden parent as if the parent were missing; any other
+/// row a member may not write (one naming another user as its author, creator or trigger) is
+/// refused for what it says itself, which depends on no other row.
+fn insufficient_privilege(message: &str) -> AppError {
+    let Some(table) = rls_refused_table(message) else {
+        return AppError::Forbidden {
+            message: "not allowed".to_owned(),
+        };
+    };
+    HIDDEN_PARENTS
+        .iter()
+        .find(|(t, _)| *t == table)
+        .and_then(|(_, key)| constraint_error(key))
+        .unwrap_or_else(|| AppError::Forbidden {
+            message: "not allowed: a member writes records only as themselves".to_owned(),
+        })
+}
 
 /// SQLSTATE class of data exceptions: the value given cannot be stored as such.
 const DATA_EXCEPTION_CLASS: &str = "22";
@@ -375,14 +455,8 @@ pub fn pg_error(err: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'stati
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         if let Some(db) = pg_error(&err) {
-            if let Some(name) = db.constraint()
-                && let Some(rule) = CONSTRAINTS.iter().find(|r| r.constraint == name)
-            {
-                return if rule.conflict {
-                    AppError::conflict(Some(rule.field), rule.message)
-                } else {
-                    AppError::bad_input(rule.field, format!("{} {}", rule.field, rule.message))
-                };
+            if let Some(error) = db.constraint().and_then(constraint_error) {
+                return error;
             }
             // SQLSTATE classes that are the input's fault rather than ours
             match db.code().as_deref() {
@@ -393,11 +467,7 @@ impl From<DbErr> for AppError {
                 Some("22P02") => {
                     return AppError::bad_input("input", "a value has the wrong format");
                 }
-                Some("42501") => {
-                    return AppError::Forbidden {
-                        message: "not allowed: the record belongs to another user".to_owned(),
-                    };
-                }
+                Some(INSUFFICIENT_PRIVILEGE) => return insufficient_privilege(db.message()),
                 Some("40001") | Some("40P01") => {
                     return AppError::conflict(None, "concurrent update; retry the request");
                 }
@@ -422,5 +492,43 @@ impl From<DbErr> for AppError {
             }
         }
         AppError::internal(format!("database: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rls_refusals_name_their_table_in_each_wording_of_the_server() {
+        for (message, table) in [
+            (
+                "new row violates row-level security policy for table \"test_steps\"",
+                Some("test_steps"),
+            ),
+            (
+                "new row violates row-level security policy \"p\" for table \"test_artifacts\"",
+                Some("test_artifacts"),
+            ),
+            (
+                "new row violates row-level security policy (USING expression) for table \"test_step_executions\"",
+                Some("test_step_executions"),
+            ),
+            ("permission denied for table test_steps", None),
+        ] {
+            assert_eq!(rls_refused_table(message), table, "{message}");
+        }
+    }
+
+    #[test]
+    fn every_hidden_parent_is_answered_as_its_missing_parent() {
+        for (table, key) in HIDDEN_PARENTS {
+            let refused = insufficient_privilege(&format!(
+                "new row violates row-level security policy for table \"{table}\""
+            ));
+            let missing = constraint_error(key).map(|e| format!("{e:?}"));
+            assert!(missing.is_some(), "{key} has no rule");
+            assert_eq!(Some(format!("{refused:?}")), missing, "{table}");
+        }
     }
 }

@@ -15,6 +15,8 @@
 //!   list of changed cases.
 //! - `m20261125_000012_admin_role_policies`: admins under their own role with `USING (true)`
 //!   policies; members' policies without the admin half.
+//! - `m20261201_000013_scope_case_names_to_their_author`: uniqueness scoped to what the writer
+//!   sees: case names per author, report keys seen with their run.
 //! - `m20261201_000014_announce_token_changes`: a changed or deleted API token is announced on
 //!   channel `jbts_tokens`, so every process closes its sockets at once.
 //! - `m20261201_000015_create_executions_view`: one definition of the executions, live and
@@ -34,6 +36,7 @@ mod m20261125_000009_add_search_function;
 mod m20261125_000010_plan_policies_once;
 mod m20261125_000011_keep_flakiness_per_case;
 mod m20261125_000012_admin_role_policies;
+mod m20261201_000013_scope_case_names_to_their_author;
 mod m20261201_000014_announce_token_changes;
 mod m20261201_000015_create_executions_view;
 
@@ -56,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_plan_policies_once::Migration),
             Box::new(m20261125_000011_keep_flakiness_per_case::Migration),
             Box::new(m20261125_000012_admin_role_policies::Migration),
+            Box::new(m20261201_000013_scope_case_names_to_their_author::Migration),
             Box::new(m20261201_000014_announce_token_changes::Migration),
             Box::new(m20261201_000015_create_executions_view::Migration),
         ]

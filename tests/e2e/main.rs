@@ -4,6 +4,7 @@ mod helpers;
 
 mod analytics;
 mod audit_archive;
+mod auth_existence;
 mod auth_rls;
 mod auth_tokens;
 mod bench;

@@ -361,31 +361,40 @@ async fn configurations_checks_and_active_name_uniqueness() {
     .await;
 }
 
+/// Erratum 11 (`docs/architecture.md`): unique per author, so that a conflict only ever names
+/// a case its writer can see; a missing author or category is a scope of its own.
 #[tokio::test]
-async fn test_case_name_is_unique_within_category_except_archived() {
+async fn test_case_name_is_unique_per_author_within_category_except_archived() {
     let db = TestDb::new().await;
     let pool = db.pool().await;
     crate::helpers::q::query(
-        "INSERT INTO test_cases(name, category) VALUES ('login', 'auth'), ('login', NULL)",
+        "INSERT INTO test_cases(name, category, author) VALUES
+         ('login', 'auth', 'alice'), ('login', NULL, 'alice'), ('login', 'auth', NULL)",
     )
     .execute(&pool)
     .await
     .expect("seed");
     check_table(
         &pool,
-        "INSERT INTO test_cases(name, category, status) VALUES ({})",
+        "INSERT INTO test_cases(name, category, author, status) VALUES ({})",
         &[
             (
-                "'login', 'auth', 'active'",
-                Some("uq_test_cases_name_category"),
+                "'login', 'auth', 'alice', 'active'",
+                Some("uq_test_cases_name_category_author"),
             ),
             (
-                "'login', NULL, 'draft'",
-                Some("uq_test_cases_name_category"),
+                "'login', NULL, 'alice', 'draft'",
+                Some("uq_test_cases_name_category_author"),
             ),
-            ("'login', 'auth', 'archived'", None),
-            ("'login', 'billing', 'active'", None),
-            ("'logout', 'auth', 'active'", None),
+            (
+                "'login', 'auth', NULL, 'active'",
+                Some("uq_test_cases_name_category_author"),
+            ),
+            ("'login', 'auth', 'bob', 'active'", None),
+            ("'login', NULL, 'bob', 'active'", None),
+            ("'login', 'auth', 'alice', 'archived'", None),
+            ("'login', 'billing', 'alice', 'active'", None),
+            ("'logout', 'auth', 'alice', 'active'", None),
         ],
     )
     .await;

@@ -258,3 +258,72 @@ async fn an_owner_without_superuser_rights_migrates_and_serves_both_roles() {
             .expect("owner cleanup");
     }
 }
+
+/// Names of the unique indexes on `test_cases`.
+async fn case_unique_indexes(pool: &sqlx::PgPool) -> Vec<String> {
+    crate::helpers::q::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'test_cases' AND indexname LIKE 'uq_%' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("indexes")
+}
+
+/// Erratum 11: names unique per author cannot go back to unique across authors while two
+/// authors share one; `down` says so and changes nothing, and goes through once they do not.
+#[tokio::test]
+async fn migrating_names_back_to_unique_across_authors_while_two_share_one_then_refused_until_they_do_not()
+ {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    let conn = db.sea().await;
+    crate::helpers::q::query(
+        "INSERT INTO test_cases(name, category, author) VALUES ('login', 'auth', 'alice'), ('login', 'auth', 'bob')",
+    )
+    .execute(&pool)
+    .await
+    .expect("seed");
+    // down to (and through) the migration that scoped names per author
+    use migration::MigratorTrait;
+    let all = migration::Migrator::migrations();
+    let scoped = all
+        .iter()
+        .position(|m| m.name() == "m20261201_000013_scope_case_names_to_their_author")
+        .expect("the migration");
+    let later = (all.len() - scoped - 1) as u32;
+    if later > 0 {
+        migration::Migrator::down(&conn, Some(later))
+            .await
+            .expect("the later migrations down");
+    }
+    let err = migration::Migrator::down(&conn, Some(1))
+        .await
+        .expect_err("down with a shared name");
+    assert!(
+        err.to_string().contains("uq_test_cases_name_category"),
+        "{err}"
+    );
+    assert_eq!(
+        case_unique_indexes(&pool).await,
+        ["uq_test_cases_name_category_author"]
+    );
+    crate::helpers::q::query("UPDATE test_cases SET status = 'archived' WHERE author = 'bob'")
+        .execute(&pool)
+        .await
+        .expect("archiving one");
+    migration::Migrator::down(&conn, Some(1))
+        .await
+        .expect("down once no name is shared");
+    assert_eq!(
+        case_unique_indexes(&pool).await,
+        ["uq_test_cases_name_category"]
+    );
+    migration::Migrator::up(&conn, None)
+        .await
+        .expect("up again");
+    assert_eq!(
+        case_unique_indexes(&pool).await,
+        ["uq_test_cases_name_category_author"]
+    );
+    let _ = conn.close().await;
+}

@@ -450,7 +450,8 @@ pub struct ReportItemResult {
     pub ok: bool,
     /// Whether an earlier report with this key had already recorded it.
     pub duplicate: bool,
-    /// The execution the result was written to.
+    /// The execution the result was written to; null when rejected, or for a duplicate whose
+    /// execution is of a case the caller cannot see (the key is the run's, the case is not).
     pub execution_id: Option<Uuid>,
     /// Why the item was rejected: BAD_USER_INPUT, CONFLICT or NOT_FOUND.
     pub error_code: Option<String>,

@@ -84,8 +84,14 @@ pub async fn of_cases(
     Ok(out)
 }
 
-/// Position of a case in a suite; members without one sort last.
-const SUITE_POSITION_SQL: &str = "COALESCE(m.order_index, 2147483647)";
+/// Each visible member of a suite with its position among the cases the caller sees, from 1,
+/// in the suite's order (members without a stored position last). The stored `order_index`
+/// counts every member, those of cases hidden from the caller too: shown as such, or in a
+/// cursor, its gaps would tell how many hidden cases sit where (erratum 11).
+const VISIBLE_MEMBERS: &str = "(SELECT tc.*, m.test_suite_id AS member_suite_id,
+        row_number() OVER (PARTITION BY m.test_suite_id
+                           ORDER BY m.order_index NULLS LAST, m.test_case_id)::int AS member_position
+     FROM test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id) v";
 
 /// A page of each suite's cases (with their positions) in the suite's order, and its count,
 /// for each `(suite, page)` of `keys`.
@@ -93,19 +99,18 @@ pub async fn case_pages(
     conn: &impl ConnectionTrait,
     keys: &[(Uuid, PageArgs)],
 ) -> AppResult<HashMap<(Uuid, PageArgs), (Fetched<(i32, test_case::Model)>, i64)>> {
-    let select = format!("tc.*, {SUITE_POSITION_SQL} AS member_position");
     let query = ChildQuery {
         conditions: Vec::new(),
         sql: Default::default(),
-        from: "test_suite_test_cases m JOIN test_cases tc ON tc.id = m.test_case_id",
-        select: &select,
-        parent: "m.test_suite_id",
+        from: VISIBLE_MEMBERS,
+        select: "v.*",
+        parent: "v.member_suite_id",
         ordering: Ordering {
             name: "position:asc".to_owned(),
-            sql: SUITE_POSITION_SQL.to_owned(),
+            sql: "v.member_position".to_owned(),
             kind: KeyKind::Int,
             descending: false,
-            id_column: "m.test_case_id",
+            id_column: "v.id",
         },
     };
     let mut out = HashMap::new();

@@ -37,12 +37,12 @@ fn rejected(key: &str, error: AppError) -> ReportItemResult {
     }
 }
 
-fn accepted(key: &str, execution: Uuid, duplicate: bool) -> ReportItemResult {
+fn accepted(key: &str, execution: Option<Uuid>, duplicate: bool) -> ReportItemResult {
     ReportItemResult {
         idempotency_key: key.to_owned(),
         ok: true,
         duplicate,
-        execution_id: Some(execution),
+        execution_id: execution,
         error_code: None,
         error_field: None,
         error_message: None,
@@ -119,13 +119,15 @@ pub async fn report(
     let run = lock_run(conn, run_id).await?;
     let mut outcome: Vec<Option<ReportItemResult>> = vec![None; items.len()];
 
-    // keys already recorded by earlier reports
+    // keys already recorded by earlier reports: every key of the run (keys are the run's, seen
+    // with it), each with its execution only when the caller may see that (erratum 11)
     let keys: Vec<String> = items.iter().map(|i| i.idempotency_key.clone()).collect();
-    let recorded: HashMap<String, Uuid> = conn
+    let recorded: HashMap<String, Option<Uuid>> = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT idempotency_key, test_execution_id FROM test_result_reports
-             WHERE test_run_id = $1 AND idempotency_key = ANY($2)",
+            "SELECT r.idempotency_key, te.id AS test_execution_id FROM test_result_reports r
+             LEFT JOIN test_executions te ON te.id = r.test_execution_id
+             WHERE r.test_run_id = $1 AND r.idempotency_key = ANY($2)",
             [run_id.into(), keys.into()],
         ))
         .await?
@@ -246,7 +248,11 @@ pub async fn report(
         write_batch(conn, run_id, &items, &writes).await?;
         refresh_run(conn, run_id).await?;
         for (i, execution) in &writes {
-            outcome[*i] = Some(accepted(&items[*i].idempotency_key, *execution, false));
+            outcome[*i] = Some(accepted(
+                &items[*i].idempotency_key,
+                Some(*execution),
+                false,
+            ));
         }
     }
     Ok(outcome
