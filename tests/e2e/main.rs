@@ -44,6 +44,7 @@ mod schema_indexes;
 mod schema_migrations;
 mod schema_triggers;
 mod server;
+mod statements;
 mod ws_lifecycle;
 mod ws_limits;
 mod ws_protocol;
