@@ -220,8 +220,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
         } => {
             let open = open_migrated(&cli).await?;
-            let days = (older_than.as_secs() / 86_400) as i32;
-            let result = crate::archive::archive(&open.db, days, dry_run, "cli")
+            let result = crate::archive::archive(&open.db, older_than, dry_run, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", error_text(e)));
             open.close().await?;

@@ -426,3 +426,44 @@ async fn archive_tables_and_the_executions_view_have_every_live_column() {
     expected.push(("archived".to_owned(), "boolean".to_owned()));
     assert_eq!(columns(&pool, "test_executions_all").await, expected);
 }
+
+#[tokio::test]
+async fn archive_command_older_than_hours_then_only_executions_older_than_that_move() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    for (hours, name) in [(13, "half a day"), (1, "an hour")] {
+        let run = old_run(&app, 0).await;
+        crate::helpers::q::query(format!(
+            "WITH r AS (UPDATE test_runs SET name = '{name}' WHERE id = '{run}')
+             UPDATE test_executions SET started_at = now() - interval '{hours} hours',
+                    completed_at = now() - interval '{hours} hours' WHERE test_run_id = '{run}'"
+        ))
+        .execute(&pool)
+        .await
+        .expect("ageing");
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
+        .args(["archive", "--older-than", "12h"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("running archive");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("archived 3 executions"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let left: Vec<String> = crate::helpers::q::query_scalar(
+        "SELECT DISTINCT r.name FROM test_executions e JOIN test_runs r ON r.id = e.test_run_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("left");
+    assert_eq!(left, ["an hour"]);
+}

@@ -31,7 +31,14 @@ impl ArchiveMutation {
         let state = ctx
             .data::<crate::state::AppState>()
             .map_err(|_| AppError::internal("state missing"))?;
-        archive(&state.db, older_than_days, dry_run, &identity.user_id).await
+        let days = crate::input::check_range(
+            "olderThanDays",
+            older_than_days,
+            0,
+            super::service::ARCHIVE_DAYS_MAX,
+        )?;
+        let older_than = std::time::Duration::from_secs(days as u64 * 86_400);
+        archive(&state.db, older_than, dry_run, &identity.user_id).await
     }
 
     /// Puts archived executions back: those of a run, or those completed before a time (admin).

@@ -48,17 +48,26 @@ async fn count_eligible(
     })
 }
 
-/// Archives executions completed more than `older_than_days` ago; `actor` is recorded in the
-/// audit log. Runs as the tables' owner (an admin operation).
+/// Archives executions completed more than `older_than` ago (to the second: `12h` is twelve
+/// hours); `actor` is recorded in the audit log. Runs as the tables' owner (an admin
+/// operation).
 #[tracing::instrument(skip(db))]
 pub async fn archive(
     db: &DatabaseConnection,
-    older_than_days: i32,
+    older_than: std::time::Duration,
     dry_run: bool,
     actor: &str,
 ) -> AppResult<ArchiveReport> {
-    crate::input::check_range("olderThanDays", older_than_days, 0, ARCHIVE_DAYS_MAX)?;
-    let cutoff = (Utc::now() - chrono::Duration::days(i64::from(older_than_days))).fixed_offset();
+    let max = std::time::Duration::from_secs(ARCHIVE_DAYS_MAX as u64 * 86_400);
+    if older_than > max {
+        return Err(AppError::bad_input(
+            "olderThan",
+            format!("the age of the executions to archive must be at most {ARCHIVE_DAYS_MAX} days"),
+        ));
+    }
+    let age = chrono::Duration::from_std(older_than)
+        .map_err(|_| AppError::bad_input("olderThan", "the age is too long"))?;
+    let cutoff = (Utc::now() - age).fixed_offset();
     if dry_run {
         return count_eligible(db, cutoff).await;
     }

@@ -270,67 +270,54 @@ pub async fn update(
         id: sea_orm::ActiveValue::Unchanged(id),
         ..Default::default()
     };
-    let mut changed = false;
     if let Some(name) = required("name", input.name)? {
         check_name("name", &name, NAME_MAX)?;
         model.name = Set(name);
-        changed = true;
     }
     if let Some(v) = nullable(input.description) {
         check_len("description", v.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(v);
-        changed = true;
     }
     if let Some(v) = required("status", input.status)? {
         model.status = Set(v.into());
-        changed = true;
     }
     if let Some(v) = required("priority", input.priority)? {
         model.priority = Set(v.into());
-        changed = true;
     }
     if let Some(v) = nullable(input.tags) {
         check_tags("tags", v.as_deref().unwrap_or_default())?;
         model.tags = Set(Some(tags_json(&v.unwrap_or_default())));
-        changed = true;
     }
     if let Some(v) = nullable(input.metadata) {
         let v = v.map(|j| j.0).unwrap_or_else(|| serde_json::json!({}));
         check_object("metadata", &v)?;
         model.metadata = Set(Some(v));
-        changed = true;
     }
     if let Some(v) = nullable(input.author) {
         check_len("author", v.as_deref(), SHORT_TEXT_MAX)?;
         model.author = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.category) {
         check_len("category", v.as_deref(), SHORT_TEXT_MAX)?;
         model.category = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.expected_duration_seconds) {
         if let Some(d) = v {
             check_range("expectedDurationSeconds", d, 1, DURATION_MAX_SECONDS)?;
         }
         model.expected_duration_seconds = Set(v);
-        changed = true;
     }
     if let Some(v) = required("isAutomated", input.is_automated)? {
         model.is_automated = Set(v);
-        changed = true;
     }
     if let Some(v) = required("retryCount", input.retry_count)? {
         check_range("retryCount", v, 0, RETRY_COUNT_MAX)?;
         model.retry_count = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.configuration_id) {
         model.configuration_id = Set(v);
-        changed = true;
     }
-    if !changed {
+    if !model.is_changed() {
         return get(conn, id)
             .await?
             .ok_or_else(|| AppError::not_found("TestCase", id));

@@ -119,31 +119,25 @@ pub async fn update(
         id: sea_orm::ActiveValue::Unchanged(id),
         ..Default::default()
     };
-    let mut changed = false;
     if let Some(name) = required("name", input.name)? {
         check_name("name", &name, NAME_MAX)?;
         model.name = Set(name);
-        changed = true;
     }
     if let Some(description) = nullable(input.description) {
         check_len("description", description.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(description);
-        changed = true;
     }
     if let Some(t) = required("configType", input.config_type)? {
         model.config_type = Set(t.into());
-        changed = true;
     }
     if let Some(data) = required("configurationData", input.configuration_data)? {
         check_object("configurationData", &data.0)?;
         model.configuration_data = Set(data.0);
-        changed = true;
     }
     if let Some(active) = required("isActive", input.is_active)? {
         model.is_active = Set(active);
-        changed = true;
     }
-    if !changed {
+    if !model.is_changed() {
         return get(conn, id)
             .await?
             .ok_or_else(|| AppError::not_found("Configuration", id));

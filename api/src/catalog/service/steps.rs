@@ -208,58 +208,47 @@ pub async fn update(
         id: sea_orm::ActiveValue::Unchanged(id),
         ..Default::default()
     };
-    let mut changed = false;
     if let Some(v) = required("name", input.name)? {
         check_name("name", &v, NAME_MAX)?;
         model.name = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.description) {
         check_len("description", v.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(v);
-        changed = true;
     }
     if let Some(v) = required("stepType", input.step_type)? {
         model.step_type = Set(v.into());
-        changed = true;
     }
     if let Some(v) = nullable(input.selector) {
         check_len("selector", v.as_deref(), SELECTOR_MAX)?;
         model.selector = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.input_data) {
         check_len("inputData", v.as_deref(), DESCRIPTION_MAX)?;
         model.input_data = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.expected_result) {
         check_len("expectedResult", v.as_deref(), DESCRIPTION_MAX)?;
         model.expected_result = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.configuration) {
         let v = v.map(|j| j.0).unwrap_or_else(|| serde_json::json!({}));
         check_object("configuration", &v)?;
         model.configuration = Set(Some(v));
-        changed = true;
     }
     if let Some(v) = nullable(input.timeout_seconds) {
         if let Some(t) = v {
             check_range("timeoutSeconds", t, 1, TIMEOUT_MAX_SECONDS)?;
         }
         model.timeout_seconds = Set(v);
-        changed = true;
     }
     if let Some(v) = required("isOptional", input.is_optional)? {
         model.is_optional = Set(v);
-        changed = true;
     }
     if let Some(v) = required("continueOnFailure", input.continue_on_failure)? {
         model.continue_on_failure = Set(v);
-        changed = true;
     }
-    if !changed {
+    if !model.is_changed() {
         return get(conn, id)
             .await?
             .ok_or_else(|| AppError::not_found("TestStep", id));

@@ -178,33 +178,27 @@ pub async fn update(
         id: sea_orm::ActiveValue::Unchanged(id),
         ..Default::default()
     };
-    let mut changed = false;
     if let Some(v) = required("name", input.name)? {
         check_name("name", &v, NAME_MAX)?;
         model.name = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.description) {
         check_len("description", v.as_deref(), DESCRIPTION_MAX)?;
         model.description = Set(v);
-        changed = true;
     }
     if let Some(v) = nullable(input.tags) {
         check_tags("tags", v.as_deref().unwrap_or_default())?;
         model.tags = Set(Some(tags_json(&v.unwrap_or_default())));
-        changed = true;
     }
     if let Some(v) = nullable(input.configuration) {
         let v = v.map(|j| j.0).unwrap_or_else(|| serde_json::json!({}));
         check_object("configuration", &v)?;
         model.configuration = Set(Some(v));
-        changed = true;
     }
     if let Some(v) = required("isActive", input.is_active)? {
         model.is_active = Set(v);
-        changed = true;
     }
-    if !changed {
+    if !model.is_changed() {
         return get(conn, id)
             .await?
             .ok_or_else(|| AppError::not_found("TestSuite", id));
