@@ -148,6 +148,16 @@ const fn conflict(
 
 /// Every named constraint of the schema, by the name PostgreSQL reports.
 const CONSTRAINTS: &[ConstraintRule] = &[
+    conflict(
+        "uq_test_executions_run_case_attempt",
+        "retryAttempt",
+        "this attempt of the case is already recorded in the run",
+    ),
+    conflict(
+        "uq_test_step_executions_execution_step",
+        "stepId",
+        "the step already has a result in this execution",
+    ),
     bad(
         "ck_test_cases_status",
         "status",
@@ -400,7 +410,7 @@ fn rls_refused_table(message: &str) -> Option<&str> {
 }
 
 /// The error a violated constraint is reported as, if it is one of [`CONSTRAINTS`].
-fn constraint_error(name: &str) -> Option<AppError> {
+pub fn constraint_error(name: &str) -> Option<AppError> {
     let rule = CONSTRAINTS.iter().find(|r| r.constraint == name)?;
     Some(if rule.conflict {
         AppError::conflict(Some(rule.field), rule.message)

@@ -831,3 +831,54 @@ async fn one_execution_per_attempt_and_one_result_per_step() {
         Err("uq_test_step_executions_execution_step".into())
     );
 }
+
+/// Constraints no client input can violate, with why: keys the server generates, tables only
+/// the server's own statements write, and the archive (written only by moving rows that
+/// already met the same constraints).
+fn unreachable(name: &str, table: &str) -> bool {
+    name.ends_with("_pkey") && name != "test_suite_test_cases_pkey"
+        || table.ends_with("_archive")
+        || table.starts_with("audit_log")
+        || matches!(
+            table,
+            "seaql_migrations"
+                | "test_case_flakiness"
+                | "test_case_flakiness_pending"
+                | "api_tokens"
+        )
+}
+
+#[tokio::test]
+async fn every_named_constraint_maps_to_a_coded_error_with_a_field() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    let constraints: Vec<(String, String)> = crate::helpers::q::query_as(
+        "SELECT c.conname::text, t.relname::text FROM pg_constraint c
+         JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = 'public' AND c.contype IN ('c', 'f', 'u', 'p', 'x')
+         UNION
+         SELECT i.relname::text, t.relname::text FROM pg_index x
+         JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+         JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = 'public' AND x.indisunique
+         ORDER BY 2, 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("constraints");
+    assert!(constraints.len() > 40, "{constraints:?}");
+    let mut missing = Vec::new();
+    for (name, table) in &constraints {
+        if unreachable(name, table) {
+            continue;
+        }
+        match api::error::constraint_error(name) {
+            Some(e) if e.field().is_some() => {}
+            _ => missing.push(format!("{table}.{name}")),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "constraints without a coded error and field: {missing:#?}"
+    );
+}
