@@ -21,6 +21,7 @@ mod catalog_search;
 mod catalog_steps;
 mod catalog_suite_members;
 mod catalog_suites;
+mod fuzz;
 mod live;
 mod managed_cluster;
 mod runs_artifacts;
