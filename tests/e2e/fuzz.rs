@@ -130,6 +130,7 @@ async fn fuzz_generated_requests_then_answered_coded_and_bounded() {
         "the server answers before the run"
     );
     logs::drain();
+    load_backtrace_symbols();
     let sampler = RssSampler::start();
 
     let started = Instant::now();
@@ -144,6 +145,7 @@ async fn fuzz_generated_requests_then_answered_coded_and_bounded() {
         if only.is_none() && started.elapsed() >= budget {
             break;
         }
+        sampler.at(number);
         let generating = Instant::now();
         let mut g = Gen::for_case(seed, number);
         let kind = KINDS[g.below(KINDS.len())];
@@ -212,7 +214,7 @@ async fn fuzz_generated_requests_then_answered_coded_and_bounded() {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let (baseline, peak) = sampler.stop();
+    let (baseline, peak, peak_case) = sampler.stop();
     let growth = peak.saturating_sub(baseline);
 
     let failing: Vec<&Example> = distinct.values().filter(|e| e.fails()).collect();
@@ -222,7 +224,7 @@ async fn fuzz_generated_requests_then_answered_coded_and_bounded() {
         .map(|(k, n)| format!("{} {n}", k.name()))
         .collect();
     eprintln!(
-        "fuzz: {total} cases ({}) in {elapsed:.1} s; peak RSS growth {:.1} MiB (bound {} MiB, from {:.1} MiB); {} distinct findings, {} failing; seed {seed}",
+        "fuzz: {total} cases ({}) in {elapsed:.1} s; peak RSS growth {:.1} MiB during case {peak_case} (bound {} MiB, from {:.1} MiB); {} distinct findings, {} failing; seed {seed}",
         per_kind.join(", "),
         growth as f64 / 1048576.0,
         MAX_RSS_GROWTH_BYTES / 1048576,
@@ -450,10 +452,22 @@ async fn cancel_statements(app: &TestApp) {
     pool.close().await;
 }
 
-/// Samples the process's resident memory (`VmRSS`) on a thread of its own, for its peak.
+/// Loads what printing a backtrace needs, when panics print one (`RUST_BACKTRACE`), before
+/// memory is measured: the first backtrace reads the binary's debug information (some 200 MiB
+/// for this test binary) and keeps it, so a server panic would otherwise count as growth.
+fn load_backtrace_symbols() {
+    if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
+        let _ = std::backtrace::Backtrace::force_capture().to_string();
+    }
+}
+
+/// Samples the process's resident memory (`VmRSS`) on a thread of its own, for its peak and
+/// the case running then.
 struct RssSampler {
     baseline: u64,
     peak: Arc<AtomicU64>,
+    case: Arc<AtomicU64>,
+    peak_case: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -474,12 +488,18 @@ impl RssSampler {
     fn start() -> Self {
         let baseline = rss_bytes();
         let peak = Arc::new(AtomicU64::new(baseline));
+        let case = Arc::new(AtomicU64::new(0));
+        let peak_case = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (peak, stop) = (peak.clone(), stop.clone());
+            let (peak, case, peak_case, stop) =
+                (peak.clone(), case.clone(), peak_case.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+                    let now = rss_bytes();
+                    if peak.fetch_max(now, Ordering::Relaxed) < now {
+                        peak_case.store(case.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
                     std::thread::sleep(RSS_SAMPLE_INTERVAL);
                 }
             })
@@ -487,16 +507,26 @@ impl RssSampler {
         Self {
             baseline,
             peak,
+            case,
+            peak_case,
             stop,
             thread,
         }
     }
 
-    /// The baseline and the peak.
-    fn stop(self) -> (u64, u64) {
+    /// Case `number` runs from now on.
+    fn at(&self, number: u64) {
+        self.case.store(number, Ordering::Relaxed);
+    }
+
+    /// The baseline, the peak, and the case during which it was reached.
+    fn stop(self) -> (u64, u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
-        self.peak.fetch_max(rss_bytes(), Ordering::Relaxed);
-        (self.baseline, self.peak.load(Ordering::Relaxed))
+        (
+            self.baseline,
+            self.peak.load(Ordering::Relaxed),
+            self.peak_case.load(Ordering::Relaxed),
+        )
     }
 }

@@ -12,15 +12,37 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 /// Most events kept between two drains: a case that logs in a loop does not grow the test.
 const MAX_KEPT: usize = 64;
 
+/// Most bytes kept of one event: a database error may quote a request's whole text (megabytes).
+const MAX_EVENT_BYTES: usize = 2_000;
+
 static EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 struct Capture;
 
+/// An event's fields as text, cut at [`MAX_EVENT_BYTES`] while it is written, so that a huge
+/// value is never formatted whole.
 struct Text(String);
+
+impl std::fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = MAX_EVENT_BYTES.saturating_sub(self.0.len());
+        if s.len() <= room {
+            self.0.push_str(s);
+            return Ok(());
+        }
+        let mut end = room;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.0.push_str(&s[..end]);
+        Err(std::fmt::Error)
+    }
+}
 
 impl Visit for Text {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
+        use std::fmt::Write as _;
+        let _ = write!(self, "{}={value:?} ", field.name());
     }
 }
 
