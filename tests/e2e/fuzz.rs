@@ -88,6 +88,13 @@ const KNOWN: &[Known] = &[
         signature: "websocket handshake 400 with an empty body",
         request: "",
     },
+    // archiveExecutions(olderThanDays: 2147483647) panics subtracting the days from now
+    // (api/src/archive/mod.rs: `DateTime - TimeDelta` overflowed): the connection drops
+    Known {
+        property: Property::Answered,
+        signature: "connection dropped",
+        request: "archiveExecutions",
+    },
     // filter.search of many words (e.g. 10,000 UUIDs, 360 KB) runs for minutes in PostgreSQL,
     // and nothing bounds the text or the statement's time
     Known {
