@@ -143,9 +143,18 @@ pub fn nasty_string(g: &mut Gen) -> String {
     nasty(g, true)
 }
 
-/// A string a server might mishandle, of at most a few hundred bytes.
+/// Longest [`short_nasty_string`]: short enough to be repeated 20,000 times (4 MB).
+const SHORT_STRING_BYTES: usize = 200;
+
+/// A string a server might mishandle, of at most [`SHORT_STRING_BYTES`].
 pub fn short_nasty_string(g: &mut Gen) -> String {
-    nasty(g, false)
+    let mut s = nasty(g, false);
+    let mut end = s.len().min(SHORT_STRING_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
 }
 
 fn nasty(g: &mut Gen, long: bool) -> String {
