@@ -124,7 +124,7 @@ pub fn generate(kind: Kind, g: &mut Gen, ctx: &Ctx) -> Case {
                 13..=17 => Root::Mutation,
                 _ => Root::Subscription,
             };
-            let doc = Builder::new(g, &ctx.schema, &ctx.pool).document(root, None);
+            let doc = Builder::new(g, &ctx.schema, &ctx.pool).document(root);
             graphql(g, &doc.body())
         }
         Kind::Pathological => {
@@ -244,7 +244,7 @@ fn variables_case(g: &mut Gen, ctx: &Ctx) -> Case {
     };
     let fields: Vec<_> = ctx
         .schema
-        .root_fields(root, "")
+        .root_fields(root)
         .into_iter()
         .filter(|f| !f.args.is_empty())
         .collect();

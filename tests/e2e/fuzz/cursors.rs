@@ -80,7 +80,7 @@ pub fn cursor(g: &mut Gen, pool: &Pool) -> String {
 pub fn cursor_document(g: &mut Gen, ctx: &Ctx) -> Doc {
     let connections: Vec<_> = ctx
         .schema
-        .root_fields(Root::Query, "")
+        .root_fields(Root::Query)
         .into_iter()
         .filter(|f| f.args.iter().any(|a| a.name == "after"))
         .collect();

@@ -24,7 +24,7 @@ fn subscription_document(g: &mut Gen, ctx: &Ctx) -> Doc {
     } else {
         Root::Query
     };
-    Builder::new(g, &ctx.schema, &ctx.pool).document(root, None)
+    Builder::new(g, &ctx.schema, &ctx.pool).document(root)
 }
 
 /// A text frame holding `message`.

@@ -32,7 +32,7 @@ const WRONG_SHAPES: &[&str] = &[
 /// encodings, wrong content types, sizes up to past the server's body bound.
 pub fn raw_body(g: &mut Gen, ctx: &Ctx) -> Case {
     let valid = Builder::new(g, &ctx.schema, &ctx.pool)
-        .document(Root::Query, None)
+        .document(Root::Query)
         .body()
         .to_string();
     let body: Vec<u8> = match g.below(14) {
@@ -111,12 +111,12 @@ pub fn get_case(g: &mut Gen, ctx: &Ctx) -> Case {
                 0 => soup(g, &ctx.schema.names),
                 1 => {
                     Builder::new(g, &ctx.schema, &ctx.pool)
-                        .document(Root::Query, None)
+                        .document(Root::Query)
                         .query
                 }
                 _ => {
                     Builder::new(g, &ctx.schema, &ctx.pool)
-                        .document(Root::Mutation, None)
+                        .document(Root::Mutation)
                         .query
                 }
             };

@@ -161,20 +161,15 @@ impl Schema {
         matches!(self.kind(name), "OBJECT" | "INTERFACE" | "UNION")
     }
 
-    /// The root fields of `root`, whose names start with `prefix` (empty for all).
-    pub fn root_fields(&self, root: Root, prefix: &str) -> Vec<&Field> {
+    /// The fields of the `root` operation type.
+    pub fn root_fields(&self, root: Root) -> Vec<&Field> {
         let name = match root {
             Root::Query => Some(self.query.as_str()),
             Root::Mutation => self.mutation.as_deref(),
             Root::Subscription => self.subscription.as_deref(),
         };
         name.and_then(|n| self.types.get(n))
-            .map(|t| {
-                t.fields
-                    .iter()
-                    .filter(|f| f.name.starts_with(prefix))
-                    .collect()
-            })
+            .map(|t| t.fields.iter().collect())
             .unwrap_or_default()
     }
 }
