@@ -11,6 +11,7 @@
 //! - `schema`: the GraphQL roots, limits and SDL export.
 //! - `state`: what every request can reach.
 //! - `auth`: identity and the per-request database context (transaction, RLS settings).
+//! - `codes`: codes for the errors async-graphql raises itself, on every transport.
 //! - `error`: the one error type, with codes; constraint names mapped to messages.
 //! - `pagination`: keyset pagination and cursors.
 //! - `sql`: the toolkit for statements built at run time (bound values, keyset lists, pages
@@ -30,6 +31,7 @@ pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod codes;
 pub mod config;
 pub mod connection;
 pub mod db;

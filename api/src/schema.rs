@@ -95,6 +95,7 @@ pub fn build(state: AppState) -> AppSchema {
         .data(hub)
         .data(state)
         .extension(crate::auth::extension::RequestContext::new(pool, limits))
+        .extension(crate::codes::ErrorCodes)
         .finish()
 }
 

@@ -22,6 +22,7 @@ mod catalog_search;
 mod catalog_steps;
 mod catalog_suite_members;
 mod catalog_suites;
+mod fuzz;
 mod hardening;
 mod http_audit;
 mod http_panics;

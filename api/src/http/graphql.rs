@@ -54,7 +54,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::rate_limit::{Client, Quota};
@@ -293,7 +292,6 @@ async fn answer(
         request = request.data(*q);
     }
     let timeout = state.app.options.request_timeout;
-    let query_text = request.query.clone();
     let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -312,7 +310,6 @@ async fn answer(
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    add_missing_codes(&mut body, &query_text);
     // An internal failure (a transaction that did not commit) is not the client's request
     // error: it keeps its `data: null` and its 200.
     let status = if request_error && !has_code(&body, "INTERNAL_SERVER_ERROR") {
@@ -442,81 +439,6 @@ fn has_code(body: &Value, code: &str) -> bool {
     body["errors"]
         .as_array()
         .is_some_and(|errors| errors.iter().any(|e| e["extensions"]["code"] == code))
-}
-
-/// Gives `BAD_USER_INPUT` (and the argument or variable concerned, as `field`) to the errors
-/// async-graphql raised itself (argument and variable coercion, validation): the field is the
-/// argument or variable the error's location points at in `query` (its document is parsed
-/// again only when there is such an error), else the field the error's path ends with.
-fn add_missing_codes(body: &mut Value, query: &str) {
-    let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) else {
-        return;
-    };
-    let mut names: Option<HashMap<(usize, usize), String>> = None;
-    for error in errors {
-        if error["extensions"]["code"].is_string() {
-            continue;
-        }
-        let names = names.get_or_insert_with(|| names_at(query));
-        let located = error["locations"].as_array().and_then(|locations| {
-            locations.iter().find_map(|l| {
-                let at = (l["line"].as_u64()? as usize, l["column"].as_u64()? as usize);
-                names.get(&at).cloned()
-            })
-        });
-        let field = located
-            .or_else(|| {
-                error["path"]
-                    .as_array()
-                    .and_then(|p| p.last())
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| "query".to_owned());
-        if !error["extensions"].is_object() {
-            error["extensions"] = json!({});
-        }
-        error["extensions"]["code"] = json!("BAD_USER_INPUT");
-        error["extensions"]["field"] = json!(field);
-    }
-}
-
-/// The argument or variable named at each position of `query` (an argument at its name and
-/// at its value, a variable at its definition and its name).
-fn names_at(query: &str) -> HashMap<(usize, usize), String> {
-    use async_graphql::parser::types::{Selection, SelectionSet};
-    fn walk(set: &SelectionSet, out: &mut HashMap<(usize, usize), String>) {
-        for item in &set.items {
-            match &item.node {
-                Selection::Field(f) => {
-                    for (name, value) in &f.node.arguments {
-                        for pos in [name.pos, value.pos] {
-                            out.insert((pos.line, pos.column), name.node.to_string());
-                        }
-                    }
-                    walk(&f.node.selection_set.node, out);
-                }
-                Selection::InlineFragment(i) => walk(&i.node.selection_set.node, out),
-                Selection::FragmentSpread(_) => {}
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    let Ok(doc) = async_graphql::parser::parse_query(query) else {
-        return out;
-    };
-    for (_, op) in doc.operations.iter() {
-        for v in &op.node.variable_definitions {
-            for pos in [v.pos, v.node.name.pos] {
-                out.insert((pos.line, pos.column), v.node.name.node.to_string());
-            }
-        }
-        walk(&op.node.selection_set.node, &mut out);
-    }
-    for fragment in doc.fragments.values() {
-        walk(&fragment.node.selection_set.node, &mut out);
-    }
-    out
 }
 
 /// The GraphiQL playground, wired to the HTTP and WebSocket endpoints.

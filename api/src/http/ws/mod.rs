@@ -125,14 +125,26 @@ pub(crate) async fn graphql_ws(
     State(state): State<HttpState>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    engine_protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
+    engine_protocol: Result<GraphQLProtocol, StatusCode>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let Some(protocol) = Protocol::from_headers(&headers) else {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return super::error_response(
+                rejection.status(),
+                "BAD_REQUEST",
+                &format!("not a WebSocket upgrade: {}", rejection.body_text()),
+                "application/json",
+            );
+        }
+    };
+    let (Some(protocol), Ok(engine_protocol)) = (Protocol::from_headers(&headers), engine_protocol)
+    else {
         return super::error_response(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
-            "no GraphQL WebSocket protocol offered",
+            "no GraphQL WebSocket protocol offered: send Sec-WebSocket-Protocol: graphql-transport-ws (or the legacy graphql-ws)",
             "application/json",
         );
     };
