@@ -255,3 +255,48 @@ async fn pings_before_init_are_answered() {
         other => panic!("no pong: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn subscribe_that_does_not_validate_then_its_errors_carry_codes() {
+    let app = spawn_app().await;
+    let mut ws = WsClient::connect(app.addr, &app.admin_token).await;
+    ws.subscribe("1", "subscription { bogus }", json!({})).await;
+    let answer = ws.next_about("1").await.expect("an answer");
+    let errors = if answer["payload"].is_array() {
+        answer["payload"].clone()
+    } else {
+        answer["payload"]["errors"].clone()
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    ws.subscribe(
+        "2",
+        "query($id: UUID!) { testCase(id: $id) { id } }",
+        json!({ "id": "not a uuid" }),
+    )
+    .await;
+    let answer = ws.next_about("2").await.expect("an answer");
+    let errors = if answer["payload"].is_array() {
+        answer["payload"].clone()
+    } else {
+        answer["payload"]["errors"].clone()
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert_serves(&mut ws, "3").await;
+}
+
+#[tokio::test]
+async fn upgrade_without_a_graphql_subprotocol_then_400_with_a_coded_error() {
+    let app = spawn_app().await;
+    let res = app
+        .http_anonymous(reqwest::Method::GET, "/graphql/ws")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
+}
