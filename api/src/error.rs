@@ -541,4 +541,24 @@ mod tests {
             assert_eq!(Some(format!("{refused:?}")), missing, "{table}");
         }
     }
+
+    #[test]
+    fn a_violated_constraint_is_answered_with_its_code_field_and_message() {
+        let conflict = constraint_error("uq_configurations_active_name_type").expect("rule");
+        assert_eq!(conflict.code(), "CONFLICT");
+        assert_eq!(conflict.field(), Some("name"));
+        let bad = constraint_error("ck_test_cases_retry_count").expect("rule");
+        assert_eq!(bad.code(), "BAD_USER_INPUT");
+        assert_eq!(bad.field(), Some("retryCount"));
+        assert_eq!(bad.message(), "retryCount must be between 0 and 10");
+        assert!(constraint_error("no_such_constraint").is_none());
+    }
+
+    #[test]
+    fn an_internal_cause_is_never_shown() {
+        let e = AppError::internal("connection to 10.0.0.7 refused");
+        assert_eq!(e.code(), "INTERNAL_SERVER_ERROR");
+        assert_eq!(e.message(), "internal server error");
+        assert_eq!(e.field(), None);
+    }
 }

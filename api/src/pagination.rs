@@ -374,3 +374,139 @@ pub fn selected(ctx: &async_graphql::Context<'_>) -> Selected {
         total: look.field("totalCount").exists(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_name() -> Ordering {
+        Ordering {
+            name: "name:asc".to_owned(),
+            sql: "t.name".to_owned(),
+            kind: KeyKind::Text,
+            descending: false,
+            id_column: "t.id",
+        }
+    }
+
+    fn cursor(key: &str) -> String {
+        Cursor {
+            ordering: "name:asc".to_owned(),
+            key: SortValue::Text(key.to_owned()),
+            id: Uuid::nil(),
+        }
+        .encode()
+    }
+
+    fn field_of(e: AppError) -> Option<String> {
+        e.field().map(str::to_owned)
+    }
+
+    #[test]
+    fn a_cursor_decodes_to_what_was_encoded_for_its_ordering_only() {
+        let text = cursor("b");
+        let decoded = Cursor::decode(&text, "name:asc", "after").expect("decodes");
+        assert_eq!(decoded.key, SortValue::Text("b".to_owned()));
+        let other = Cursor::decode(&text, "createdAt:desc", "after").expect_err("other ordering");
+        assert_eq!(field_of(other), Some("after".to_owned()));
+        for garbage in [
+            "",
+            "!!!",
+            "bm90IGpzb24",
+            &URL_SAFE_NO_PAD.encode("{\"o\":1}"),
+        ] {
+            let e = Cursor::decode(garbage, "name:asc", "before").expect_err(garbage);
+            assert_eq!(field_of(e), Some("before".to_owned()));
+        }
+    }
+
+    #[test]
+    fn page_arguments_are_checked() {
+        let ordering = by_name();
+        let args = |first: Option<i32>, last: Option<i32>| PageArgs {
+            first,
+            last,
+            ..Default::default()
+        };
+        assert_eq!(
+            Page::new(&args(None, None), &ordering)
+                .map(|p| p.limit)
+                .ok(),
+            Some(DEFAULT_PAGE_SIZE)
+        );
+        assert!(Page::new(&args(Some(1), Some(1)), &ordering).is_err());
+        assert!(Page::new(&args(Some(-1), None), &ordering).is_err());
+        assert!(Page::new(&args(Some(MAX_PAGE_SIZE as i32 + 1), None), &ordering).is_err());
+        let backward = Page::new(&args(None, Some(3)), &ordering).expect("last");
+        assert!(backward.reversed());
+        // a timestamp ordering refuses a cursor whose key is a number
+        let mut by_time = by_name();
+        by_time.kind = KeyKind::Timestamp;
+        by_time.name = "name:asc".to_owned();
+        let int_cursor = Cursor {
+            ordering: "name:asc".to_owned(),
+            key: SortValue::Int(3),
+            id: Uuid::nil(),
+        }
+        .encode();
+        let e = Page::new(
+            &PageArgs {
+                after: Some(int_cursor),
+                ..Default::default()
+            },
+            &by_time,
+        )
+        .expect_err("kind");
+        assert_eq!(field_of(e), Some("after".to_owned()));
+    }
+
+    #[test]
+    fn a_page_reads_one_row_more_than_it_shows_to_know_whether_more_follow() {
+        let ordering = by_name();
+        let cursor_of = |s: &&str| Cursor {
+            ordering: ordering.name.clone(),
+            key: SortValue::Text((*s).to_owned()),
+            id: Uuid::nil(),
+        };
+        let forward = Page::new(
+            &PageArgs {
+                first: Some(2),
+                after: Some(cursor("a")),
+                ..Default::default()
+            },
+            &ordering,
+        )
+        .expect("page");
+        let page = finish_page(&forward, vec!["b", "c", "d"], cursor_of);
+        let rows: Vec<&str> = page.rows.iter().map(|(_, r)| *r).collect();
+        assert_eq!(rows, ["b", "c"]);
+        assert!(page.has_next_page && page.has_previous_page);
+        // read from the end: rows come newest first and are put back in order
+        let backward = Page::new(
+            &PageArgs {
+                last: Some(2),
+                ..Default::default()
+            },
+            &ordering,
+        )
+        .expect("page");
+        let page = finish_page(&backward, vec!["d", "c", "b"], cursor_of);
+        let rows: Vec<&str> = page.rows.iter().map(|(_, r)| *r).collect();
+        assert_eq!(rows, ["c", "d"]);
+        assert!(page.has_previous_page && !page.has_next_page);
+    }
+
+    #[test]
+    fn nested_pages_group_their_parents_by_the_page_they_ask_for() {
+        let a = PageArgs {
+            first: Some(5),
+            ..Default::default()
+        };
+        let b = PageArgs::default();
+        let keys = vec![(1, a.clone()), (2, b.clone()), (3, a.clone())];
+        let groups = by_page(&keys);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0], (&a, vec![1, 3]));
+        assert_eq!(groups[1], (&b, vec![2]));
+    }
+}

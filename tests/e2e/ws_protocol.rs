@@ -267,7 +267,10 @@ async fn subscribe_that_does_not_validate_then_its_errors_carry_codes() {
     } else {
         answer["payload"]["errors"].clone()
     };
-    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
     ws.subscribe(
         "2",
         "query($id: UUID!) { testCase(id: $id) { id } }",
@@ -280,7 +283,10 @@ async fn subscribe_that_does_not_validate_then_its_errors_carry_codes() {
     } else {
         answer["payload"]["errors"].clone()
     };
-    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
     assert_serves(&mut ws, "3").await;
 }
 
@@ -298,5 +304,8 @@ async fn upgrade_without_a_graphql_subprotocol_then_400_with_a_coded_error() {
         .expect("request");
     assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST);
     let body: serde_json::Value = res.json().await.expect("a JSON body");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
 }

@@ -84,3 +84,42 @@ pub enum LiveEvent {
     /// re-reads its state. The number tells resynchronisations apart.
     Resync(u64),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(seq: i64, kind: &str, ids: &[Uuid], count: i64) -> Notification {
+        Notification {
+            seq,
+            run: Uuid::nil(),
+            kind: kind.to_owned(),
+            ids: ids.to_vec(),
+            count,
+            executions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_burst_of_notifications_merges_into_one_change() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut change = RunChange::new(Uuid::nil());
+        change.merge(&note(3, "execution", &[a], 1));
+        change.merge(&note(5, "run", &[], 0));
+        change.merge(&note(4, "execution", &[b, a], 2));
+        assert_eq!(change.seq, 5);
+        assert!(change.run_changed);
+        assert_eq!(change.executions, [a, b].into_iter().collect());
+        assert!(!change.truncated);
+    }
+
+    #[test]
+    fn more_rows_than_listed_or_an_unknown_kind_marks_the_change_truncated() {
+        let mut listed_fewer = RunChange::new(Uuid::nil());
+        listed_fewer.merge(&note(1, "execution", &[Uuid::new_v4()], 150));
+        assert!(listed_fewer.truncated);
+        let mut unknown = RunChange::new(Uuid::nil());
+        unknown.merge(&note(1, "artifact", &[], 0));
+        assert!(unknown.truncated);
+    }
+}
