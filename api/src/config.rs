@@ -27,23 +27,23 @@ pub struct Cli {
     pub listen: SocketAddr,
 
     /// Largest request body accepted, in bytes (bulk result reports are the largest).
-    #[arg(long, env = "JBTS_MAX_BODY_BYTES", default_value_t = crate::http::MAX_BODY_BYTES, global = true)]
+    #[arg(long, env = "JBTS_MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
 
     /// Most subscriptions open at once on one WebSocket; more are refused with
     /// TOO_MANY_SUBSCRIPTIONS.
-    #[arg(long, env = "JBTS_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = nonzero(crate::http::DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET), global = true)]
+    #[arg(long, env = "JBTS_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = nonzero(DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET), global = true)]
     pub max_subscriptions_per_socket: NonZeroUsize,
 
     /// Most WebSockets open at once with one token, in this process; more are closed at
     /// connection_init with 4429 TOO_MANY_CONNECTIONS.
-    #[arg(long, env = "JBTS_MAX_SOCKETS_PER_TOKEN", default_value_t = nonzero(crate::http::DEFAULT_MAX_SOCKETS_PER_TOKEN), global = true)]
+    #[arg(long, env = "JBTS_MAX_SOCKETS_PER_TOKEN", default_value_t = nonzero(DEFAULT_MAX_SOCKETS_PER_TOKEN), global = true)]
     pub max_sockets_per_token: NonZeroUsize,
 
     /// Most WebSockets open at once from one client address, in this process; more are
     /// refused with HTTP 429 TOO_MANY_CONNECTIONS. Behind a reverse proxy, every client has
     /// the proxy's address.
-    #[arg(long, env = "JBTS_MAX_SOCKETS_PER_ADDRESS", default_value_t = nonzero(crate::http::DEFAULT_MAX_SOCKETS_PER_ADDRESS), global = true)]
+    #[arg(long, env = "JBTS_MAX_SOCKETS_PER_ADDRESS", default_value_t = nonzero(DEFAULT_MAX_SOCKETS_PER_ADDRESS), global = true)]
     pub max_sockets_per_address: NonZeroUsize,
 
     /// Do not apply pending migrations at start.
@@ -86,7 +86,7 @@ impl Cli {
         ServerOptions {
             max_body_bytes: self.max_body_bytes,
             request_timeout: self.request_timeout,
-            statements: crate::auth::context::StatementLimits {
+            statements: StatementLimits {
                 statement_timeout: self.statement_timeout,
             },
             rate_limits: crate::rate_limit::RateLimits {
@@ -94,11 +94,68 @@ impl Cli {
                 per_address: self.rate_limit_per_address,
                 window: self.rate_limit_window,
             },
-            ws: crate::http::WsLimits {
+            ws: WsLimits {
                 max_subscriptions_per_socket: self.max_subscriptions_per_socket.get(),
                 max_sockets_per_token: self.max_sockets_per_token.get(),
                 max_sockets_per_address: self.max_sockets_per_address.get(),
             },
+        }
+    }
+}
+
+/// Largest request body accepted by default (`--max-body-bytes` changes it). Bulk result
+/// reports of 10,000 items with step results fit; anything bigger is answered 413 with a
+/// coded error, before it is read into memory whole.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Default of `--max-subscriptions-per-socket`: a dashboard follows a few runs per socket; a
+/// wall of runs is some dozens. Each subscription costs the server a stream and its reads.
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 100;
+
+/// Default of `--max-sockets-per-token`: a team's dashboard token open on many screens and
+/// browser tabs stays far below it; a leaked or runaway token cannot take the server's sockets.
+pub const DEFAULT_MAX_SOCKETS_PER_TOKEN: usize = 500;
+
+/// Default of `--max-sockets-per-address`: an office behind one NAT address stays below it.
+/// Behind a reverse proxy every client has the proxy's address: raise it there.
+pub const DEFAULT_MAX_SOCKETS_PER_ADDRESS: usize = 1_000;
+
+/// Bounds on the WebSocket endpoint (command-line options), counted per server process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsLimits {
+    /// Subscriptions (operations) open at once on one socket.
+    pub max_subscriptions_per_socket: usize,
+    /// Sockets open at once with one token (counted at `connection_init`).
+    pub max_sockets_per_token: usize,
+    /// Sockets open at once from one client address (counted before the upgrade).
+    pub max_sockets_per_address: usize,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        Self {
+            max_subscriptions_per_socket: DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET,
+            max_sockets_per_token: DEFAULT_MAX_SOCKETS_PER_TOKEN,
+            max_sockets_per_address: DEFAULT_MAX_SOCKETS_PER_ADDRESS,
+        }
+    }
+}
+
+/// Default longest statement of a request: far above any query the indexes serve (the slowest
+/// analytics list takes about a second at a million executions), far below a client's patience.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Time limits of the statements run for clients (requests and subscriptions' reads).
+#[derive(Debug, Clone, Copy)]
+pub struct StatementLimits {
+    /// Longest statement: PostgreSQL cancels it (`TIMEOUT` for the client).
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for StatementLimits {
+    fn default() -> Self {
+        Self {
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 }
@@ -114,17 +171,17 @@ pub struct ServerOptions {
     /// Longest GraphQL request over HTTP (504 `TIMEOUT` past it).
     pub request_timeout: std::time::Duration,
     /// Time limits of clients' statements.
-    pub statements: crate::auth::context::StatementLimits,
+    pub statements: StatementLimits,
     /// Requests per window and token or address.
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Bounds on the WebSocket endpoint.
-    pub ws: crate::http::WsLimits,
+    pub ws: WsLimits,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
-            max_body_bytes: crate::http::MAX_BODY_BYTES,
+            max_body_bytes: MAX_BODY_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             statements: Default::default(),
             rate_limits: Default::default(),
@@ -227,15 +284,6 @@ pub enum TokenAction {
 pub enum RoleArg {
     Admin,
     Member,
-}
-
-impl From<RoleArg> for crate::auth::Role {
-    fn from(r: RoleArg) -> Self {
-        match r {
-            RoleArg::Admin => Self::Admin,
-            RoleArg::Member => Self::Member,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,30 +1,43 @@
-//! JBTestSuite's service: a GraphQL API over PostgreSQL.
+//! JBTestSuite's service: a GraphQL API over PostgreSQL. In layers, each importing only from
+//! the layers before it:
 //!
-//! - `config`: command line and environment.
-//! - `telemetry`: logging.
-//! - `db`: the connection pool, and `db::managed`, the embedded PostgreSQL cluster.
-//! - `startup`: open the database, migrate, serve, shut down.
-//! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
+//! **Foundations** (no domain, no auth):
+//! - `config`: command line, environment and the serving options.
+//! - `error`: the one error type, with codes; constraint names mapped to messages.
+//! - `scalars`: scalars every domain shares (timestamps, JSON).
 //! - `input`: bounds of every input (lengths, ranges, sizes) and their checks.
 //! - `limits`: bounds on what a client sends, checked before anything recursive reads it.
-//! - `scalars`: scalars every domain shares (timestamps, JSON).
-//! - `schema`: the GraphQL roots, limits and SDL export.
-//! - `state`: what every request can reach.
-//! - `auth`: identity and the per-request database context (transaction, RLS settings).
-//! - `codes`: codes for the errors async-graphql raises itself, on every transport.
-//! - `error`: the one error type, with codes; constraint names mapped to messages.
-//! - `pagination`: keyset pagination and cursors.
+//! - `pagination`: keyset pages and cursors.
 //! - `sql`: the toolkit for statements built at run time (bound values, keyset lists, pages
 //!   of many parents' children).
-//! - `connection`: the one Relay connection type of every paginated list.
-//! - `loader`: DataLoaders: each relation of a level of parents in one statement.
 //! - `rate_limit`: requests per window and token or client address.
+//! - `db`: the connection pool, and `db::managed`, the embedded PostgreSQL cluster.
+//! - `state`: the pool and the limits every request can reach.
+//! - `telemetry`: logging.
+//!
+//! **The request**:
+//! - `auth`: identity, tokens and the per-request database context (transaction, RLS
+//!   settings, top-level fields isolated).
+//! - `loader`: DataLoaders: each relation of a level of parents in one statement.
+//! - `connection`: the one Relay connection type of every paginated list.
+//! - `codes`: codes for the errors async-graphql raises itself, on every transport.
+//!
+//! **Domains**:
 //! - `catalog`: test cases, steps, suites, configurations.
-//! - `live`: the NOTIFY-fed hub and the subscriptions.
-//! - `analytics`: statistics, flakiness, failure groups, trends, computed on demand.
+//! - `runs`: test runs, executions, step results, artifacts, bulk reporting.
+//! - `analytics`: statistics, flakiness, failure groups, trends.
 //! - `audit`: the audit trail over GraphQL.
 //! - `archive`: lossless archival and restore, and database maintenance.
-//! - `runs`: test runs, executions, step results, artifacts, bulk reporting.
+//! - `live`: the NOTIFY-fed hub and the subscriptions.
+//!
+//! (The domains' objects refer to each other as the graph does: a case's executions, an
+//! execution's case. That is the one import cycle, between `catalog::types` and
+//! `runs::types`.)
+//!
+//! **Composition**:
+//! - `schema`: the GraphQL roots and the SDL export.
+//! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
+//! - `startup`: open the database, migrate, serve, shut down.
 
 pub mod analytics;
 pub mod archive;

@@ -93,7 +93,7 @@ pub struct Ordering {
     /// Name carried in cursors, e.g. `createdAt:desc`.
     pub name: String,
     /// SQL expression of the sort key (a column, or an expression over columns and values
-    /// already bound in the query's [`crate::sql::Sql`]).
+    /// already bound in the statement).
     pub sql: String,
     pub kind: KeyKind,
     pub descending: bool,
@@ -168,40 +168,22 @@ impl Page {
         })
     }
 
-    /// Conditions restricting rows to those after `after` and before `before`, their values
-    /// bound in `sql`.
-    pub fn conditions(
-        &self,
-        ordering: &Ordering,
-        sql: &mut crate::sql::Sql,
-    ) -> AppResult<Vec<String>> {
+    /// Where the rows of the page lie: after `after`, before `before`.
+    pub fn bounds(&self, ordering: &Ordering) -> AppResult<Vec<Bound>> {
         let mut out = Vec::new();
         if let Some(c) = &self.after {
-            out.push(keyset_condition(
-                ordering,
-                c,
-                !ordering.descending,
-                "after",
-                sql,
-            )?);
+            out.push(bound(ordering, c, !ordering.descending, "after")?);
         }
         if let Some(c) = &self.before {
-            out.push(keyset_condition(
-                ordering,
-                c,
-                ordering.descending,
-                "before",
-                sql,
-            )?);
+            out.push(bound(ordering, c, ordering.descending, "before")?);
         }
         Ok(out)
     }
 
-    /// `ORDER BY` of the fetch: the ordering, reversed when reading from the end.
-    pub fn order_by(&self, ordering: &Ordering) -> String {
-        let descending = ordering.descending != self.reversed();
-        let dir = if descending { "DESC" } else { "ASC" };
-        format!("{} {dir}, {} {dir}", ordering.sql, ordering.id_column)
+    /// Whether the fetch reads the ordering backwards (`DESC` for an ascending one), as
+    /// reading a page from its end does.
+    pub fn descending(&self, ordering: &Ordering) -> bool {
+        ordering.descending != self.reversed()
     }
 
     /// Whether rows are fetched in reverse of the ordering (reading a page from its end).
@@ -230,15 +212,16 @@ fn check_kind(value: &SortValue, kind: KeyKind, field: &str) -> AppResult<()> {
     }
 }
 
-/// `(key, id) > (cursor key, cursor id)` (or `<`), so that ties on the key are broken by id.
-fn keyset_condition(
-    ordering: &Ordering,
-    cursor: &Cursor,
-    greater: bool,
-    field: &str,
-    sql: &mut crate::sql::Sql,
-) -> AppResult<String> {
-    let op = if greater { ">" } else { "<" };
+/// A limit of a page in an ordering: rows whose `(key, id)` is greater (or less) than the
+/// cursor's, so that ties on the key are broken by the id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    pub greater: bool,
+    pub key: Value,
+    pub id: Uuid,
+}
+
+fn bound(ordering: &Ordering, cursor: &Cursor, greater: bool, field: &str) -> AppResult<Bound> {
     let key: Value = match (&cursor.key, ordering.kind) {
         (SortValue::Int(v), KeyKind::Int) => (*v).into(),
         (SortValue::Int(v), KeyKind::Float) => (*v as f64).into(),
@@ -259,12 +242,11 @@ fn keyset_condition(
             ));
         }
     };
-    let key = sql.bind(key);
-    let id = sql.bind(cursor.id);
-    Ok(format!(
-        "({}, {}) {op} ({key}, {id})",
-        ordering.sql, ordering.id_column
-    ))
+    Ok(Bound {
+        greater,
+        key,
+        id: cursor.id,
+    })
 }
 
 /// A page as read: its rows in the ordering, each with its cursor, and whether rows precede

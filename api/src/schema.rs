@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Object, Schema, SchemaBuilder, SimpleObject};
 
-use crate::auth::RequestDb;
 use crate::auth::mutation::AuthMutation;
 use crate::auth::query::AuthQuery;
+use crate::auth::tokens::TokenCache;
 use crate::catalog::mutation::CatalogMutation;
 use crate::catalog::query::CatalogQuery;
+use crate::live::hub::Hub;
 use crate::live::subscription::LiveSubscription;
 use crate::runs::mutation::RunsMutation;
 use crate::runs::query::RunsQuery;
@@ -86,13 +87,13 @@ pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, LiveSubscription> {
     )
 }
 
-/// The schema serving requests against `state`.
-pub fn build(state: AppState) -> AppSchema {
+/// The schema serving requests against `state`, with the process's token cache and live hub.
+pub fn build(state: AppState, tokens: Arc<TokenCache>, hub: Arc<Hub>) -> AppSchema {
     let pool = state.db.clone();
-    let hub = state.hub.clone();
     let limits = state.options.statements;
     builder()
         .data(hub)
+        .data(tokens)
         .data(state)
         .extension(crate::auth::extension::RequestContext::new(pool, limits))
         .extension(crate::codes::ErrorCodes)
@@ -107,10 +108,4 @@ pub fn sdl() -> String {
             .sorted_enum_items()
             .sorted_arguments(),
     )
-}
-
-/// Adds a request's database context and its loaders to it.
-pub fn prepare_request(req: async_graphql::Request, db: &Arc<RequestDb>) -> async_graphql::Request {
-    req.data(db.clone())
-        .data(crate::loader::Loaders::new(db.clone()))
 }

@@ -54,6 +54,34 @@ pub async fn models<M: sea_orm::FromQueryResult>(
         .collect()
 }
 
+/// The conditions that keep the rows of `page` (after its `after`, before its `before`), their
+/// values bound in `sql`.
+pub fn keyset(page: &Page, ordering: &Ordering, sql: &mut Sql) -> AppResult<Vec<String>> {
+    Ok(page
+        .bounds(ordering)?
+        .into_iter()
+        .map(|b| {
+            let op = if b.greater { ">" } else { "<" };
+            let key = sql.bind(b.key);
+            let id = sql.bind(b.id);
+            format!(
+                "({}, {}) {op} ({key}, {id})",
+                ordering.sql, ordering.id_column
+            )
+        })
+        .collect())
+}
+
+/// `ORDER BY` of a page's fetch: the ordering, reversed when reading from the end.
+pub fn order_by(page: &Page, ordering: &Ordering) -> String {
+    let dir = if page.descending(ordering) {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    format!("{} {dir}, {} {dir}", ordering.sql, ordering.id_column)
+}
+
 /// ` WHERE a AND b`, or nothing without conditions.
 pub fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
@@ -131,7 +159,7 @@ pub async fn list(
         return Ok((fetched, total));
     }
     let mut all = conditions;
-    all.extend(page.conditions(&ordering, &mut sql)?);
+    all.extend(keyset(&page, &ordering, &mut sql)?);
     let limit = sql.bind(page.limit as i64 + 1);
     let cast = key_cast(ordering.kind);
     // the total as a scalar subquery on the filter alone: the same placeholders, bound once
@@ -144,7 +172,7 @@ pub async fn list(
         "SELECT {table}.*, ({}){cast} AS sort_key{extra}{total_column} FROM {table}{} ORDER BY {} LIMIT {limit}",
         ordering.sql,
         where_clause(&all),
-        page.order_by(&ordering)
+        order_by(&page, &ordering)
     );
     let rows = conn.query_all_raw(sql.statement(text)).await?;
     // an empty page says nothing of the total: the count runs when asked
@@ -201,7 +229,7 @@ pub async fn child_pages(
         format!("{count_filter} AND {} = p.parent", query.parent)
     };
     conditions.push(format!("{} = p.parent", query.parent));
-    conditions.extend(page.conditions(ordering, &mut sql)?);
+    conditions.extend(keyset(&page, ordering, &mut sql)?);
     let limit = sql.bind(page.limit as i64 + 1);
     let text = format!(
         "SELECT p.parent AS page_parent, c.n AS page_total, r.*
@@ -216,7 +244,7 @@ pub async fn child_pages(
         cast = key_cast(ordering.kind),
         id = ordering.id_column,
         filter = where_clause(&conditions),
-        order = page.order_by(ordering),
+        order = order_by(&page, ordering),
     );
     let rows = conn.query_all_raw(sql.statement(text)).await?;
     let mut per_parent: HashMap<uuid::Uuid, (Vec<Keyed>, i64)> = HashMap::new();

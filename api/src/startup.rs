@@ -127,11 +127,24 @@ impl Application {
         options: ServerOptions,
         extra: axum::Router,
     ) -> anyhow::Result<Self> {
-        let state = AppState::new(db, url.to_owned(), options);
-        let schema = crate::schema::build(state.clone());
+        let state = AppState::new(db, options);
+        let tokens = std::sync::Arc::new(crate::auth::tokens::TokenCache::default());
+        let hub = crate::live::hub::Hub::start(
+            url.to_owned(),
+            state.db.clone(),
+            tokens.clone(),
+            state.stopped(),
+            options.statements,
+        );
+        let schema = crate::schema::build(state.clone(), tokens.clone(), hub.clone());
         let shutdown = state.shutdown.clone();
-        let hub = state.hub.clone();
-        let router = crate::http::router_with_routes(schema, state, extra);
+        let served = crate::http::Served {
+            schema,
+            app: state,
+            tokens,
+            hub: hub.clone(),
+        };
+        let router = crate::http::router_with_routes(served, extra);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

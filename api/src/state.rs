@@ -1,20 +1,18 @@
-//! State shared by every request.
+//! State shared by every request: the pool, the serving options, the rate limiter, the
+//! shutdown signal. (The token cache and the live hub, which belong to their domains, are
+//! handed to the schema and the routes beside it.)
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::tokens::TokenCache;
 use crate::config::ServerOptions;
-use crate::live::hub::Hub;
 use crate::rate_limit::RateLimiter;
 
-/// What handlers and resolvers reach: the pool, the token cache, the live hub, the limits.
+/// What handlers and resolvers reach: the pool and the limits.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub tokens: Arc<TokenCache>,
-    pub hub: Arc<Hub>,
     pub options: ServerOptions,
     pub rate_limiter: Arc<RateLimiter>,
     /// Turned true when the server shuts down: live streams end.
@@ -22,18 +20,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over the pool `db` of the database at `url` (the live listener connects there).
-    pub fn new(db: DatabaseConnection, url: String, options: ServerOptions) -> Self {
-        let (shutdown, stopped) = tokio::sync::watch::channel(false);
-        let tokens = Arc::new(TokenCache::default());
-        let hub = Hub::start(url, db.clone(), tokens.clone(), stopped, options.statements);
+    /// State over the pool `db`, serving with `options`.
+    pub fn new(db: DatabaseConnection, options: ServerOptions) -> Self {
+        let (shutdown, _) = tokio::sync::watch::channel(false);
         Self {
             db,
-            tokens,
-            hub,
             options,
             rate_limiter: Arc::new(RateLimiter::new(options.rate_limits)),
             shutdown: Arc::new(shutdown),
         }
+    }
+
+    /// Turns true when the server shuts down.
+    pub fn stopped(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 }

@@ -29,9 +29,6 @@ const ADMIN_POOL_CONNECTIONS: u32 = 4;
 /// How long the server may take to answer /readyz (database and live listener up).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// User id of the benchmark's admin token.
-pub const BENCH_USER: &str = "bench-admin";
-
 /// The database and the cluster behind it.
 pub struct Env {
     /// Kept so that the directory lives as long as the cluster.
@@ -86,7 +83,7 @@ impl Env {
                 .context("connecting the admin pool")?;
             let (_, token) = api::auth::service::create(
                 &owner,
-                BENCH_USER,
+                crate::BENCH_USER,
                 &[api::auth::Role::Admin],
                 Some("benchmark"),
                 None,
@@ -159,7 +156,7 @@ impl Servers {
         // socket when descriptors run short: the socket bounds would cap the fan-out measured,
         // and the load's clients share one token and address: rate limits would cap it too
         let options = api::config::ServerOptions {
-            ws: api::http::WsLimits {
+            ws: api::config::WsLimits {
                 max_subscriptions_per_socket: usize::MAX,
                 max_sockets_per_token: usize::MAX,
                 max_sockets_per_address: usize::MAX,

@@ -16,6 +16,9 @@
 //! - `progress`: progress bars and phase messages.
 //! - `alloc_probe`: heap bytes of the client, told apart from the server's.
 
+/// User id of the benchmark's admin token (the API's and the raw ceilings' caller).
+pub const BENCH_USER: &str = "bench-admin";
+
 pub mod alloc_probe;
 pub mod analytics;
 pub mod env;

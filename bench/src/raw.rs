@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::env::BENCH_USER;
+use crate::BENCH_USER;
 
 /// The search snippet options of the API (`catalog::service::cases`), so both compute the
 /// same `ts_headline`.

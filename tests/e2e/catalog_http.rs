@@ -450,9 +450,9 @@ async fn body_over_the_limit_then_413_payload_too_large() {
     let app = spawn_app().await;
     let prefix = "{\"query\": \"{ testCases { totalCount } }\", \"variables\": {\"pad\": \"";
     let suffix = "\"}}";
-    let pad = api::http::MAX_BODY_BYTES + 1 - prefix.len() - suffix.len();
+    let pad = api::config::MAX_BODY_BYTES + 1 - prefix.len() - suffix.len();
     let body = format!("{prefix}{}{suffix}", "x".repeat(pad));
-    assert_eq!(body.len(), api::http::MAX_BODY_BYTES + 1);
+    assert_eq!(body.len(), api::config::MAX_BODY_BYTES + 1);
     let (status, _, res) = send(
         app.http(Method::POST, "/graphql")
             .header("content-type", "application/json")

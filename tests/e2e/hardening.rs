@@ -381,7 +381,7 @@ const SLOW_FIELD: &str = "failureGroups(limit: 500) { count }";
 #[tokio::test]
 async fn a_field_timing_out_beside_valid_fields_then_only_it_fails() {
     let app = spawn_app_with(api::config::ServerOptions {
-        statements: api::auth::context::StatementLimits {
+        statements: api::config::StatementLimits {
             statement_timeout: Duration::from_millis(20),
         },
         ..Default::default()
@@ -412,7 +412,7 @@ async fn a_field_timing_out_beside_valid_fields_then_only_it_fails() {
 #[tokio::test]
 async fn two_fields_timing_out_then_both_answer_timeout_and_a_third_answers() {
     let app = spawn_app_with(api::config::ServerOptions {
-        statements: api::auth::context::StatementLimits {
+        statements: api::config::StatementLimits {
             statement_timeout: Duration::from_millis(20),
         },
         ..Default::default()
@@ -478,7 +478,7 @@ async fn a_request_longer_than_the_request_timeout_then_504_timeout_and_the_serv
 #[tokio::test]
 async fn archival_runs_under_the_maintenance_limit_not_the_requests_one() {
     let app = spawn_app_with(api::config::ServerOptions {
-        statements: api::auth::context::StatementLimits {
+        statements: api::config::StatementLimits {
             statement_timeout: Duration::from_millis(1),
         },
         ..Default::default()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use api::auth::Role;
 use api::config::ServerOptions;
-use api::http::WsLimits;
+use api::config::WsLimits;
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -3,11 +3,13 @@
 //! flakiness, failure groups by error fingerprint, daily pass-rate trends, sliced by
 //! configuration. Row-level security applies: a member's statistics cover what they see.
 //!
-//! - `types`: the GraphQL objects.
+//! - `types`: the GraphQL objects of figures (statistics, flakiness, groups, trends).
+//! - `lists`: cases listed with their figures.
 //! - `service`: the SQL.
 //! - `loaders`: statistics, flakiness and failing steps of a level of parents at once.
 //! - `query`: entry points.
 
+pub mod lists;
 pub mod loaders;
 pub mod query;
 pub mod service;

@@ -3,10 +3,9 @@
 use async_graphql::{Context, Object};
 use uuid::Uuid;
 
+use super::lists::{CaseStatsConnection, CaseStatsRow, FailingTestCase, FlakyTestCase};
 use super::service;
-use super::types::{
-    DailyPassRate, FailingTestCase, FailureFilter, FailureGroup, FlakyTestCase, StatsWindow,
-};
+use super::types::{DailyPassRate, FailureFilter, FailureGroup, StatsWindow};
 use crate::auth::context::request_db;
 use crate::catalog::types::TestCase;
 use crate::error::AppResult;
@@ -41,8 +40,8 @@ impl AnalyticsQuery {
         Ok(rows
             .into_iter()
             .filter_map(|(id, flakiness)| {
-                cases.get(&id).cloned().map(|test_case| FlakyTestCase {
-                    test_case,
+                cases.get(&id).cloned().map(|case| FlakyTestCase {
+                    test_case: TestCase(case),
                     flakiness,
                 })
             })
@@ -65,8 +64,8 @@ impl AnalyticsQuery {
         Ok(rows
             .into_iter()
             .filter_map(|(id, failures, executions, last_failure_at)| {
-                cases.get(&id).cloned().map(|test_case| FailingTestCase {
-                    test_case,
+                cases.get(&id).cloned().map(|case| FailingTestCase {
+                    test_case: TestCase(case),
                     failures,
                     executions,
                     last_failure_at,
@@ -122,7 +121,7 @@ impl CaseStatsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which cases (no search).")] filter: Option<
-            crate::catalog::types::TestCaseFilter,
+            crate::catalog::inputs::TestCaseFilter,
         >,
         #[graphql(desc = "Which executions count.")] window: Option<StatsWindow>,
         #[graphql(desc = "Ordering (default: failure rate, highest first).")] order_by: Option<
@@ -130,7 +129,7 @@ impl CaseStatsQuery {
         >,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> AppResult<super::types::CaseStatsConnection> {
+    ) -> AppResult<CaseStatsConnection> {
         let db = request_db(ctx)?;
         let conn = db.conn().await?;
         let args = crate::pagination::PageArgs {
@@ -148,7 +147,7 @@ impl CaseStatsQuery {
         )
         .await?;
         Ok(crate::connection::plain(fetched, total, |(case, stats)| {
-            super::types::CaseStatsRow {
+            CaseStatsRow {
                 test_case: TestCase(case),
                 stats,
             }

@@ -532,7 +532,7 @@ pub async fn suite_stats(
 /// by a statistic. Percentiles are left to `TestCase.stats` (exact per case).
 pub async fn stats_page(
     conn: &impl ConnectionTrait,
-    filter: &crate::catalog::types::TestCaseFilter,
+    filter: &crate::catalog::inputs::TestCaseFilter,
     window: &StatsWindow,
     order: Option<super::types::CaseStatsOrder>,
     args: &crate::pagination::PageArgs,
@@ -587,7 +587,7 @@ pub async fn stats_page(
         where_clause(&case_conditions)
     )));
     let source = window_source(window, &mut sql)?;
-    let keyset = page.conditions(&ordering, &mut sql)?;
+    let keyset = crate::sql::keyset(&page, &ordering, &mut sql)?;
     let limit = sql.bind(page.limit as i64 + 1);
     let case_filter = if case_conditions.is_empty() {
         String::new()
@@ -618,7 +618,7 @@ pub async fn stats_page(
          FROM s JOIN test_cases tc ON tc.id = s.id
          {keyset}
          ORDER BY {} LIMIT {limit}",
-        page.order_by(&ordering)
+        crate::sql::order_by(&page, &ordering)
     );
     let rows = conn.query_all_raw(sql.statement(text)).await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -3,7 +3,6 @@
 use async_graphql::{Enum, InputObject, SimpleObject};
 use uuid::Uuid;
 
-use crate::catalog::types::TestCase;
 use crate::scalars::{Json, Timestamp};
 
 /// The spec's stability rating of a case.
@@ -94,28 +93,6 @@ pub struct Flakiness {
     pub failures: i64,
     /// Runs in which a failed attempt was followed by a passing retry.
     pub passed_on_retry: i64,
-}
-
-/// A case with its flakiness.
-#[derive(SimpleObject, Clone)]
-pub struct FlakyTestCase {
-    /// The case.
-    pub test_case: TestCase,
-    /// Its flakiness.
-    pub flakiness: Flakiness,
-}
-
-/// A case with its failures.
-#[derive(SimpleObject, Clone)]
-pub struct FailingTestCase {
-    /// The case.
-    pub test_case: TestCase,
-    /// Failed executions in the window.
-    pub failures: i64,
-    /// All executions in the window.
-    pub executions: i64,
-    /// Last failure.
-    pub last_failure_at: Option<Timestamp>,
 }
 
 /// Failures sharing an error fingerprint.
@@ -234,18 +211,3 @@ pub struct CaseStatsOrder {
     #[graphql(default)]
     pub direction: crate::catalog::enums::OrderDirection,
 }
-
-/// A case with its statistics.
-#[derive(SimpleObject, Clone)]
-pub struct CaseStatsRow {
-    /// The case.
-    pub test_case: TestCase,
-    /// Its statistics in the window (durations' percentiles: see `TestCase.stats`).
-    pub stats: CaseStats,
-}
-
-crate::connection_names!(CaseStatsNames, "CaseStatsConnection", "CaseStatsEdge");
-
-/// A page of case statistics.
-pub type CaseStatsConnection =
-    crate::connection::Connection<CaseStatsRow, crate::connection::NoFields, CaseStatsNames>;

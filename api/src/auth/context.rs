@@ -17,26 +17,8 @@ use sea_orm::{
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use super::Identity;
+use crate::config::StatementLimits;
 use crate::error::{AppError, AppResult};
-
-/// Default longest statement of a request: far above any query the indexes serve (the slowest
-/// analytics list takes about a second at a million executions), far below a client's patience.
-pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Time limits of the statements run for clients (requests and subscriptions' reads).
-#[derive(Debug, Clone, Copy)]
-pub struct StatementLimits {
-    /// Longest statement: PostgreSQL cancels it (`TIMEOUT` for the client).
-    pub statement_timeout: std::time::Duration,
-}
-
-impl Default for StatementLimits {
-    fn default() -> Self {
-        Self {
-            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
-        }
-    }
-}
 
 /// Name of the savepoint that isolates one top-level field of a request from the others.
 const FIELD_SAVEPOINT: &str = "jbts_field";

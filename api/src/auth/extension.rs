@@ -21,11 +21,11 @@ pub struct Authenticated(pub Identity);
 /// Factory of the per-operation context.
 pub struct RequestContext {
     pool: DatabaseConnection,
-    limits: super::context::StatementLimits,
+    limits: crate::config::StatementLimits,
 }
 
 impl RequestContext {
-    pub fn new(pool: DatabaseConnection, limits: super::context::StatementLimits) -> Self {
+    pub fn new(pool: DatabaseConnection, limits: crate::config::StatementLimits) -> Self {
         Self { pool, limits }
     }
 }
@@ -44,7 +44,7 @@ impl ExtensionFactory for RequestContext {
 
 struct RequestContextExtension {
     pool: DatabaseConnection,
-    limits: super::context::StatementLimits,
+    limits: crate::config::StatementLimits,
     db: Mutex<Option<Arc<RequestDb>>>,
     /// The document has several top-level fields: each resolves in isolation.
     isolate_fields: AtomicBool,
@@ -86,7 +86,9 @@ impl Extension for RequestContextExtension {
         if let Ok(mut slot) = self.db.lock() {
             *slot = Some(db.clone());
         }
-        let request = crate::schema::prepare_request(request, &db);
+        let request = request
+            .data(db.clone())
+            .data(crate::loader::Loaders::new(db.clone()));
         next.run(ctx, request).await
     }
 

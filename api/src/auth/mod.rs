@@ -50,3 +50,12 @@ impl Identity {
         self.roles.contains(&Role::Admin)
     }
 }
+
+impl From<crate::config::RoleArg> for Role {
+    fn from(r: crate::config::RoleArg) -> Self {
+        match r {
+            crate::config::RoleArg::Admin => Self::Admin,
+            crate::config::RoleArg::Member => Self::Member,
+        }
+    }
+}

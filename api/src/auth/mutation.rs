@@ -52,8 +52,8 @@ impl AuthMutation {
         let revoked = db
             .write(|tx| Box::pin(async move { service::revoke(tx, id).await }))
             .await?;
-        if let Ok(state) = ctx.data::<crate::state::AppState>() {
-            state.tokens.evict(id);
+        if let Ok(tokens) = ctx.data::<std::sync::Arc<super::tokens::TokenCache>>() {
+            tokens.evict(id);
         }
         Ok(ApiToken::from(revoked))
     }

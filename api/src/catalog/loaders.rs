@@ -9,14 +9,9 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::service;
-use super::types::{
-    Configuration, SuitePosition, SuiteTestCaseConnection, TestCase, TestStep, TestSuite,
-};
-use crate::connection::connection;
 use crate::error::{AppError, AppResult};
 use crate::loader::{Batch, ById, load_many, load_one};
 use crate::pagination::{Fetched, PageArgs};
-use crate::sql::Total;
 
 /// The steps of each case, in order.
 pub struct StepsOfCase;
@@ -67,58 +62,42 @@ impl Batch for CasesOfSuite {
 pub async fn cases(
     ctx: &Context<'_>,
     ids: Vec<Uuid>,
-) -> async_graphql::Result<HashMap<Uuid, TestCase>> {
-    Ok(load_many::<ById<test_case::Model>>(ctx, ids)
-        .await?
-        .into_iter()
-        .map(|(id, m)| (id, TestCase(m)))
-        .collect())
+) -> async_graphql::Result<HashMap<Uuid, test_case::Model>> {
+    load_many::<ById<test_case::Model>>(ctx, ids).await
 }
 
-pub async fn case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestCase>> {
-    Ok(load_one::<ById<test_case::Model>>(ctx, id)
-        .await?
-        .map(TestCase))
+pub async fn case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<test_case::Model>> {
+    load_one::<ById<test_case::Model>>(ctx, id).await
 }
 
 pub async fn configuration(
     ctx: &Context<'_>,
     id: Uuid,
-) -> async_graphql::Result<Option<Configuration>> {
-    Ok(load_one::<ById<configuration::Model>>(ctx, id)
-        .await?
-        .map(Configuration))
+) -> async_graphql::Result<Option<configuration::Model>> {
+    load_one::<ById<configuration::Model>>(ctx, id).await
 }
 
-pub async fn steps_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<TestStep>> {
-    Ok(load_one::<StepsOfCase>(ctx, id)
-        .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(TestStep)
-        .collect())
+pub async fn steps_of_case(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Vec<test_step::Model>> {
+    Ok(load_one::<StepsOfCase>(ctx, id).await?.unwrap_or_default())
 }
 
-pub async fn suites_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<TestSuite>> {
-    Ok(load_one::<SuitesOfCase>(ctx, id)
-        .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(TestSuite)
-        .collect())
+pub async fn suites_of_case(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Vec<test_suite::Model>> {
+    Ok(load_one::<SuitesOfCase>(ctx, id).await?.unwrap_or_default())
 }
 
+/// A page of a suite's cases with their positions, and the suite's count.
 pub async fn suite_cases_page(
     ctx: &Context<'_>,
     suite: Uuid,
     args: PageArgs,
-) -> async_graphql::Result<SuiteTestCaseConnection> {
-    let (fetched, total) = load_one::<CasesOfSuite>(ctx, (suite, args))
+) -> async_graphql::Result<(Fetched<(i32, test_case::Model)>, i64)> {
+    Ok(load_one::<CasesOfSuite>(ctx, (suite, args))
         .await?
-        .ok_or_else(|| AppError::internal("suite page missing"))?;
-    Ok(connection(
-        fetched,
-        Total::Known(total),
-        |(position, case)| (TestCase(case), SuitePosition { position }),
-    ))
+        .ok_or_else(|| AppError::internal("suite page missing"))?)
 }

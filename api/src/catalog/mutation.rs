@@ -4,12 +4,12 @@
 use async_graphql::{Context, Object};
 use uuid::Uuid;
 
-use super::service;
-use super::types::{
-    Configuration, CreateConfigurationInput, CreateTestCaseInput, CreateTestSuiteInput, TestCase,
-    TestStep, TestStepInput, TestSuite, UpdateConfigurationInput, UpdateTestCaseInput,
-    UpdateTestStepInput, UpdateTestSuiteInput,
+use super::inputs::{
+    CreateConfigurationInput, CreateTestCaseInput, CreateTestSuiteInput, TestStepInput,
+    UpdateConfigurationInput, UpdateTestCaseInput, UpdateTestStepInput, UpdateTestSuiteInput,
 };
+use super::service;
+use super::types::{Configuration, TestCase, TestStep, TestSuite};
 use crate::auth::context::request_db;
 use crate::error::{AppError, AppResult};
 

@@ -3,10 +3,11 @@
 use async_graphql::{Context, Object};
 use uuid::Uuid;
 
+use super::inputs::{CatalogOrder, ConfigurationFilter, TestCaseFilter, TestCaseOrder};
 use super::service;
 use super::types::{
-    CatalogOrder, Configuration, ConfigurationConnection, ConfigurationFilter, SearchMatch,
-    TestCase, TestCaseConnection, TestCaseFilter, TestCaseOrder, TestSuite, TestSuiteConnection,
+    Configuration, ConfigurationConnection, SearchMatch, TestCase, TestCaseConnection, TestSuite,
+    TestSuiteConnection,
 };
 use crate::auth::context::request_db;
 use crate::connection::{connection, plain};
@@ -85,7 +86,7 @@ impl CatalogQuery {
     async fn test_suites(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which suites.")] filter: Option<super::types::TestSuiteFilter>,
+        #[graphql(desc = "Which suites.")] filter: Option<super::inputs::TestSuiteFilter>,
         #[graphql(desc = "Ordering (default: newest first).")] order_by: Option<CatalogOrder>,
         #[graphql(desc = "Page size from the start (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,

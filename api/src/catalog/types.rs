@@ -1,11 +1,11 @@
-//! GraphQL objects and inputs of the catalogue.
+//! GraphQL objects and connections of the catalogue.
 
-use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 use entity::{configuration, test_case, test_step, test_suite};
 use serde_json::Value as JsonValue;
 use uuid::Uuid;
 
-use super::enums::{ConfigType, OrderDirection, Priority, StepType, TestCaseStatus};
+use super::enums::{ConfigType, Priority, StepType, TestCaseStatus};
 use super::loaders;
 use crate::connection::Connection;
 use crate::pagination::PageArgs;
@@ -86,7 +86,7 @@ impl TestCase {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<Configuration>> {
         match self.0.configuration_id {
-            Some(id) => loaders::configuration(ctx, id).await,
+            Some(id) => Ok(loaders::configuration(ctx, id).await?.map(Configuration)),
             None => Ok(None),
         }
     }
@@ -100,11 +100,19 @@ impl TestCase {
     }
     /// The steps, in order.
     async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestStep>> {
-        loaders::steps_of_case(ctx, self.0.id).await
+        Ok(loaders::steps_of_case(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(TestStep)
+            .collect())
     }
     /// The suites the case belongs to, by name.
     async fn suites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestSuite>> {
-        loaders::suites_of_case(ctx, self.0.id).await
+        Ok(loaders::suites_of_case(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(TestSuite)
+            .collect())
     }
     /// The case's executions, newest first (its execution history).
     async fn executions(
@@ -121,7 +129,13 @@ impl TestCase {
             last,
             before,
         };
-        crate::runs::loaders::case_executions(ctx, self.0.id, args).await
+        crate::runs::types::executions_page(
+            ctx,
+            crate::runs::loaders::ExecutionParent::Case,
+            self.0.id,
+            args,
+        )
+        .await
     }
     /// Execution statistics (the spec's metrics), over a window.
     async fn stats(
@@ -162,7 +176,9 @@ impl TestCase {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<crate::runs::types::TestExecution>> {
-        crate::runs::loaders::last_execution(ctx, self.0.id).await
+        Ok(crate::runs::loaders::last_execution(ctx, self.0.id)
+            .await?
+            .map(crate::runs::types::TestExecution))
     }
 }
 
@@ -234,7 +250,7 @@ impl TestStep {
     }
     /// The case the step belongs to.
     async fn test_case(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestCase>> {
-        loaders::case(ctx, self.0.test_case_id).await
+        Ok(loaders::case(ctx, self.0.test_case_id).await?.map(TestCase))
     }
 }
 
@@ -312,7 +328,12 @@ impl TestSuite {
             last,
             before,
         };
-        loaders::suite_cases_page(ctx, self.0.id, args).await
+        let (fetched, total) = loaders::suite_cases_page(ctx, self.0.id, args).await?;
+        Ok(crate::connection::connection(
+            fetched,
+            crate::sql::Total::Known(total),
+            |(position, case)| (TestCase(case), SuitePosition { position }),
+        ))
     }
 }
 
@@ -404,282 +425,3 @@ pub type TestSuiteConnection = Connection<TestSuite>;
 
 /// A page of configurations.
 pub type ConfigurationConnection = Connection<Configuration>;
-
-// ---------------------------------------------------------------- filters and orders
-
-/// Which test cases to list. All given conditions must hold.
-#[derive(InputObject, Default, Clone)]
-pub struct TestCaseFilter {
-    /// Status is any of these.
-    pub status: Option<Vec<TestCaseStatus>>,
-    /// Priority is any of these.
-    pub priority: Option<Vec<Priority>>,
-    /// Category equals this.
-    pub category: Option<String>,
-    /// Author equals this.
-    pub author: Option<String>,
-    /// Automation flag equals this.
-    pub is_automated: Option<bool>,
-    /// Has all of these tags.
-    pub tags_all: Option<Vec<String>>,
-    /// Has at least one of these tags.
-    pub tags_any: Option<Vec<String>>,
-    /// Metadata contains this JSON object (`@>`).
-    pub metadata_contains: Option<Json>,
-    /// Created at or after this time.
-    pub created_after: Option<Timestamp>,
-    /// Created before this time.
-    pub created_before: Option<Timestamp>,
-    /// Full-text search over name and description, web-search syntax: `"exact phrase"`,
-    /// `a OR b`, `-excluded`. Results are ranked by relevance unless `orderBy` says otherwise.
-    pub search: Option<String>,
-}
-
-/// Fields test cases can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum TestCaseOrderField {
-    /// Creation time.
-    CreatedAt,
-    /// Last change time.
-    UpdatedAt,
-    /// Name.
-    Name,
-    /// Priority in severity order (critical is the highest).
-    Priority,
-    /// Search relevance (only with `filter.search`).
-    Relevance,
-}
-
-/// Ordering of test cases; the id breaks ties.
-#[derive(InputObject, Clone, Copy)]
-pub struct TestCaseOrder {
-    /// What to order by.
-    pub field: TestCaseOrderField,
-    /// Which way (default descending).
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
-/// Which suites to list. All given conditions must hold.
-#[derive(InputObject, Default, Clone)]
-pub struct TestSuiteFilter {
-    /// Active flag equals this.
-    pub is_active: Option<bool>,
-    /// Creator equals this.
-    pub created_by: Option<String>,
-    /// Name contains this text (case-insensitive).
-    pub name_contains: Option<String>,
-    /// Contains this test case.
-    pub contains_test_case: Option<Uuid>,
-}
-
-/// Fields suites and configurations can be ordered by.
-#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CatalogOrderField {
-    /// Creation time.
-    CreatedAt,
-    /// Last change time.
-    UpdatedAt,
-    /// Name.
-    Name,
-}
-
-/// Ordering of suites or configurations; the id breaks ties.
-#[derive(InputObject, Clone, Copy)]
-pub struct CatalogOrder {
-    /// What to order by.
-    pub field: CatalogOrderField,
-    /// Which way (default descending).
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
-/// Which configurations to list. All given conditions must hold.
-#[derive(InputObject, Default, Clone)]
-pub struct ConfigurationFilter {
-    /// Type is any of these.
-    pub config_type: Option<Vec<ConfigType>>,
-    /// Active flag equals this.
-    pub is_active: Option<bool>,
-    /// Name contains this text (case-insensitive).
-    pub name_contains: Option<String>,
-}
-
-// ---------------------------------------------------------------- inputs
-
-/// A new test case, with its steps.
-#[derive(InputObject, Clone)]
-pub struct CreateTestCaseInput {
-    /// Name (1 to 255 characters), unique within the category among cases not archived.
-    pub name: String,
-    /// What the case verifies.
-    pub description: Option<String>,
-    /// Status (default DRAFT).
-    pub status: Option<TestCaseStatus>,
-    /// Priority (default MEDIUM).
-    pub priority: Option<Priority>,
-    /// Labels.
-    pub tags: Option<Vec<String>>,
-    /// Attributes (a JSON object).
-    pub metadata: Option<Json>,
-    /// Author's user id (at most 100 characters; defaults to the caller).
-    pub author: Option<String>,
-    /// Category (at most 100 characters).
-    pub category: Option<String>,
-    /// Expected duration in seconds (greater than 0).
-    pub expected_duration_seconds: Option<i32>,
-    /// Whether the case runs automatically (default true).
-    pub is_automated: Option<bool>,
-    /// Retries allowed after a failure, 0 to 10 (default 0).
-    pub retry_count: Option<i32>,
-    /// Default configuration.
-    pub configuration_id: Option<Uuid>,
-    /// Steps, in order.
-    pub steps: Option<Vec<TestStepInput>>,
-}
-
-/// Changes to a test case: absent fields stay as they are, `null` clears a nullable field.
-#[derive(InputObject, Clone, Default)]
-pub struct UpdateTestCaseInput {
-    /// New name.
-    pub name: MaybeUndefined<String>,
-    /// New description.
-    pub description: MaybeUndefined<String>,
-    /// New status (activate, archive, deprecate).
-    pub status: MaybeUndefined<TestCaseStatus>,
-    /// New priority.
-    pub priority: MaybeUndefined<Priority>,
-    /// New labels (replace the old ones).
-    pub tags: MaybeUndefined<Vec<String>>,
-    /// New attributes (replace the old ones).
-    pub metadata: MaybeUndefined<Json>,
-    /// New author.
-    pub author: MaybeUndefined<String>,
-    /// New category.
-    pub category: MaybeUndefined<String>,
-    /// New expected duration.
-    pub expected_duration_seconds: MaybeUndefined<i32>,
-    /// New automation flag.
-    pub is_automated: MaybeUndefined<bool>,
-    /// New retry count.
-    pub retry_count: MaybeUndefined<i32>,
-    /// New default configuration.
-    pub configuration_id: MaybeUndefined<Uuid>,
-}
-
-/// A step to add.
-#[derive(InputObject, Clone)]
-pub struct TestStepInput {
-    /// Name (1 to 255 characters).
-    pub name: String,
-    /// What the step does.
-    pub description: Option<String>,
-    /// Kind of action.
-    pub step_type: StepType,
-    /// Element selector (at most 500 characters).
-    pub selector: Option<String>,
-    /// Input data.
-    pub input_data: Option<String>,
-    /// Expected result.
-    pub expected_result: Option<String>,
-    /// Settings (a JSON object).
-    pub configuration: Option<Json>,
-    /// Timeout in seconds (greater than 0; default 30).
-    pub timeout_seconds: Option<i32>,
-    /// Whether a failure of this step fails the case (default false).
-    pub is_optional: Option<bool>,
-    /// Whether the case goes on after this step fails (default false).
-    pub continue_on_failure: Option<bool>,
-}
-
-/// Changes to a step: absent fields stay, `null` clears a nullable field. Use
-/// `reorderTestSteps` to move it.
-#[derive(InputObject, Clone, Default)]
-pub struct UpdateTestStepInput {
-    /// New name.
-    pub name: MaybeUndefined<String>,
-    /// New description.
-    pub description: MaybeUndefined<String>,
-    /// New kind of action.
-    pub step_type: MaybeUndefined<StepType>,
-    /// New selector.
-    pub selector: MaybeUndefined<String>,
-    /// New input data.
-    pub input_data: MaybeUndefined<String>,
-    /// New expected result.
-    pub expected_result: MaybeUndefined<String>,
-    /// New settings.
-    pub configuration: MaybeUndefined<Json>,
-    /// New timeout.
-    pub timeout_seconds: MaybeUndefined<i32>,
-    /// New optional flag.
-    pub is_optional: MaybeUndefined<bool>,
-    /// New continue-on-failure flag.
-    pub continue_on_failure: MaybeUndefined<bool>,
-}
-
-/// A new test suite.
-#[derive(InputObject, Clone)]
-pub struct CreateTestSuiteInput {
-    /// Name (1 to 255 characters).
-    pub name: String,
-    /// What the suite covers.
-    pub description: Option<String>,
-    /// Labels.
-    pub tags: Option<Vec<String>>,
-    /// Settings (a JSON object).
-    pub configuration: Option<Json>,
-    /// Whether the suite is in use (default true).
-    pub is_active: Option<bool>,
-    /// Creator's user id (defaults to the caller).
-    pub created_by: Option<String>,
-    /// Test cases, in order.
-    pub test_case_ids: Option<Vec<Uuid>>,
-}
-
-/// Changes to a suite: absent fields stay, `null` clears a nullable field.
-#[derive(InputObject, Clone, Default)]
-pub struct UpdateTestSuiteInput {
-    /// New name.
-    pub name: MaybeUndefined<String>,
-    /// New description.
-    pub description: MaybeUndefined<String>,
-    /// New labels.
-    pub tags: MaybeUndefined<Vec<String>>,
-    /// New settings.
-    pub configuration: MaybeUndefined<Json>,
-    /// New active flag.
-    pub is_active: MaybeUndefined<bool>,
-}
-
-/// A new configuration.
-#[derive(InputObject, Clone)]
-pub struct CreateConfigurationInput {
-    /// Name (1 to 255 characters); unique among active configurations of the type.
-    pub name: String,
-    /// What it is for.
-    pub description: Option<String>,
-    /// Kind.
-    pub config_type: ConfigType,
-    /// The settings (a JSON object; default empty).
-    pub configuration_data: Option<Json>,
-    /// Whether it is in use (default true).
-    pub is_active: Option<bool>,
-    /// Creator's user id (defaults to the caller).
-    pub created_by: Option<String>,
-}
-
-/// Changes to a configuration: absent fields stay, `null` clears a nullable field.
-#[derive(InputObject, Clone, Default)]
-pub struct UpdateConfigurationInput {
-    /// New name.
-    pub name: MaybeUndefined<String>,
-    /// New description.
-    pub description: MaybeUndefined<String>,
-    /// New kind.
-    pub config_type: MaybeUndefined<ConfigType>,
-    /// New settings.
-    pub configuration_data: MaybeUndefined<Json>,
-    /// New active flag.
-    pub is_active: MaybeUndefined<bool>,
-}

@@ -254,7 +254,7 @@ async fn answer(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if needs_identity {
-        match crate::auth::tokens::authenticate(&state.app.db, &state.app.tokens, header).await {
+        match crate::auth::tokens::authenticate(&state.app.db, &state.tokens, header).await {
             Ok(identity) => {
                 request = request.data(crate::auth::extension::Authenticated(identity));
                 let token = crate::auth::tokens::token_id(header);

@@ -8,10 +8,8 @@ mod ws;
 
 pub use graphql::graphiql_page;
 pub use ws::{
-    DEFAULT_MAX_SOCKETS_PER_ADDRESS, DEFAULT_MAX_SOCKETS_PER_TOKEN,
-    DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET, WS_CLOSE_REPLY_TIMEOUT, WS_FLUSH_TIMEOUT,
-    WS_INIT_TIMEOUT, WS_MAX_MESSAGE_BYTES, WS_MAX_READ_BYTES, WS_PING_INTERVAL,
-    WS_READ_BUFFER_BYTES, WsLimits,
+    WS_CLOSE_REPLY_TIMEOUT, WS_FLUSH_TIMEOUT, WS_INIT_TIMEOUT, WS_MAX_MESSAGE_BYTES,
+    WS_MAX_READ_BYTES, WS_PING_INTERVAL, WS_READ_BUFFER_BYTES,
 };
 
 use std::any::Any;
@@ -26,12 +24,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::schema::AppSchema;
-use crate::state::AppState;
+use std::sync::Arc;
 
-/// Largest request body accepted by default (`--max-body-bytes` changes it). Bulk result
-/// reports of 10,000 items with step results fit; anything bigger is answered 413 with a
-/// coded error, before it is read into memory whole.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+use crate::auth::tokens::TokenCache;
+use crate::live::hub::Hub;
+use crate::state::AppState;
 
 /// Path of the GraphQL endpoint (POST, and GET for queries and the GraphiQL page).
 pub const GRAPHQL_PATH: &str = "/graphql";
@@ -42,29 +39,49 @@ pub const GRAPHQL_WS_PATH: &str = "/graphql/ws";
 /// Media type of GraphQL responses (GraphQL over HTTP).
 pub(crate) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
+/// What the routes serve: the schema, the shared state, and the token cache and live hub of
+/// the process.
+#[derive(Clone)]
+pub struct Served {
+    pub schema: AppSchema,
+    pub app: AppState,
+    pub tokens: Arc<TokenCache>,
+    pub hub: Arc<Hub>,
+}
+
 #[derive(Clone)]
 pub(crate) struct HttpState {
     pub(crate) schema: AppSchema,
     pub(crate) app: AppState,
+    pub(crate) tokens: Arc<TokenCache>,
+    pub(crate) hub: Arc<Hub>,
     pub(crate) max_body_bytes: usize,
-    pub(crate) ws: std::sync::Arc<ws::WsShared>,
+    pub(crate) ws: Arc<ws::WsShared>,
 }
 
 /// The service's router (its options, such as the largest body, are `app.options`).
-pub fn router(schema: AppSchema, app: AppState) -> Router {
-    router_with_routes(schema, app, Router::new())
+pub fn router(served: Served) -> Router {
+    router_with_routes(served, Router::new())
 }
 
 /// The service's router with `extra` routes merged in, under the same layers (tracing, and a
 /// panic answered as a coded 500): for tests that need a route the service has not. The
 /// WebSocket endpoint bounds sockets per client address when served with connect info
 /// (`into_make_service_with_connect_info`), as [`crate::startup::Application`] does.
-pub fn router_with_routes(schema: AppSchema, app: AppState, extra: Router) -> Router {
-    let state = HttpState {
-        schema: schema.clone(),
-        max_body_bytes: app.options.max_body_bytes,
-        ws: std::sync::Arc::new(ws::WsShared::new(app.options.ws)),
+pub fn router_with_routes(served: Served, extra: Router) -> Router {
+    let Served {
+        schema,
         app,
+        tokens,
+        hub,
+    } = served;
+    let state = HttpState {
+        schema,
+        max_body_bytes: app.options.max_body_bytes,
+        ws: Arc::new(ws::WsShared::new(app.options.ws)),
+        app,
+        tokens,
+        hub,
     };
     Router::new()
         .route(
@@ -181,7 +198,7 @@ async fn healthz() -> impl IntoResponse {
 /// The process can serve: its database answers.
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let database = crate::db::ping(&state.app.db).await;
-    let listener = state.app.hub.state();
+    let listener = state.hub.state();
     let live = listener == crate::live::hub::ListenerState::Connected;
     let ready = database && live;
     let status = if ready {
@@ -195,7 +212,7 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             "status": if ready { "ready" } else { "unavailable" },
             "database": database,
             "liveListener": format!("{listener:?}").to_lowercase(),
-            "subscribers": state.app.hub.subscribers(),
+            "subscribers": state.hub.subscribers(),
         })),
     )
 }

@@ -107,7 +107,7 @@ pub struct Hub {
     pub snapshots: SnapshotCache,
     pub pool: DatabaseConnection,
     /// Time limits of the subscriptions' reads.
-    pub statements: crate::auth::context::StatementLimits,
+    pub statements: crate::config::StatementLimits,
 }
 
 impl Hub {
@@ -118,7 +118,7 @@ impl Hub {
         pool: DatabaseConnection,
         tokens: Arc<TokenCache>,
         shutdown: watch::Receiver<bool>,
-        statements: crate::auth::context::StatementLimits,
+        statements: crate::config::StatementLimits,
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (state_tx, state) = watch::channel(ListenerState::Connecting);

@@ -7,14 +7,11 @@ use entity::{test_artifact, test_execution, test_run, test_step, test_step_execu
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
-use super::service::relations::{self, ExecutionParent};
-use super::types::{ExecutionPage, TestArtifact, TestExecution, TestRun, TestStepExecution};
-use crate::catalog::types::{TestStep, TestSuite};
-use crate::connection::plain;
+use super::service::relations;
+pub use super::service::relations::ExecutionParent;
 use crate::error::{AppError, AppResult};
 use crate::loader::{Batch, ById, load_one};
 use crate::pagination::{Fetched, PageArgs};
-use crate::sql::Total;
 
 /// The step results of each execution, in step order.
 pub struct StepExecutionsOf;
@@ -91,102 +88,63 @@ impl Batch for ExecutionsOf {
     }
 }
 
-pub async fn run(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestRun>> {
-    Ok(load_one::<ById<test_run::Model>>(ctx, id)
-        .await?
-        .map(TestRun))
+pub async fn run(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<test_run::Model>> {
+    load_one::<ById<test_run::Model>>(ctx, id).await
 }
 
-pub async fn suite(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestSuite>> {
-    Ok(load_one::<ById<test_suite::Model>>(ctx, id)
-        .await?
-        .map(TestSuite))
-}
-
-pub async fn step(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<TestStep>> {
-    Ok(load_one::<ById<test_step::Model>>(ctx, id)
-        .await?
-        .map(TestStep))
-}
-
-pub async fn execution(
+pub async fn suite(
     ctx: &Context<'_>,
     id: Uuid,
-) -> async_graphql::Result<Option<TestExecution>> {
-    Ok(load_one::<ById<test_execution::Model>>(ctx, id)
-        .await?
-        .map(TestExecution))
+) -> async_graphql::Result<Option<test_suite::Model>> {
+    load_one::<ById<test_suite::Model>>(ctx, id).await
+}
+
+pub async fn step(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<test_step::Model>> {
+    load_one::<ById<test_step::Model>>(ctx, id).await
 }
 
 pub async fn step_executions(
     ctx: &Context<'_>,
     id: Uuid,
-) -> async_graphql::Result<Vec<TestStepExecution>> {
+) -> async_graphql::Result<Vec<test_step_execution::Model>> {
     Ok(load_one::<StepExecutionsOf>(ctx, id)
         .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(TestStepExecution)
-        .collect())
+        .unwrap_or_default())
 }
 
 pub async fn execution_artifacts(
     ctx: &Context<'_>,
     id: Uuid,
-) -> async_graphql::Result<Vec<TestArtifact>> {
+) -> async_graphql::Result<Vec<test_artifact::Model>> {
     Ok(load_one::<ArtifactsOfExecution>(ctx, id)
         .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(TestArtifact)
-        .collect())
+        .unwrap_or_default())
 }
 
 pub async fn step_execution_artifacts(
     ctx: &Context<'_>,
     id: Uuid,
-) -> async_graphql::Result<Vec<TestArtifact>> {
+) -> async_graphql::Result<Vec<test_artifact::Model>> {
     Ok(load_one::<ArtifactsOfStepExecution>(ctx, id)
         .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(TestArtifact)
-        .collect())
+        .unwrap_or_default())
 }
 
 pub async fn last_execution(
     ctx: &Context<'_>,
     case: Uuid,
-) -> async_graphql::Result<Option<TestExecution>> {
-    Ok(load_one::<LastExecutionOf>(ctx, case)
-        .await?
-        .map(TestExecution))
+) -> async_graphql::Result<Option<test_execution::Model>> {
+    load_one::<LastExecutionOf>(ctx, case).await
 }
 
-async fn executions_page(
+/// A page of a run's or a case's executions, and its count.
+pub async fn executions_page(
     ctx: &Context<'_>,
     parent: ExecutionParent,
     id: Uuid,
     args: PageArgs,
-) -> async_graphql::Result<ExecutionPage> {
-    let (fetched, total) = load_one::<ExecutionsOf>(ctx, ((parent, id), args))
+) -> async_graphql::Result<(Fetched<test_execution::Model>, i64)> {
+    Ok(load_one::<ExecutionsOf>(ctx, ((parent, id), args))
         .await?
-        .ok_or_else(|| AppError::internal("execution page missing"))?;
-    Ok(plain(fetched, Total::Known(total), TestExecution))
-}
-
-pub async fn run_executions(
-    ctx: &Context<'_>,
-    run: Uuid,
-    args: PageArgs,
-) -> async_graphql::Result<ExecutionPage> {
-    executions_page(ctx, ExecutionParent::Run, run, args).await
-}
-
-pub async fn case_executions(
-    ctx: &Context<'_>,
-    case: Uuid,
-    args: PageArgs,
-) -> async_graphql::Result<ExecutionPage> {
-    executions_page(ctx, ExecutionParent::Case, case, args).await
+        .ok_or_else(|| AppError::internal("execution page missing"))?)
 }

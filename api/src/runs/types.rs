@@ -36,7 +36,7 @@ impl TestRun {
     /// The suite run.
     async fn test_suite(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestSuite>> {
         match self.0.test_suite_id {
-            Some(id) => loaders::suite(ctx, id).await,
+            Some(id) => Ok(loaders::suite(ctx, id).await?.map(TestSuite)),
             None => Ok(None),
         }
     }
@@ -50,7 +50,9 @@ impl TestRun {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<Configuration>> {
         match self.0.configuration_id {
-            Some(id) => crate::catalog::loaders::configuration(ctx, id).await,
+            Some(id) => Ok(crate::catalog::loaders::configuration(ctx, id)
+                .await?
+                .map(Configuration)),
             None => Ok(None),
         }
     }
@@ -123,8 +125,9 @@ impl TestRun {
         #[graphql(desc = "Page size from the end (at most 100).")] last: Option<i32>,
         #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> async_graphql::Result<ExecutionPage> {
-        loaders::run_executions(
+        executions_page(
             ctx,
+            loaders::ExecutionParent::Run,
             self.0.id,
             PageArgs {
                 first,
@@ -153,7 +156,9 @@ impl TestExecution {
     }
     /// The case executed.
     async fn test_case(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestCase>> {
-        crate::catalog::loaders::case(ctx, self.0.test_case_id).await
+        Ok(crate::catalog::loaders::case(ctx, self.0.test_case_id)
+            .await?
+            .map(TestCase))
     }
     /// Id of the run.
     async fn test_run_id(&self) -> Option<Uuid> {
@@ -162,7 +167,7 @@ impl TestExecution {
     /// The run.
     async fn test_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestRun>> {
         match self.0.test_run_id {
-            Some(id) => loaders::run(ctx, id).await,
+            Some(id) => Ok(loaders::run(ctx, id).await?.map(TestRun)),
             None => Ok(None),
         }
     }
@@ -211,11 +216,19 @@ impl TestExecution {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<TestStepExecution>> {
-        loaders::step_executions(ctx, self.0.id).await
+        Ok(loaders::step_executions(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(TestStepExecution)
+            .collect())
     }
     /// Artifacts attached to it (not those of its steps), oldest first.
     async fn artifacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestArtifact>> {
-        loaders::execution_artifacts(ctx, self.0.id).await
+        Ok(loaders::execution_artifacts(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(TestArtifact)
+            .collect())
     }
 }
 
@@ -239,7 +252,7 @@ impl TestStepExecution {
     }
     /// The step.
     async fn test_step(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestStep>> {
-        loaders::step(ctx, self.0.test_step_id).await
+        Ok(loaders::step(ctx, self.0.test_step_id).await?.map(TestStep))
     }
     /// Status.
     async fn status(&self) -> StepExecutionStatus {
@@ -271,7 +284,11 @@ impl TestStepExecution {
     }
     /// Artifacts attached to this step result.
     async fn artifacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestArtifact>> {
-        loaders::step_execution_artifacts(ctx, self.0.id).await
+        Ok(loaders::step_execution_artifacts(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(TestArtifact)
+            .collect())
     }
 }
 
@@ -321,6 +338,21 @@ impl TestArtifact {
     async fn created_at(&self) -> Option<Timestamp> {
         self.0.created_at
     }
+}
+
+/// A page of a run's or a case's executions, as a connection.
+pub async fn executions_page(
+    ctx: &Context<'_>,
+    parent: loaders::ExecutionParent,
+    id: Uuid,
+    args: PageArgs,
+) -> async_graphql::Result<ExecutionPage> {
+    let (fetched, total) = loaders::executions_page(ctx, parent, id, args).await?;
+    Ok(crate::connection::plain(
+        fetched,
+        crate::sql::Total::Known(total),
+        TestExecution,
+    ))
 }
 
 crate::connection_names!(ExecutionPageNames, "ExecutionPage", "ExecutionEdge");

@@ -13,9 +13,9 @@ use super::cases::{Auth, Case, Ctx, HttpCase};
 /// loaded machine), short enough that a hang costs little of the run's budget.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The server's body bound ([`api::http::MAX_BODY_BYTES`]): a longer body may be cut off by
+/// The server's body bound ([`api::config::MAX_BODY_BYTES`]): a longer body may be cut off by
 /// the server before the client has sent it all, which is not a dropped answer.
-const MAX_BODY_BYTES: usize = api::http::MAX_BODY_BYTES;
+const MAX_BODY_BYTES: usize = api::config::MAX_BODY_BYTES;
 
 /// How much of a response a finding keeps.
 const RESPONSE_CHARS: usize = 800;

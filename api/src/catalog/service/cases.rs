@@ -18,7 +18,7 @@ pub const RETRY_COUNT_MAX: i32 = 10;
 /// Most steps a case may be created with in one request.
 pub const STEPS_MAX: usize = 500;
 use crate::catalog::enums::OrderDirection;
-use crate::catalog::types::{
+use crate::catalog::inputs::{
     CreateTestCaseInput, TestCaseFilter, TestCaseOrder, TestCaseOrderField, UpdateTestCaseInput,
 };
 use crate::error::{AppError, AppResult};

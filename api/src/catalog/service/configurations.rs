@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{nullable, required};
 use crate::catalog::enums::OrderDirection;
-use crate::catalog::types::{
+use crate::catalog::inputs::{
     CatalogOrder, CatalogOrderField, ConfigurationFilter, CreateConfigurationInput,
     UpdateConfigurationInput,
 };

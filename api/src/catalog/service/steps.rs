@@ -21,7 +21,7 @@ use crate::input::{
 
 /// Longest step timeout, in seconds: a day.
 pub const TIMEOUT_MAX_SECONDS: i32 = 24 * 3_600;
-use crate::catalog::types::{TestStepInput, UpdateTestStepInput};
+use crate::catalog::inputs::{TestStepInput, UpdateTestStepInput};
 use crate::error::{AppError, AppResult};
 
 /// Default step timeout, as the spec's column default.

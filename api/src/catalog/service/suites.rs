@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{nullable, required, tags_json};
-use crate::catalog::types::{
+use crate::catalog::inputs::{
     CatalogOrder, CreateTestSuiteInput, TestSuiteFilter, UpdateTestSuiteInput,
 };
 use crate::error::{AppError, AppResult};

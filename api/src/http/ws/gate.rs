@@ -177,10 +177,10 @@ impl Gate {
         Self {
             protocol,
             pool: state.app.db.clone(),
-            tokens: state.app.tokens.clone(),
+            tokens: state.tokens.clone(),
             rate_limiter: state.app.rate_limiter.clone(),
             shared: state.ws.clone(),
-            changes: Some(state.app.tokens.watch()),
+            changes: Some(state.tokens.watch()),
             socket,
             out,
             operations,

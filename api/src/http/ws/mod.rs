@@ -30,6 +30,7 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 
 use super::HttpState;
+use crate::config::WsLimits;
 use gate::{Gate, InitData, Operations};
 use protocol::Protocol;
 use slots::{SocketCounts, SocketSlot};
@@ -69,39 +70,6 @@ pub const WS_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 
 /// Messages queued for a WebSocket before its producers wait: bounds memory per slow client.
 const WS_OUTBOX: usize = 256;
-
-/// Default of `--max-subscriptions-per-socket`: a dashboard follows a few runs per socket; a
-/// wall of runs is some dozens. Each subscription costs the server a stream and its reads.
-pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 100;
-
-/// Default of `--max-sockets-per-token`: a team's dashboard token open on many screens and
-/// browser tabs stays far below it; a leaked or runaway token cannot take the server's sockets.
-pub const DEFAULT_MAX_SOCKETS_PER_TOKEN: usize = 500;
-
-/// Default of `--max-sockets-per-address`: an office behind one NAT address stays below it.
-/// Behind a reverse proxy every client has the proxy's address: raise it there.
-pub const DEFAULT_MAX_SOCKETS_PER_ADDRESS: usize = 1_000;
-
-/// Bounds on the WebSocket endpoint (command-line options), counted per server process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WsLimits {
-    /// Subscriptions (operations) open at once on one socket.
-    pub max_subscriptions_per_socket: usize,
-    /// Sockets open at once with one token (counted at `connection_init`).
-    pub max_sockets_per_token: usize,
-    /// Sockets open at once from one client address (counted before the upgrade).
-    pub max_sockets_per_address: usize,
-}
-
-impl Default for WsLimits {
-    fn default() -> Self {
-        Self {
-            max_subscriptions_per_socket: DEFAULT_MAX_SUBSCRIPTIONS_PER_SOCKET,
-            max_sockets_per_token: DEFAULT_MAX_SOCKETS_PER_TOKEN,
-            max_sockets_per_address: DEFAULT_MAX_SOCKETS_PER_ADDRESS,
-        }
-    }
-}
 
 /// What every socket of the process shares: its bounds and the open sockets' counts.
 #[derive(Default)]
