@@ -2,8 +2,8 @@
 //! `graphql-http`, pinned in tests/http-audit/) run against the real server: no audit may end
 //! in a warning (a SHOULD broken) or an error (a MUST broken).
 //!
-//! Needs Node.js and the audit's packages: `npm ci --prefix tests/http-audit` (.ci/run does
-//! both).
+//! Needs Node.js with npm; the audit's locked packages are installed on first use
+//! (`npm ci --prefix tests/http-audit`, which .ci/run also runs).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -23,14 +23,34 @@ fn audit_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/http-audit")
 }
 
+/// Installs the audit's locked packages unless they are there, once for the test process.
+async fn install_audit(dir: &std::path::Path) {
+    static INSTALLED: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
+    let mut installed = INSTALLED.lock().await;
+    if *installed || dir.join("node_modules/graphql-http/package.json").is_file() {
+        *installed = true;
+        return;
+    }
+    let output = tokio::process::Command::new("npm")
+        .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir)
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("running `npm` failed ({e}): install Node.js with npm (on Debian `apt-get install nodejs npm`)")
+        });
+    assert!(
+        output.status.success(),
+        "installing the graphql-http audit failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    *installed = true;
+}
+
 /// Runs every audit against `app`'s endpoint, with `token` as bearer if given; the results.
 async fn run_audit(app: &TestApp, token: Option<&str>) -> Vec<Value> {
     let dir = audit_dir();
-    assert!(
-        dir.join("node_modules/graphql-http/package.json").is_file(),
-        "the graphql-http audit is not installed: run `npm ci --prefix tests/http-audit` \
-         (needs Node.js and npm; on Debian `apt-get install nodejs npm`); .ci/run does this"
-    );
+    install_audit(&dir).await;
     let mut command = tokio::process::Command::new("node");
     command
         .arg(dir.join("audit.mjs"))
