@@ -63,6 +63,10 @@ pub enum TokenChange {
     All,
 }
 
+/// Token reads under way past which finished ones are swept from the table: a check whose
+/// client went away leaves its read's entry behind until then.
+const LOADING_MAX: usize = 1_000;
+
 /// A read of a token's row, shared by the checks that ask for it while it is under way.
 type Load = Shared<Pin<Box<dyn Future<Output = AppResult<Option<TokenRow>>> + Send>>>;
 
@@ -127,8 +131,19 @@ impl TokenCache {
             match cached.loading.get(&id) {
                 Some((started, load)) if *started == epoch => (epoch, load.clone()),
                 _ => {
-                    let load: Load =
-                        (Box::pin(read()) as Pin<Box<dyn Future<Output = _> + Send>>).shared();
+                    // the read runs as a task of its own: it finishes, and gives its pooled
+                    // connection back, even when every check waiting for it is dropped
+                    let task = tokio::spawn(read());
+                    let load: Load = (Box::pin(async move {
+                        task.await
+                            .unwrap_or_else(|e| Err(AppError::internal(format!("token read: {e}"))))
+                    })
+                        as Pin<Box<dyn Future<Output = _> + Send>>)
+                        .shared();
+                    if cached.loading.len() >= LOADING_MAX {
+                        // reads whose checks all went away leave their finished entry behind
+                        cached.loading.retain(|_, (_, l)| l.peek().is_none());
+                    }
                     cached.loading.insert(id, (epoch, load.clone()));
                     (epoch, load)
                 }
