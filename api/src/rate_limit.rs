@@ -21,9 +21,9 @@ pub const DEFAULT_PER_ADDRESS: u32 = 20_000;
 /// Default length of a window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
-/// Clients counted at once; past it the counts of past windows are dropped, and if that is
-/// not enough the new client is served uncounted (the limiter only protects, it never fails
-/// a request by itself).
+/// Clients counted at once in a window. Past it, every client not counted yet shares one
+/// count with the limit of an address: many addresses at once (a flood from a whole IPv6
+/// range) cannot buy themselves uncounted requests, nor memory.
 const MAX_TRACKED: usize = 100_000;
 
 /// The configured limits; 0 turns a limit off.
@@ -63,8 +63,27 @@ impl RateLimits {
 pub enum Client {
     /// A token, by its id.
     Token(Uuid),
-    /// A client address.
+    /// A client address: an IPv4 address, or an IPv6 address's /64 (what one site is given,
+    /// so that one host cannot be many clients).
     Address(IpAddr),
+    /// Every client past [`MAX_TRACKED`] in a window, counted together.
+    Overflow,
+}
+
+impl Client {
+    /// The client of address `ip`.
+    pub fn address(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Client::Address(ip),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Client::Address(IpAddr::V4(v4)),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    Client::Address(IpAddr::V6(prefix.into()))
+                }
+            },
+        }
+    }
 }
 
 /// Where a client stands in the current window.
@@ -83,17 +102,24 @@ pub struct Quota {
     pub resource: &'static str,
 }
 
-/// The counts of the current windows.
+/// The counts of the current window.
 pub struct RateLimiter {
     limits: RateLimits,
-    counts: Mutex<HashMap<Client, (u64, u32)>>,
+    counts: Mutex<Counts>,
+}
+
+/// The counts of one window.
+#[derive(Default)]
+struct Counts {
+    window: u64,
+    used: HashMap<Client, u32>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         Self {
             limits,
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(Counts::default()),
         }
     }
 
@@ -104,7 +130,7 @@ impl RateLimiter {
     fn limit_of(&self, client: Client) -> u32 {
         match client {
             Client::Token(_) => self.limits.per_token,
-            Client::Address(_) => self.limits.per_address,
+            Client::Address(_) | Client::Overflow => self.limits.per_address,
         }
     }
 
@@ -130,7 +156,7 @@ impl RateLimiter {
         let (index, reset) = self.window();
         let resource = match client {
             Client::Token(_) => "token",
-            Client::Address(_) => "address",
+            Client::Address(_) | Client::Overflow => "address",
         };
         let quota = |used: u32| Quota {
             limit,
@@ -143,21 +169,22 @@ impl RateLimiter {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if counts.len() >= MAX_TRACKED && !counts.contains_key(&client) {
-            counts.retain(|_, (w, _)| *w == index);
-            if counts.len() >= MAX_TRACKED {
-                return Some(Ok(quota(0)));
-            }
+        if counts.window != index {
+            // a new window: every count starts again (once per window, not per request)
+            counts.window = index;
+            counts.used.clear();
         }
-        let entry = counts.entry(client).or_insert((index, 0));
-        if entry.0 != index {
-            *entry = (index, 0);
+        let client = if counts.used.len() >= MAX_TRACKED && !counts.used.contains_key(&client) {
+            Client::Overflow
+        } else {
+            client
+        };
+        let entry = counts.used.entry(client).or_insert(0);
+        if *entry >= limit {
+            return Some(Err(quota(*entry)));
         }
-        if entry.1 >= limit {
-            return Some(Err(quota(entry.1)));
-        }
-        entry.1 += 1;
-        Some(Ok(quota(entry.1)))
+        *entry += 1;
+        Some(Ok(quota(*entry)))
     }
 }
 
@@ -190,6 +217,20 @@ mod tests {
         assert_eq!(
             limiter.take(Client::Address(IpAddr::from([127, 0, 0, 1]))),
             None
+        );
+    }
+
+    #[test]
+    fn an_ipv6_site_is_one_client_and_an_ipv4_address_mapped_into_ipv6_is_itself() {
+        let one: IpAddr = "2001:db8:1:2::1".parse().expect("v6");
+        let other: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("v6");
+        assert_eq!(Client::address(one), Client::address(other));
+        let next_site: IpAddr = "2001:db8:1:3::1".parse().expect("v6");
+        assert_ne!(Client::address(one), Client::address(next_site));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("mapped");
+        assert_eq!(
+            Client::address(mapped),
+            Client::Address(IpAddr::from([192, 0, 2, 7]))
         );
     }
 }
