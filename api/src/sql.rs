@@ -33,6 +33,11 @@ impl Sql {
     }
 }
 
+/// A fixed statement `text` with its `values`.
+pub fn statement(text: impl Into<String>, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, text, values)
+}
+
 /// Runs `text` with `values`, each row decoded as `M` (and kept, for its other columns).
 pub async fn models<M: sea_orm::FromQueryResult>(
     conn: &impl ConnectionTrait,
@@ -233,11 +238,17 @@ pub async fn child_pages(
     let limit = sql.bind(page.limit as i64 + 1);
     let text = format!(
         "SELECT p.parent AS page_parent, c.n AS page_total, r.*
-         FROM unnest({parents_param}::uuid[]) AS p(parent)
+         FROM unnest({parents_param}::uuid[]) WITH ORDINALITY AS p(parent, ord)
          CROSS JOIN LATERAL (SELECT count(*) AS n FROM {from}{count_filter}) c
          LEFT JOIN LATERAL (
              SELECT {select}, ({key}){cast} AS sort_key, {id} AS page_row_id FROM {from}{filter}
-             ORDER BY {order} LIMIT {limit}) r ON true",
+             ORDER BY {order} LIMIT {limit}) r ON true
+         ORDER BY p.ord, r.sort_key {dir}, r.page_row_id {dir}",
+        dir = if page.descending(ordering) {
+            "DESC"
+        } else {
+            "ASC"
+        },
         from = query.from,
         select = query.select,
         key = ordering.sql,

@@ -27,9 +27,10 @@ impl AnalyticsQuery {
             let db = request_db(ctx)?;
             if last_n == service::SUMMARY_SAMPLE {
                 // authenticated first (the refresh is work for the database), then the cases
-                // changed so far recomputed in a short transaction of their own, so that the
-                // request reads them and no other reader waits for this request to end
-                drop(db.conn().await?);
+                // changed so far recomputed in a short transaction of their own, before the
+                // request's own begins: the request reads them, no other reader waits for this
+                // request to end, and the request holds no idle transaction meanwhile
+                crate::auth::guard::identity(ctx)?;
                 service::refresh_flakiness(db.pool_outside_request()).await?;
             }
             let conn = db.conn().await?;
