@@ -94,12 +94,16 @@ impl Loaders {
             .entry(TypeId::of::<B>())
             .or_insert_with(|| {
                 let asked = self.asked.clone();
+                let db = self.db.clone();
                 let reader = Reader::<B>(self.db.clone(), PhantomData);
                 let loader = DataLoader::new(reader, move |batch: BoxFuture<'static, ()>| {
                     let asked = asked.clone();
+                    // counted from now: the request's field (and the request) wait for it
+                    let scheduled = db.batch();
                     tokio::spawn(async move {
                         settle(&asked).await;
                         batch.await;
+                        drop(scheduled);
                     })
                 })
                 .delay(Duration::ZERO);

@@ -434,6 +434,18 @@ async fn post_with_another_media_type_then_415_with_a_code() {
 }
 
 #[tokio::test]
+async fn a_body_of_another_media_type_still_being_sent_then_415_not_a_broken_connection() {
+    // the answer is known before the body is read; the client, still sending, must get it
+    let app = spawn_app().await;
+    let (status, body) =
+        crate::helpers::app::post_slowly(app.addr, &[("content-type", "%p")], 4_000_000)
+            .await
+            .expect("an answer, not a broken connection");
+    assert!(status.contains(" 415 "), "{status}: {body}");
+    assert!(body.contains("BAD_REQUEST"), "{body}");
+}
+
+#[tokio::test]
 async fn post_without_a_content_type_then_415_with_a_code() {
     let app = spawn_app().await;
     let (status, _, body) = send(

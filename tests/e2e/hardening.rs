@@ -562,6 +562,30 @@ async fn an_address_spending_its_quota_then_429_even_without_a_token() {
 }
 
 #[tokio::test]
+async fn a_body_still_being_sent_past_the_address_quota_then_429_not_a_broken_connection() {
+    let app = spawn_app_with(api::config::ServerOptions {
+        rate_limits: api::rate_limit::RateLimits {
+            per_token: 1_000,
+            per_address: 1,
+            window: Duration::from_secs(3_600),
+        },
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = post_anonymous(&app, "{ __typename }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = crate::helpers::app::post_slowly(
+        app.addr,
+        &[("content-type", "application/json")],
+        4_000_000,
+    )
+    .await
+    .expect("an answer, not a broken connection");
+    assert!(status.contains(" 429 "), "{status}: {body}");
+    assert!(body.contains("RATE_LIMITED"), "{body}");
+}
+
+#[tokio::test]
 async fn subscribes_beyond_the_tokens_quota_then_rate_limited_errors_on_an_open_socket() {
     let app = spawn_app_with(api::config::ServerOptions {
         rate_limits: api::rate_limit::RateLimits {
@@ -591,4 +615,31 @@ async fn subscribes_beyond_the_tokens_quota_then_rate_limited_errors_on_an_open_
         refused["payload"][0]["extensions"]["code"], "RATE_LIMITED",
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn a_mutation_whose_nested_read_fails_then_its_write_is_undone_and_it_says_so() {
+    let app = spawn_app().await;
+    // the nested statistics fail in the database (a NUL cannot be stored in JSON): the
+    // transaction the mutation wrote in is aborted, so the write cannot be kept
+    let body = app
+        .gql(
+            "mutation { createTestCase(input: { name: \"not kept\" }) { id
+                stats(window: { runConfiguration: { k: \"\\u0000\" } }) { totalExecutions } } }",
+            json!({}),
+        )
+        .await;
+    let errors = body["errors"].as_array().expect("errors");
+    assert!(
+        errors.iter().any(|e| e["extensions"]["code"] == "CONFLICT"),
+        "{body}"
+    );
+    assert!(body["data"]["createTestCase"].is_null(), "{body}");
+    let pool = app.db.pool().await;
+    let cases: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_cases")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(cases, 0, "the answer and the database agree");
+    assert_serving(&app).await;
 }

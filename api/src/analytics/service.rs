@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
 use super::types::{
@@ -27,10 +27,6 @@ pub const DEFAULT_LIST_WINDOW_DAYS: i32 = 30;
 
 /// Longest list of cases or groups returned.
 pub const MAX_LIST: i32 = 500;
-
-fn stmt(sql: String, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 /// The executions a window covers, as a subquery; its values are bound in `sql`. Archived
 /// executions come from the view of both (`test_executions_all`).
@@ -185,7 +181,7 @@ pub async fn flakiness(
 ) -> AppResult<HashMap<Uuid, Flakiness>> {
     let sample = check_sample(sample)?;
     let rows = conn
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             format!("SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of($2, $1)"),
             vec![sample.into(), cases.to_vec().into()],
         ))
@@ -212,7 +208,7 @@ pub async fn flakiest(
     let limit = check_limit(limit)?;
     let days = check_days("days", days)?;
     let query = if sample == SUMMARY_SAMPLE {
-        stmt(
+        crate::sql::statement(
             format!(
                 "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness
                  WHERE (flips > 0 OR recovered > 0)
@@ -222,7 +218,7 @@ pub async fn flakiest(
             vec![limit.into(), days.into()],
         )
     } else {
-        stmt(
+        crate::sql::statement(
             format!(
                 "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of(ARRAY(
                      SELECT DISTINCT test_case_id FROM test_executions
@@ -245,7 +241,7 @@ pub async fn flakiest(
 /// runs it in the background so that readers rarely have anything to do.
 pub async fn refresh_flakiness(conn: &impl ConnectionTrait) -> AppResult<i32> {
     let row = conn
-        .query_one_raw(stmt(
+        .query_one_raw(crate::sql::statement(
             "SELECT refresh_test_case_flakiness() AS n".to_owned(),
             vec![],
         ))
@@ -280,7 +276,7 @@ pub async fn most_failing(
     let limit = check_limit(limit)?;
     let days = check_days("days", days)?;
     let rows = conn
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             "SELECT test_case_id, count(*) FILTER (WHERE status = 'failed') AS failures, count(*) AS executions,
                     max(completed_at) FILTER (WHERE status = 'failed') AS last_failure
              FROM test_executions WHERE completed_at >= now() - $2 * interval '1 day'
@@ -356,7 +352,7 @@ pub async fn failing_steps(
     cases: &[Uuid],
 ) -> AppResult<HashMap<Uuid, Vec<FailingStep>>> {
     let rows = conn
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             "SELECT s.test_case_id, s.id, s.name, s.order_index, count(*) AS failures,
                     coalesce((SELECT array_agg(fp ORDER BY n DESC, fp) FROM (
                         SELECT error_fingerprint(x.error_message) AS fp, count(*) AS n
@@ -445,7 +441,7 @@ pub async fn run_stats(
     runs: &[Uuid],
 ) -> AppResult<HashMap<Uuid, RunStats>> {
     let rows = conn
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             "WITH e AS (SELECT * FROM test_executions_all WHERE test_run_id = ANY($1)),
                   latest AS (SELECT DISTINCT ON (test_run_id, test_case_id) test_run_id, status FROM e
                              ORDER BY test_run_id, test_case_id, retry_attempt DESC),
@@ -493,7 +489,7 @@ pub async fn suite_stats(
         check_days("days", days)?;
     }
     let rows = conn
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             "SELECT s.id, count(r.id) AS runs,
                     count(r.id) FILTER (WHERE r.status = 'passed') AS passed_runs,
                     count(r.id) FILTER (WHERE r.status = 'failed') AS failed_runs,

@@ -1,16 +1,11 @@
 //! Archival over GraphQL.
 
 use chrono::{DateTime, FixedOffset};
-use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::service::{archive, restore};
 use super::types::ArchiveReport;
 use crate::error::{AppError, AppResult};
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
-    sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
-}
 
 /// Archival over GraphQL (admins only).
 #[derive(Default)]
@@ -19,7 +14,8 @@ pub struct ArchiveMutation;
 #[async_graphql::Object]
 impl ArchiveMutation {
     /// Moves executions completed more than `olderThanDays` ago, with their step results and
-    /// artifacts, into the archive (admin). Pinned runs stay. `dryRun` only counts.
+    /// artifacts, into the archive (admin). Pinned runs stay. `dryRun` only counts. A long
+    /// archival goes on to its end if the request times out (the audit log records it).
     async fn archive_executions(
         &self,
         ctx: &async_graphql::Context<'_>,
@@ -38,7 +34,12 @@ impl ArchiveMutation {
             super::service::ARCHIVE_DAYS_MAX,
         )?;
         let older_than = std::time::Duration::from_secs(days as u64 * 86_400);
-        archive(&state.db, older_than, dry_run, &identity.user_id).await
+        let db = state.db.clone();
+        // its own task: archival goes on to the end (and its audit entry) when the request
+        // stops waiting for it at its time limit
+        tokio::spawn(async move { archive(&db, older_than, dry_run, &identity.user_id).await })
+            .await
+            .map_err(AppError::internal)?
     }
 
     /// Puts archived executions back: those of a run, or those completed before a time (admin).
@@ -54,7 +55,10 @@ impl ArchiveMutation {
         let state = ctx
             .data::<crate::state::AppState>()
             .map_err(|_| AppError::internal("state missing"))?;
-        restore(&state.db, run_id, before, &identity.user_id).await
+        let db = state.db.clone();
+        tokio::spawn(async move { restore(&db, run_id, before, &identity.user_id).await })
+            .await
+            .map_err(AppError::internal)?
     }
 
     /// Pins or unpins a run: a pinned run is never archived.
@@ -65,20 +69,8 @@ impl ArchiveMutation {
         #[graphql(desc = "Pin (true) or unpin (false).", default = true)] pinned: bool,
     ) -> AppResult<crate::runs::types::TestRun> {
         let db = crate::auth::context::request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                let row = tx
-                    .query_one_raw(stmt(
-                        "UPDATE test_runs SET pinned = $2 WHERE id = $1 RETURNING *",
-                        vec![id.into(), pinned.into()],
-                    ))
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestRun", id))?;
-                use sea_orm::FromQueryResult;
-                Ok(entity::test_run::Model::from_query_result(&row, "")?)
-            })
-        })
-        .await
-        .map(crate::runs::types::TestRun)
+        db.write(|tx| Box::pin(async move { crate::runs::service::pin_run(tx, id, pinned).await }))
+            .await
+            .map(crate::runs::types::TestRun)
     }
 }

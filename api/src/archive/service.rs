@@ -1,7 +1,7 @@
 //! Archival, restore and maintenance: the SQL.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::types::ArchiveReport;
@@ -14,10 +14,6 @@ pub const ARCHIVE_BATCH: i64 = 1_000;
 /// could not be computed.
 pub const ARCHIVE_DAYS_MAX: i32 = 36_500;
 
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
 /// Executions eligible for archival: completed before `cutoff`, not in a pinned run.
 const ELIGIBLE: &str = "FROM test_executions e LEFT JOIN test_runs r ON r.id = e.test_run_id
      WHERE e.completed_at < $1 AND e.status IN ('passed', 'failed', 'skipped', 'cancelled')
@@ -28,8 +24,8 @@ async fn count_eligible(
     cutoff: DateTime<FixedOffset>,
 ) -> AppResult<ArchiveReport> {
     let row = db
-        .query_one_raw(stmt(
-            &format!(
+        .query_one_raw(crate::sql::statement(
+            format!(
                 "WITH x AS (SELECT e.id {ELIGIBLE})
                  SELECT (SELECT count(*) FROM x) AS e,
                         (SELECT count(*) FROM test_step_executions s WHERE s.test_execution_id IN (SELECT id FROM x)) AS s,
@@ -74,14 +70,14 @@ pub async fn archive(
     let mut report = ArchiveReport::default();
     loop {
         let tx = db.begin().await?;
-        tx.execute_raw(stmt(
+        tx.execute_raw(crate::sql::statement(
             "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
             vec![actor.into()],
         ))
         .await?;
         let ids: Vec<Uuid> = tx
-            .query_all_raw(stmt(
-                &format!("SELECT e.id {ELIGIBLE} ORDER BY e.completed_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED"),
+            .query_all_raw(crate::sql::statement(
+                format!("SELECT e.id {ELIGIBLE} ORDER BY e.completed_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED"),
                 vec![cutoff.into(), ARCHIVE_BATCH.into()],
             ))
             .await?
@@ -120,13 +116,13 @@ pub async fn restore(
     let mut report = ArchiveReport::default();
     loop {
         let tx = db.begin().await?;
-        tx.execute_raw(stmt(
+        tx.execute_raw(crate::sql::statement(
             "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
             vec![actor.into()],
         ))
         .await?;
         let ids: Vec<Uuid> = tx
-            .query_all_raw(stmt(
+            .query_all_raw(crate::sql::statement(
                 "SELECT id FROM test_executions_archive
                  WHERE ($1::uuid IS NULL OR test_run_id = $1) AND ($2::timestamptz IS NULL OR completed_at < $2)
                  ORDER BY completed_at LIMIT $3 FOR UPDATE SKIP LOCKED",
@@ -182,7 +178,7 @@ const MOVED: &[(&str, &str, &str)] = &[
 /// The columns of `table`, quoted, in order.
 async fn columns(tx: &impl ConnectionTrait, table: &str) -> AppResult<String> {
     let row = tx
-        .query_one_raw(stmt(
+        .query_one_raw(crate::sql::statement(
             "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS columns
              FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
             vec![table.into()],
@@ -209,8 +205,8 @@ async fn move_batch(
             Direction::FromArchive => (archive, live),
         };
         let n = tx
-            .execute_raw(stmt(
-                &format!(
+            .execute_raw(crate::sql::statement(
+                format!(
                     "INSERT INTO {to}({columns}) SELECT {columns} FROM {from} WHERE {key} = ANY($1)"
                 ),
                 vec![ids_value.clone()],
@@ -222,7 +218,7 @@ async fn move_batch(
     match direction {
         // the cascade removes the step results, artifacts and report keys copied above
         Direction::ToArchive => {
-            tx.execute_raw(stmt(
+            tx.execute_raw(crate::sql::statement(
                 "DELETE FROM test_executions WHERE id = ANY($1)",
                 vec![ids_value],
             ))
@@ -230,8 +226,8 @@ async fn move_batch(
         }
         Direction::FromArchive => {
             for (_, archive, key) in MOVED.iter().rev() {
-                tx.execute_raw(stmt(
-                    &format!("DELETE FROM {archive} WHERE {key} = ANY($1)"),
+                tx.execute_raw(crate::sql::statement(
+                    format!("DELETE FROM {archive} WHERE {key} = ANY($1)"),
                     vec![ids_value.clone()],
                 ))
                 .await?;
@@ -262,7 +258,7 @@ async fn record(
         "batches": report.batches,
         "cutoff": cutoff,
     });
-    db.execute_raw(stmt(
+    db.execute_raw(crate::sql::statement(
         "INSERT INTO audit_log(table_name, record_id, operation, new_values, changed_by)
          VALUES ('test_executions', gen_random_uuid(), $1, $2, $3)",
         vec![operation.into(), values.into(), actor.into()],
@@ -282,7 +278,7 @@ pub async fn maintenance(db: &DatabaseConnection, months_ahead: i32) -> AppResul
     db.execute_unprepared("VACUUM (ANALYZE)").await?;
     done.push("vacuum analyze".to_owned());
     let rows = db
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             "SELECT create_audit_partition((date_trunc('month', now()) + n * interval '1 month')::date) AS p
              FROM generate_series(0, $1) n",
             vec![months_ahead.into()],
@@ -293,7 +289,7 @@ pub async fn maintenance(db: &DatabaseConnection, months_ahead: i32) -> AppResul
     }
     // indexes at least 4x the size their table's live rows would need are rebuilt
     let bloated = db
-        .query_all_raw(stmt(
+        .query_all_raw(crate::sql::statement(
             "SELECT i.indexrelid::regclass::text AS name FROM pg_stat_user_indexes i
              JOIN pg_class t ON t.oid = i.relid
              WHERE pg_relation_size(i.indexrelid) > 8 * 1024 * 1024

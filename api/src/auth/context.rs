@@ -60,6 +60,46 @@ pub struct RequestDb {
     /// Whether the transaction must be committed (a mutation: see [`RequestDb::keep_writes`]).
     /// Otherwise it is released without a COMMIT.
     commit: AtomicBool,
+    /// Loader batches scheduled and not yet done: a field's turn, and the request, end only
+    /// once their statements have run (a batch runs as a task of its own, and may outlive the
+    /// resolvers that asked for it).
+    batches: std::sync::atomic::AtomicUsize,
+    batches_idle: tokio::sync::Notify,
+    /// The request ended: no statement may begin another transaction.
+    finished: AtomicBool,
+    watch: Arc<RequestWatch>,
+}
+
+/// What the server process may need of a request's database work from outside it: the
+/// backend its transaction runs on (to cancel its statement when the request times out), and
+/// whether its COMMIT is under way (then it is let finish: its answer must say what was done).
+#[derive(Default, Debug)]
+pub struct RequestWatch {
+    backend: std::sync::atomic::AtomicI32,
+    committing: AtomicBool,
+}
+
+impl RequestWatch {
+    /// The backend process of the request's transaction, once it has begun.
+    pub fn backend(&self) -> Option<i32> {
+        Some(self.backend.load(Ordering::Acquire)).filter(|pid| *pid != 0)
+    }
+
+    /// Whether the request's COMMIT is under way.
+    pub fn committing(&self) -> bool {
+        self.committing.load(Ordering::Acquire)
+    }
+}
+
+/// A loader batch of a request, scheduled and not done yet ([`RequestDb::batch`]).
+pub struct BatchGuard(Arc<RequestDb>);
+
+impl Drop for BatchGuard {
+    fn drop(&mut self) {
+        if self.0.batches.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.batches_idle.notify_waiters();
+        }
+    }
 }
 
 /// A boxed future borrowing a transaction, for [`RequestDb::write`].
@@ -71,6 +111,16 @@ impl RequestDb {
         identity: Option<Identity>,
         limits: StatementLimits,
     ) -> Arc<Self> {
+        Self::watched(pool, identity, limits, Arc::default())
+    }
+
+    /// As [`RequestDb::new`], reporting to `watch`.
+    pub fn watched(
+        pool: DatabaseConnection,
+        identity: Option<Identity>,
+        limits: StatementLimits,
+        watch: Arc<RequestWatch>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             identity,
@@ -78,7 +128,11 @@ impl RequestDb {
             tx: Mutex::new(None),
             field_turn: Mutex::new(()),
             field: std::sync::Mutex::new(FieldScope::default()),
+            batches: std::sync::atomic::AtomicUsize::new(0),
+            batches_idle: tokio::sync::Notify::new(),
+            finished: AtomicBool::new(false),
             commit: AtomicBool::new(false),
+            watch,
         })
     }
 
@@ -110,6 +164,9 @@ impl RequestDb {
             })?;
         let mut guard = self.tx.lock().await;
         if guard.is_none() {
+            if self.finished.load(Ordering::Acquire) {
+                return Err(AppError::internal("a statement after the request ended"));
+            }
             let tx = self.pool.begin().await?;
             {
                 let roles = identity
@@ -119,21 +176,27 @@ impl RequestDb {
                     .collect::<Vec<_>>()
                     .join(",");
                 let timeout = format!("{}ms", self.limits.statement_timeout.as_millis());
-                tx.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT set_config('app.user_id', $1, true), \
-                            set_config('app.user_roles', $2, true), \
-                            set_config('role', $3, true), \
-                            set_config('statement_timeout', $4, true), \
-                            set_config('idle_in_transaction_session_timeout', $4, true)",
-                    [
-                        identity.user_id.clone().into(),
-                        roles.into(),
-                        request_role(identity).into(),
-                        timeout.into(),
-                    ],
-                ))
-                .await?;
+                let row = tx
+                    .query_one_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT set_config('app.user_id', $1, true), \
+                                set_config('app.user_roles', $2, true), \
+                                set_config('role', $3, true), \
+                                set_config('statement_timeout', $4, true), \
+                                set_config('idle_in_transaction_session_timeout', $4, true), \
+                                pg_backend_pid() AS backend",
+                        [
+                            identity.user_id.clone().into(),
+                            roles.into(),
+                            request_role(identity).into(),
+                            timeout.into(),
+                        ],
+                    ))
+                    .await?;
+                if let Some(row) = row {
+                    let backend: i32 = row.try_get("", "backend")?;
+                    self.watch.backend.store(backend, Ordering::Release);
+                }
             }
             *guard = Some(tx);
         }
@@ -167,6 +230,8 @@ impl RequestDb {
             };
         }
         let value = field.await;
+        // the field's batches run in its savepoint, even those it stopped waiting for
+        self.batches_done().await;
         let set = match self.field.lock() {
             Ok(mut scope) => std::mem::take(&mut *scope).savepoint,
             Err(_) => false,
@@ -192,6 +257,23 @@ impl RequestDb {
             ))
             .await;
         (value, true)
+    }
+
+    /// Notes a loader batch scheduled for this request; it is done when the guard is dropped.
+    pub fn batch(self: &Arc<Self>) -> BatchGuard {
+        self.batches.fetch_add(1, Ordering::AcqRel);
+        BatchGuard(self.clone())
+    }
+
+    /// Returns once no loader batch of the request is scheduled or running.
+    async fn batches_done(&self) {
+        loop {
+            let idle = self.batches_idle.notified();
+            if self.batches.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Runs a write in a savepoint of the request's transaction: on error the savepoint is
@@ -220,9 +302,12 @@ impl RequestDb {
     /// back on its way to the pool, with the check the pool makes there anyway), which saves
     /// a round trip on every read.
     pub async fn finish(&self) -> AppResult<()> {
+        self.batches_done().await;
+        self.finished.store(true, Ordering::Release);
         let tx = self.tx.lock().await.take();
         if let Some(tx) = tx {
             if self.commit.load(Ordering::Acquire) {
+                self.watch.committing.store(true, Ordering::Release);
                 tx.commit().await?;
             } else {
                 drop(tx);

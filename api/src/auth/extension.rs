@@ -82,7 +82,13 @@ impl Extension for RequestContextExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let identity = identity_in(&request.data).or_else(|| identity_in(ctx.session_data));
-        let db = RequestDb::new(self.pool.clone(), identity, self.limits);
+        let watch = request
+            .data
+            .get(&std::any::TypeId::of::<Arc<super::context::RequestWatch>>())
+            .and_then(|d| d.downcast_ref::<Arc<super::context::RequestWatch>>())
+            .cloned()
+            .unwrap_or_default();
+        let db = RequestDb::watched(self.pool.clone(), identity, self.limits, watch);
         if let Ok(mut slot) = self.db.lock() {
             *slot = Some(db.clone());
         }
@@ -115,8 +121,13 @@ impl Extension for RequestContextExtension {
             .iter()
             .any(|(_, op)| op.node.ty == OperationType::Mutation);
         self.mutation.store(mutation, Ordering::Relaxed);
-        self.isolate_fields
-            .store(several_top_level_fields(&document), Ordering::Relaxed);
+        // a mutation's fields are each kept apart even alone: a nested statement that fails
+        // after the field wrote must undo the write and say so, not leave a transaction whose
+        // COMMIT silently rolls back what the answer says was done
+        self.isolate_fields.store(
+            mutation || several_top_level_fields(&document),
+            Ordering::Relaxed,
+        );
         if mutation && let Some(db) = self.db() {
             db.keep_writes();
         }

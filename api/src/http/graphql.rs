@@ -62,13 +62,48 @@ use super::{
     GRAPHQL_PATH, GRAPHQL_RESPONSE_JSON, GRAPHQL_WS_PATH, HttpState, error_response, response_type,
 };
 
+/// The address a request came from, when the server runs with connect info (as
+/// [`crate::startup::Application`] does).
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
 pub(crate) async fn graphql_post(
     State(state): State<HttpState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let json_type = response_type(&headers);
+    let mut quota = match admit(&state, peer) {
+        Ok(quota) => quota,
+        Err(spent) => {
+            drain(body, state.max_body_bytes).await;
+            return rate_limited(&spent, json_type);
+        }
+    };
+    let mut response = post(&state, &headers, body, json_type, &mut quota).await;
+    if let Some(q) = &quota {
+        rate_headers(response.headers_mut(), q);
+    }
+    response
+}
+
+async fn post(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Body,
+    json_type: &'static str,
+    quota: &mut Option<Quota>,
+) -> Response {
+    // the media type first: a body of the wrong type is read past, never kept
+    if !is_json_body(headers) {
+        drain(body, state.max_body_bytes).await;
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            "POST bodies must be sent with Content-Type: application/json",
+            json_type,
+        );
+    }
     let limit = state.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
@@ -81,14 +116,6 @@ pub(crate) async fn graphql_post(
             );
         }
     };
-    if !is_json_body(&headers) {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_REQUEST",
-            "POST bodies must be sent with Content-Type: application/json",
-            json_type,
-        );
-    }
     if let Err(e) = crate::limits::check_json(&bytes, "the body") {
         return limit_response(&e, json_type);
     }
@@ -108,7 +135,22 @@ pub(crate) async fn graphql_post(
     if request.query.is_empty() && serde_json::from_slice::<QueryParameter>(&bytes).is_err() {
         return missing_query(json_type);
     }
-    execute(&state, request, Method::POST, &headers, client, json_type).await
+    answer(state, request, Method::POST, headers, json_type, quota).await
+}
+
+/// Reads past a refused request's body, up to `limit` bytes, keeping none of it: a client
+/// still sending its body when the answer comes would see a broken connection instead of
+/// the answer.
+async fn drain(body: Body, limit: usize) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut read = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        read += chunk.len();
+        if read > limit {
+            break;
+        }
+    }
 }
 
 /// The `query` parameter of a POST body, only to tell whether it is there.
@@ -140,7 +182,7 @@ fn missing_query(json_type: &'static str) -> Response {
 /// GET without a query string is a person opening the playground; with one, a query.
 pub(crate) async fn graphql_get(
     State(state): State<HttpState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
@@ -149,8 +191,27 @@ pub(crate) async fn graphql_get(
     if query.is_empty() {
         return Html(graphiql_page()).into_response();
     }
+    let mut quota = match admit(&state, peer) {
+        Ok(quota) => quota,
+        Err(spent) => return rate_limited(&spent, json_type),
+    };
+    let mut response = get(&state, &headers, &uri, json_type, &mut quota).await;
+    if let Some(q) = &quota {
+        rate_headers(response.headers_mut(), q);
+    }
+    response
+}
+
+async fn get(
+    state: &HttpState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    json_type: &'static str,
+    quota: &mut Option<Quota>,
+) -> Response {
+    let query = uri.query().unwrap_or("");
     let parsed = async_graphql::http::parse_query_string(query).and_then(|request| {
-        let params = axum::extract::Query::<GetParameters>::try_from_uri(&uri)
+        let params = axum::extract::Query::<GetParameters>::try_from_uri(uri)
             .map_err(|e| std::io::Error::other(e.body_text()))?;
         Ok((request, params.0))
     });
@@ -173,7 +234,7 @@ pub(crate) async fn graphql_get(
             );
         }
     };
-    execute(&state, request, Method::GET, &headers, client, json_type).await
+    answer(state, request, Method::GET, headers, json_type, quota).await
 }
 
 /// The parameters of a GET that async-graphql's `parse_query_string` does not read as the
@@ -186,27 +247,18 @@ struct GetParameters {
     operation_name: Option<String>,
 }
 
-/// Counts the request against its client address, answers it, and says on the answer where
-/// the caller's quota stands (the token's once authenticated, else the address's).
-async fn execute(
-    state: &HttpState,
-    request: async_graphql::Request,
-    method: Method,
-    headers: &HeaderMap,
-    client: SocketAddr,
-    json_type: &'static str,
-) -> Response {
-    let mut quota = None;
-    match state.app.rate_limiter.take(Client::Address(client.ip())) {
-        Some(Err(spent)) => return rate_limited(&spent, json_type),
-        Some(Ok(q)) => quota = Some(q),
-        None => {}
-    }
-    let mut response = answer(state, request, method, headers, json_type, &mut quota).await;
-    if let Some(q) = &quota {
-        rate_headers(response.headers_mut(), q);
-    }
-    response
+/// Counts a request against its client address before anything else is done for it: its
+/// address's quota (the token's replaces it once authenticated), or the spent quota that
+/// refuses it.
+fn admit(state: &HttpState, peer: Peer) -> Result<Option<Quota>, Quota> {
+    let Some(axum::Extension(ConnectInfo(address))) = peer else {
+        return Ok(None);
+    };
+    state
+        .app
+        .rate_limiter
+        .take(Client::address(address.ip()))
+        .transpose()
 }
 
 async fn answer(
@@ -292,18 +344,31 @@ async fn answer(
         request = request.data(*q);
     }
     let timeout = state.app.options.request_timeout;
-    let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            return error_response(
-                StatusCode::GATEWAY_TIMEOUT,
-                "TIMEOUT",
-                &format!(
-                    "the request took longer than {} ms and was stopped",
-                    timeout.as_millis()
-                ),
-                json_type,
-            );
+    let watch = std::sync::Arc::new(crate::auth::context::RequestWatch::default());
+    let request = request.data(watch.clone());
+    let execution = state.schema.execute(request);
+    tokio::pin!(execution);
+    let response = tokio::select! {
+        response = &mut execution => response,
+        _ = tokio::time::sleep(timeout) => {
+            if watch.committing() {
+                // what the request did is being committed: its answer must say so
+                execution.await
+            } else {
+                // the statement under way stops too, and its connection comes back to the pool
+                if let Some(backend) = watch.backend() {
+                    cancel_backend(&state.app.db, backend).await;
+                }
+                return error_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "TIMEOUT",
+                    &format!(
+                        "the request took longer than {} ms and was stopped",
+                        timeout.as_millis()
+                    ),
+                    json_type,
+                );
+            }
         }
     };
     let request_error = response.data == async_graphql::Value::Null
@@ -324,6 +389,21 @@ async fn answer(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(json_type));
     res
+}
+
+/// Cancels the statement backend `pid` runs (a request's, stopped by its timeout).
+async fn cancel_backend(pool: &sea_orm::DatabaseConnection, pid: i32) {
+    use sea_orm::ConnectionTrait;
+    let cancelled = pool
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_cancel_backend($1)",
+            [pid.into()],
+        ))
+        .await;
+    if let Err(e) = cancelled {
+        tracing::warn!(error = %e, pid, "cancelling a timed-out request's statement failed");
+    }
 }
 
 /// A request whose client spent its quota: 429 with `retry-after`.

@@ -262,3 +262,42 @@ pub async fn create_token(db: &TestDb, user: &str, roles: &[api::auth::Role]) ->
     let _ = conn.close().await;
     token
 }
+
+/// POSTs a `len`-byte body to `/graphql` over a plain socket the way a slow client does: the
+/// headers and a first part, a pause, then the rest. Returns the answer's status line and
+/// body, or what broke the connection: like most HTTP clients, it reports a body it could not
+/// finish sending rather than an answer that came early.
+pub async fn post_slowly(
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+    len: usize,
+) -> Result<(String, String), std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await?;
+    let mut head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {len}\r\nconnection: close\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    socket.write_all(head.as_bytes()).await?;
+    let part = vec![b' '; 64 * 1024];
+    socket.write_all(&part).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut left = len - part.len();
+    while left > 0 {
+        let n = left.min(part.len());
+        socket.write_all(&part[..n]).await?;
+        left -= n;
+    }
+    let mut answer = Vec::new();
+    socket
+        .read_to_end(&mut answer)
+        .await
+        .or_else(|e| if answer.is_empty() { Err(e) } else { Ok(0) })?;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    Ok((status, body))
+}

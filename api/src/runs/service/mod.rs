@@ -51,6 +51,24 @@ pub async fn get_execution(
     Ok(test_execution::Entity::find_by_id(id).one(conn).await?)
 }
 
+/// Pins or unpins a run (a pinned run is never archived); NOT_FOUND when absent or not
+/// visible.
+pub async fn pin_run(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    pinned: bool,
+) -> AppResult<test_run::Model> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE test_runs SET pinned = $2 WHERE id = $1 RETURNING *",
+            [id.into(), pinned.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::not_found("TestRun", id))?;
+    Ok(test_run::Model::from_query_result(&row, "")?)
+}
+
 /// The GraphQL name of a status, for messages.
 pub fn status_name<T: std::fmt::Debug>(status: T) -> String {
     format!("{status:?}").to_uppercase()
