@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::catalog::{assert_bad_input, assert_code, data};
+use crate::helpers::catalog::{assert_bad_input, assert_code, data, warm_up};
 use crate::helpers::q::query;
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
@@ -472,6 +472,51 @@ async fn a_request_longer_than_the_request_timeout_then_504_timeout_and_the_serv
     assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
     let body: Value = res.json().await.expect("json");
     assert_code(&body, "TIMEOUT");
+    assert_serving(&app).await;
+}
+
+#[tokio::test]
+async fn a_request_timing_out_then_its_statement_is_cancelled_in_postgresql() {
+    let app = spawn_app_with(api::config::ServerOptions {
+        request_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    warm_up(&app).await;
+    let pool = app.db.pool().await;
+    // a lock no read of the catalogue gets past: the request's statement waits on it
+    let mut lock = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE test_cases IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    let res = app
+        .http(Method::POST, "/graphql")
+        .json(&json!({ "query": "{ testCases(first: 1) { totalCount } }" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    // the statement is gone from PostgreSQL, not left waiting for the lock
+    let waiting = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_activity")
+    };
+    let mut left = waiting().await;
+    for _ in 0..50 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = waiting().await;
+    }
+    assert_eq!(left, 0, "a statement of the timed-out request still waits");
+    lock.rollback().await.expect("rollback");
     assert_serving(&app).await;
 }
 
