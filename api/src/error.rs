@@ -193,6 +193,53 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "name",
         "a test case with this name already exists in this category",
     ),
+    conflict(
+        "uq_test_cases_project_name_category",
+        "name",
+        "a test case with this name already exists in this category",
+    ),
+    bad(
+        "test_cases_project_id_fkey",
+        "projectKey",
+        "no such project",
+    ),
+    bad(
+        "test_suites_project_id_fkey",
+        "projectKey",
+        "no such project",
+    ),
+    bad(
+        "configurations_project_id_fkey",
+        "projectKey",
+        "no such project",
+    ),
+    bad("test_runs_project_id_fkey", "projectKey", "no such project"),
+    conflict(
+        "uq_projects_key",
+        "key",
+        "a project with this key already exists",
+    ),
+    bad(
+        "ck_projects_key",
+        "key",
+        "must be 1 to 64 lowercase letters, digits and dashes, starting and ending with a letter or digit",
+    ),
+    bad("ck_projects_name_not_blank", "name", "must not be blank"),
+    bad(
+        "ck_project_members_role",
+        "role",
+        "must be one of viewer, member, maintainer",
+    ),
+    bad(
+        "ck_project_members_user_id_not_blank",
+        "userId",
+        "must not be blank",
+    ),
+    bad(
+        "project_members_project_id_fkey",
+        "projectKey",
+        "no such project",
+    ),
     bad(
         "test_cases_configuration_id_fkey",
         "configurationId",

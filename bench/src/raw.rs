@@ -97,15 +97,12 @@ async fn with_conn<T>(
             None => (BENCH_USER, "admin", api::auth::context::ADMIN_ROLE),
         };
         let mut tx = pool.begin().await?;
-        sqlx::query(
-            "SELECT set_config('app.user_id', $1, true), set_config('app.user_roles', $2, true), \
-             set_config('role', $3, true)",
-        )
-        .bind(user)
-        .bind(roles)
-        .bind(role)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("SELECT app_begin_request($1, $2, $3, NULL, NULL, '15s')")
+            .bind(user)
+            .bind(roles)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
         let value = f(&mut *tx).await?;
         // as the API ends a read: released without waiting for a COMMIT (rolled back on the
         // way to the pool)

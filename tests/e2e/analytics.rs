@@ -669,8 +669,7 @@ async fn flakiest_list_shows_a_member_only_their_cases() {
     let pool = app.db.pool().await;
     let mut tx = pool.begin().await.expect("begin");
     crate::helpers::q::query(
-        "SELECT set_config('app.user_id', 'alice', true), set_config('app.user_roles', 'member', true),
-                set_config('role', 'application_users', true)",
+        "SELECT app_begin_request('alice', 'member', 'application_users', NULL, NULL, '15s')",
     )
     .execute(&mut *tx)
     .await

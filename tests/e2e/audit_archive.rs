@@ -320,19 +320,34 @@ async fn members_cannot_archive_and_see_only_their_archived_executions() {
     app.gql(ARCHIVE, json!({"d": false})).await;
     let pool = app.db.pool().await;
     let mut tx = pool.begin().await.expect("begin");
-    crate::helpers::q::query("SELECT set_config('app.user_id', 'alice', true), set_config('app.user_roles', 'member', true), set_config('role', 'application_users', true)")
-        .execute(&mut *tx)
-        .await
-        .expect("identity");
+    crate::helpers::q::query(
+        "SELECT app_begin_request('alice', 'member', 'application_users', NULL, NULL, '15s')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("identity");
     let seen: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_executions_archive")
         .fetch_one(&mut *tx)
         .await
         .expect("count");
     assert_eq!(seen, 0, "a member saw another author's archived executions");
+    // the database role makes an admin, not a setting
     crate::helpers::q::query("SELECT set_config('app.user_roles', 'admin', true)")
         .execute(&mut *tx)
         .await
-        .expect("admin");
+        .expect("admin setting");
+    let seen: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_executions_archive")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert_eq!(
+        seen, 0,
+        "the admin setting alone showed archived executions"
+    );
+    crate::helpers::q::query("SET LOCAL ROLE application_admins")
+        .execute(&mut *tx)
+        .await
+        .expect("admin role");
     let seen: i64 = crate::helpers::q::query_scalar("SELECT count(*) FROM test_executions_archive")
         .fetch_one(&mut *tx)
         .await

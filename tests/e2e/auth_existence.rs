@@ -676,8 +676,7 @@ async fn refused(conn: &sea_orm::DatabaseConnection, as_bob: bool, sql: &str) ->
     let tx = conn.begin().await.expect("begin");
     if as_bob {
         tx.execute_unprepared(
-            "SELECT set_config('app.user_id', 'bob', true), set_config('app.user_roles', 'member', true),
-                    set_config('role', 'application_users', true)",
+            "SELECT app_begin_request('bob', 'member', 'application_users', NULL, NULL, '15s')",
         )
         .await
         .expect("Bob's identity");

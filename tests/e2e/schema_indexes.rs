@@ -170,8 +170,7 @@ async fn search_under_row_level_security_is_served_by_the_index() {
     seed(&pool).await;
     let mut tx = pool.begin().await.expect("begin");
     crate::helpers::q::query(
-        "SELECT set_config('app.user_id', 'author-1', true), set_config('app.user_roles', 'member', true),
-                set_config('role', 'application_users', true)",
+        "SELECT app_begin_request('author-1', 'member', 'application_users', NULL, NULL, '15s')",
     )
     .execute(&mut *tx)
     .await
@@ -199,24 +198,21 @@ async fn search_under_row_level_security_is_served_by_the_index() {
 /// The plan of `sql` run inside a request's security context as `user` with `roles`.
 async fn plan_as(pool: &PgPool, user: &str, admin: bool, sql: &str) -> String {
     let mut tx = pool.begin().await.expect("begin");
-    let identity = api::auth::Identity {
-        user_id: user.to_owned(),
-        roles: vec![if admin {
+    let identity = api::auth::Identity::unscoped(
+        user,
+        vec![if admin {
             api::auth::Role::Admin
         } else {
             api::auth::Role::Member
         }],
-    };
-    crate::helpers::q::query(
-        "SELECT set_config('app.user_id', $1, true), set_config('app.user_roles', $2, true),
-                set_config('role', $3, true)",
-    )
-    .bind(user)
-    .bind(if admin { "admin" } else { "member" })
-    .bind(api::auth::context::request_role(&identity))
-    .execute(&mut *tx)
-    .await
-    .expect("identity");
+    );
+    crate::helpers::q::query("SELECT app_begin_request($1, $2, $3, NULL, NULL, '15s')")
+        .bind(user)
+        .bind(if admin { "admin" } else { "member" })
+        .bind(api::auth::context::request_role(&identity))
+        .execute(&mut *tx)
+        .await
+        .expect("identity");
     let rows: Vec<String> = crate::helpers::q::query_scalar(format!("EXPLAIN {sql}"))
         .fetch_all(&mut *tx)
         .await

@@ -36,6 +36,8 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "api_tokens",
             "audit_log",
             "configurations",
+            "project_members",
+            "projects",
             "test_artifacts",
             "test_artifacts_archive",
             "test_case_flakiness",
@@ -133,14 +135,12 @@ async fn rls_policies_of_the_spec_exist_for_the_application_role() {
     .execute(&mut *tx)
     .await
     .expect("seed");
-    crate::helpers::q::query("SELECT set_config('app.user_id', 'alice', true), set_config('app.user_roles', 'member', true)")
-        .execute(&mut *tx)
-        .await
-        .expect("identity");
-    crate::helpers::q::query("SET LOCAL ROLE application_users")
-        .execute(&mut *tx)
-        .await
-        .expect("role");
+    crate::helpers::q::query(
+        "SELECT app_begin_request('alice', 'member', 'application_users', NULL, NULL, '15s')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("identity");
     let visible: Vec<String> =
         crate::helpers::q::query_scalar("SELECT name::text FROM test_cases ORDER BY 1")
             .fetch_all(&mut *tx)
@@ -323,7 +323,10 @@ async fn migrating_names_back_to_unique_across_authors_while_two_share_one_then_
         .expect("up again");
     assert_eq!(
         case_unique_indexes(&pool).await,
-        ["uq_test_cases_name_category_author"]
+        [
+            "uq_test_cases_name_category_author",
+            "uq_test_cases_project_name_category"
+        ]
     );
     let _ = conn.close().await;
 }

@@ -175,20 +175,25 @@ impl RequestDb {
                     .map(|r| r.as_str())
                     .collect::<Vec<_>>()
                     .join(",");
+                let capabilities: Option<Vec<String>> = identity
+                    .scope
+                    .capabilities
+                    .as_ref()
+                    .map(|caps| caps.iter().map(|c| c.as_str().to_owned()).collect());
                 let timeout = format!("{}ms", self.limits.statement_timeout.as_millis());
+                // one function sets the whole security context (migration 16): who, the
+                // projects the token may act in by the user's memberships, the role and the
+                // time limits, in one round trip
                 let row = tx
                     .query_one_raw(Statement::from_sql_and_values(
                         DbBackend::Postgres,
-                        "SELECT set_config('app.user_id', $1, true), \
-                                set_config('app.user_roles', $2, true), \
-                                set_config('role', $3, true), \
-                                set_config('statement_timeout', $4, true), \
-                                set_config('idle_in_transaction_session_timeout', $4, true), \
-                                pg_backend_pid() AS backend",
+                        "SELECT app_begin_request($1, $2, $3, $4, $5, $6) AS backend",
                         [
                             identity.user_id.clone().into(),
                             roles.into(),
                             request_role(identity).into(),
+                            identity.scope.project.into(),
+                            capabilities.into(),
                             timeout.into(),
                         ],
                     ))

@@ -38,16 +38,87 @@ impl Role {
     }
 }
 
+/// What a token may do, within what its user's roles and memberships allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
+pub enum Capability {
+    /// Read the catalogue, runs and results.
+    Read,
+    /// Start and finish runs, report and import results, upload artifacts; read the
+    /// catalogue and the runs it reported.
+    Report,
+    /// Change the catalogue (and, as a project's maintainer, its suites, configurations and
+    /// members); implies read and report.
+    Write,
+    /// Everything the user's roles allow, admin rights included.
+    Admin,
+}
+
+impl Capability {
+    /// The spelling stored in `api_tokens.capabilities`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Read => "read",
+            Capability::Report => "report",
+            Capability::Write => "write",
+            Capability::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "read" => Capability::Read,
+            "report" => Capability::Report,
+            "write" => Capability::Write,
+            "admin" => Capability::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a token acts: one project, and some capabilities. The default, no scope, is
+/// everything its user's roles and memberships allow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// The one project the token acts in.
+    pub project: Option<uuid::Uuid>,
+    /// What it may do (`None`: everything).
+    pub capabilities: Option<Vec<Capability>>,
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
     pub roles: Vec<Role>,
+    /// What the token limits the caller to.
+    pub scope: Scope,
 }
 
 impl Identity {
+    /// An identity with every right its roles give (a token without a scope).
+    pub fn unscoped(user_id: impl Into<String>, roles: Vec<Role>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            roles,
+            scope: Scope::default(),
+        }
+    }
+
+    /// Whether the request acts as an admin: an admin's token that is neither limited to a
+    /// project nor without the admin capability (such a token acts as a member, or as a
+    /// maintainer of its project).
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&Role::Admin)
+            && self.scope.project.is_none()
+            && self.allows(Capability::Admin)
+    }
+
+    /// Whether the token's capabilities include `capability`.
+    pub fn allows(&self, capability: Capability) -> bool {
+        self.scope
+            .capabilities
+            .as_ref()
+            .is_none_or(|caps| caps.contains(&capability))
     }
 }
 

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{Identity, Role};
+use super::{Capability, Identity, Role, Scope};
 use crate::error::{AppError, AppResult};
 
 /// Prefix of every token, so that leaked tokens are recognisable by secret scanners.
@@ -256,6 +256,14 @@ pub fn parse_roles(roles: &[String]) -> Vec<Role> {
         .collect()
 }
 
+/// Parses capabilities as stored (`{read,report}`).
+pub fn parse_capabilities(capabilities: &[String]) -> Vec<Capability> {
+    capabilities
+        .iter()
+        .filter_map(|c| Capability::parse(c))
+        .collect()
+}
+
 /// Why a token was refused. Each reason has its own text, so that a client can say which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -373,7 +381,8 @@ async fn read_token(pool: &DatabaseConnection, id: Uuid) -> AppResult<Option<Tok
     let row = pool
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT user_id, roles, secret_hash, revoked_at IS NOT NULL AS revoked, expires_at,
+            "SELECT user_id, roles, project_id, capabilities, secret_hash,
+                    revoked_at IS NOT NULL AS revoked, expires_at,
                     (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AS stale_use
              FROM api_tokens WHERE id = $1",
             [id.into()],
@@ -401,6 +410,12 @@ async fn read_token(pool: &DatabaseConnection, id: Uuid) -> AppResult<Option<Tok
         identity: Identity {
             user_id: row.try_get("", "user_id")?,
             roles: parse_roles(&roles),
+            scope: Scope {
+                project: row.try_get("", "project_id")?,
+                capabilities: row
+                    .try_get::<Option<Vec<String>>>("", "capabilities")?
+                    .map(|caps| parse_capabilities(&caps)),
+            },
         },
         revoked: row.try_get("", "revoked")?,
         expires_at: row.try_get("", "expires_at")?,
@@ -424,10 +439,7 @@ mod tests {
         TokenRow {
             read_at: std::time::Instant::now(),
             secret_hash: Vec::new(),
-            identity: Identity {
-                user_id: "u".to_owned(),
-                roles: vec![Role::Member],
-            },
+            identity: Identity::unscoped("u", vec![Role::Member]),
             revoked: false,
             expires_at: None,
         }

@@ -160,7 +160,24 @@ const RUN_JSON: &str = "json_build_object('runId', r.id, 'testSuiteId', r.test_s
 
 fn identity_key(identity: &Identity) -> String {
     let roles: Vec<&str> = identity.roles.iter().map(|r| r.as_str()).collect();
-    format!("{}|{}", identity.user_id, roles.join(","))
+    let capabilities = match &identity.scope.capabilities {
+        Some(caps) => caps
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "*".to_owned(),
+    };
+    let project = identity
+        .scope
+        .project
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    format!(
+        "{}|{}|{project}|{capabilities}",
+        identity.user_id,
+        roles.join(",")
+    )
 }
 
 /// Runs `sql` (returning one JSON value `v`, or no row or NULL) as `identity` and decodes it,
