@@ -251,6 +251,63 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Manage projects and their members.
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ProjectAction {
+    /// Create a project.
+    Create {
+        /// Its key: 1 to 64 lowercase letters, digits and dashes (`web-shop`).
+        key: String,
+        /// Display name (default: the key).
+        #[arg(long)]
+        name: Option<String>,
+        /// What it is about.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List projects with their members.
+    List,
+    /// Give a user a role in a project (adding them if needed).
+    AddMember {
+        /// The project's key.
+        key: String,
+        /// The user.
+        user: String,
+        /// Their role.
+        #[arg(long, value_enum, default_value = "member")]
+        role: ProjectRoleArg,
+    },
+    /// Remove a user from a project.
+    RemoveMember {
+        /// The project's key.
+        key: String,
+        /// The user.
+        user: String,
+    },
+}
+
+/// Project roles on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProjectRoleArg {
+    Viewer,
+    Member,
+    Maintainer,
+}
+
+impl From<ProjectRoleArg> for crate::projects::service::ProjectRole {
+    fn from(r: ProjectRoleArg) -> Self {
+        match r {
+            ProjectRoleArg::Viewer => Self::Viewer,
+            ProjectRoleArg::Member => Self::Member,
+            ProjectRoleArg::Maintainer => Self::Maintainer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -269,6 +326,13 @@ pub enum TokenAction {
         /// Lifetime, e.g. `90d`, `12h` (default: no expiry).
         #[arg(long, value_parser = humantime::parse_duration)]
         expires_in: Option<std::time::Duration>,
+        /// The one project the token may act in (its key); the user must be a member.
+        #[arg(long)]
+        project: Option<String>,
+        /// What the token may do (repeat for several; default: everything the user's roles
+        /// allow). A CI job reporting results needs only `report`.
+        #[arg(long = "capability", value_enum)]
+        capabilities: Vec<CapabilityArg>,
     },
     /// List tokens (never their secrets).
     List,
@@ -277,6 +341,26 @@ pub enum TokenAction {
         /// The token's id (as listed).
         id: uuid::Uuid,
     },
+}
+
+/// Token capabilities on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CapabilityArg {
+    Read,
+    Report,
+    Write,
+    Admin,
+}
+
+impl From<CapabilityArg> for crate::auth::Capability {
+    fn from(c: CapabilityArg) -> Self {
+        match c {
+            CapabilityArg::Read => Self::Read,
+            CapabilityArg::Report => Self::Report,
+            CapabilityArg::Write => Self::Write,
+            CapabilityArg::Admin => Self::Admin,
+        }
+    }
 }
 
 /// Roles on the command line.

@@ -55,6 +55,7 @@ pub mod limits;
 pub mod live;
 pub mod loader;
 pub mod pagination;
+pub mod projects;
 pub mod rate_limit;
 pub mod runs;
 pub mod scalars;

@@ -176,6 +176,7 @@ rows! {
     entity::configuration::Model => "configurations",
     entity::test_run::Model => "test_runs",
     entity::test_execution::Model => "test_executions",
+    entity::project::Model => "projects",
 }
 
 /// Rows of a table by id (those the caller can see).

@@ -101,6 +101,25 @@ pub struct Ordering {
     pub id_column: &'static str,
 }
 
+impl Ordering {
+    /// The ordering of a list of `table` by one of its plain columns.
+    pub fn column(
+        table: &'static str,
+        column: &str,
+        kind: KeyKind,
+        descending: bool,
+        id_column: &'static str,
+    ) -> Self {
+        Ordering {
+            name: format!("{column}:{}", if descending { "desc" } else { "asc" }),
+            sql: format!("{table}.{column}"),
+            kind,
+            descending,
+            id_column,
+        }
+    }
+}
+
 /// A validated page request.
 #[derive(Debug, Clone)]
 pub struct Page {

@@ -28,6 +28,7 @@ pub struct QueryRoot(
     crate::analytics::query::AnalyticsQuery,
     crate::analytics::query::CaseStatsQuery,
     crate::audit::AuditQuery,
+    crate::projects::query::ProjectsQuery,
 );
 
 /// Entry points for writing.
@@ -37,6 +38,7 @@ pub struct MutationRoot(
     CatalogMutation,
     RunsMutation,
     crate::archive::ArchiveMutation,
+    crate::projects::mutation::ProjectsMutation,
 );
 
 /// Version and health of the running service.

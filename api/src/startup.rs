@@ -10,7 +10,9 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, DatabaseArgs, MigrateAction, ServerOptions, TokenAction};
+use crate::config::{
+    Cli, Command, DatabaseArgs, MigrateAction, ProjectAction, ServerOptions, TokenAction,
+};
 use crate::db::managed::{self, ClusterOptions, ManagedCluster};
 use crate::state::AppState;
 
@@ -284,6 +286,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             open.close().await?;
             result
         }
+        Command::Project { action } => {
+            let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
+            let result = async {
+                if !cli.no_migrate {
+                    migration::Migrator::up(&open.db, None).await?;
+                }
+                project_command(&open.db, action).await
+            }
+            .await;
+            open.close().await?;
+            result
+        }
         Command::Migrate { action } => {
             let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
             let result = migrate(&open.db, action).await;
@@ -329,6 +343,8 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
             roles,
             name,
             expires_in,
+            project,
+            capabilities,
         } => {
             let roles: Vec<crate::auth::Role> = roles.into_iter().map(Into::into).collect();
             let expires_at = match expires_in {
@@ -339,9 +355,24 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
                 ),
                 None => None,
             };
-            let (record, token) = service::create(db, &user, &roles, name.as_deref(), expires_at)
-                .await
-                .map_err(to_anyhow)?;
+            let capabilities: Option<Vec<crate::auth::Capability>> = if capabilities.is_empty() {
+                None
+            } else {
+                Some(capabilities.into_iter().map(Into::into).collect())
+            };
+            let (record, token) = service::create(
+                db,
+                &service::NewToken {
+                    user_id: &user,
+                    roles: &roles,
+                    name: name.as_deref(),
+                    expires_at,
+                    project_key: project.as_deref(),
+                    capabilities: capabilities.as_deref(),
+                },
+            )
+            .await
+            .map_err(to_anyhow)?;
             eprintln!(
                 "created token {} for {} (shown once; only its hash is stored):",
                 record.id, record.user_id
@@ -358,8 +389,18 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
                 } else {
                     "active"
                 };
+                let scope = match (&t.project_id, &t.capabilities) {
+                    (None, None) => String::new(),
+                    (project, caps) => format!(
+                        " [{}{}]",
+                        project.map(|p| format!("project {p} ")).unwrap_or_default(),
+                        caps.as_ref()
+                            .map(|c| c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","))
+                            .unwrap_or_else(|| "all".to_owned())
+                    ),
+                };
                 println!(
-                    "{}  {:<20} {:<14} {:<8} {}",
+                    "{}  {:<20} {:<14} {:<8} {}{scope}",
                     t.id,
                     t.user_id,
                     roles.join(","),
@@ -371,6 +412,80 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
         TokenAction::Revoke { id } => {
             let t = service::revoke(db, id).await.map_err(to_anyhow)?;
             println!("revoked {} ({})", t.id, t.user_id);
+        }
+    }
+    Ok(())
+}
+
+/// The command line's projects, as the tables' owner (an operator on the server's machine):
+/// the same services as the API, with the operator acting as an admin.
+async fn project_command(db: &DatabaseConnection, action: ProjectAction) -> anyhow::Result<()> {
+    use crate::projects::service;
+    let to_anyhow = |e: crate::error::AppError| anyhow::anyhow!("{}", error_text(e));
+    let operator = crate::auth::Identity::unscoped("operator", vec![crate::auth::Role::Admin]);
+    match action {
+        ProjectAction::Create {
+            key,
+            name,
+            description,
+        } => {
+            let name = name.unwrap_or_else(|| key.clone());
+            let p = service::create(db, &key, &name, description.as_deref(), "operator")
+                .await
+                .map_err(to_anyhow)?;
+            println!("created project {} ({})", p.key, p.id);
+        }
+        ProjectAction::List => {
+            let (page, _) = service::list(
+                db,
+                service::ProjectFilter {
+                    include_archived: Some(true),
+                    search: None,
+                },
+                &crate::pagination::PageArgs {
+                    first: Some(100),
+                    ..Default::default()
+                },
+                crate::pagination::Selected {
+                    rows: true,
+                    total: false,
+                },
+            )
+            .await
+            .map_err(to_anyhow)?;
+            let projects: Vec<entity::project::Model> =
+                page.rows.into_iter().map(|(_, p)| p).collect();
+            let ids: Vec<uuid::Uuid> = projects.iter().map(|p| p.id).collect();
+            let members = service::members_of(db, &ids).await.map_err(to_anyhow)?;
+            for p in projects {
+                let list: Vec<String> = members
+                    .get(&p.id)
+                    .map(|ms| {
+                        ms.iter()
+                            .map(|m| format!("{} ({})", m.user_id, m.role))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{:<24} {}{}  {}",
+                    p.key,
+                    p.name,
+                    if p.archived { " [archived]" } else { "" },
+                    list.join(", ")
+                );
+            }
+        }
+        ProjectAction::AddMember { key, user, role } => {
+            let (p, m) = service::set_member(db, &operator, &key, &user, role.into())
+                .await
+                .map_err(to_anyhow)?;
+            println!("{} is {} of {}", m.user_id, m.role, p.key);
+        }
+        ProjectAction::RemoveMember { key, user } => {
+            let p = service::remove_member(db, &operator, &key, &user)
+                .await
+                .map_err(to_anyhow)?;
+            println!("removed {user} from {}", p.key);
         }
     }
     Ok(())
@@ -398,10 +513,12 @@ async fn ensure_first_token(db: &DatabaseConnection, addr: SocketAddr) -> anyhow
     }
     let (_, token) = service::create(
         db,
-        LOCAL_ADMIN_USER,
-        &[crate::auth::Role::Admin],
-        Some("created on first start"),
-        None,
+        &service::NewToken {
+            user_id: LOCAL_ADMIN_USER,
+            roles: &[crate::auth::Role::Admin],
+            name: Some("created on first start"),
+            ..Default::default()
+        },
     )
     .await
     .map_err(to_anyhow)?;

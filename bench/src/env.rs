@@ -83,10 +83,12 @@ impl Env {
                 .context("connecting the admin pool")?;
             let (_, token) = api::auth::service::create(
                 &owner,
-                crate::BENCH_USER,
-                &[api::auth::Role::Admin],
-                Some("benchmark"),
-                None,
+                &api::auth::service::NewToken {
+                    user_id: crate::BENCH_USER,
+                    roles: &[api::auth::Role::Admin],
+                    name: Some("benchmark"),
+                    ..Default::default()
+                },
             )
             .await
             .map_err(|e| anyhow::anyhow!("creating the admin token: {e:?}"))?;

@@ -168,10 +168,12 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     progress::say(opts, "scenario 1: queries");
     let (_, member_token) = api::auth::service::create(
         &ctx.env.owner,
-        BENCH_MEMBER,
-        &[api::auth::Role::Member],
-        Some("benchmark member"),
-        None,
+        &api::auth::service::NewToken {
+            user_id: BENCH_MEMBER,
+            roles: &[api::auth::Role::Member],
+            name: Some("benchmark member"),
+            ..Default::default()
+        },
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the member token: {e:?}"))?;

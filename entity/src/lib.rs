@@ -10,6 +10,8 @@
 //! - [`test_execution`]: `test_executions`, one attempt at a case
 //! - [`test_step_execution`]: `test_step_executions`, one step within an execution
 //! - [`test_artifact`]: `test_artifacts`, files produced by executions and steps
+//! - [`project`]: `projects`, what a team shares
+//! - [`project_member`]: `project_members`, a user's role in a project
 //! - [`audit_log`]: `audit_log`, the trigger-written change history
 //! - [`enums`]: status, priority and type enums stored as strings
 //! - [`prelude`]: the entities under short names
@@ -18,6 +20,8 @@ pub mod audit_log;
 pub mod configuration;
 pub mod enums;
 pub mod prelude;
+pub mod project;
+pub mod project_member;
 pub mod test_artifact;
 pub mod test_case;
 pub mod test_execution;
@@ -48,6 +52,7 @@ mod tests {
             created_by: None,
             created_at: None,
             updated_at: None,
+            project_id: Uuid::nil(),
         };
         let sql = suite
             .find_related(test_case::Entity)
@@ -78,6 +83,7 @@ mod tests {
             configuration_id: None,
             created_at: None,
             updated_at: None,
+            project_id: Uuid::nil(),
         };
         let sql = case
             .find_related(test_suite::Entity)

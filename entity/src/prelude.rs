@@ -2,6 +2,8 @@
 
 pub use crate::audit_log::Entity as AuditLog;
 pub use crate::configuration::Entity as Configuration;
+pub use crate::project::Entity as Project;
+pub use crate::project_member::Entity as ProjectMember;
 pub use crate::test_artifact::Entity as TestArtifact;
 pub use crate::test_case::Entity as TestCase;
 pub use crate::test_execution::Entity as TestExecution;

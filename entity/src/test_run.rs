@@ -31,6 +31,8 @@ pub struct Model {
     pub pinned: bool,
     pub created_at: Option<DateTimeWithTimeZone>,
     pub updated_at: Option<DateTimeWithTimeZone>,
+    /// The project the row belongs to (`projects`).
+    pub project_id: Uuid,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

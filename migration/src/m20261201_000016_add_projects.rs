@@ -233,8 +233,8 @@ fn write_policies() -> Vec<Policy> {
                 "project_project_update_policy".to_owned(),
                 "UPDATE",
                 half.role(),
-                Some(in_projects("id", "manage")),
-                Some(in_projects("id", "manage")),
+                Some(in_projects("id", "maintain")),
+                Some(in_projects("id", "maintain")),
             ));
         }
     }
@@ -397,7 +397,15 @@ fn read_policies() -> Vec<Policy> {
 
 /// The read and write policies of migration 15 this one replaces, for `down`:
 /// (table, policy, command, USING, WITH CHECK).
-const PREVIOUS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+type PreviousPolicy = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const PREVIOUS: &[PreviousPolicy] = &[
     (
         "test_cases",
         "test_case_access_policy",
@@ -668,6 +676,7 @@ GRANT EXECUTE ON FUNCTION app_projects(TEXT), app_own(TEXT) TO application_users
 --   report:  where it starts runs and reports (member or maintainer; report, write or admin)
 --   write:   where it changes test cases (member or maintainer; write or admin)
 --   manage:  where it manages suites, configurations and members (maintainer; write or admin)
+--   maintain: which projects it may rename, archive and restore (as manage, archived too)
 --   own:     what the seed's author rule grants (unscoped tokens only)
 --
 -- Archived projects are read-only. A token scoped to a project acts there by membership only
@@ -682,7 +691,7 @@ DECLARE
     reports BOOLEAN := caps && ARRAY['report', 'write', 'admin'];
     writes BOOLEAN := caps && ARRAY['write', 'admin'];
     admin BOOLEAN := 'admin' = ANY(string_to_array(p_roles, ','));
-    s_read TEXT; s_runs TEXT; s_report TEXT; s_write TEXT; s_manage TEXT;
+    s_read TEXT; s_runs TEXT; s_report TEXT; s_write TEXT; s_manage TEXT; s_maintain TEXT;
 BEGIN
     SELECT string_agg(m.project_id::text, ',') FILTER (WHERE reads),
            string_agg(m.project_id::text, ',') FILTER (WHERE full_reads),
@@ -691,8 +700,9 @@ BEGIN
            string_agg(m.project_id::text, ',') FILTER (
                WHERE writes AND NOT m.archived AND m.role IN ('member', 'maintainer')),
            string_agg(m.project_id::text, ',') FILTER (
-               WHERE writes AND NOT m.archived AND m.role = 'maintainer')
-      INTO s_read, s_runs, s_report, s_write, s_manage
+               WHERE writes AND NOT m.archived AND m.role = 'maintainer'),
+           string_agg(m.project_id::text, ',') FILTER (WHERE writes AND m.role = 'maintainer')
+      INTO s_read, s_runs, s_report, s_write, s_manage, s_maintain
       FROM (SELECT pm.project_id, pm.role, p.archived
               FROM project_members pm JOIN projects p ON p.id = pm.project_id
              WHERE pm.user_id = p_user AND (p_project IS NULL OR pm.project_id = p_project)
@@ -706,6 +716,7 @@ BEGIN
             set_config('app.projects_report', coalesce(s_report, ''), true),
             set_config('app.projects_write', coalesce(s_write, ''), true),
             set_config('app.projects_manage', coalesce(s_manage, ''), true),
+            set_config('app.projects_maintain', coalesce(s_maintain, ''), true),
             set_config('app.own', CASE WHEN p_project IS NOT NULL THEN '' ELSE
                 array_to_string(ARRAY[
                     CASE WHEN reads THEN 'read' END,

@@ -207,14 +207,26 @@ async fn an_owner_without_superuser_rights_migrates_and_serves_both_roles() {
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    let (_, admin) =
-        api::auth::service::create(&conn, "root", &[api::auth::Role::Admin], None, None)
-            .await
-            .expect("admin token");
-    let (_, alice) =
-        api::auth::service::create(&conn, "alice", &[api::auth::Role::Member], None, None)
-            .await
-            .expect("member token");
+    let (_, admin) = api::auth::service::create(
+        &conn,
+        &api::auth::service::NewToken {
+            user_id: "root",
+            roles: &[api::auth::Role::Admin],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("admin token");
+    let (_, alice) = api::auth::service::create(
+        &conn,
+        &api::auth::service::NewToken {
+            user_id: "alice",
+            roles: &[api::auth::Role::Member],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("member token");
     let client = reqwest::Client::new();
     let gql = async |token: &str, query: &str| -> serde_json::Value {
         client

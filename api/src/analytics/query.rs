@@ -22,6 +22,7 @@ impl AnalyticsQuery {
         #[graphql(desc = "How many (1 to 500).", default = 50)] limit: i32,
         #[graphql(desc = "Executions per case the score looks at.", default = 20)] last_n: i32,
         #[graphql(desc = "Days of history considered.", default = 30)] days: i32,
+        #[graphql(desc = "Only this project's cases (its key).")] project_key: Option<String>,
     ) -> async_graphql::Result<Vec<FlakyTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
@@ -34,7 +35,10 @@ impl AnalyticsQuery {
                 service::refresh_flakiness(db.pool_outside_request()).await?;
             }
             let conn = db.conn().await?;
-            service::flakiest(&*conn, limit, last_n, days).await?
+            let project =
+                crate::projects::service::resolve_id(&*conn, "projectKey", project_key.as_deref())
+                    .await?;
+            service::flakiest(&*conn, limit, last_n, days, project).await?
         };
         let cases =
             crate::catalog::loaders::cases(ctx, rows.iter().map(|(id, _)| *id).collect()).await?;
@@ -55,11 +59,15 @@ impl AnalyticsQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "How many (1 to 500).", default = 50)] limit: i32,
         #[graphql(desc = "Days of history considered.", default = 30)] days: i32,
+        #[graphql(desc = "Only this project's cases (its key).")] project_key: Option<String>,
     ) -> async_graphql::Result<Vec<FailingTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
             let conn = db.conn().await?;
-            service::most_failing(&*conn, limit, days).await?
+            let project =
+                crate::projects::service::resolve_id(&*conn, "projectKey", project_key.as_deref())
+                    .await?;
+            service::most_failing(&*conn, limit, days, project).await?
         };
         let cases = crate::catalog::loaders::cases(ctx, rows.iter().map(|r| r.0).collect()).await?;
         Ok(rows
@@ -84,7 +92,14 @@ impl AnalyticsQuery {
     ) -> AppResult<Vec<FailureGroup>> {
         let db = request_db(ctx)?;
         let conn = db.conn().await?;
-        service::failure_groups(&*conn, &filter.unwrap_or_default(), limit).await
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
+            &*conn,
+            "filter.projectKey",
+            filter.project_key.as_deref(),
+        )
+        .await?;
+        service::failure_groups(&*conn, &filter, limit).await
     }
 
     /// Daily pass rate over a date range (inclusive), of everything or of a suite or a case.
@@ -139,9 +154,16 @@ impl CaseStatsQuery {
             last: None,
             before: None,
         };
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
+            &*conn,
+            "filter.projectKey",
+            filter.project_key.as_deref(),
+        )
+        .await?;
         let (fetched, total) = service::stats_page(
             &*conn,
-            &filter.unwrap_or_default(),
+            &filter,
             &window.unwrap_or_default(),
             order_by,
             &args,

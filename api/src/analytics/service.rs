@@ -203,31 +203,37 @@ pub async fn flakiest(
     limit: i32,
     sample: i32,
     days: i32,
+    project: Option<Uuid>,
 ) -> AppResult<Vec<(Uuid, Flakiness)>> {
     let sample = check_sample(sample)?;
     let limit = check_limit(limit)?;
     let days = check_days("days", days)?;
+    let mut sql = Sql::default();
+    let limit = sql.bind(limit);
+    let days = sql.bind(days);
+    let in_project = match project {
+        Some(p) => format!(
+            " AND test_case_id IN (SELECT id FROM test_cases WHERE project_id = {})",
+            sql.bind(p)
+        ),
+        None => String::new(),
+    };
     let query = if sample == SUMMARY_SAMPLE {
-        crate::sql::statement(
-            format!(
-                "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness
-                 WHERE (flips > 0 OR recovered > 0)
-                   AND last_failed_at >= now() - $2 * interval '1 day'
-                 ORDER BY score DESC, test_case_id LIMIT $1"
-            ),
-            vec![limit.into(), days.into()],
-        )
+        sql.statement(format!(
+            "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness
+             WHERE (flips > 0 OR recovered > 0)
+               AND last_failed_at >= now() - {days} * interval '1 day'{in_project}
+             ORDER BY score DESC, test_case_id LIMIT {limit}"
+        ))
     } else {
-        crate::sql::statement(
-            format!(
-                "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of(ARRAY(
-                     SELECT DISTINCT test_case_id FROM test_executions
-                     WHERE status = 'failed' AND completed_at >= now() - $2 * interval '1 day'), $3)
-                 WHERE flips > 0 OR recovered > 0
-                 ORDER BY score DESC, test_case_id LIMIT $1"
-            ),
-            vec![limit.into(), days.into(), sample.into()],
-        )
+        let sample = sql.bind(sample);
+        sql.statement(format!(
+            "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of(ARRAY(
+                 SELECT DISTINCT test_case_id FROM test_executions
+                 WHERE status = 'failed' AND completed_at >= now() - {days} * interval '1 day'{in_project}), {sample})
+             WHERE flips > 0 OR recovered > 0
+             ORDER BY score DESC, test_case_id LIMIT {limit}"
+        ))
     };
     let rows = conn.query_all_raw(query).await?;
     rows.iter()
@@ -265,6 +271,7 @@ pub async fn most_failing(
     conn: &impl ConnectionTrait,
     limit: i32,
     days: i32,
+    project: Option<Uuid>,
 ) -> AppResult<
     Vec<(
         Uuid,
@@ -275,15 +282,24 @@ pub async fn most_failing(
 > {
     let limit = check_limit(limit)?;
     let days = check_days("days", days)?;
+    let mut values: Vec<sea_orm::Value> = vec![limit.into(), days.into()];
+    let in_project = match project {
+        Some(p) => {
+            values.push(p.into());
+            " AND test_case_id IN (SELECT id FROM test_cases WHERE project_id = $3)"
+        }
+        None => "",
+    };
     let rows = conn
         .query_all_raw(crate::sql::statement(
-            "SELECT test_case_id, count(*) FILTER (WHERE status = 'failed') AS failures, count(*) AS executions,
+            format!(
+                "SELECT test_case_id, count(*) FILTER (WHERE status = 'failed') AS failures, count(*) AS executions,
                     max(completed_at) FILTER (WHERE status = 'failed') AS last_failure
-             FROM test_executions WHERE completed_at >= now() - $2 * interval '1 day'
+             FROM test_executions WHERE completed_at >= now() - $2 * interval '1 day'{in_project}
              GROUP BY test_case_id HAVING count(*) FILTER (WHERE status = 'failed') > 0
              ORDER BY failures DESC, test_case_id LIMIT $1"
-                .to_owned(),
-            vec![limit.into(), days.into()],
+            ),
+            values,
         ))
         .await?;
     rows.iter()
@@ -322,6 +338,12 @@ pub async fn failure_groups(
     }
     if let Some(s) = filter.since {
         conditions.push(format!("e.completed_at >= {}", sql.bind(s)));
+    }
+    if let Some(p) = filter.project_id {
+        conditions.push(format!(
+            "e.test_case_id IN (SELECT id FROM test_cases WHERE project_id = {})",
+            sql.bind(p)
+        ));
     }
     let text = format!(
         "SELECT error_fingerprint(e.error_message) AS fingerprint, count(*) AS n,

@@ -123,6 +123,11 @@ pub struct FailureFilter {
     pub configuration_id: Option<Uuid>,
     /// Failures at or after this time.
     pub since: Option<Timestamp>,
+    /// Failures of this project's cases (its key).
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 /// A step of a case that fails, with its common errors.

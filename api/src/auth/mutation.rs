@@ -26,10 +26,14 @@ impl AuthMutation {
                 Box::pin(async move {
                     service::create(
                         tx,
-                        &input.user_id,
-                        &input.roles,
-                        input.name.as_deref(),
-                        input.expires_at,
+                        &service::NewToken {
+                            user_id: &input.user_id,
+                            roles: &input.roles,
+                            name: input.name.as_deref(),
+                            expires_at: input.expires_at,
+                            project_key: input.project_key.as_deref(),
+                            capabilities: input.capabilities.as_deref(),
+                        },
                     )
                     .await
                 })

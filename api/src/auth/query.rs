@@ -14,11 +14,7 @@ pub struct AuthQuery;
 impl AuthQuery {
     /// The caller's identity.
     async fn viewer(&self, ctx: &Context<'_>) -> AppResult<Viewer> {
-        let identity = super::guard::identity(ctx)?;
-        Ok(Viewer {
-            user_id: identity.user_id,
-            roles: identity.roles,
-        })
+        Ok(Viewer(super::guard::identity(ctx)?))
     }
 
     /// API tokens: all of them for an admin, one's own for a member; newest first.

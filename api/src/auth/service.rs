@@ -5,8 +5,8 @@ use chrono::{DateTime, FixedOffset};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use uuid::Uuid;
 
-use super::Role;
 use super::tokens::mint;
+use super::{Capability, Role};
 use crate::error::{AppError, AppResult};
 
 /// Longest user id (`VARCHAR(100)`, as the catalogue's author columns).
@@ -23,6 +23,10 @@ pub struct TokenRecord {
     pub last_used_at: Option<DateTime<FixedOffset>>,
     pub expires_at: Option<DateTime<FixedOffset>>,
     pub revoked_at: Option<DateTime<FixedOffset>>,
+    /// The one project it acts in, if limited.
+    pub project_id: Option<Uuid>,
+    /// What it may do, if limited.
+    pub capabilities: Option<Vec<Capability>>,
 }
 
 impl TokenRecord {
@@ -37,20 +41,44 @@ impl TokenRecord {
             last_used_at: row.try_get("", "last_used_at")?,
             expires_at: row.try_get("", "expires_at")?,
             revoked_at: row.try_get("", "revoked_at")?,
+            project_id: row.try_get("", "project_id")?,
+            capabilities: row
+                .try_get::<Option<Vec<String>>>("", "capabilities")?
+                .map(|caps| super::tokens::parse_capabilities(&caps)),
         })
     }
 }
 
-const COLUMNS: &str = "id, user_id, name, roles, created_at, last_used_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, user_id, name, roles, created_at, last_used_at, expires_at, revoked_at, \
+                       project_id, capabilities";
 
-/// Creates a token; returns its record and the token text (shown once).
+/// What a new token is.
+#[derive(Debug, Clone, Default)]
+pub struct NewToken<'a> {
+    pub user_id: &'a str,
+    pub roles: &'a [Role],
+    pub name: Option<&'a str>,
+    pub expires_at: Option<DateTime<FixedOffset>>,
+    /// The one project it acts in (its key).
+    pub project_key: Option<&'a str>,
+    /// What it may do (default: everything the user's roles allow).
+    pub capabilities: Option<&'a [Capability]>,
+}
+
+/// Creates a token; returns its record and the token text (shown once). A token limited to a
+/// project is for a member of it (or an admin, who acts there as a maintainer).
 pub async fn create(
     conn: &impl ConnectionTrait,
-    user_id: &str,
-    roles: &[Role],
-    name: Option<&str>,
-    expires_at: Option<DateTime<FixedOffset>>,
+    new: &NewToken<'_>,
 ) -> AppResult<(TokenRecord, String)> {
+    let NewToken {
+        user_id,
+        roles,
+        name,
+        expires_at,
+        project_key,
+        capabilities,
+    } = new.clone();
     if user_id.trim().is_empty() || user_id.chars().count() > USER_ID_MAX {
         return Err(AppError::bad_input(
             "userId",
@@ -80,13 +108,47 @@ pub async fn create(
     let mut role_names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
     role_names.sort();
     role_names.dedup();
+    let capabilities: Option<Vec<String>> = match capabilities {
+        Some([]) => {
+            return Err(AppError::bad_input(
+                "capabilities",
+                "a token needs at least one capability (or none given: all of them)",
+            ));
+        }
+        Some(caps) => {
+            let mut caps = caps.to_vec();
+            caps.sort();
+            caps.dedup();
+            Some(caps.iter().map(|c| c.as_str().to_owned()).collect())
+        }
+        None => None,
+    };
+    let project = match project_key {
+        Some(key) => {
+            let project = crate::projects::service::resolve(conn, "projectKey", key).await?;
+            if !roles.contains(&Role::Admin)
+                && crate::projects::service::roles_of(conn, user_id, &[project.id])
+                    .await?
+                    .is_empty()
+            {
+                return Err(AppError::bad_input(
+                    "projectKey",
+                    format!(
+                        "{user_id} is not a member of project '{key}': add them first (setProjectMember, or `project member add`)"
+                    ),
+                ));
+            }
+            Some(project.id)
+        }
+        None => None,
+    };
     let minted = mint(Uuid::new_v4());
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!(
-                "INSERT INTO api_tokens(id, user_id, name, roles, secret_hash, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+                "INSERT INTO api_tokens(id, user_id, name, roles, secret_hash, expires_at, project_id, capabilities)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
             ),
             [
                 minted.id.into(),
@@ -95,6 +157,8 @@ pub async fn create(
                 role_names.into(),
                 minted.secret_hash.into(),
                 expires_at.into(),
+                project.into(),
+                capabilities.into(),
             ],
         ))
         .await?

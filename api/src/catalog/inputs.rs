@@ -35,6 +35,11 @@ pub struct TestCaseFilter {
     /// Full-text search over name and description, web-search syntax: `"exact phrase"`,
     /// `a OR b`, `-excluded`. Results are ranked by relevance unless `orderBy` says otherwise.
     pub search: Option<String>,
+    /// In this project (its key).
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 /// Fields test cases can be ordered by.
@@ -73,6 +78,11 @@ pub struct TestSuiteFilter {
     pub name_contains: Option<String>,
     /// Contains this test case.
     pub contains_test_case: Option<Uuid>,
+    /// In this project (its key).
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 /// Fields suites and configurations can be ordered by.
@@ -105,6 +115,11 @@ pub struct ConfigurationFilter {
     pub is_active: Option<bool>,
     /// Name contains this text (case-insensitive).
     pub name_contains: Option<String>,
+    /// In this project (its key).
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 // ---------------------------------------------------------------- inputs
@@ -112,7 +127,8 @@ pub struct ConfigurationFilter {
 /// A new test case, with its steps.
 #[derive(InputObject, Clone)]
 pub struct CreateTestCaseInput {
-    /// Name (1 to 255 characters), unique within the category among cases not archived.
+    /// Name (1 to 255 characters), unique within the category and project among cases not
+    /// archived (in the default project: among the author's).
     pub name: String,
     /// What the case verifies.
     pub description: Option<String>,
@@ -138,6 +154,8 @@ pub struct CreateTestCaseInput {
     pub configuration_id: Option<Uuid>,
     /// Steps, in order.
     pub steps: Option<Vec<TestStepInput>>,
+    /// The project it belongs to (its key; default: the token's project, or `default`).
+    pub project_key: Option<String>,
 }
 
 /// Changes to a test case: absent fields stay as they are, `null` clears a nullable field.
@@ -235,8 +253,10 @@ pub struct CreateTestSuiteInput {
     pub is_active: Option<bool>,
     /// Creator's user id (defaults to the caller).
     pub created_by: Option<String>,
-    /// Test cases, in order.
+    /// Test cases, in order (of the suite's project).
     pub test_case_ids: Option<Vec<Uuid>>,
+    /// The project it belongs to (its key; default: the token's project, or `default`).
+    pub project_key: Option<String>,
 }
 
 /// Changes to a suite: absent fields stay, `null` clears a nullable field.
@@ -257,7 +277,8 @@ pub struct UpdateTestSuiteInput {
 /// A new configuration.
 #[derive(InputObject, Clone)]
 pub struct CreateConfigurationInput {
-    /// Name (1 to 255 characters); unique among active configurations of the type.
+    /// Name (1 to 255 characters); unique among the project's active configurations of the
+    /// type.
     pub name: String,
     /// What it is for.
     pub description: Option<String>,
@@ -269,6 +290,8 @@ pub struct CreateConfigurationInput {
     pub is_active: Option<bool>,
     /// Creator's user id (defaults to the caller).
     pub created_by: Option<String>,
+    /// The project it belongs to (its key; default: the token's project, or `default`).
+    pub project_key: Option<String>,
 }
 
 /// Changes to a configuration: absent fields stay, `null` clears a nullable field.

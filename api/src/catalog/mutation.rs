@@ -12,13 +12,10 @@ use super::service;
 use super::types::{Configuration, TestCase, TestStep, TestSuite};
 use crate::auth::context::request_db;
 use crate::error::{AppError, AppResult};
+use crate::projects::service::Action;
 
 #[derive(Default)]
 pub struct CatalogMutation;
-
-fn actor(db: &crate::auth::RequestDb) -> Option<String> {
-    db.identity().map(|i| i.user_id.clone())
-}
 
 /// A member may author only as themselves; an admin as anyone.
 fn check_author(db: &crate::auth::RequestDb, author: Option<&str>) -> AppResult<()> {
@@ -32,6 +29,17 @@ fn check_author(db: &crate::auth::RequestDb, author: Option<&str>) -> AppResult<
     }
 }
 
+/// The project a new catalogue row goes into (`input.projectKey`), if the caller may `action`
+/// there.
+async fn new_row_project(
+    tx: &sea_orm::DatabaseTransaction,
+    identity: &crate::auth::Identity,
+    key: Option<&str>,
+    action: Action,
+) -> AppResult<Uuid> {
+    crate::projects::service::for_new_row(tx, identity, "input.projectKey", key, action).await
+}
+
 #[Object]
 impl CatalogMutation {
     /// Creates a test case with its steps, all or nothing.
@@ -42,9 +50,14 @@ impl CatalogMutation {
     ) -> AppResult<TestCase> {
         let db = request_db(ctx)?;
         check_author(&db, input.author.as_deref())?;
-        let actor = actor(&db);
+        let identity = crate::auth::guard::identity(ctx)?;
         db.write(|tx| {
-            Box::pin(async move { service::cases::create(tx, input, actor.as_deref()).await })
+            Box::pin(async move {
+                let project =
+                    new_row_project(tx, &identity, input.project_key.as_deref(), Action::Write)
+                        .await?;
+                service::cases::create(tx, project, input, Some(&identity.user_id)).await
+            })
         })
         .await
         .map(TestCase)
@@ -154,9 +167,14 @@ impl CatalogMutation {
         #[graphql(desc = "The suite.")] input: CreateTestSuiteInput,
     ) -> AppResult<TestSuite> {
         let db = request_db(ctx)?;
-        let actor = actor(&db);
+        let identity = crate::auth::guard::identity(ctx)?;
         db.write(|tx| {
-            Box::pin(async move { service::suites::create(tx, input, actor.as_deref()).await })
+            Box::pin(async move {
+                let project =
+                    new_row_project(tx, &identity, input.project_key.as_deref(), Action::Manage)
+                        .await?;
+                service::suites::create(tx, project, input, Some(&identity.user_id)).await
+            })
         })
         .await
         .map(TestSuite)
@@ -259,11 +277,14 @@ impl CatalogMutation {
         #[graphql(desc = "The configuration.")] input: CreateConfigurationInput,
     ) -> AppResult<Configuration> {
         let db = request_db(ctx)?;
-        let actor = actor(&db);
+        let identity = crate::auth::guard::identity(ctx)?;
         db.write(|tx| {
-            Box::pin(
-                async move { service::configurations::create(tx, input, actor.as_deref()).await },
-            )
+            Box::pin(async move {
+                let project =
+                    new_row_project(tx, &identity, input.project_key.as_deref(), Action::Manage)
+                        .await?;
+                service::configurations::create(tx, project, input, Some(&identity.user_id)).await
+            })
         })
         .await
         .map(Configuration)

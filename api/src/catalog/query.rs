@@ -51,14 +51,15 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (hits, total) = service::cases::list(
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
             &*conn,
-            filter.unwrap_or_default(),
-            order_by,
-            &args,
-            selected(ctx),
+            "filter.projectKey",
+            filter.project_key.as_deref(),
         )
         .await?;
+        let (hits, total) =
+            service::cases::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
         Ok(connection(hits, total, |h| {
             (
                 TestCase(h.case),
@@ -101,14 +102,15 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (rows, total) = service::suites::list(
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
             &*conn,
-            filter.unwrap_or_default(),
-            order_by,
-            &args,
-            selected(ctx),
+            "filter.projectKey",
+            filter.project_key.as_deref(),
         )
         .await?;
+        let (rows, total) =
+            service::suites::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
         Ok(plain(rows, total, TestSuite))
     }
 
@@ -145,14 +147,15 @@ impl CatalogQuery {
             last,
             before,
         };
-        let (rows, total) = service::configurations::list(
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
             &*conn,
-            filter.unwrap_or_default(),
-            order_by,
-            &args,
-            selected(ctx),
+            "filter.projectKey",
+            filter.project_key.as_deref(),
         )
         .await?;
+        let (rows, total) =
+            service::configurations::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
         Ok(plain(rows, total, Configuration))
     }
 }

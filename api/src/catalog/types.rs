@@ -32,6 +32,16 @@ impl TestCase {
     async fn id(&self) -> Uuid {
         self.0.id
     }
+    /// The project it belongs to; null when the caller does not see the project (the author
+    /// of a row in a project they are not a member of).
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::projects::types::Project>> {
+        Ok(crate::projects::loaders::project(ctx, self.0.project_id)
+            .await?
+            .map(crate::projects::types::Project))
+    }
     /// Name, unique within its category among cases that are not archived.
     async fn name(&self) -> &str {
         &self.0.name
@@ -264,6 +274,16 @@ impl TestSuite {
     async fn id(&self) -> Uuid {
         self.0.id
     }
+    /// The project it belongs to; null when the caller does not see the project (the author
+    /// of a row in a project they are not a member of).
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::projects::types::Project>> {
+        Ok(crate::projects::loaders::project(ctx, self.0.project_id)
+            .await?
+            .map(crate::projects::types::Project))
+    }
     /// Name.
     async fn name(&self) -> &str {
         &self.0.name
@@ -346,6 +366,16 @@ impl Configuration {
     /// Unique id.
     async fn id(&self) -> Uuid {
         self.0.id
+    }
+    /// The project it belongs to; null when the caller does not see the project (the author
+    /// of a row in a project they are not a member of).
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::projects::types::Project>> {
+        Ok(crate::projects::loaders::project(ctx, self.0.project_id)
+            .await?
+            .map(crate::projects::types::Project))
     }
     /// Name; unique among active configurations of the same type.
     async fn name(&self) -> &str {

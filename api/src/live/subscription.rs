@@ -118,6 +118,8 @@ pub struct StepExecutionUpdate {
 pub struct RunUpdate {
     /// The run.
     pub run_id: Uuid,
+    /// Its project.
+    pub project_id: Uuid,
     /// Its suite.
     pub test_suite_id: Option<Uuid>,
     /// Its name.
@@ -153,7 +155,7 @@ const EXECUTION_JSON: &str = "json_build_object('id', e.id, 'runId', e.test_run_
     'testCaseName', tc.name, 'status', e.status, 'retryAttempt', e.retry_attempt, 'startedAt', e.started_at,
     'completedAt', e.completed_at, 'durationSeconds', e.duration_seconds, 'errorMessage', e.error_message)";
 
-const RUN_JSON: &str = "json_build_object('runId', r.id, 'testSuiteId', r.test_suite_id, 'name', r.name,
+const RUN_JSON: &str = "json_build_object('runId', r.id, 'projectId', r.project_id, 'testSuiteId', r.test_suite_id, 'name', r.name,
     'status', r.status, 'totalTests', r.total_tests, 'passedTests', r.passed_tests, 'failedTests', r.failed_tests,
     'skippedTests', r.skipped_tests, 'triggeredBy', r.triggered_by, 'startedAt', r.started_at,
     'completedAt', r.completed_at)";
@@ -562,8 +564,21 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which runs.")] filter: Option<RunsUpdatesFilter>,
+        #[graphql(desc = "Only the runs of this project (its key).")] project_key: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<RunUpdate>> + use<>> {
         let (hub, identity) = context(ctx)?;
+        let project = match project_key {
+            Some(key) => {
+                let db = RequestDb::new(hub.pool.clone(), Some(identity.clone()), hub.statements);
+                let found = {
+                    let conn = db.conn().await?;
+                    crate::projects::service::resolve(&*conn, "projectKey", &key).await
+                };
+                db.finish().await?;
+                Some(found?.id)
+            }
+            None => None,
+        };
         let mut rx = hub.subscribe();
         let filter = filter.unwrap_or_default();
         Ok(async_stream::stream! {
@@ -576,7 +591,8 @@ impl LiveSubscription {
                         Ok(Some(run)) => {
                             let suite_ok = filter.suite_id.is_none_or(|s| run.test_suite_id == Some(s));
                             let status_ok = filter.status.as_ref().is_none_or(|s| s.contains(&run.status));
-                            if suite_ok && status_ok {
+                            let project_ok = project.is_none_or(|p| run.project_id == p);
+                            if suite_ok && status_ok && project_ok {
                                 yield Ok(run);
                             }
                         }

@@ -37,7 +37,7 @@ impl RunsMutation {
         }
         db.write(|tx| {
             Box::pin(async move {
-                let run = service::lifecycle::start_run(tx, input, Some(&identity.user_id)).await?;
+                let run = service::lifecycle::start_run(tx, &identity, input).await?;
                 service::get_run(tx, run.id)
                     .await?
                     .ok_or_else(|| AppError::not_found("TestRun", run.id))

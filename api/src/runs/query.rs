@@ -46,8 +46,14 @@ impl RunsQuery {
             last,
             before,
         };
-        let (rows, total) =
-            service::lists::runs(&*conn, filter.unwrap_or_default(), &args, selected(ctx)).await?;
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
+            &*conn,
+            "filter.projectKey",
+            filter.project_key.as_deref(),
+        )
+        .await?;
+        let (rows, total) = service::lists::runs(&*conn, filter, &args, selected(ctx)).await?;
         Ok(plain(rows, total, TestRun))
     }
 

@@ -21,6 +21,16 @@ impl TestRun {
     async fn id(&self) -> Uuid {
         self.0.id
     }
+    /// The project it belongs to; null when the caller does not see the project (the author
+    /// of a row in a project they are not a member of).
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::projects::types::Project>> {
+        Ok(crate::projects::loaders::project(ctx, self.0.project_id)
+            .await?
+            .map(crate::projects::types::Project))
+    }
     /// Name.
     async fn name(&self) -> &str {
         &self.0.name
@@ -376,6 +386,11 @@ pub struct TestRunFilter {
     pub started_after: Option<Timestamp>,
     /// Started before this time.
     pub started_before: Option<Timestamp>,
+    /// In this project (its key).
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 /// Which executions to list.

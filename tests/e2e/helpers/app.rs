@@ -136,10 +136,13 @@ impl TestApp {
         let conn = self.db.sea().await;
         let (_, token) = api::auth::service::create(
             &conn,
-            user,
-            roles,
-            Some("test"),
-            Some(expires_at.fixed_offset()),
+            &api::auth::service::NewToken {
+                user_id: user,
+                roles,
+                name: Some("test"),
+                expires_at: Some(expires_at.fixed_offset()),
+                ..Default::default()
+            },
         )
         .await
         .map_err(|e| format!("{e:?}"))
@@ -255,10 +258,18 @@ pub fn token_id(token: &str) -> uuid::Uuid {
 /// Creates a token in `db` as the tables' owner, as the command line does.
 pub async fn create_token(db: &TestDb, user: &str, roles: &[api::auth::Role]) -> String {
     let conn = db.sea().await;
-    let (_, token) = api::auth::service::create(&conn, user, roles, Some("test"), None)
-        .await
-        .map_err(|e| format!("{e:?}"))
-        .expect("creating a test token");
+    let (_, token) = api::auth::service::create(
+        &conn,
+        &api::auth::service::NewToken {
+            user_id: user,
+            roles,
+            name: Some("test"),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("{e:?}"))
+    .expect("creating a test token");
     let _ = conn.close().await;
     token
 }

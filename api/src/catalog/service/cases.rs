@@ -101,6 +101,9 @@ pub fn filter_conditions(filter: &TestCaseFilter, sql: &mut Sql) -> AppResult<Ve
     if let Some(before) = filter.created_before {
         conditions.push(format!("test_cases.created_at < {}", sql.bind(before)));
     }
+    if let Some(project) = filter.project_id {
+        conditions.push(format!("test_cases.project_id = {}", sql.bind(project)));
+    }
     Ok(conditions)
 }
 
@@ -199,6 +202,7 @@ fn case_ordering(order: Option<TestCaseOrder>, query: Option<&str>) -> AppResult
 
 pub async fn create(
     conn: &impl ConnectionTrait,
+    project_id: Uuid,
     input: CreateTestCaseInput,
     actor: Option<&str>,
 ) -> AppResult<test_case::Model> {
@@ -247,6 +251,7 @@ pub async fn create(
         is_automated: Set(input.is_automated.unwrap_or(true)),
         retry_count: Set(input.retry_count.unwrap_or(0)),
         configuration_id: Set(input.configuration_id),
+        project_id: Set(project_id),
         ..Default::default()
     };
     let case = model.insert(conn).await?;

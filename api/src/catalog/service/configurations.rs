@@ -48,6 +48,9 @@ pub async fn list(
     if let Some(active) = filter.is_active {
         conditions.push(format!("configurations.is_active = {}", sql.bind(active)));
     }
+    if let Some(project) = filter.project_id {
+        conditions.push(format!("configurations.project_id = {}", sql.bind(project)));
+    }
     if let Some(name) = filter.name_contains {
         check_len("filter.nameContains", Some(&name), NAME_MAX)?;
         conditions.push(format!(
@@ -74,7 +77,7 @@ pub fn catalog_ordering(
         CatalogOrderField::UpdatedAt => ("updated_at", KeyKind::Timestamp),
         CatalogOrderField::Name => ("name", KeyKind::Text),
     };
-    super::column_ordering(
+    crate::pagination::Ordering::column(
         table,
         column,
         kind,
@@ -85,6 +88,7 @@ pub fn catalog_ordering(
 
 pub async fn create(
     conn: &impl ConnectionTrait,
+    project_id: Uuid,
     input: CreateConfigurationInput,
     actor: Option<&str>,
 ) -> AppResult<configuration::Model> {
@@ -105,6 +109,7 @@ pub async fn create(
         configuration_data: Set(data),
         is_active: Set(input.is_active.unwrap_or(true)),
         created_by: Set(created_by),
+        project_id: Set(project_id),
         ..Default::default()
     };
     Ok(model.insert(conn).await?)

@@ -11,7 +11,6 @@ use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait};
 use serde_json::Value as JsonValue;
 
 use crate::error::{AppError, AppResult};
-use crate::pagination::{KeyKind, Ordering};
 
 /// Tags as stored: a JSON array of distinct strings, in the given order.
 pub fn tags_json(tags: &[String]) -> JsonValue {
@@ -73,22 +72,4 @@ where
         return Err(AppError::not_found(entity, id));
     }
     Ok(id)
-}
-
-/// The ordering of a catalogue list by a plain column.
-pub fn column_ordering(
-    table: &'static str,
-    column: &str,
-    kind: KeyKind,
-    descending: bool,
-    id_column: &'static str,
-) -> Ordering {
-    let _ = table;
-    Ordering {
-        name: format!("{column}:{}", if descending { "desc" } else { "asc" }),
-        sql: format!("{table}.{column}"),
-        kind,
-        descending,
-        id_column,
-    }
 }

@@ -44,6 +44,9 @@ pub async fn list(
         check_len("filter.createdBy", Some(&by), SHORT_TEXT_MAX)?;
         conditions.push(format!("test_suites.created_by = {}", sql.bind(by)));
     }
+    if let Some(project) = filter.project_id {
+        conditions.push(format!("test_suites.project_id = {}", sql.bind(project)));
+    }
     if let Some(name) = filter.name_contains {
         check_len("filter.nameContains", Some(&name), NAME_MAX)?;
         conditions.push(format!(
@@ -134,6 +137,7 @@ pub async fn case_pages(
 
 pub async fn create(
     conn: &impl ConnectionTrait,
+    project_id: Uuid,
     input: CreateTestSuiteInput,
     actor: Option<&str>,
 ) -> AppResult<test_suite::Model> {
@@ -157,6 +161,7 @@ pub async fn create(
         configuration: Set(Some(configuration)),
         is_active: Set(input.is_active.unwrap_or(true)),
         created_by: Set(created_by),
+        project_id: Set(project_id),
         ..Default::default()
     }
     .insert(conn)

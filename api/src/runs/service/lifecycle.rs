@@ -42,11 +42,14 @@ fn conflict_status(what: &str, status: impl std::fmt::Debug) -> AppError {
 
 /// Starts a run of a suite: the run plus one PENDING execution per active case, in the suite's
 /// order.
+/// Starts a run of a suite as `identity`, in the suite's project (where the caller must be
+/// allowed to report).
 pub async fn start_run(
     conn: &impl ConnectionTrait,
+    identity: &crate::auth::Identity,
     input: StartTestRunInput,
-    actor: Option<&str>,
 ) -> AppResult<test_run::Model> {
+    let actor = Some(identity.user_id.as_str());
     check_name("name", &input.name, NAME_MAX)?;
     let run_configuration = input
         .run_configuration
@@ -55,24 +58,31 @@ pub async fn start_run(
     check_object("runConfiguration", &run_configuration)?;
     let triggered_by = input.triggered_by.or_else(|| actor.map(str::to_owned));
     check_len("triggeredBy", triggered_by.as_deref(), SHORT_TEXT_MAX)?;
+    let suite = crate::catalog::service::suites::get(conn, input.suite_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("TestSuite", input.suite_id))?;
+    let project = crate::projects::service::by_id(conn, suite.project_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("TestSuite", input.suite_id))?;
+    crate::projects::service::require(
+        conn,
+        identity,
+        &project,
+        crate::projects::service::Action::Report,
+    )
+    .await?;
     let cases = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT m.test_case_id, tc.configuration_id FROM test_suites s
              JOIN test_suite_test_cases m ON m.test_suite_id = s.id
              JOIN test_cases tc ON tc.id = m.test_case_id
-             WHERE s.id = $1 AND tc.status = 'active'
+             WHERE s.id = $1 AND tc.status = 'active' AND tc.project_id = s.project_id
              ORDER BY m.order_index NULLS LAST, m.test_case_id",
             [input.suite_id.into()],
         ))
         .await?;
     if cases.is_empty() {
-        if crate::catalog::service::suites::get(conn, input.suite_id)
-            .await?
-            .is_none()
-        {
-            return Err(AppError::not_found("TestSuite", input.suite_id));
-        }
         return Err(AppError::bad_input(
             "suiteId",
             "the suite has no active test cases to run",
@@ -87,6 +97,7 @@ pub async fn start_run(
         total_tests: Set(cases.len() as i32),
         run_configuration: Set(Some(run_configuration)),
         triggered_by: Set(triggered_by),
+        project_id: Set(suite.project_id),
         ..Default::default()
     }
     .insert(conn)

@@ -49,6 +49,9 @@ pub async fn runs(
     if let Some(before) = filter.started_before {
         conditions.push(format!("test_runs.started_at < {}", sql.bind(before)));
     }
+    if let Some(project) = filter.project_id {
+        conditions.push(format!("test_runs.project_id = {}", sql.bind(project)));
+    }
     let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
     let fetched = fetched.try_map(|row| test_run::Model::from_query_result(&row, ""))?;
     Ok((fetched, total))

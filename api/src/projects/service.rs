@@ -1,0 +1,519 @@
+//! Projects and their members. Runs in the caller's connection, so row-level security decides
+//! which projects and members a caller sees and changes; a project the caller does not see is
+//! answered exactly as one that does not exist.
+
+use std::collections::HashMap;
+
+use entity::{project, project_member};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::error::{AppError, AppResult};
+use crate::input::{DESCRIPTION_MAX, NAME_MAX, SHORT_TEXT_MAX, check_len, check_name};
+use crate::pagination::{Fetched, KeyKind, Ordering, PageArgs};
+use crate::sql::{ListQuery, Total, contains_pattern, statement};
+
+/// The project of every row created before projects existed, and of those created without one
+/// (migration 16).
+pub const DEFAULT_PROJECT: Uuid = Uuid::from_u128(1);
+
+/// Longest project key (`VARCHAR(64)`).
+pub const KEY_MAX: usize = 64;
+
+/// A role in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum ProjectRole {
+    /// Reads the project's catalogue, runs and results.
+    Viewer,
+    /// Also writes test cases, starts runs and reports results.
+    Member,
+    /// Also manages suites, configurations and members.
+    Maintainer,
+}
+
+impl ProjectRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectRole::Viewer => "viewer",
+            ProjectRole::Member => "member",
+            ProjectRole::Maintainer => "maintainer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "viewer" => ProjectRole::Viewer,
+            "member" => ProjectRole::Member,
+            "maintainer" => ProjectRole::Maintainer,
+            _ => return None,
+        })
+    }
+}
+
+/// What a caller wants to do in a project, as the policies name it (`app_projects(kind)`),
+/// with the capability the seed's author rule needs for the same in the default project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start runs and report results.
+    Report,
+    /// Change test cases.
+    Write,
+    /// Manage suites, configurations and members.
+    Manage,
+    /// Rename, archive or restore the project itself (archived or not).
+    Maintain,
+}
+
+impl Action {
+    fn kind(self) -> &'static str {
+        match self {
+            Action::Report => "report",
+            Action::Write => "write",
+            Action::Manage => "manage",
+            Action::Maintain => "maintain",
+        }
+    }
+
+    /// The capability of the seed's author rule that allows the same in the default project
+    /// (none changes the project itself).
+    fn own(self) -> &'static str {
+        match self {
+            Action::Report => "report",
+            Action::Write | Action::Manage => "write",
+            Action::Maintain => "none",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Action::Report => "start runs or report results",
+            Action::Write => "change test cases",
+            Action::Manage => "manage suites, configurations or members",
+            Action::Maintain => "change the project",
+        }
+    }
+}
+
+/// A project key's shape (`ck_projects_key`), checked before any statement.
+pub fn check_key(field: &str, key: &str) -> AppResult<()> {
+    let bytes = key.as_bytes();
+    let shaped = !bytes.is_empty()
+        && bytes.len() <= KEY_MAX
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-';
+    if shaped {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            field,
+            format!(
+                "{field} must be 1 to {KEY_MAX} lowercase letters, digits and dashes, starting and ending with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn one<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
+async fn models<M: FromQueryResult>(
+    conn: &impl ConnectionTrait,
+    text: &str,
+    values: Vec<Value>,
+) -> AppResult<Vec<M>> {
+    Ok(crate::sql::models::<M>(conn, text, values)
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+/// The project with `key`, if the caller sees it.
+pub async fn by_key(conn: &impl ConnectionTrait, key: &str) -> AppResult<Option<project::Model>> {
+    if key.len() > KEY_MAX {
+        return Ok(None);
+    }
+    Ok(one(models(
+        conn,
+        "SELECT * FROM projects WHERE key = $1",
+        vec![key.into()],
+    )
+    .await?))
+}
+
+/// The project with `id`, if the caller sees it.
+pub async fn by_id(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<project::Model>> {
+    Ok(one(models(
+        conn,
+        "SELECT * FROM projects WHERE id = $1",
+        vec![id.into()],
+    )
+    .await?))
+}
+
+/// The project named by `key` in input `field`; a project the caller does not see is
+/// BAD_USER_INPUT "no such project", as a missing one.
+pub async fn resolve(
+    conn: &impl ConnectionTrait,
+    field: &str,
+    key: &str,
+) -> AppResult<project::Model> {
+    check_key(field, key)?;
+    by_key(conn, key)
+        .await?
+        .ok_or_else(|| AppError::bad_input(field, format!("{field}: no such project '{key}'")))
+}
+
+/// The id of the project named by `key` (input `field`), for a filter.
+pub async fn resolve_id(
+    conn: &impl ConnectionTrait,
+    field: &str,
+    key: Option<&str>,
+) -> AppResult<Option<Uuid>> {
+    match key {
+        Some(key) => Ok(Some(resolve(conn, field, key).await?.id)),
+        None => Ok(None),
+    }
+}
+
+/// Whether the request may do `action` in `project` (an admin anything; otherwise what the
+/// token's scope and the user's role there allow, as the policies read it).
+pub async fn may(
+    conn: &impl ConnectionTrait,
+    identity: &Identity,
+    project: Uuid,
+    action: Action,
+) -> AppResult<bool> {
+    if identity.is_admin() {
+        return Ok(true);
+    }
+    let row = conn
+        .query_one_raw(statement(
+            "SELECT ($1 = ANY (app_projects($2))) OR ($1 = $3 AND app_own($4)) AS allowed",
+            vec![
+                project.into(),
+                action.kind().into(),
+                DEFAULT_PROJECT.into(),
+                action.own().into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("permission check returned nothing"))?;
+    Ok(row.try_get("", "allowed")?)
+}
+
+/// Refuses `action` in `project` with a clear FORBIDDEN when the request may not do it (the
+/// project is one the caller sees: they may know their role in it).
+pub async fn require(
+    conn: &impl ConnectionTrait,
+    identity: &Identity,
+    project: &project::Model,
+    action: Action,
+) -> AppResult<()> {
+    if project.archived && !identity.is_admin() {
+        return Err(AppError::Forbidden {
+            message: format!(
+                "project '{}' is archived: it is read-only until a maintainer restores it",
+                project.key
+            ),
+        });
+    }
+    if may(conn, identity, project.id, action).await? {
+        return Ok(());
+    }
+    Err(AppError::Forbidden {
+        message: format!(
+            "not allowed to {} in project '{}': {}",
+            action.describe(),
+            project.key,
+            why_not(identity, project, action)
+        ),
+    })
+}
+
+fn why_not(identity: &Identity, project: &project::Model, action: Action) -> String {
+    let scope = &identity.scope;
+    if scope.project.is_some_and(|p| p != project.id) {
+        return "the token is limited to another project".to_owned();
+    }
+    if let Some(caps) = &scope.capabilities {
+        let names: Vec<&str> = caps.iter().map(|c| c.as_str()).collect();
+        return format!(
+            "the token's capabilities ({}) or the user's role there do not allow it",
+            names.join(", ")
+        );
+    }
+    match action {
+        Action::Manage | Action::Maintain => {
+            "it takes the maintainer role in the project".to_owned()
+        }
+        _ => "it takes the member or maintainer role in the project".to_owned(),
+    }
+}
+
+/// The project a new row goes into: `key` (input `field`) or, without one, the token's project
+/// or the default project; refused with a clear error unless the request may do `action`
+/// there.
+pub async fn for_new_row(
+    conn: &impl ConnectionTrait,
+    identity: &Identity,
+    field: &str,
+    key: Option<&str>,
+    action: Action,
+) -> AppResult<Uuid> {
+    let project = match key {
+        Some(key) => resolve(conn, field, key).await?,
+        None => {
+            let id = identity.scope.project.unwrap_or(DEFAULT_PROJECT);
+            one(models(
+                conn,
+                "SELECT * FROM projects WHERE id = $1",
+                vec![id.into()],
+            )
+            .await?)
+            .ok_or_else(|| {
+                AppError::bad_input(field, format!("{field} is required: name a project"))
+            })?
+        }
+    };
+    require(conn, identity, &project, action).await?;
+    Ok(project.id)
+}
+
+/// Which projects a list shows.
+#[derive(async_graphql::InputObject, Clone, Default)]
+pub struct ProjectFilter {
+    /// Archived projects too (default: no).
+    pub include_archived: Option<bool>,
+    /// Projects whose key or name contains this text (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// The projects the caller sees, by key, a page at a time.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: ProjectFilter,
+    args: &PageArgs,
+    want: crate::pagination::Selected,
+) -> AppResult<(Fetched<project::Model>, Total)> {
+    let mut q = ListQuery::new(
+        "projects",
+        Ordering::column("projects", "key", KeyKind::Text, false, "projects.id"),
+    );
+    if !filter.include_archived.unwrap_or(false) {
+        q.conditions.push("NOT projects.archived".to_owned());
+    }
+    if let Some(text) = filter.search {
+        check_len("filter.search", Some(&text), NAME_MAX)?;
+        let p = q.sql.bind(contains_pattern(&text));
+        q.conditions.push(format!(
+            "(projects.key ILIKE {p} OR projects.name ILIKE {p})"
+        ));
+    }
+    let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
+    Ok((
+        fetched.try_map(|row| project::Model::from_query_result(&row, ""))?,
+        total,
+    ))
+}
+
+fn check_fields(name: Option<&str>, description: Option<&str>) -> AppResult<()> {
+    if let Some(name) = name {
+        check_name("name", name, NAME_MAX)?;
+    }
+    check_len("description", description, DESCRIPTION_MAX)
+}
+
+/// Creates a project (admins only: a key is unique across all projects, so only those who see
+/// them all may pick one without learning of others).
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    name: &str,
+    description: Option<&str>,
+    created_by: &str,
+) -> AppResult<project::Model> {
+    check_key("key", key)?;
+    check_fields(Some(name), description)?;
+    one(models(
+        conn,
+        "INSERT INTO projects(key, name, description, created_by) VALUES ($1, $2, $3, $4)
+         RETURNING *",
+        vec![
+            key.into(),
+            name.into(),
+            description.map(str::to_owned).into(),
+            created_by.into(),
+        ],
+    )
+    .await?)
+    .ok_or_else(|| AppError::internal("project insert returned nothing"))
+}
+
+/// Changes a project's name, description or archived flag (its maintainers, or an admin).
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    identity: &Identity,
+    key: &str,
+    name: Option<&str>,
+    description: async_graphql::MaybeUndefined<String>,
+    archived: Option<bool>,
+) -> AppResult<project::Model> {
+    check_fields(name, description.as_opt_deref().flatten())?;
+    let project = resolve(conn, "key", key).await?;
+    if project.id == DEFAULT_PROJECT && archived == Some(true) {
+        return Err(AppError::bad_input(
+            "key",
+            "the default project cannot be archived: rows created without a project go there",
+        ));
+    }
+    if !may(conn, identity, project.id, Action::Maintain).await? {
+        return Err(AppError::Forbidden {
+            message: format!(
+                "not allowed to change project '{}': {}",
+                project.key,
+                why_not(identity, &project, Action::Maintain)
+            ),
+        });
+    }
+    let (set_description, description) = match description {
+        async_graphql::MaybeUndefined::Undefined => (false, None),
+        async_graphql::MaybeUndefined::Null => (true, None),
+        async_graphql::MaybeUndefined::Value(d) => (true, Some(d)),
+    };
+    one(models(
+        conn,
+        "UPDATE projects SET name = coalesce($2, name),
+                description = CASE WHEN $3 THEN $4 ELSE description END,
+                archived = coalesce($5, archived)
+         WHERE id = $1 RETURNING *",
+        vec![
+            project.id.into(),
+            name.map(str::to_owned).into(),
+            set_description.into(),
+            description.into(),
+            archived.into(),
+        ],
+    )
+    .await?)
+    .ok_or_else(|| AppError::Forbidden {
+        message: format!(
+            "not allowed to change project '{}': it takes the maintainer role in the project",
+            project.key
+        ),
+    })
+}
+
+/// Gives `user_id` `role` in the project (adding or changing the membership).
+pub async fn set_member(
+    conn: &impl ConnectionTrait,
+    identity: &Identity,
+    key: &str,
+    user_id: &str,
+    role: ProjectRole,
+) -> AppResult<(project::Model, project_member::Model)> {
+    check_name("userId", user_id, SHORT_TEXT_MAX)?;
+    let project = resolve(conn, "projectKey", key).await?;
+    require(conn, identity, &project, Action::Manage).await?;
+    let member = one(models(
+        conn,
+        "INSERT INTO project_members(project_id, user_id, role, added_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role
+         RETURNING *",
+        vec![
+            project.id.into(),
+            user_id.into(),
+            role.as_str().into(),
+            identity.user_id.clone().into(),
+        ],
+    )
+    .await?)
+    .ok_or_else(|| AppError::internal("member upsert returned nothing"))?;
+    Ok((project, member))
+}
+
+/// Removes `user_id` from the project; NOT_FOUND when they are not a member.
+pub async fn remove_member(
+    conn: &impl ConnectionTrait,
+    identity: &Identity,
+    key: &str,
+    user_id: &str,
+) -> AppResult<project::Model> {
+    check_len("userId", Some(user_id), SHORT_TEXT_MAX)?;
+    let project = resolve(conn, "projectKey", key).await?;
+    require(conn, identity, &project, Action::Manage).await?;
+    let removed: Vec<project_member::Model> = models(
+        conn,
+        "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING *",
+        vec![project.id.into(), user_id.into()],
+    )
+    .await?;
+    if removed.is_empty() {
+        return Err(AppError::not_found("ProjectMember", user_id));
+    }
+    Ok(project)
+}
+
+/// The members of each project the caller sees, by user id.
+pub async fn members_of(
+    conn: &impl ConnectionTrait,
+    projects: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<project_member::Model>>> {
+    let rows: Vec<project_member::Model> = models(
+        conn,
+        "SELECT * FROM project_members WHERE project_id = ANY($1) ORDER BY project_id, user_id",
+        vec![projects.to_vec().into()],
+    )
+    .await?;
+    let mut out: HashMap<Uuid, Vec<project_member::Model>> = HashMap::new();
+    for row in rows {
+        out.entry(row.project_id).or_default().push(row);
+    }
+    Ok(out)
+}
+
+/// `user_id`'s role in each of `projects` they belong to.
+pub async fn roles_of(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    projects: &[Uuid],
+) -> AppResult<HashMap<Uuid, ProjectRole>> {
+    let rows: Vec<project_member::Model> = models(
+        conn,
+        "SELECT * FROM project_members WHERE user_id = $1 AND project_id = ANY($2)",
+        vec![user_id.into(), projects.to_vec().into()],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|m| ProjectRole::parse(&m.role).map(|r| (m.project_id, r)))
+        .collect())
+}
+
+/// The projects `user_id` belongs to (that the caller sees), by key, with their role.
+pub async fn memberships(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+) -> AppResult<Vec<(project::Model, ProjectRole)>> {
+    let rows = crate::sql::models::<project::Model>(
+        conn,
+        "SELECT p.*, m.role AS member_role FROM project_members m
+         JOIN projects p ON p.id = m.project_id
+         WHERE m.user_id = $1 ORDER BY p.key",
+        vec![user_id.into()],
+    )
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, project) in rows {
+        let role: String = row.try_get("", "member_role")?;
+        if let Some(role) = ProjectRole::parse(&role) {
+            out.push((project, role));
+        }
+    }
+    Ok(out)
+}
