@@ -93,10 +93,68 @@ async fn start_run(app: &TestApp, token: &str, suite: Uuid) -> (Uuid, Uuid) {
     (run, execution)
 }
 
-async fn world() -> World {
+/// Whose rows are hidden from whom.
+#[derive(Clone, Copy)]
+enum Setting {
+    /// Two members of no project, in the default project: the author rule hides each one's
+    /// rows from the other.
+    Authors,
+    /// Alice maintains project `alpha`, Bob `beta`, each with a token limited to their project
+    /// (so their rows go there): membership hides each project from the other.
+    Projects,
+}
+
+/// A token of `user` limited to project `key`, of which they are made a maintainer (who
+/// writes cases, runs and suites there).
+async fn project_token(app: &TestApp, user: &str, key: &str) -> String {
+    let body = app
+        .gql(
+            "mutation($key: String!, $user: String!) {
+               setProjectMember(projectKey: $key, userId: $user, role: MAINTAINER) { role } }",
+            json!({ "key": key, "user": user }),
+        )
+        .await;
+    assert_eq!(
+        data(&body)["setProjectMember"]["role"],
+        "MAINTAINER",
+        "{body}"
+    );
+    let body = app
+        .gql(
+            "mutation($user: String!, $key: String!) {
+               createApiToken(input: { userId: $user, roles: [MEMBER], projectKey: $key }) { token } }",
+            json!({ "user": user, "key": key }),
+        )
+        .await;
+    data(&body)["createApiToken"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
+}
+
+async fn world(setting: Setting) -> World {
     let app = spawn_app().await;
-    let alice = app.token("alice", &[Role::Member]).await;
-    let bob = app.token("bob", &[Role::Member]).await;
+    let (alice, bob) = match setting {
+        Setting::Authors => (
+            app.token("alice", &[Role::Member]).await,
+            app.token("bob", &[Role::Member]).await,
+        ),
+        Setting::Projects => {
+            for key in ["alpha", "beta"] {
+                let body = app
+                    .gql(
+                        "mutation($key: String!) { createProject(input: { key: $key, name: $key }) { key } }",
+                        json!({ "key": key }),
+                    )
+                    .await;
+                assert_eq!(data(&body)["createProject"]["key"], key, "{body}");
+            }
+            (
+                project_token(&app, "alice", "alpha").await,
+                project_token(&app, "bob", "beta").await,
+            )
+        }
+    };
     let (a_case, a_step) = create_case(&app, &alice, "login", "auth").await;
     let a_suite = create_suite(&app, &alice, "alice suite", &[a_case]).await;
     let (a_run, a_execution) = start_run(&app, &alice, a_suite).await;
@@ -227,7 +285,25 @@ impl World {
 
 #[tokio::test]
 async fn member_creating_a_case_named_and_filed_like_anothers_hidden_case_then_it_is_created() {
-    let w = world().await;
+    member_creating_a_case_named_and_filed_like_anothers_hidden_case_then_it_is_created_in(
+        Setting::Authors,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_creating_a_case_named_and_filed_like_anothers_hidden_case_then_it_is_created_across_projects()
+ {
+    member_creating_a_case_named_and_filed_like_anothers_hidden_case_then_it_is_created_in(
+        Setting::Projects,
+    )
+    .await;
+}
+
+async fn member_creating_a_case_named_and_filed_like_anothers_hidden_case_then_it_is_created_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let taken = w
         .app
         .gql_as(
@@ -274,7 +350,25 @@ async fn member_creating_a_case_named_and_filed_like_anothers_hidden_case_then_i
 
 #[tokio::test]
 async fn member_renaming_moving_or_restoring_a_case_onto_anothers_hidden_name_then_it_succeeds() {
-    let w = world().await;
+    member_renaming_moving_or_restoring_a_case_onto_anothers_hidden_name_then_it_succeeds_in(
+        Setting::Authors,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_renaming_moving_or_restoring_a_case_onto_anothers_hidden_name_then_it_succeeds_across_projects()
+ {
+    member_renaming_moving_or_restoring_a_case_onto_anothers_hidden_name_then_it_succeeds_in(
+        Setting::Projects,
+    )
+    .await;
+}
+
+async fn member_renaming_moving_or_restoring_a_case_onto_anothers_hidden_name_then_it_succeeds_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     create_case(&w.app, &w.alice, "logout", "auth").await;
     let body = w
         .app
@@ -339,7 +433,21 @@ async fn member_renaming_moving_or_restoring_a_case_onto_anothers_hidden_name_th
 
 #[tokio::test]
 async fn member_changing_anothers_case_or_its_steps_then_the_answer_of_a_random_id() {
-    let w = world().await;
+    member_changing_anothers_case_or_its_steps_then_the_answer_of_a_random_id_in(Setting::Authors)
+        .await;
+}
+
+#[tokio::test]
+async fn member_changing_anothers_case_or_its_steps_then_the_answer_of_a_random_id_across_projects()
+{
+    member_changing_anothers_case_or_its_steps_then_the_answer_of_a_random_id_in(Setting::Projects)
+        .await;
+}
+
+async fn member_changing_anothers_case_or_its_steps_then_the_answer_of_a_random_id_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
     let query_case = "query($id: UUID!) { testCase(id: $id) { id name } }";
     let delete = "mutation($id: UUID!) { deleteTestCase(id: $id) }";
@@ -433,7 +541,25 @@ async fn member_changing_anothers_case_or_its_steps_then_the_answer_of_a_random_
 
 #[tokio::test]
 async fn member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_of_a_random_id() {
-    let w = world().await;
+    member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_of_a_random_id_in(
+        Setting::Authors,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_of_a_random_id_across_projects()
+ {
+    member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_of_a_random_id_in(
+        Setting::Projects,
+    )
+    .await;
+}
+
+async fn member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_of_a_random_id_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let r1 = Uuid::new_v4();
     let add = "mutation($suite: UUID!, $ids: [UUID!]!) {
       addTestCasesToSuite(suiteId: $suite, testCaseIds: $ids) { id } }";
@@ -479,13 +605,16 @@ async fn member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_o
             json!({ "id": w.a_case }),
             json!({ "id": r1 }),
         ),
-        // suites are shared, so the suite is no secret: a suite of hidden cases runs like one
-        // of none
+        // the default project's suites are shared, so such a suite is no secret: a suite of
+        // hidden cases runs like one of none; another project's suite is no suite at all
         probe(
             "run a suite of hidden cases",
             START_RUN,
             json!({ "input": { "suiteId": w.a_suite, "name": "r" } }),
-            json!({ "input": { "suiteId": w.b_empty_suite, "name": "r" } }),
+            match setting {
+                Setting::Authors => json!({ "input": { "suiteId": w.b_empty_suite, "name": "r" } }),
+                Setting::Projects => json!({ "input": { "suiteId": r1, "name": "r" } }),
+            },
         ),
     ];
     assert_same_answers(&w, &w.masks(&[r1]), probes).await;
@@ -493,7 +622,25 @@ async fn member_putting_anothers_case_in_a_suite_or_running_it_then_the_answer_o
 
 #[tokio::test]
 async fn member_acting_on_anothers_run_execution_or_step_result_then_the_answer_of_a_random_id() {
-    let w = world().await;
+    member_acting_on_anothers_run_execution_or_step_result_then_the_answer_of_a_random_id_in(
+        Setting::Authors,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_acting_on_anothers_run_execution_or_step_result_then_the_answer_of_a_random_id_across_projects()
+ {
+    member_acting_on_anothers_run_execution_or_step_result_then_the_answer_of_a_random_id_in(
+        Setting::Projects,
+    )
+    .await;
+}
+
+async fn member_acting_on_anothers_run_execution_or_step_result_then_the_answer_of_a_random_id_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
     let pin = "mutation($id: UUID!) { pinTestRun(id: $id) { id } }";
     let reads = "query($run: UUID!, $execution: UUID!) {
@@ -566,7 +713,25 @@ async fn member_acting_on_anothers_run_execution_or_step_result_then_the_answer_
 
 #[tokio::test]
 async fn member_reporting_anothers_case_or_step_into_own_run_then_the_answer_of_a_random_id() {
-    let w = world().await;
+    member_reporting_anothers_case_or_step_into_own_run_then_the_answer_of_a_random_id_in(
+        Setting::Authors,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_reporting_anothers_case_or_step_into_own_run_then_the_answer_of_a_random_id_across_projects()
+ {
+    member_reporting_anothers_case_or_step_into_own_run_then_the_answer_of_a_random_id_in(
+        Setting::Projects,
+    )
+    .await;
+}
+
+async fn member_reporting_anothers_case_or_step_into_own_run_then_the_answer_of_a_random_id_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let r1 = Uuid::new_v4();
     let with_step = |step: Uuid| {
         json!([{ "idempotencyKey": "k", "testCaseId": w.b_case, "status": "PASSED",
@@ -591,7 +756,16 @@ async fn member_reporting_anothers_case_or_step_into_own_run_then_the_answer_of_
 
 #[tokio::test]
 async fn member_revoking_anothers_token_then_the_answer_of_a_random_id() {
-    let w = world().await;
+    member_revoking_anothers_token_then_the_answer_of_a_random_id_in(Setting::Authors).await;
+}
+
+#[tokio::test]
+async fn member_revoking_anothers_token_then_the_answer_of_a_random_id_across_projects() {
+    member_revoking_anothers_token_then_the_answer_of_a_random_id_in(Setting::Projects).await;
+}
+
+async fn member_revoking_anothers_token_then_the_answer_of_a_random_id_in(setting: Setting) {
+    let w = world(setting).await;
     let r1 = Uuid::new_v4();
     let revoke = "mutation($id: UUID!) { revokeApiToken(id: $id) { id revokedAt } }";
     let probes = vec![probe(
@@ -634,7 +808,13 @@ async fn run_for_bob_with_a_hidden_result(w: &World, key: &str) -> Uuid {
 #[tokio::test]
 async fn member_reporting_a_key_recorded_in_own_run_for_a_hidden_case_then_a_duplicate_naming_no_execution()
  {
-    let w = world().await;
+    member_reporting_a_key_recorded_in_own_run_for_a_hidden_case_then_a_duplicate_naming_no_execution_in(Setting::Authors).await;
+}
+
+async fn member_reporting_a_key_recorded_in_own_run_for_a_hidden_case_then_a_duplicate_naming_no_execution_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let run = run_for_bob_with_a_hidden_result(&w, "shard-1").await;
     let before = everything(&w.app).await;
     let body = w
@@ -695,7 +875,7 @@ async fn refused(conn: &sea_orm::DatabaseConnection, as_bob: bool, sql: &str) ->
 /// reported as the foreign key reports a missing parent, not as a row of another user.
 #[tokio::test]
 async fn row_under_a_hidden_or_missing_parent_then_both_reported_as_a_missing_parent() {
-    let w = world().await;
+    let w = world(Setting::Authors).await;
     let conn = w.app.db.sea().await;
     let r1 = Uuid::new_v4();
     // (table, row under Alice's parent, the same row under a parent that does not exist)
@@ -788,7 +968,25 @@ async fn row_under_a_hidden_or_missing_parent_then_both_reported_as_a_missing_pa
 #[tokio::test]
 async fn member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_count_only_visible_ones()
  {
-    let w = world().await;
+    member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_count_only_visible_ones_in(
+        Setting::Authors,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_count_only_visible_ones_across_projects()
+ {
+    member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_count_only_visible_ones_in(
+        Setting::Projects,
+    )
+    .await;
+}
+
+async fn member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_count_only_visible_ones_in(
+    setting: Setting,
+) {
+    let w = world(setting).await;
     let (b_second, _) = create_case(&w.app, &w.bob, "pay", "shop").await;
     // the same order of Bob's two cases, with Alice's case before, between and after them, and
     // without her case
@@ -796,8 +994,14 @@ async fn member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_cou
       addTestCasesToSuite(suiteId: $suite, testCaseIds: $ids) { id } }";
     let (c1, _) = create_case(&w.app, &w.alice, "first", "auth").await;
     let (c2, _) = create_case(&w.app, &w.alice, "second", "auth").await;
-    let mixed = create_suite(&w.app, &w.app.admin_token, "mixed", &[]).await;
-    let plain = create_suite(&w.app, &w.app.admin_token, "plain", &[]).await;
+    // an admin's suites are the default project's; across projects, suites of Bob's project,
+    // which an admin fills with cases of both (only an admin may mix projects)
+    let owner = match setting {
+        Setting::Authors => &w.app.admin_token,
+        Setting::Projects => &w.bob,
+    };
+    let mixed = create_suite(&w.app, owner, "mixed", &[]).await;
+    let plain = create_suite(&w.app, owner, "plain", &[]).await;
     for (suite, ids) in [
         (mixed, vec![c1, w.b_case, c2, b_second, w.a_case]),
         (plain, vec![w.b_case, b_second]),
@@ -832,7 +1036,7 @@ async fn member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_cou
     );
     assert_eq!(answers[0].len(), 2, "{:?}", answers[0]);
     assert_eq!(answers[0][1]["edges"][0]["position"], 2);
-    // Alice sees her three in her own count
+    // Alice sees her three in her own count (across projects, she does not see Bob's suite)
     let body = w
         .app
         .gql_as(
@@ -841,6 +1045,10 @@ async fn member_reading_a_suite_with_hidden_cases_then_positions_and_cursors_cou
             json!({ "id": mixed }),
         )
         .await;
+    if let Setting::Projects = setting {
+        assert_eq!(data(&body)["testSuite"], Value::Null, "{body}");
+        return;
+    }
     let positions: Vec<(Value, Uuid)> = data(&body)["testSuite"]["testCases"]["edges"]
         .as_array()
         .expect("edges")
