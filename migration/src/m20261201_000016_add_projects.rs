@@ -112,7 +112,12 @@ fn run_writable(half: Half, t: &str) -> String {
             "({p}project_id = {DEFAULT_PROJECT} AND {p}triggered_by = {ME} AND {})",
             own("report")
         ),
-        Half::Project => in_projects(&format!("{p}project_id"), "report"),
+        // a report-only token writes only into the runs it started
+        Half::Project => format!(
+            "({} AND ({} OR {p}triggered_by = {ME}))",
+            in_projects(&format!("{p}project_id"), "report"),
+            in_projects(&format!("{p}project_id"), "runs"),
+        ),
     }
 }
 
@@ -246,10 +251,13 @@ fn write_policies() -> Vec<Policy> {
 /// to its reporter (a report-only token); a hidden case's result in someone's run stays hidden.
 fn executions_readable(half: Half, table: &str) -> String {
     match half {
+        // a report-only token: its cases' results in the runs it started
         Half::Own => format!(
             "EXISTS (SELECT 1 FROM test_cases tc WHERE tc.id = {table}.test_case_id \
-             AND tc.author = {ME} AND {})",
-            own("read")
+             AND tc.author = {ME} AND ({runs} OR ({report} AND EXISTS (SELECT 1 FROM test_runs r \
+             WHERE r.id = {table}.test_run_id AND r.triggered_by = {ME}))))",
+            runs = own("runs"),
+            report = own("report"),
         ),
         Half::Project => format!(
             "EXISTS (SELECT 1 FROM test_runs r WHERE r.id = {table}.test_run_id \
@@ -308,7 +316,11 @@ fn read_policies() -> Vec<Policy> {
         "test_runs",
         "test_run_access_policy",
         Own,
-        format!("triggered_by = {ME} AND {}", own("read")),
+        format!(
+            "triggered_by = {ME} AND ({} OR {})",
+            own("runs"),
+            own("report")
+        ),
     );
     read(
         "test_executions",
@@ -391,6 +403,25 @@ fn read_policies() -> Vec<Policy> {
         "test_execution_archive_project_read_policy",
         Project,
         executions_readable(Project, "test_executions_archive"),
+    );
+    // a case's flakiness summarises its results: it is read with the results
+    read(
+        "test_case_flakiness",
+        "test_case_flakiness_access_policy",
+        Own,
+        format!(
+            "{} AND EXISTS (SELECT 1 FROM test_cases tc WHERE tc.id = test_case_id)",
+            own("runs")
+        ),
+    );
+    read(
+        "test_case_flakiness",
+        "test_case_flakiness_project_read_policy",
+        Project,
+        format!(
+            "EXISTS (SELECT 1 FROM test_cases tc WHERE tc.id = test_case_id AND {})",
+            in_projects("tc.project_id", "runs")
+        ),
     );
     out
 }
@@ -524,6 +555,13 @@ const PREVIOUS: &[PreviousPolicy] = &[
         Some("EXISTS (SELECT 1 FROM test_runs r WHERE r.id = test_run_id)"),
         None,
     ),
+    (
+        "test_case_flakiness",
+        "test_case_flakiness_access_policy",
+        "SELECT",
+        Some("EXISTS (SELECT 1 FROM test_cases tc WHERE tc.id = test_case_id)"),
+        None,
+    ),
 ];
 
 /// Policies of earlier migrations dropped by `up` (they are replaced by [`policies`] and
@@ -548,6 +586,7 @@ const DROPPED: &[(&str, &str)] = &[
     ("test_step_executions", "test_step_execution_access_policy"),
     ("test_artifacts", "test_artifact_access_policy"),
     ("test_result_reports", "test_result_report_access_policy"),
+    ("test_case_flakiness", "test_case_flakiness_access_policy"),
 ];
 
 const TABLES: &str = r#"
@@ -635,6 +674,10 @@ ALTER TABLE api_tokens
          AND capabilities <@ ARRAY['read', 'report', 'write', 'admin']::text[]));
 CREATE INDEX ix_api_tokens_project_id ON api_tokens(project_id);
 
+-- archival and restoring run as the tables' owner: a request only reads the archive
+REVOKE INSERT, DELETE ON test_executions_archive, test_step_executions_archive,
+    test_artifacts_archive FROM application_users;
+
 ALTER TABLE projects ENABLE ROW LEVEL SECURITY;
 ALTER TABLE project_members ENABLE ROW LEVEL SECURITY;
 GRANT SELECT, UPDATE ON projects TO application_users;
@@ -677,7 +720,8 @@ GRANT EXECUTE ON FUNCTION app_projects(TEXT), app_own(TEXT) TO application_users
 --   write:   where it changes test cases (member or maintainer; write or admin)
 --   manage:  where it manages suites, configurations and members (maintainer; write or admin)
 --   maintain: which projects it may rename, archive and restore (as manage, archived too)
---   own:     what the seed's author rule grants (unscoped tokens only)
+--   own:     what the seed's author rule grants (unscoped tokens only): read (the
+--            catalogue), runs (runs and results: not a report-only token), report, write
 --
 -- Archived projects are read-only. A token scoped to a project acts there by membership only
 -- (an admin's scoped token as a maintainer of that project).
@@ -691,6 +735,12 @@ DECLARE
     reports BOOLEAN := caps && ARRAY['report', 'write', 'admin'];
     writes BOOLEAN := caps && ARRAY['write', 'admin'];
     admin BOOLEAN := 'admin' = ANY(string_to_array(p_roles, ','));
+    -- a viewer of the default project reads there, even their own rows: the author rule
+    -- gives them no writes
+    default_viewer BOOLEAN := EXISTS (
+        SELECT 1 FROM project_members
+         WHERE user_id = p_user AND role = 'viewer'
+           AND project_id = '00000000-0000-0000-0000-000000000001');
     s_read TEXT; s_runs TEXT; s_report TEXT; s_write TEXT; s_manage TEXT; s_maintain TEXT;
 BEGIN
     SELECT string_agg(m.project_id::text, ',') FILTER (WHERE reads),
@@ -710,7 +760,12 @@ BEGIN
             SELECT p.id, 'maintainer', p.archived FROM projects p
              WHERE admin AND p.id = p_project) m;
     PERFORM set_config('app.user_id', p_user, true),
-            set_config('app.user_roles', p_roles, true),
+            -- the roles the request acts with: an admin's token that does not act as an
+            -- admin (limited to a project, or without the admin capability) claims no admin
+            -- role in any policy that reads the setting
+            set_config('app.user_roles', CASE WHEN p_role = 'application_admins' THEN p_roles
+                ELSE array_to_string(array_remove(string_to_array(p_roles, ','), 'admin'), ',')
+                END, true),
             set_config('app.projects_read', coalesce(s_read, ''), true),
             set_config('app.projects_runs', coalesce(s_runs, ''), true),
             set_config('app.projects_report', coalesce(s_report, ''), true),
@@ -720,8 +775,9 @@ BEGIN
             set_config('app.own', CASE WHEN p_project IS NOT NULL THEN '' ELSE
                 array_to_string(ARRAY[
                     CASE WHEN reads THEN 'read' END,
-                    CASE WHEN reports THEN 'report' END,
-                    CASE WHEN writes THEN 'write' END], ',') END, true),
+                    CASE WHEN full_reads THEN 'runs' END,
+                    CASE WHEN reports AND NOT default_viewer THEN 'report' END,
+                    CASE WHEN writes AND NOT default_viewer THEN 'write' END], ',') END, true),
             set_config('role', CASE WHEN p_role = 'application_users' AND s_read IS NOT NULL
                                     THEN 'application_project_users' ELSE p_role END, true),
             set_config('statement_timeout', p_timeout, true),
@@ -759,7 +815,7 @@ fn up_sql() -> String {
 fn audit_read_policy(with_projects: bool) -> String {
     let projects = if with_projects {
         "WHEN 'projects' THEN EXISTS (SELECT 1 FROM projects t WHERE t.id = record_id)
-         WHEN 'project_members' THEN EXISTS (SELECT 1 FROM projects t WHERE t.id = record_id)"
+         WHEN 'project_members' THEN record_id = ANY ((SELECT app_projects('read'))::uuid[])"
     } else {
         ""
     };
@@ -820,6 +876,8 @@ DELETE FROM audit_log WHERE table_name IN ('projects', 'project_members');
 DROP FUNCTION app_begin_request(TEXT, TEXT, TEXT, UUID, TEXT[], TEXT);
 DROP FUNCTION app_own(TEXT);
 DROP FUNCTION app_projects(TEXT);
+GRANT INSERT, DELETE ON test_executions_archive, test_step_executions_archive,
+    test_artifacts_archive TO application_users;
 DROP INDEX ix_api_tokens_project_id;
 ALTER TABLE api_tokens DROP CONSTRAINT ck_api_tokens_capabilities,
     DROP COLUMN capabilities, DROP COLUMN project_id;

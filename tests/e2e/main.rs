@@ -28,6 +28,7 @@ mod http_audit;
 mod http_panics;
 mod live;
 mod managed_cluster;
+mod projects;
 mod runs_artifacts;
 mod runs_bulk;
 mod runs_bulk_errors;

@@ -61,6 +61,8 @@ pub enum Action {
     Write,
     /// Manage suites, configurations and members.
     Manage,
+    /// Add, change or remove members.
+    ManageMembers,
     /// Rename, archive or restore the project itself (archived or not).
     Maintain,
 }
@@ -70,7 +72,7 @@ impl Action {
         match self {
             Action::Report => "report",
             Action::Write => "write",
-            Action::Manage => "manage",
+            Action::Manage | Action::ManageMembers => "manage",
             Action::Maintain => "maintain",
         }
     }
@@ -81,7 +83,7 @@ impl Action {
         match self {
             Action::Report => "report",
             Action::Write | Action::Manage => "write",
-            Action::Maintain => "none",
+            Action::ManageMembers | Action::Maintain => "none",
         }
     }
 
@@ -89,7 +91,8 @@ impl Action {
         match self {
             Action::Report => "start runs or report results",
             Action::Write => "change test cases",
-            Action::Manage => "manage suites, configurations or members",
+            Action::Manage => "manage suites or configurations",
+            Action::ManageMembers => "manage members",
             Action::Maintain => "change the project",
         }
     }
@@ -249,7 +252,7 @@ fn why_not(identity: &Identity, project: &project::Model, action: Action) -> Str
         );
     }
     match action {
-        Action::Manage | Action::Maintain => {
+        Action::Manage | Action::ManageMembers | Action::Maintain => {
             "it takes the maintainer role in the project".to_owned()
         }
         _ => "it takes the member or maintainer role in the project".to_owned(),
@@ -283,6 +286,40 @@ pub async fn for_new_row(
     };
     require(conn, identity, &project, action).await?;
     Ok(project.id)
+}
+
+/// Refuses a reference (input `field`) to a row of `table` that the caller does not see, or
+/// that belongs to another project than `project`: foreign keys ignore row-level security,
+/// so a hidden row would pass the key where a missing one fails it, and would tie two
+/// projects together.
+pub async fn check_reference(
+    conn: &impl ConnectionTrait,
+    field: &str,
+    table: &'static str,
+    id: Option<Uuid>,
+    project: Uuid,
+) -> AppResult<()> {
+    let Some(id) = id else {
+        return Ok(());
+    };
+    let row = conn
+        .query_one_raw(statement(
+            format!("SELECT project_id FROM {table} WHERE id = $1"),
+            vec![id.into()],
+        ))
+        .await?;
+    let what = table.trim_end_matches('s').replace('_', " ");
+    match row {
+        None => Err(AppError::bad_input(
+            field,
+            format!("{field} no such {what}"),
+        )),
+        Some(row) if row.try_get::<Uuid>("", "project_id")? != project => Err(AppError::bad_input(
+            field,
+            format!("{field}: the {what} belongs to another project"),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Which projects a list shows.
@@ -419,7 +456,7 @@ pub async fn set_member(
 ) -> AppResult<(project::Model, project_member::Model)> {
     check_name("userId", user_id, SHORT_TEXT_MAX)?;
     let project = resolve(conn, "projectKey", key).await?;
-    require(conn, identity, &project, Action::Manage).await?;
+    require(conn, identity, &project, Action::ManageMembers).await?;
     let member = one(models(
         conn,
         "INSERT INTO project_members(project_id, user_id, role, added_by) VALUES ($1, $2, $3, $4)
@@ -446,7 +483,7 @@ pub async fn remove_member(
 ) -> AppResult<project::Model> {
     check_len("userId", Some(user_id), SHORT_TEXT_MAX)?;
     let project = resolve(conn, "projectKey", key).await?;
-    require(conn, identity, &project, Action::Manage).await?;
+    require(conn, identity, &project, Action::ManageMembers).await?;
     let removed: Vec<project_member::Model> = models(
         conn,
         "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING *",

@@ -230,6 +230,14 @@ pub async fn create(
     for (i, step) in steps.iter().enumerate() {
         super::steps::check_step_input(&format!("steps.{i}"), step)?;
     }
+    crate::projects::service::check_reference(
+        conn,
+        "configurationId",
+        "configurations",
+        input.configuration_id,
+        project_id,
+    )
+    .await?;
     let id = Uuid::now_v7();
     let model = test_case::ActiveModel {
         id: Set(id),
@@ -320,6 +328,20 @@ pub async fn update(
         model.retry_count = Set(v);
     }
     if let Some(v) = nullable(input.configuration_id) {
+        if v.is_some() {
+            // the configuration must be one of the case's project (a hidden case is no case)
+            let case = get(conn, id)
+                .await?
+                .ok_or_else(|| AppError::not_found("TestCase", id))?;
+            crate::projects::service::check_reference(
+                conn,
+                "configurationId",
+                "configurations",
+                v,
+                case.project_id,
+            )
+            .await?;
+        }
         model.configuration_id = Set(v);
     }
     if !model.is_changed() {

@@ -71,6 +71,14 @@ pub async fn start_run(
         crate::projects::service::Action::Report,
     )
     .await?;
+    crate::projects::service::check_reference(
+        conn,
+        "configurationId",
+        "configurations",
+        input.configuration_id,
+        project.id,
+    )
+    .await?;
     let cases = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
