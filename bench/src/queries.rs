@@ -53,8 +53,26 @@ struct Case {
     variables: Vec<Value>,
     /// Least throughput ratio to the raw endpoint the issue asks for.
     goal: Option<f64>,
-    /// Asked by a member (`BENCH_MEMBER`) instead of the admin.
-    member: bool,
+    /// Asked by a member instead of the admin.
+    member: Option<Member>,
+}
+
+/// Which member asks.
+#[derive(Clone, Copy, PartialEq)]
+enum Member {
+    /// [`BENCH_MEMBER`], of no project: the author rule.
+    Author,
+    /// [`BENCH_PROJECTS_MEMBER`], a member of 3 of the 50 projects, author of nothing.
+    Projects,
+}
+
+impl Member {
+    fn user(self) -> &'static str {
+        match self {
+            Member::Author => BENCH_MEMBER,
+            Member::Projects => crate::seed::BENCH_PROJECTS_MEMBER,
+        }
+    }
 }
 
 /// The member of the seed whose requests the member variant sends: the author of 200 of the
@@ -79,7 +97,7 @@ fn cases() -> Vec<Case> {
             raw_path: "/raw/cases",
             variables: vec![list_cases_variables()],
             goal: Some(0.7),
-            member: false,
+            member: None,
         },
         Case {
             key: "a-member",
@@ -88,7 +106,16 @@ fn cases() -> Vec<Case> {
             raw_path: "/raw/cases",
             variables: vec![list_cases_variables()],
             goal: Some(0.7),
-            member: true,
+            member: Some(Member::Author),
+        },
+        Case {
+            key: "a-projects",
+            label: "(a) as a member of 3 projects among 50",
+            query: LIST_CASES,
+            raw_path: "/raw/cases",
+            variables: vec![list_cases_variables()],
+            goal: Some(0.7),
+            member: Some(Member::Projects),
         },
         Case {
             key: "b",
@@ -97,7 +124,7 @@ fn cases() -> Vec<Case> {
             raw_path: "/raw/dashboard",
             variables: vec![json!({ "runs": DASHBOARD_RUNS, "executions": DASHBOARD_EXECUTIONS })],
             goal: Some(0.5),
-            member: false,
+            member: None,
         },
         Case {
             key: "c",
@@ -109,7 +136,7 @@ fn cases() -> Vec<Case> {
                 .map(|q| json!({ "q": q, "first": PAGE, "filter": { "search": q } }))
                 .collect(),
             goal: None,
-            member: false,
+            member: None,
         },
     ]
 }
@@ -177,11 +204,22 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the member token: {e:?}"))?;
+    let (_, projects_token) = api::auth::service::create(
+        &ctx.env.owner,
+        &api::auth::service::NewToken {
+            user_id: crate::seed::BENCH_PROJECTS_MEMBER,
+            roles: &[api::auth::Role::Member],
+            name: Some("benchmark project member"),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the project member's token: {e:?}"))?;
     for case in cases() {
-        let token = if case.member {
-            member_token.clone()
-        } else {
-            ctx.env.token.clone()
+        let token = match case.member {
+            Some(Member::Author) => member_token.clone(),
+            Some(Member::Projects) => projects_token.clone(),
+            None => ctx.env.token.clone(),
         };
         let bodies: Vec<Bytes> = case
             .variables
@@ -189,11 +227,16 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
             .map(|v| load::body(case.query, v))
             .collect::<anyhow::Result<_>>()?;
         let api_url = ctx.servers.api_url("/graphql");
-        let (raw_url, rls_url) = if case.member {
+        let (raw_url, rls_url) = if let Some(member) = case.member {
             let raw = ctx.servers.raw_url(case.raw_path);
+            let by = match member {
+                Member::Author => "",
+                Member::Projects => "&by=projects",
+            };
+            let user = member.user();
             (
-                format!("{raw}?member={BENCH_MEMBER}"),
-                format!("{raw}?rls=1&member={BENCH_MEMBER}"),
+                format!("{raw}?member={user}{by}"),
+                format!("{raw}?rls=1&member={user}{by}"),
             )
         } else {
             let raw = ctx.servers.raw_url(case.raw_path);

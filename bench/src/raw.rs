@@ -57,6 +57,10 @@ struct Mode {
     /// `author = member` in the statement. Without it, the benchmark's admin.
     #[serde(default)]
     member: Option<String>,
+    /// `projects`: the member's rows are those of their projects (as the owner:
+    /// `project_id IN` their memberships), not those they author.
+    #[serde(default)]
+    by: Option<String>,
 }
 
 /// An error as a 500 with its text (the load generator counts it).
@@ -144,6 +148,7 @@ async fn cases(
     let first = v.first;
     // a member's rows as the owner: the author condition the member's policy adds
     let author = mode.member.clone().filter(|_| mode.rls.is_none());
+    let by_projects = mode.by.as_deref() == Some("projects");
     let data = with_conn(&pool, &mode, async move |conn| {
         let rows = match &author {
             None => {
@@ -160,13 +165,18 @@ async fn cases(
                 .await?
             }
             Some(author) => {
-                sqlx::query(
+                let rows_of = if by_projects {
+                    "project_id IN (SELECT project_id FROM project_members WHERE user_id = $4)"
+                } else {
+                    "author = $4"
+                };
+                sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT id, name, status, priority, category, tags, author,
                             (SELECT count(*) FROM test_cases
-                             WHERE status = ANY($1) AND priority = ANY($2) AND author = $4) AS total
-                     FROM test_cases WHERE status = ANY($1) AND priority = ANY($2) AND author = $4
-                     ORDER BY name ASC, id ASC LIMIT $3",
-                )
+                             WHERE status = ANY($1) AND priority = ANY($2) AND {rows_of}) AS total
+                     FROM test_cases WHERE status = ANY($1) AND priority = ANY($2) AND {rows_of}
+                     ORDER BY name ASC, id ASC LIMIT $3"
+                )))
                 .bind(&statuses)
                 .bind(&priorities)
                 .bind(first + 1)

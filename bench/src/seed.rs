@@ -83,7 +83,7 @@ WITH w AS (SELECT
     ARRAY['chrome', 'firefox', 'safari', 'mobile', 'api', 'admin', 'guest', 'premium', 'eu', 'us'] AS x)
 INSERT INTO test_cases(id, name, description, status, priority, tags, metadata, author, category,
                        expected_duration_seconds, is_automated, retry_count, configuration_id,
-                       created_at, updated_at)
+                       created_at, updated_at, project_id)
 SELECT md5('case:' || i)::uuid,
        initcap(a[1 + i % 20]) || ' ' || v[1 + (i / 20) % 10] || ' #' || i,
        'Verifies that ' || a[1 + i % 20] || ' ' || v[1 + (i / 20) % 10] || ' for ' || x[1 + (i / 7) % 10]
@@ -97,8 +97,21 @@ SELECT md5('case:' || i)::uuid,
        a[1 + (i / 13) % 20],
        10 + i % 300, true, i % 3,
        md5('config:' || (1 + i % 5))::uuid,
-       now() - i * interval '37 seconds', now() - i * interval '37 seconds'
+       now() - i * interval '37 seconds', now() - i * interval '37 seconds',
+       md5('project:' || (1 + (i / 7) % 50))::uuid
 FROM generate_series(1, $1::bigint) AS i, w";
+
+/// The projects the cases are spread over (every case in one of 50, independently of its
+/// author), and one member of 3 of them.
+const PROJECTS: &str = "
+WITH p AS (INSERT INTO projects(id, key, name)
+           SELECT md5('project:' || k)::uuid, 'project-' || k, 'Project ' || k
+           FROM generate_series(1, 50) AS k RETURNING id, key)
+INSERT INTO project_members(project_id, user_id, role)
+SELECT id, $1, 'member' FROM p WHERE key IN ('project-1', 'project-2', 'project-3')";
+
+/// A member of 3 of the 50 projects, author of nothing: sees the 3 projects' cases.
+pub const BENCH_PROJECTS_MEMBER: &str = "lead";
 
 const STEPS: &str = "
 INSERT INTO test_steps(id, test_case_id, order_index, name, description, step_type, selector,
@@ -204,6 +217,11 @@ pub async fn seed(env: &Env, options: &Options) -> anyhow::Result<Seeded> {
         .execute(&mut *conn)
         .await
         .context("configurations")?;
+    sqlx::query(PROJECTS)
+        .bind(BENCH_PROJECTS_MEMBER)
+        .execute(&mut *conn)
+        .await
+        .context("projects")?;
     sqlx::query(CASES)
         .bind(d.cases)
         .execute(&mut *conn)
