@@ -371,7 +371,9 @@ pub struct Selected {
 pub fn selected(ctx: &async_graphql::Context<'_>) -> Selected {
     let look = ctx.look_ahead();
     Selected {
-        rows: look.field("edges").exists() || look.field("pageInfo").exists(),
+        rows: look.field("edges").exists()
+            || look.field("nodes").exists()
+            || look.field("pageInfo").exists(),
         total: look.field("totalCount").exists(),
     }
 }

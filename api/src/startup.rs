@@ -380,6 +380,25 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
             println!("{token}");
         }
         TokenAction::List => {
+            let (page, _) = crate::projects::service::list(
+                db,
+                crate::projects::service::ProjectFilter {
+                    include_archived: Some(true),
+                    search: None,
+                },
+                &crate::pagination::PageArgs {
+                    first: Some(100),
+                    ..Default::default()
+                },
+                crate::pagination::Selected {
+                    rows: true,
+                    total: false,
+                },
+            )
+            .await
+            .map_err(to_anyhow)?;
+            let keys: std::collections::HashMap<uuid::Uuid, String> =
+                page.rows.into_iter().map(|(_, p)| (p.id, p.key)).collect();
             for t in service::list(db, None).await.map_err(to_anyhow)? {
                 let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
                 let state = if t.revoked_at.is_some() {
@@ -393,7 +412,12 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
                     (None, None) => String::new(),
                     (project, caps) => format!(
                         " [{}{}]",
-                        project.map(|p| format!("project {p} ")).unwrap_or_default(),
+                        project
+                            .map(|p| format!(
+                                "project {} ",
+                                keys.get(&p).cloned().unwrap_or_else(|| p.to_string())
+                            ))
+                            .unwrap_or_default(),
                         caps.as_ref()
                             .map(|c| c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","))
                             .unwrap_or_else(|| "all".to_owned())

@@ -735,30 +735,17 @@ DECLARE
     reports BOOLEAN := caps && ARRAY['report', 'write', 'admin'];
     writes BOOLEAN := caps && ARRAY['write', 'admin'];
     admin BOOLEAN := 'admin' = ANY(string_to_array(p_roles, ','));
-    -- a viewer of the default project reads there, even their own rows: the author rule
-    -- gives them no writes
-    default_viewer BOOLEAN := EXISTS (
-        SELECT 1 FROM project_members
-         WHERE user_id = p_user AND role = 'viewer'
-           AND project_id = '00000000-0000-0000-0000-000000000001');
-    s_read TEXT; s_runs TEXT; s_report TEXT; s_write TEXT; s_manage TEXT; s_maintain TEXT;
 BEGIN
-    SELECT string_agg(m.project_id::text, ',') FILTER (WHERE reads),
-           string_agg(m.project_id::text, ',') FILTER (WHERE full_reads),
-           string_agg(m.project_id::text, ',') FILTER (
-               WHERE reports AND NOT m.archived AND m.role IN ('member', 'maintainer')),
-           string_agg(m.project_id::text, ',') FILTER (
-               WHERE writes AND NOT m.archived AND m.role IN ('member', 'maintainer')),
-           string_agg(m.project_id::text, ',') FILTER (
-               WHERE writes AND NOT m.archived AND m.role = 'maintainer'),
-           string_agg(m.project_id::text, ',') FILTER (WHERE writes AND m.role = 'maintainer')
-      INTO s_read, s_runs, s_report, s_write, s_manage, s_maintain
-      FROM (SELECT pm.project_id, pm.role, p.archived
-              FROM project_members pm JOIN projects p ON p.id = pm.project_id
-             WHERE pm.user_id = p_user AND (p_project IS NULL OR pm.project_id = p_project)
-            UNION ALL
-            SELECT p.id, 'maintainer', p.archived FROM projects p
-             WHERE admin AND p.id = p_project) m;
+    IF p_role = 'application_admins' THEN
+        -- an admin's policies are `true`: no membership to read
+        PERFORM set_config('app.user_id', p_user, true),
+                set_config('app.user_roles', p_roles, true),
+                set_config('role', p_role, true),
+                set_config('statement_timeout', p_timeout, true),
+                set_config('idle_in_transaction_session_timeout', p_timeout, true);
+        RETURN pg_backend_pid();
+    END IF;
+    -- one statement: the memberships are read (as the owner) before any setting is made
     PERFORM set_config('app.user_id', p_user, true),
             -- the roles the request acts with: an admin's token that does not act as an
             -- admin (limited to a project, or without the admin capability) claims no admin
@@ -766,22 +753,46 @@ BEGIN
             set_config('app.user_roles', CASE WHEN p_role = 'application_admins' THEN p_roles
                 ELSE array_to_string(array_remove(string_to_array(p_roles, ','), 'admin'), ',')
                 END, true),
-            set_config('app.projects_read', coalesce(s_read, ''), true),
-            set_config('app.projects_runs', coalesce(s_runs, ''), true),
-            set_config('app.projects_report', coalesce(s_report, ''), true),
-            set_config('app.projects_write', coalesce(s_write, ''), true),
-            set_config('app.projects_manage', coalesce(s_manage, ''), true),
-            set_config('app.projects_maintain', coalesce(s_maintain, ''), true),
+            set_config('app.projects_read', coalesce(a.s_read, ''), true),
+            set_config('app.projects_runs', coalesce(a.s_runs, ''), true),
+            set_config('app.projects_report', coalesce(a.s_report, ''), true),
+            set_config('app.projects_write', coalesce(a.s_write, ''), true),
+            set_config('app.projects_manage', coalesce(a.s_manage, ''), true),
+            set_config('app.projects_maintain', coalesce(a.s_maintain, ''), true),
+            -- a viewer of the default project reads there, even their own rows: the author
+            -- rule gives them no writes
             set_config('app.own', CASE WHEN p_project IS NOT NULL THEN '' ELSE
                 array_to_string(ARRAY[
                     CASE WHEN reads THEN 'read' END,
                     CASE WHEN full_reads THEN 'runs' END,
-                    CASE WHEN reports AND NOT default_viewer THEN 'report' END,
-                    CASE WHEN writes AND NOT default_viewer THEN 'write' END], ',') END, true),
-            set_config('role', CASE WHEN p_role = 'application_users' AND s_read IS NOT NULL
+                    CASE WHEN reports AND NOT a.default_viewer THEN 'report' END,
+                    CASE WHEN writes AND NOT a.default_viewer THEN 'write' END], ',') END, true),
+            set_config('role', CASE WHEN p_role = 'application_users' AND a.s_read IS NOT NULL
                                     THEN 'application_project_users' ELSE p_role END, true),
             set_config('statement_timeout', p_timeout, true),
-            set_config('idle_in_transaction_session_timeout', p_timeout, true);
+            set_config('idle_in_transaction_session_timeout', p_timeout, true)
+      FROM (SELECT
+              string_agg(m.project_id::text, ',') FILTER (WHERE m.in_scope AND reads) AS s_read,
+              string_agg(m.project_id::text, ',') FILTER (WHERE m.in_scope AND full_reads) AS s_runs,
+              string_agg(m.project_id::text, ',') FILTER (
+                  WHERE m.in_scope AND reports AND NOT m.archived
+                    AND m.role IN ('member', 'maintainer')) AS s_report,
+              string_agg(m.project_id::text, ',') FILTER (
+                  WHERE m.in_scope AND writes AND NOT m.archived
+                    AND m.role IN ('member', 'maintainer')) AS s_write,
+              string_agg(m.project_id::text, ',') FILTER (
+                  WHERE m.in_scope AND writes AND NOT m.archived AND m.role = 'maintainer') AS s_manage,
+              string_agg(m.project_id::text, ',') FILTER (
+                  WHERE m.in_scope AND writes AND m.role = 'maintainer') AS s_maintain,
+              coalesce(bool_or(m.role = 'viewer'
+                  AND m.project_id = '00000000-0000-0000-0000-000000000001'), false) AS default_viewer
+            FROM (SELECT pm.project_id, pm.role, p.archived,
+                         (p_project IS NULL OR pm.project_id = p_project) AS in_scope
+                    FROM project_members pm JOIN projects p ON p.id = pm.project_id
+                   WHERE pm.user_id = p_user
+                  UNION ALL
+                  SELECT p.id, 'maintainer', p.archived, true FROM projects p
+                   WHERE admin AND p.id = p_project) m) a;
     RETURN pg_backend_pid();
 END
 $$;

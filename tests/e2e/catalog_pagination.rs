@@ -220,3 +220,50 @@ async fn suite_test_cases_walked_then_in_suite_order_with_unpositioned_members_l
     )
     .await;
 }
+
+/// A list asked for by its `nodes` alone (no `edges`, no `pageInfo`) still reads its page.
+#[tokio::test]
+async fn a_list_asked_for_by_its_nodes_alone_then_it_has_its_rows() {
+    let app = crate::helpers::spawn_app().await;
+    for name in ["one", "two"] {
+        let body = app
+            .gql(
+                "mutation($n: String!) { createTestCase(input: { name: $n }) { id } }",
+                serde_json::json!({ "n": name }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    for list in [
+        "testCases",
+        "testSuites",
+        "configurations",
+        "testRuns",
+        "testExecutions",
+        "projects",
+        "auditLog",
+    ] {
+        let nodes_only = app
+            .gql(
+                &format!("{{ {list} {{ totalCount nodes {{ __typename }} }} }}"),
+                serde_json::json!({}),
+            )
+            .await;
+        let with_edges = app
+            .gql(
+                &format!("{{ {list} {{ totalCount nodes {{ __typename }} edges {{ cursor }} }} }}"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(
+            nodes_only["data"][list]["nodes"], with_edges["data"][list]["nodes"],
+            "{list}: {nodes_only}"
+        );
+        let total = nodes_only["data"][list]["totalCount"].as_u64().unwrap_or(0);
+        let nodes = nodes_only["data"][list]["nodes"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0) as u64;
+        assert_eq!(nodes, total.min(20), "{list}: {nodes_only}");
+    }
+}

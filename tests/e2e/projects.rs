@@ -460,9 +460,22 @@ async fn a_project_token_needs_a_member_and_a_capability_and_acts_only_there() {
             json!({ "input": { "name": "web", "projectKey": "web-shop" } }),
         )
         .await;
-    // the token does not see web-shop: it answers as for a project that does not exist
+    // the token says which project it is limited to, the same for a key that exists and one
+    // that does not
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    assert!(message(&body).contains("no such project"), "{body}");
+    assert!(
+        message(&body).contains("limited to project 'mobile'"),
+        "{body}"
+    );
+    let missing = w
+        .app
+        .gql_as(
+            &mobile,
+            CREATE_CASE,
+            json!({ "input": { "name": "web", "projectKey": "no-such" } }),
+        )
+        .await;
+    assert_eq!(missing, body);
     // an admin's project token acts as a maintainer there, not as an admin
     let body = w
         .app
@@ -943,6 +956,18 @@ async fn another_projects_ids_answer_as_missing_ones() {
             "stats",
             "query($id: UUID!) { testCase(id: $id) { stats { totalExecutions } } }",
         ),
+        (
+            "audit trail",
+            "query($id: UUID!) { auditLog(filter: { recordId: $id }) { totalCount nodes { operation } } }",
+        ),
+        (
+            "suites holding it",
+            "query($id: UUID!) { testSuites(filter: { containsTestCase: $id }) { totalCount } }",
+        ),
+        (
+            "failures",
+            "query($id: UUID!) { failureGroups(filter: { testCaseId: $id }) { count } }",
+        ),
     ];
     for token in [&w.bob, &w.nobody] {
         for (what, query) in probes {
@@ -1123,4 +1148,61 @@ async fn a_viewer_of_the_default_project_writes_nothing_there() {
         )
         .await;
     assert_eq!(data(&body)["testCase"]["name"], "mine", "{body}");
+}
+
+/// A change of a row the caller reads but may not change is refused for what it is, with the
+/// reason, not as a missing row; a row they do not read stays missing.
+#[tokio::test]
+async fn a_readable_row_one_may_not_change_is_forbidden_with_the_reason() {
+    let w = world().await;
+    let body = w
+        .app
+        .gql_as(
+            &w.erin,
+            START_RUN,
+            json!({ "input": { "suiteId": w.shop_suite, "name": "erin's" } }),
+        )
+        .await;
+    let run = uuid(&data(&body)["startTestRun"]["id"]);
+    // a viewer reads the run and may not report into it
+    let body = w
+        .app
+        .gql_as(
+            &w.vera,
+            REPORT_RESULTS,
+            json!({ "run": run, "results": [item("v", w.shop_case, "PASSED")] }),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    assert!(message(&body).contains("web-shop"), "{body}");
+    // a report token reads the case and may not change it
+    let ci = token(&w.app, "dave", Some("web-shop"), Some(&["REPORT"])).await;
+    for query in [
+        "mutation($id: UUID!) { updateTestCase(id: $id, input: { name: \"x\" }) { id } }",
+        "mutation($id: UUID!) { deleteTestCase(id: $id) }",
+    ] {
+        let body = w.app.gql_as(&ci, query, json!({ "id": w.shop_case })).await;
+        assert_eq!(code(&body), "FORBIDDEN", "{body}");
+        assert!(message(&body).contains("report"), "{body}");
+        // the other project's member: the case does not exist for them
+        let body = w
+            .app
+            .gql_as(&w.bob, query, json!({ "id": w.shop_case }))
+            .await;
+        assert_eq!(code(&body), "NOT_FOUND", "{body}");
+    }
+    // a member may not change a suite, a maintainer may
+    let rename =
+        "mutation($id: UUID!) { updateTestSuite(id: $id, input: { name: \"renamed\" }) { name } }";
+    let body = w
+        .app
+        .gql_as(&w.dave, rename, json!({ "id": w.shop_suite }))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    assert!(message(&body).contains("maintainer"), "{body}");
+    let body = w
+        .app
+        .gql_as(&w.carol, rename, json!({ "id": w.shop_suite }))
+        .await;
+    assert_eq!(data(&body)["updateTestSuite"]["name"], "renamed", "{body}");
 }

@@ -134,7 +134,7 @@ pub async fn create(
                 return Err(AppError::bad_input(
                     "projectKey",
                     format!(
-                        "{user_id} is not a member of project '{key}': add them first (setProjectMember, or `project member add`)"
+                        "{user_id} is not a member of project '{key}': add them first (setProjectMember, or `jbtestsuite project add-member {key} {user_id}`)"
                     ),
                 ));
             }

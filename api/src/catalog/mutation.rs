@@ -13,6 +13,7 @@ use super::types::{Configuration, TestCase, TestStep, TestSuite};
 use crate::auth::context::request_db;
 use crate::error::{AppError, AppResult};
 use crate::projects::service::Action;
+use crate::projects::service::explained;
 
 #[derive(Default)]
 pub struct CatalogMutation;
@@ -51,14 +52,18 @@ impl CatalogMutation {
         let db = request_db(ctx)?;
         check_author(&db, input.author.as_deref())?;
         let identity = crate::auth::guard::identity(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                let project =
-                    new_row_project(tx, &identity, input.project_key.as_deref(), Action::Write)
-                        .await?;
-                service::cases::create(tx, project, input, Some(&identity.user_id)).await
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    let project =
+                        new_row_project(tx, &identity, input.project_key.as_deref(), Action::Write)
+                            .await?;
+                    service::cases::create(tx, project, input, Some(&identity.user_id)).await
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestCase)
     }
@@ -75,9 +80,13 @@ impl CatalogMutation {
         if let async_graphql::MaybeUndefined::Value(author) = &input.author {
             check_author(&db, Some(author))?;
         }
-        db.write(|tx| Box::pin(async move { service::cases::update(tx, id, input).await }))
-            .await
-            .map(TestCase)
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::cases::update(tx, id, input).await }))
+                .await,
+        )
+        .await
+        .map(TestCase)
     }
 
     /// Deletes a test case with its steps, executions and suite memberships; returns its id.
@@ -87,8 +96,12 @@ impl CatalogMutation {
         #[graphql(desc = "The case's id.")] id: Uuid,
     ) -> AppResult<Uuid> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::cases::delete(tx, id).await }))
-            .await
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::cases::delete(tx, id).await }))
+                .await,
+        )
+        .await
     }
 
     /// Adds a step at `position` (1-based; default: last), shifting the steps after it.
@@ -101,9 +114,15 @@ impl CatalogMutation {
         position: Option<i32>,
     ) -> AppResult<TestStep> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move { service::steps::add(tx, test_case_id, input, position).await })
-        })
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(
+                    async move { service::steps::add(tx, test_case_id, input, position).await },
+                )
+            })
+            .await,
+        )
         .await
         .map(TestStep)
     }
@@ -116,9 +135,13 @@ impl CatalogMutation {
         #[graphql(desc = "The changes.")] input: UpdateTestStepInput,
     ) -> AppResult<TestStep> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::steps::update(tx, id, input).await }))
-            .await
-            .map(TestStep)
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::steps::update(tx, id, input).await }))
+                .await,
+        )
+        .await
+        .map(TestStep)
     }
 
     /// Removes a step and closes the gap; returns its case.
@@ -128,14 +151,18 @@ impl CatalogMutation {
         #[graphql(desc = "The step's id.")] id: Uuid,
     ) -> AppResult<TestCase> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                let case_id = service::steps::remove(tx, id).await?;
-                service::cases::get(tx, case_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestCase", case_id))
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    let case_id = service::steps::remove(tx, id).await?;
+                    service::cases::get(tx, case_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestCase", case_id))
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestCase)
     }
@@ -148,14 +175,18 @@ impl CatalogMutation {
         #[graphql(desc = "All of the case's step ids, in the new order.")] step_ids: Vec<Uuid>,
     ) -> AppResult<TestCase> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                service::steps::reorder(tx, test_case_id, &step_ids).await?;
-                service::cases::get(tx, test_case_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestCase", test_case_id))
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::steps::reorder(tx, test_case_id, &step_ids).await?;
+                    service::cases::get(tx, test_case_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestCase", test_case_id))
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestCase)
     }
@@ -168,14 +199,22 @@ impl CatalogMutation {
     ) -> AppResult<TestSuite> {
         let db = request_db(ctx)?;
         let identity = crate::auth::guard::identity(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                let project =
-                    new_row_project(tx, &identity, input.project_key.as_deref(), Action::Manage)
-                        .await?;
-                service::suites::create(tx, project, input, Some(&identity.user_id)).await
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    let project = new_row_project(
+                        tx,
+                        &identity,
+                        input.project_key.as_deref(),
+                        Action::Manage,
+                    )
+                    .await?;
+                    service::suites::create(tx, project, input, Some(&identity.user_id)).await
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestSuite)
     }
@@ -188,9 +227,13 @@ impl CatalogMutation {
         #[graphql(desc = "The changes.")] input: UpdateTestSuiteInput,
     ) -> AppResult<TestSuite> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::suites::update(tx, id, input).await }))
-            .await
-            .map(TestSuite)
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::suites::update(tx, id, input).await }))
+                .await,
+        )
+        .await
+        .map(TestSuite)
     }
 
     /// Deletes a test suite (its cases stay; its runs keep their history); returns its id.
@@ -200,8 +243,12 @@ impl CatalogMutation {
         #[graphql(desc = "The suite's id.")] id: Uuid,
     ) -> AppResult<Uuid> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::suites::delete(tx, id).await }))
-            .await
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::suites::delete(tx, id).await }))
+                .await,
+        )
+        .await
     }
 
     /// Adds test cases to a suite at `position` (1-based; default: at the end), in the given order.
@@ -215,14 +262,18 @@ impl CatalogMutation {
         >,
     ) -> AppResult<TestSuite> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                service::suites::add_cases(tx, suite_id, &test_case_ids, position).await?;
-                service::suites::get(tx, suite_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::suites::add_cases(tx, suite_id, &test_case_ids, position).await?;
+                    service::suites::get(tx, suite_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestSuite)
     }
@@ -235,14 +286,18 @@ impl CatalogMutation {
         #[graphql(desc = "The cases to remove.")] test_case_ids: Vec<Uuid>,
     ) -> AppResult<TestSuite> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                service::suites::remove_cases(tx, suite_id, &test_case_ids).await?;
-                service::suites::get(tx, suite_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::suites::remove_cases(tx, suite_id, &test_case_ids).await?;
+                    service::suites::get(tx, suite_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestSuite)
     }
@@ -257,14 +312,18 @@ impl CatalogMutation {
         >,
     ) -> AppResult<TestSuite> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                service::suites::reorder(tx, suite_id, &test_case_ids).await?;
-                service::suites::get(tx, suite_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::suites::reorder(tx, suite_id, &test_case_ids).await?;
+                    service::suites::get(tx, suite_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestSuite", suite_id))
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestSuite)
     }
@@ -278,14 +337,23 @@ impl CatalogMutation {
     ) -> AppResult<Configuration> {
         let db = request_db(ctx)?;
         let identity = crate::auth::guard::identity(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                let project =
-                    new_row_project(tx, &identity, input.project_key.as_deref(), Action::Manage)
-                        .await?;
-                service::configurations::create(tx, project, input, Some(&identity.user_id)).await
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    let project = new_row_project(
+                        tx,
+                        &identity,
+                        input.project_key.as_deref(),
+                        Action::Manage,
+                    )
+                    .await?;
+                    service::configurations::create(tx, project, input, Some(&identity.user_id))
+                        .await
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(Configuration)
     }
@@ -298,9 +366,15 @@ impl CatalogMutation {
         #[graphql(desc = "The changes.")] input: UpdateConfigurationInput,
     ) -> AppResult<Configuration> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::configurations::update(tx, id, input).await }))
-            .await
-            .map(Configuration)
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move { service::configurations::update(tx, id, input).await })
+            })
+            .await,
+        )
+        .await
+        .map(Configuration)
     }
 
     /// Deletes a configuration (cases, runs and executions using it keep none); returns its id.
@@ -310,7 +384,11 @@ impl CatalogMutation {
         #[graphql(desc = "The configuration's id.")] id: Uuid,
     ) -> AppResult<Uuid> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::configurations::delete(tx, id).await }))
-            .await
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::configurations::delete(tx, id).await }))
+                .await,
+        )
+        .await
     }
 }

@@ -90,7 +90,11 @@ pub enum ClusterError {
          DATABASE_URL=postgres://user:password@host/dbname"
     )]
     BinariesNotFound,
-    #[error("the data directory {0} is in use by another running jbtestsuite process")]
+    #[error(
+        "the data directory {0} is in use by another running jbtestsuite process: stop it, or \
+         give this command that server's database with --database-url (the server's log prints \
+         the psql command that connects to it: its host, port, user and database)"
+    )]
     InUse(PathBuf),
     #[error(
         "the unix socket path {0} is longer than {MAX_SOCKET_PATH} bytes; choose a shorter --data-dir"

@@ -270,7 +270,21 @@ pub async fn for_new_row(
     action: Action,
 ) -> AppResult<Uuid> {
     let project = match key {
-        Some(key) => resolve(conn, field, key).await?,
+        Some(key) => {
+            let project = resolve(conn, field, key).await;
+            // a token limited to a project says so, whatever the other key names (the
+            // answer is the same for a project that exists and one that does not)
+            if let (Err(_), Some(own)) = (&project, identity.scope.project)
+                && let Some(own) = by_id(conn, own).await?
+                && own.key != key
+            {
+                return Err(AppError::bad_input(
+                    field,
+                    format!("{field}: the token is limited to project '{}'", own.key),
+                ));
+            }
+            project?
+        }
         None => {
             let id = identity.scope.project.unwrap_or(DEFAULT_PROJECT);
             one(models(
@@ -319,6 +333,73 @@ pub async fn check_reference(
             format!("{field}: the {what} belongs to another project"),
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// The project of a row of `entity` (as errors name it), and what changing it takes.
+fn project_of(entity: &str) -> Option<(&'static str, Action)> {
+    Some(match entity {
+        "TestCase" => (
+            "SELECT project_id FROM test_cases WHERE id = $1",
+            Action::Write,
+        ),
+        "TestStep" => (
+            "SELECT c.project_id FROM test_steps s JOIN test_cases c ON c.id = s.test_case_id
+             WHERE s.id = $1",
+            Action::Write,
+        ),
+        "TestSuite" => (
+            "SELECT project_id FROM test_suites WHERE id = $1",
+            Action::Manage,
+        ),
+        "Configuration" => (
+            "SELECT project_id FROM configurations WHERE id = $1",
+            Action::Manage,
+        ),
+        "TestRun" => (
+            "SELECT project_id FROM test_runs WHERE id = $1",
+            Action::Report,
+        ),
+        "TestExecution" => (
+            "SELECT r.project_id FROM test_executions e JOIN test_runs r ON r.id = e.test_run_id
+             WHERE e.id = $1",
+            Action::Report,
+        ),
+        "TestStepExecution" => (
+            "SELECT r.project_id FROM test_step_executions se
+             JOIN test_executions e ON e.id = se.test_execution_id
+             JOIN test_runs r ON r.id = e.test_run_id WHERE se.id = $1",
+            Action::Report,
+        ),
+        _ => return None,
+    })
+}
+
+/// A change answered NOT_FOUND because row-level security let the caller read the row but
+/// not change it (a viewer, a report-only token, a project's archived state) is answered
+/// FORBIDDEN with the reason; a row the caller does not see stays NOT_FOUND, as a missing one.
+pub async fn explained<T>(db: &crate::auth::RequestDb, result: AppResult<T>) -> AppResult<T> {
+    let Err(AppError::NotFound { entity, id }) = &result else {
+        return result;
+    };
+    let (Some((sql, action)), Ok(id), Some(identity)) =
+        (project_of(entity), Uuid::parse_str(id), db.identity())
+    else {
+        return result;
+    };
+    let explanation = async {
+        let conn = db.conn().await?;
+        let Some(row) = conn.query_one_raw(statement(sql, vec![id.into()])).await? else {
+            return Ok(None);
+        };
+        let Some(project) = by_id(&*conn, row.try_get("", "project_id")?).await? else {
+            return Ok(None);
+        };
+        Ok::<_, AppError>(require(&*conn, identity, &project, action).await.err())
+    };
+    match explanation.await {
+        Ok(Some(forbidden)) => Err(forbidden),
+        _ => result,
     }
 }
 

@@ -11,6 +11,7 @@ use super::types::{
 };
 use crate::auth::context::request_db;
 use crate::error::{AppError, AppResult};
+use crate::projects::service::explained;
 use crate::scalars::Json;
 
 #[derive(Default)]
@@ -35,14 +36,18 @@ impl RunsMutation {
                 message: "a member may only start runs as themselves".to_owned(),
             });
         }
-        db.write(|tx| {
-            Box::pin(async move {
-                let run = service::lifecycle::start_run(tx, &identity, input).await?;
-                service::get_run(tx, run.id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("TestRun", run.id))
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    let run = service::lifecycle::start_run(tx, &identity, input).await?;
+                    service::get_run(tx, run.id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestRun", run.id))
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestRun)
     }
@@ -54,9 +59,15 @@ impl RunsMutation {
         #[graphql(desc = "The execution.")] id: Uuid,
     ) -> AppResult<TestExecution> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::lifecycle::start_execution(tx, id).await }))
-            .await
-            .map(TestExecution)
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move { service::lifecycle::start_execution(tx, id).await })
+            })
+            .await,
+        )
+        .await
+        .map(TestExecution)
     }
 
     /// Records a step's result; reporting it again updates it. Starts a pending execution.
@@ -72,20 +83,24 @@ impl RunsMutation {
         #[graphql(desc = "Duration in seconds (0 or more).")] duration_seconds: Option<i32>,
     ) -> AppResult<TestStepExecution> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                service::lifecycle::report_step(
-                    tx,
-                    execution_id,
-                    step_id,
-                    status,
-                    actual_result,
-                    error_message,
-                    duration_seconds,
-                )
-                .await
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::lifecycle::report_step(
+                        tx,
+                        execution_id,
+                        step_id,
+                        status,
+                        actual_result,
+                        error_message,
+                        duration_seconds,
+                    )
+                    .await
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestStepExecution)
     }
@@ -103,19 +118,23 @@ impl RunsMutation {
         duration_seconds: Option<i32>,
     ) -> AppResult<TestExecution> {
         let db = request_db(ctx)?;
-        db.write(|tx| {
-            Box::pin(async move {
-                service::lifecycle::complete_execution(
-                    tx,
-                    id,
-                    status,
-                    error_message,
-                    execution_metadata.map(|j| j.0),
-                    duration_seconds,
-                )
-                .await
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::lifecycle::complete_execution(
+                        tx,
+                        id,
+                        status,
+                        error_message,
+                        execution_metadata.map(|j| j.0),
+                        duration_seconds,
+                    )
+                    .await
+                })
             })
-        })
+            .await,
+        )
         .await
         .map(TestExecution)
     }
@@ -127,9 +146,15 @@ impl RunsMutation {
         #[graphql(desc = "The failed execution.")] id: Uuid,
     ) -> AppResult<TestExecution> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::lifecycle::retry_execution(tx, id).await }))
-            .await
-            .map(TestExecution)
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move { service::lifecycle::retry_execution(tx, id).await })
+            })
+            .await,
+        )
+        .await
+        .map(TestExecution)
     }
 
     /// Cancels a run and its open executions (cancelling twice is harmless).
@@ -139,9 +164,13 @@ impl RunsMutation {
         #[graphql(desc = "The run.")] id: Uuid,
     ) -> AppResult<TestRun> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::lifecycle::cancel_run(tx, id).await }))
-            .await
-            .map(TestRun)
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::lifecycle::cancel_run(tx, id).await }))
+                .await,
+        )
+        .await
+        .map(TestRun)
     }
 
     /// Attaches an artifact's metadata to an execution or to a step result.
@@ -151,9 +180,15 @@ impl RunsMutation {
         #[graphql(desc = "The artifact and its owner.")] input: AttachArtifactInput,
     ) -> AppResult<TestArtifact> {
         let db = request_db(ctx)?;
-        db.write(|tx| Box::pin(async move { service::lifecycle::attach_artifact(tx, input).await }))
-            .await
-            .map(TestArtifact)
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move { service::lifecycle::attach_artifact(tx, input).await })
+            })
+            .await,
+        )
+        .await
+        .map(TestArtifact)
     }
 
     /// Reports many results at once (up to 10,000): each item completes its case's latest
@@ -166,8 +201,9 @@ impl RunsMutation {
         #[graphql(desc = "The results.")] results: Vec<ReportResultInput>,
     ) -> AppResult<ReportResultsPayload> {
         let db = request_db(ctx)?;
-        let (run, results) = db
-            .write(|tx| {
+        let (run, results) = explained(
+            &db,
+            db.write(|tx| {
                 Box::pin(async move {
                     let results = service::bulk::report(tx, run_id, results).await?;
                     let run = service::get_run(tx, run_id)
@@ -176,7 +212,9 @@ impl RunsMutation {
                     Ok((run, results))
                 })
             })
-            .await?;
+            .await,
+        )
+        .await?;
         let accepted = results.iter().filter(|r| r.ok && !r.duplicate).count() as i32;
         let duplicates = results.iter().filter(|r| r.duplicate).count() as i32;
         let rejected = results.iter().filter(|r| !r.ok).count() as i32;

@@ -86,9 +86,15 @@ impl RunsQuery {
             last,
             before,
         };
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
+            &*conn,
+            "filter.projectKey",
+            filter.project_key.as_deref(),
+        )
+        .await?;
         let (rows, total) =
-            service::lists::executions(&*conn, filter.unwrap_or_default(), &args, selected(ctx))
-                .await?;
+            service::lists::executions(&*conn, filter, &args, selected(ctx)).await?;
         Ok(plain(rows, total, TestExecution))
     }
 }

@@ -402,6 +402,11 @@ pub struct TestExecutionFilter {
     pub test_case_id: Option<Uuid>,
     /// Status is any of these.
     pub status: Option<Vec<ExecutionStatus>>,
+    /// Executions of the runs of this project (its key).
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 /// A run to start.

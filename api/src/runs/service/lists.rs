@@ -90,6 +90,12 @@ pub async fn executions(
             sql.bind(values)
         ));
     }
+    if let Some(project) = filter.project_id {
+        conditions.push(format!(
+            "test_executions.test_run_id IN (SELECT id FROM test_runs WHERE project_id = {})",
+            sql.bind(project)
+        ));
+    }
     let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
     let fetched = fetched.try_map(|row| test_execution::Model::from_query_result(&row, ""))?;
     Ok((fetched, total))
