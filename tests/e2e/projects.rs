@@ -589,6 +589,30 @@ async fn lists_analytics_and_search_filter_by_project_and_a_hidden_key_is_an_unk
     assert_eq!(data(&body)["testRuns"]["totalCount"], 1, "{body}");
     assert_eq!(data(&body)["testSuites"]["totalCount"], 1, "{body}");
     assert_eq!(data(&body)["testCaseStats"]["totalCount"], 1, "{body}");
+    // the audit trail of one project: its cases' entries, none of the other's
+    let body = w
+        .app
+        .gql(
+            "query($k: String) { auditLog(filter: { projectKey: $k }, first: 100) { nodes { recordId tableName } } }",
+            json!({ "k": "mobile" }),
+        )
+        .await;
+    let records: Vec<String> = data(&body)["auditLog"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["recordId"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(records.contains(&w.mobile_case.to_string()), "{body}");
+    assert!(!records.contains(&w.shop_case.to_string()), "{body}");
+    assert!(
+        data(&body)["auditLog"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|n| n["tableName"] == "test_executions" || n["tableName"] == "TEST_EXECUTIONS"),
+        "the results of mobile's run: {body}"
+    );
     // without a filter, each sees their own projects' failures, search hits and tags
     let body = w
         .app

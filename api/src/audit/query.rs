@@ -33,8 +33,14 @@ impl AuditQuery {
         crate::auth::guard::identity(ctx)?;
         let db = request_db(ctx)?;
         let conn = db.conn().await?;
-        let (fetched, total) =
-            service::list(&*conn, filter.unwrap_or_default(), &page, selected(ctx)).await?;
+        let mut filter = filter.unwrap_or_default();
+        filter.project_id = crate::projects::service::resolve_id(
+            &*conn,
+            "filter.projectKey",
+            filter.project_key.as_deref(),
+        )
+        .await?;
+        let (fetched, total) = service::list(&*conn, filter, &page, selected(ctx)).await?;
         Ok(plain(fetched, total, |e| e))
     }
 }

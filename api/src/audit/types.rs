@@ -44,6 +44,12 @@ pub struct AuditLogFilter {
     pub from: Option<Timestamp>,
     /// Before this time.
     pub to: Option<Timestamp>,
+    /// Entries about the rows of this project (its key): its cases, steps, suites,
+    /// configurations, runs and their results, members and the project itself.
+    pub project_key: Option<String>,
+    /// The project of `project_key`, once resolved.
+    #[graphql(skip)]
+    pub project_id: Option<Uuid>,
 }
 
 /// A page of audit entries, newest first.
