@@ -380,25 +380,11 @@ async fn token_command(db: &DatabaseConnection, action: TokenAction) -> anyhow::
             println!("{token}");
         }
         TokenAction::List => {
-            let (page, _) = crate::projects::service::list(
-                db,
-                crate::projects::service::ProjectFilter {
-                    include_archived: Some(true),
-                    search: None,
-                },
-                &crate::pagination::PageArgs {
-                    first: Some(100),
-                    ..Default::default()
-                },
-                crate::pagination::Selected {
-                    rows: true,
-                    total: false,
-                },
-            )
-            .await
-            .map_err(to_anyhow)?;
-            let keys: std::collections::HashMap<uuid::Uuid, String> =
-                page.rows.into_iter().map(|(_, p)| (p.id, p.key)).collect();
+            let keys: std::collections::HashMap<uuid::Uuid, String> = all_projects(db)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.key))
+                .collect();
             for t in service::list(db, None).await.map_err(to_anyhow)? {
                 let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
                 let state = if t.revoked_at.is_some() {
@@ -460,25 +446,7 @@ async fn project_command(db: &DatabaseConnection, action: ProjectAction) -> anyh
             println!("created project {} ({})", p.key, p.id);
         }
         ProjectAction::List => {
-            let (page, _) = service::list(
-                db,
-                service::ProjectFilter {
-                    include_archived: Some(true),
-                    search: None,
-                },
-                &crate::pagination::PageArgs {
-                    first: Some(100),
-                    ..Default::default()
-                },
-                crate::pagination::Selected {
-                    rows: true,
-                    total: false,
-                },
-            )
-            .await
-            .map_err(to_anyhow)?;
-            let projects: Vec<entity::project::Model> =
-                page.rows.into_iter().map(|(_, p)| p).collect();
+            let projects = all_projects(db).await?;
             let ids: Vec<uuid::Uuid> = projects.iter().map(|p| p.id).collect();
             let members = service::members_of(db, &ids).await.map_err(to_anyhow)?;
             for p in projects {
@@ -513,6 +481,38 @@ async fn project_command(db: &DatabaseConnection, action: ProjectAction) -> anyh
         }
     }
     Ok(())
+}
+
+/// Every project, archived too, by key (as the tables' owner), a page of 100 at a time.
+async fn all_projects(db: &DatabaseConnection) -> anyhow::Result<Vec<entity::project::Model>> {
+    let mut projects = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, _) = crate::projects::service::list(
+            db,
+            crate::projects::service::ProjectFilter {
+                include_archived: Some(true),
+                search: None,
+            },
+            &crate::pagination::PageArgs {
+                first: Some(100),
+                after: after.take(),
+                ..Default::default()
+            },
+            crate::pagination::Selected {
+                rows: true,
+                total: false,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", error_text(e)))?;
+        let more = page.has_next_page;
+        after = page.rows.last().map(|(cursor, _)| cursor.clone());
+        projects.extend(page.rows.into_iter().map(|(_, p)| p));
+        if !more || after.is_none() {
+            return Ok(projects);
+        }
+    }
 }
 
 /// A service error as a line of text for the command line.

@@ -793,6 +793,10 @@ BEGIN
                   UNION ALL
                   SELECT p.id, 'maintainer', p.archived, true FROM projects p
                    WHERE admin AND p.id = p_project) m) a;
+    IF NOT FOUND THEN
+        -- never serve a request whose role was not set (it would run as the owner)
+        RAISE EXCEPTION 'app_begin_request: the security context was not set';
+    END IF;
     RETURN pg_backend_pid();
 END
 $$;

@@ -1215,6 +1215,43 @@ async fn a_readable_row_one_may_not_change_is_forbidden_with_the_reason() {
             .await;
         assert_eq!(code(&body), "NOT_FOUND", "{body}");
     }
+    // a viewer sees the execution and may not attach to it
+    let pool = w.app.db.pool().await;
+    let execution = *crate::helpers::runs::first_attempts(&pool, run)
+        .await
+        .values()
+        .next()
+        .expect("an execution");
+    let body = w
+        .app
+        .gql_as(
+            &w.vera,
+            crate::helpers::runs::ATTACH,
+            json!({ "input": { "executionId": execution,
+                               "artifact": crate::helpers::runs::artifact("LOG", "v.log") } }),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    // everyone reads the default project's suites; only their creator changes them
+    let body = w
+        .app
+        .gql_as(
+            &w.carol,
+            CREATE_SUITE,
+            json!({ "input": { "name": "carol's default suite" } }),
+        )
+        .await;
+    let default_suite = uuid(&data(&body)["createTestSuite"]["id"]);
+    let body = w
+        .app
+        .gql_as(
+            &w.nobody,
+            "mutation($id: UUID!) { updateTestSuite(id: $id, input: { name: \"mine now\" }) { name } }",
+            json!({ "id": default_suite }),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    assert!(message(&body).contains("creator"), "{body}");
     // a member may not change a suite, a maintainer may
     let rename =
         "mutation($id: UUID!) { updateTestSuite(id: $id, input: { name: \"renamed\" }) { name } }";

@@ -92,13 +92,7 @@ impl AnalyticsQuery {
     ) -> AppResult<Vec<FailureGroup>> {
         let db = request_db(ctx)?;
         let conn = db.conn().await?;
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         service::failure_groups(&*conn, &filter, limit).await
     }
 
@@ -154,13 +148,7 @@ impl CaseStatsQuery {
             last: None,
             before: None,
         };
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (fetched, total) = service::stats_page(
             &*conn,
             &filter,

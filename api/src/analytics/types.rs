@@ -216,3 +216,5 @@ pub struct CaseStatsOrder {
     #[graphql(default)]
     pub direction: crate::catalog::enums::OrderDirection,
 }
+
+crate::project_filtered!(FailureFilter);

@@ -33,13 +33,7 @@ impl AuditQuery {
         crate::auth::guard::identity(ctx)?;
         let db = request_db(ctx)?;
         let conn = db.conn().await?;
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (fetched, total) = service::list(&*conn, filter, &page, selected(ctx)).await?;
         Ok(plain(fetched, total, |e| e))
     }

@@ -87,30 +87,30 @@ pub fn check_table(name: &str) -> AppResult<()> {
     }
 }
 
-/// Lists audit entries matching `filter`.
 /// The project an entry's row belongs to: from the row itself where it carries its project,
 /// else from its parent (a deleted parent leaves the entry without a project).
 const PROJECT_OF_ENTRY: &str = "(CASE audit_log.table_name
-    WHEN 'projects' THEN audit_log.record_id
-    WHEN 'project_members' THEN audit_log.record_id
-    WHEN 'test_cases' THEN (coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id')::uuid
-    WHEN 'test_suites' THEN (coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id')::uuid
-    WHEN 'configurations' THEN (coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id')::uuid
-    WHEN 'test_runs' THEN (coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id')::uuid
-    WHEN 'test_steps' THEN (SELECT c.project_id FROM test_cases c
-        WHERE c.id = (coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_case_id')::uuid)
-    WHEN 'test_suite_test_cases' THEN (SELECT s.project_id FROM test_suites s
-        WHERE s.id = (coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_suite_id')::uuid)
-    WHEN 'test_executions' THEN (SELECT r.project_id FROM test_runs r
-        WHERE r.id = (coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_run_id')::uuid)
-    WHEN 'test_step_executions' THEN (SELECT r.project_id FROM test_executions e
+    WHEN 'projects' THEN audit_log.record_id::text
+    WHEN 'project_members' THEN audit_log.record_id::text
+    WHEN 'test_cases' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
+    WHEN 'test_suites' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
+    WHEN 'configurations' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
+    WHEN 'test_runs' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
+    WHEN 'test_steps' THEN (SELECT c.project_id::text FROM test_cases c
+        WHERE c.id::text = coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_case_id')
+    WHEN 'test_suite_test_cases' THEN (SELECT s.project_id::text FROM test_suites s
+        WHERE s.id::text = coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_suite_id')
+    WHEN 'test_executions' THEN (SELECT r.project_id::text FROM test_runs r
+        WHERE r.id::text = coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_run_id')
+    WHEN 'test_step_executions' THEN (SELECT r.project_id::text FROM test_executions_all e
         JOIN test_runs r ON r.id = e.test_run_id
-        WHERE e.id = (coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_execution_id')::uuid)
-    WHEN 'test_artifacts' THEN (SELECT r.project_id FROM test_executions e
+        WHERE e.id::text = coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_execution_id')
+    WHEN 'test_artifacts' THEN (SELECT r.project_id::text FROM test_executions_all e
         JOIN test_runs r ON r.id = e.test_run_id
-        WHERE e.id = (coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_execution_id')::uuid)
+        WHERE e.id::text = coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_execution_id')
     END)";
 
+/// Lists audit entries matching `filter`.
 pub async fn list(
     conn: &impl ConnectionTrait,
     filter: AuditLogFilter,
@@ -141,7 +141,11 @@ pub async fn list(
         conditions.push(format!("audit_log.changed_at >= {}", sql.bind(from)));
     }
     if let Some(project) = filter.project_id {
-        conditions.push(format!("{} = {}", PROJECT_OF_ENTRY, sql.bind(project)));
+        conditions.push(format!(
+            "{} = {}",
+            PROJECT_OF_ENTRY,
+            sql.bind(project.to_string())
+        ));
     }
     if let Some(to) = filter.to {
         conditions.push(format!("audit_log.changed_at < {}", sql.bind(to)));

@@ -54,3 +54,5 @@ pub struct AuditLogFilter {
 
 /// A page of audit entries, newest first.
 pub type AuditEntryConnection = Connection<AuditEntry>;
+
+crate::project_filtered!(AuditLogFilter);

@@ -308,3 +308,5 @@ pub struct UpdateConfigurationInput {
     /// New active flag.
     pub is_active: MaybeUndefined<bool>,
 }
+
+crate::project_filtered!(TestCaseFilter, TestSuiteFilter, ConfigurationFilter);

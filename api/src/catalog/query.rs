@@ -51,13 +51,7 @@ impl CatalogQuery {
             last,
             before,
         };
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (hits, total) =
             service::cases::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
         Ok(connection(hits, total, |h| {
@@ -102,13 +96,7 @@ impl CatalogQuery {
             last,
             before,
         };
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (rows, total) =
             service::suites::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
         Ok(plain(rows, total, TestSuite))
@@ -147,13 +135,7 @@ impl CatalogQuery {
             last,
             before,
         };
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (rows, total) =
             service::configurations::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
         Ok(plain(rows, total, Configuration))

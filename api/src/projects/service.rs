@@ -184,6 +184,39 @@ pub async fn resolve_id(
     }
 }
 
+/// A list filter with a `projectKey`, resolved into the project's id before the list is read.
+pub trait ProjectFiltered: Default {
+    fn project_key(&self) -> Option<&str>;
+    fn set_project_id(&mut self, id: Option<Uuid>);
+}
+
+/// Implements [`ProjectFiltered`] for filters with `project_key` and `project_id` fields.
+#[macro_export]
+macro_rules! project_filtered {
+    ($($filter:ty),* $(,)?) => {$(
+        impl $crate::projects::service::ProjectFiltered for $filter {
+            fn project_key(&self) -> Option<&str> {
+                self.project_key.as_deref()
+            }
+            fn set_project_id(&mut self, id: Option<uuid::Uuid>) {
+                self.project_id = id;
+            }
+        }
+    )*};
+}
+
+/// `filter` (or the empty one) with its project key resolved: a project the caller does not
+/// see is BAD_USER_INPUT on `filter.projectKey`, as one that does not exist.
+pub async fn resolved<F: ProjectFiltered>(
+    conn: &impl ConnectionTrait,
+    filter: Option<F>,
+) -> AppResult<F> {
+    let mut filter = filter.unwrap_or_default();
+    let id = resolve_id(conn, "filter.projectKey", filter.project_key()).await?;
+    filter.set_project_id(id);
+    Ok(filter)
+}
+
 /// Whether the request may do `action` in `project` (an admin anything; otherwise what the
 /// token's scope and the user's role there allow, as the policies read it).
 pub async fn may(
@@ -204,6 +237,22 @@ pub async fn may(
                 DEFAULT_PROJECT.into(),
                 action.own().into(),
             ],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("permission check returned nothing"))?;
+    Ok(row.try_get("", "allowed")?)
+}
+
+/// Whether the request may do `action` in `project` by membership (not by the author rule).
+async fn by_membership(
+    conn: &impl ConnectionTrait,
+    project: Uuid,
+    action: Action,
+) -> AppResult<bool> {
+    let row = conn
+        .query_one_raw(statement(
+            "SELECT $1 = ANY (app_projects($2)) AS allowed",
+            vec![project.into(), action.kind().into()],
         ))
         .await?
         .ok_or_else(|| AppError::internal("permission check returned nothing"))?;
@@ -274,7 +323,8 @@ pub async fn for_new_row(
             let project = resolve(conn, field, key).await;
             // a token limited to a project says so, whatever the other key names (the
             // answer is the same for a project that exists and one that does not)
-            if let (Err(_), Some(own)) = (&project, identity.scope.project)
+            if let (Err(AppError::BadUserInput { .. }), Some(own)) =
+                (&project, identity.scope.project)
                 && let Some(own) = by_id(conn, own).await?
                 && own.key != key
             {
@@ -326,7 +376,7 @@ pub async fn check_reference(
     match row {
         None => Err(AppError::bad_input(
             field,
-            format!("{field} no such {what}"),
+            format!("{field}: no such {what}"),
         )),
         Some(row) if row.try_get::<Uuid>("", "project_id")? != project => Err(AppError::bad_input(
             field,
@@ -349,11 +399,11 @@ fn project_of(entity: &str) -> Option<(&'static str, Action)> {
             Action::Write,
         ),
         "TestSuite" => (
-            "SELECT project_id FROM test_suites WHERE id = $1",
+            "SELECT project_id, created_by AS owner FROM test_suites WHERE id = $1",
             Action::Manage,
         ),
         "Configuration" => (
-            "SELECT project_id FROM configurations WHERE id = $1",
+            "SELECT project_id, created_by AS owner FROM configurations WHERE id = $1",
             Action::Manage,
         ),
         "TestRun" => (
@@ -395,7 +445,23 @@ pub async fn explained<T>(db: &crate::auth::RequestDb, result: AppResult<T>) -> 
         let Some(project) = by_id(&*conn, row.try_get("", "project_id")?).await? else {
             return Ok(None);
         };
-        Ok::<_, AppError>(require(&*conn, identity, &project, action).await.err())
+        if let Err(forbidden) = require(&*conn, identity, &project, action).await {
+            return Ok(Some(forbidden));
+        }
+        // everyone reads the default project's suites and configurations; the author rule
+        // lets only their creator change them
+        let owner: Option<String> = row.try_get("", "owner").unwrap_or(None);
+        if project.id == DEFAULT_PROJECT
+            && owner.is_some_and(|o| o != identity.user_id)
+            && !by_membership(&*conn, project.id, action).await?
+        {
+            return Ok(Some(AppError::Forbidden {
+                message: "not allowed: in the default project only its creator or a maintainer \
+                          changes it"
+                    .to_owned(),
+            }));
+        }
+        Ok::<_, AppError>(None)
     };
     match explanation.await {
         Ok(Some(forbidden)) => Err(forbidden),

@@ -46,13 +46,7 @@ impl RunsQuery {
             last,
             before,
         };
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (rows, total) = service::lists::runs(&*conn, filter, &args, selected(ctx)).await?;
         Ok(plain(rows, total, TestRun))
     }
@@ -86,13 +80,7 @@ impl RunsQuery {
             last,
             before,
         };
-        let mut filter = filter.unwrap_or_default();
-        filter.project_id = crate::projects::service::resolve_id(
-            &*conn,
-            "filter.projectKey",
-            filter.project_key.as_deref(),
-        )
-        .await?;
+        let filter = crate::projects::service::resolved(&*conn, filter).await?;
         let (rows, total) =
             service::lists::executions(&*conn, filter, &args, selected(ctx)).await?;
         Ok(plain(rows, total, TestExecution))

@@ -527,3 +527,5 @@ pub struct ReportResultsPayload {
     /// Items rejected.
     pub rejected: i32,
 }
+
+crate::project_filtered!(TestRunFilter, TestExecutionFilter);

@@ -446,6 +446,16 @@ pub async fn attach_artifact(
             ));
         }
     };
+    // the run is locked as for any report into it: one who may read it but not report into
+    // it is refused for that (NOT_FOUND on the run, which the caller explains), not told that
+    // the execution does not exist
+    if let Some(execution) = execution_id
+        && let Some(run) = get_execution(conn, execution)
+            .await?
+            .and_then(|e| e.test_run_id)
+    {
+        super::lock_run(conn, run).await?;
+    }
     let a = input.artifact;
     Ok(test_artifact::ActiveModel {
         id: Set(Uuid::now_v7()),
