@@ -320,9 +320,17 @@ async fn member_cannot_change_anothers_suite_or_configuration() {
             json!({"id": cfg_id}),
         ),
     ];
+    // suites and configurations of the default project are everyone's to read, so the refusal
+    // says what it is (FORBIDDEN, naming who may change them), not that they are missing
     for (query, vars) in attempts {
         let body = w.app.gql_as(&w.alice, query, vars).await;
-        assert_eq!(code(&body), "NOT_FOUND", "{query}: {body}");
+        assert_eq!(code(&body), "FORBIDDEN", "{query}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("creator")),
+            "{body}"
+        );
     }
     let names: Vec<String> = crate::helpers::q::query_scalar(
         "SELECT name::text FROM test_suites UNION ALL SELECT name::text FROM configurations ORDER BY 1",
