@@ -124,7 +124,17 @@ async fn start_run_when_suite_has_no_active_case_then_bad_user_input_and_nothing
         .await
         .expect("empty suite");
     let before = snapshot(&pool).await;
-    for suite in [inactive, empty] {
+    // the answer says why: which statuses the cases have, or that there are none
+    for (suite, why) in [
+        (
+            inactive,
+            "(1 archived, 1 deprecated, 1 draft): a case runs once its status is ACTIVE",
+        ),
+        (
+            empty,
+            "no test cases to run: add some with addTestCasesToSuite",
+        ),
+    ] {
         let body = app
             .gql(
                 START_RUN,
@@ -132,6 +142,8 @@ async fn start_run_when_suite_has_no_active_case_then_bad_user_input_and_nothing
             )
             .await;
         assert_bad_input(&body, "suiteId");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{body}");
         assert_eq!(snapshot(&pool).await, before);
     }
 }

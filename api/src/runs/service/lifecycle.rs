@@ -93,7 +93,7 @@ pub async fn start_run(
     if cases.is_empty() {
         return Err(AppError::bad_input(
             "suiteId",
-            "the suite has no active test cases to run",
+            nothing_to_run(conn, &suite).await?,
         ));
     }
     let run = test_run::ActiveModel {
@@ -130,6 +130,39 @@ pub async fn start_run(
     ))
     .await?;
     Ok(run)
+}
+
+/// Why a suite has nothing to run, from the cases of it the caller sees (those they do not see
+/// are not counted: the answer is the same as for a suite without them).
+async fn nothing_to_run(
+    conn: &impl ConnectionTrait,
+    suite: &entity::test_suite::Model,
+) -> AppResult<String> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT tc.status, count(*) AS n FROM test_suite_test_cases m
+             JOIN test_cases tc ON tc.id = m.test_case_id
+             WHERE m.test_suite_id = $1 AND tc.project_id = $2
+             GROUP BY tc.status ORDER BY tc.status",
+            [suite.id.into(), suite.project_id.into()],
+        ))
+        .await?;
+    let mut counts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let status: String = row.try_get("", "status")?;
+        let n: i64 = row.try_get("", "n")?;
+        counts.push(format!("{n} {status}"));
+    }
+    Ok(if counts.is_empty() {
+        "the suite has no test cases to run: add some with addTestCasesToSuite".to_owned()
+    } else {
+        format!(
+            "the suite has no active test cases to run ({}): a case runs once its status is \
+             ACTIVE (updateTestCase with status: ACTIVE)",
+            counts.join(", ")
+        )
+    })
 }
 
 /// The execution and its run, the run locked.
