@@ -300,16 +300,6 @@ pub enum ProjectRoleArg {
     Maintainer,
 }
 
-impl From<ProjectRoleArg> for crate::projects::service::ProjectRole {
-    fn from(r: ProjectRoleArg) -> Self {
-        match r {
-            ProjectRoleArg::Viewer => Self::Viewer,
-            ProjectRoleArg::Member => Self::Member,
-            ProjectRoleArg::Maintainer => Self::Maintainer,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Subcommand)]
 pub enum TokenAction {
     /// Create a token and print it (once: only its hash is kept).
@@ -350,17 +340,6 @@ pub enum CapabilityArg {
     Report,
     Write,
     Admin,
-}
-
-impl From<CapabilityArg> for crate::auth::Capability {
-    fn from(c: CapabilityArg) -> Self {
-        match c {
-            CapabilityArg::Read => Self::Read,
-            CapabilityArg::Report => Self::Report,
-            CapabilityArg::Write => Self::Write,
-            CapabilityArg::Admin => Self::Admin,
-        }
-    }
 }
 
 /// Roles on the command line.

@@ -130,3 +130,14 @@ impl From<crate::config::RoleArg> for Role {
         }
     }
 }
+
+impl From<crate::config::CapabilityArg> for Capability {
+    fn from(c: crate::config::CapabilityArg) -> Self {
+        match c {
+            crate::config::CapabilityArg::Read => Self::Read,
+            crate::config::CapabilityArg::Report => Self::Report,
+            crate::config::CapabilityArg::Write => Self::Write,
+            crate::config::CapabilityArg::Admin => Self::Admin,
+        }
+    }
+}

@@ -51,6 +51,16 @@ impl ProjectRole {
     }
 }
 
+impl From<crate::config::ProjectRoleArg> for ProjectRole {
+    fn from(r: crate::config::ProjectRoleArg) -> Self {
+        match r {
+            crate::config::ProjectRoleArg::Viewer => Self::Viewer,
+            crate::config::ProjectRoleArg::Member => Self::Member,
+            crate::config::ProjectRoleArg::Maintainer => Self::Maintainer,
+        }
+    }
+}
+
 /// What a caller wants to do in a project, as the policies name it (`app_projects(kind)`),
 /// with the capability the seed's author rule needs for the same in the default project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
