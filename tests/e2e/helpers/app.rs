@@ -295,6 +295,8 @@ pub async fn post_slowly(
     socket.write_all(head.as_bytes()).await?;
     let part = vec![b' '; 64 * 1024];
     socket.write_all(&part).await?;
+    // the client's slowness itself, not a wait for an event: the server answers only once it
+    // has drained the body, so there is nothing to await before sending the rest
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut left = len - part.len();
     while left > 0 {
