@@ -107,29 +107,8 @@ enum Setting {
 /// A token of `user` limited to project `key`, of which they are made a maintainer (who
 /// writes cases, runs and suites there).
 async fn project_token(app: &TestApp, user: &str, key: &str) -> String {
-    let body = app
-        .gql(
-            "mutation($key: String!, $user: String!) {
-               setProjectMember(projectKey: $key, userId: $user, role: MAINTAINER) { role } }",
-            json!({ "key": key, "user": user }),
-        )
-        .await;
-    assert_eq!(
-        data(&body)["setProjectMember"]["role"],
-        "MAINTAINER",
-        "{body}"
-    );
-    let body = app
-        .gql(
-            "mutation($user: String!, $key: String!) {
-               createApiToken(input: { userId: $user, roles: [MEMBER], projectKey: $key }) { token } }",
-            json!({ "user": user, "key": key }),
-        )
-        .await;
-    data(&body)["createApiToken"]["token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
+    crate::helpers::projects::member(app, key, user, "MAINTAINER").await;
+    crate::helpers::projects::token(app, user, Some(key), None).await
 }
 
 async fn world(setting: Setting) -> World {
@@ -141,13 +120,7 @@ async fn world(setting: Setting) -> World {
         ),
         Setting::Projects => {
             for key in ["alpha", "beta"] {
-                let body = app
-                    .gql(
-                        "mutation($key: String!) { createProject(input: { key: $key, name: $key }) { key } }",
-                        json!({ "key": key }),
-                    )
-                    .await;
-                assert_eq!(data(&body)["createProject"]["key"], key, "{body}");
+                crate::helpers::projects::project(&app, key).await;
             }
             (
                 project_token(&app, "alice", "alpha").await,

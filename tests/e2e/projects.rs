@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::helpers::bulk::{REPORT_RESULTS, item};
 use crate::helpers::catalog::{data, uuid};
+use crate::helpers::projects::{member, project, token};
 use crate::helpers::runs::START_RUN;
 use crate::helpers::{TestApp, spawn_app};
 
@@ -50,42 +51,6 @@ struct World {
     /// the suite).
     mobile_case: Uuid,
     mobile_suite: Uuid,
-}
-
-async fn project(app: &TestApp, key: &str) {
-    let body = app
-        .gql(
-            "mutation($key: String!) { createProject(input: { key: $key, name: $key }) { key } }",
-            json!({ "key": key }),
-        )
-        .await;
-    assert_eq!(data(&body)["createProject"]["key"], key, "{body}");
-}
-
-async fn member(app: &TestApp, key: &str, user: &str, role: &str) {
-    let body = app
-        .gql(
-            "mutation($key: String!, $user: String!, $role: ProjectRole!) {
-               setProjectMember(projectKey: $key, userId: $user, role: $role) { role } }",
-            json!({ "key": key, "user": user, "role": role }),
-        )
-        .await;
-    assert_eq!(data(&body)["setProjectMember"]["role"], role, "{body}");
-}
-
-/// A token made by the admin through the API.
-async fn token(app: &TestApp, user: &str, project: Option<&str>, caps: Option<&[&str]>) -> String {
-    let body = app
-        .gql(
-            "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token } }",
-            json!({ "input": { "userId": user, "roles": ["MEMBER"], "projectKey": project,
-                               "capabilities": caps } }),
-        )
-        .await;
-    data(&body)["createApiToken"]["token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
 }
 
 async fn case(app: &TestApp, token: &str, name: &str, project: &str) -> Uuid {
