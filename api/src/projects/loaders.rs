@@ -37,21 +37,7 @@ impl Batch for ViewerRole {
         conn: &DatabaseTransaction,
         keys: &[Uuid],
     ) -> AppResult<HashMap<Uuid, Self::Value>> {
-        use sea_orm::ConnectionTrait;
-        let row = conn
-            .query_one_raw(crate::sql::statement(
-                "SELECT app_user_id() AS me",
-                Vec::new(),
-            ))
-            .await?;
-        let me: Option<String> = match row {
-            Some(row) => row.try_get("", "me")?,
-            None => None,
-        };
-        match me {
-            Some(me) => service::roles_of(conn, &me, keys).await,
-            None => Ok(HashMap::new()),
-        }
+        service::caller_roles(conn, keys).await
     }
 }
 

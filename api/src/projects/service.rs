@@ -677,10 +677,27 @@ pub async fn roles_of(
     user_id: &str,
     projects: &[Uuid],
 ) -> AppResult<HashMap<Uuid, ProjectRole>> {
+    roles(conn, "$2", vec![projects.to_vec().into(), user_id.into()]).await
+}
+
+/// The caller's role in each of `projects` they belong to (in one statement: the caller is
+/// the request's `app.user_id`).
+pub async fn caller_roles(
+    conn: &impl ConnectionTrait,
+    projects: &[Uuid],
+) -> AppResult<HashMap<Uuid, ProjectRole>> {
+    roles(conn, "app_user_id()", vec![projects.to_vec().into()]).await
+}
+
+async fn roles(
+    conn: &impl ConnectionTrait,
+    user: &str,
+    values: Vec<Value>,
+) -> AppResult<HashMap<Uuid, ProjectRole>> {
     let rows: Vec<project_member::Model> = models(
         conn,
-        "SELECT * FROM project_members WHERE user_id = $1 AND project_id = ANY($2)",
-        vec![user_id.into(), projects.to_vec().into()],
+        &format!("SELECT * FROM project_members WHERE project_id = ANY($1) AND user_id = {user}"),
+        values,
     )
     .await?;
     Ok(rows
