@@ -101,6 +101,9 @@ pub enum RunStatus {
     Failed,
     #[sea_orm(string_value = "cancelled")]
     Cancelled,
+    /// Ended without being finished: no activity for the configured time (migration 17).
+    #[sea_orm(string_value = "aborted")]
+    Aborted,
 }
 
 /// The state of one execution of a test case (`test_executions.status`).

@@ -84,6 +84,7 @@ mod tests {
             created_at: None,
             updated_at: None,
             project_id: Uuid::nil(),
+            identity_key: None,
         };
         let sql = case
             .find_related(test_suite::Entity)

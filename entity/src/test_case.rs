@@ -34,6 +34,9 @@ pub struct Model {
     pub updated_at: Option<DateTimeWithTimeZone>,
     /// The project the row belongs to (`projects`).
     pub project_id: Uuid,
+    /// The test framework's stable name for the case (`classname::name`), unique per project.
+    #[sea_orm(column_type = "String(StringLen::N(1000))")]
+    pub identity_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

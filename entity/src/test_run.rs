@@ -33,6 +33,14 @@ pub struct Model {
     pub updated_at: Option<DateTimeWithTimeZone>,
     /// The project the row belongs to (`projects`).
     pub project_id: Uuid,
+    /// A run without a suite: executions are created as results arrive, and the run ends
+    /// when it is finished (or aborted).
+    pub ad_hoc: bool,
+    /// The client's key for the run (a CI build id), unique per project.
+    #[sea_orm(column_type = "String(StringLen::N(200))")]
+    pub run_key: Option<String>,
+    /// The last write into the run; a run idle for too long is aborted.
+    pub last_activity_at: DateTimeWithTimeZone,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

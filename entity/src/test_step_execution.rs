@@ -25,6 +25,8 @@ pub struct Model {
     pub step_metadata: Option<Json>,
     pub created_at: Option<DateTimeWithTimeZone>,
     pub updated_at: Option<DateTimeWithTimeZone>,
+    /// The duration in milliseconds (the seconds are this, rounded).
+    pub duration_ms: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

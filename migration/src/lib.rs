@@ -40,6 +40,7 @@ mod m20261201_000013_scope_case_names_to_their_author;
 mod m20261201_000014_announce_token_changes;
 mod m20261201_000015_create_executions_view;
 mod m20261201_000016_add_projects;
+mod m20261201_000017_import_results;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_announce_token_changes::Migration),
             Box::new(m20261201_000015_create_executions_view::Migration),
             Box::new(m20261201_000016_add_projects::Migration),
+            Box::new(m20261201_000017_import_results::Migration),
         ]
     }
 }
