@@ -198,6 +198,51 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "name",
         "a test case with this name already exists in this category",
     ),
+    conflict(
+        "uq_test_cases_project_identity_key",
+        "identityKey",
+        "another test case has this identity key",
+    ),
+    conflict(
+        "uq_test_cases_identity_key_author",
+        "identityKey",
+        "another test case has this identity key",
+    ),
+    conflict(
+        "test_case_aliases_pkey",
+        "key",
+        "the key is already an alias of a test case",
+    ),
+    bad(
+        "test_case_aliases_project_id_fkey",
+        "projectKey",
+        "no such project",
+    ),
+    bad(
+        "test_case_aliases_test_case_id_fkey",
+        "testCaseId",
+        "no such test case",
+    ),
+    conflict(
+        "uq_test_runs_project_run_key",
+        "runKey",
+        "another run has this run key",
+    ),
+    conflict(
+        "uq_test_runs_run_key_reporter",
+        "runKey",
+        "another run has this run key",
+    ),
+    bad(
+        "ck_test_executions_duration_ms",
+        "durationMs",
+        "must be 0 or more",
+    ),
+    bad(
+        "ck_test_step_executions_duration_ms",
+        "durationMs",
+        "must be 0 or more",
+    ),
     bad(
         "test_cases_project_id_fkey",
         "projectKey",

@@ -35,6 +35,8 @@ pub const POSITION_MAX: i32 = 100_000;
 pub const DURATION_MAX_SECONDS: i32 = 7 * 24 * 3_600;
 /// Most ids one request may name in a list (suite members to add, steps to reorder).
 pub const ID_LIST_MAX: usize = 1_000;
+/// Longest test identity key or alias (`VARCHAR(1000)`).
+pub const TEST_KEY_MAX: usize = 1_000;
 
 /// A required name: not blank, at most `max` characters.
 pub fn check_name(field: &str, value: &str, max: usize) -> AppResult<()> {
@@ -104,12 +106,34 @@ pub fn check_days(field: &str, days: i32) -> AppResult<i32> {
     check_range(field, days, 1, DAYS_MAX)
 }
 
-/// A duration in seconds, if given: 0 to [`DURATION_MAX_SECONDS`].
-pub fn check_duration(field: &str, seconds: Option<i32>) -> AppResult<()> {
-    match seconds {
-        Some(d) => check_range(field, d, 0, DURATION_MAX_SECONDS).map(|_| ()),
-        None => Ok(()),
+/// A duration given in seconds or in milliseconds (fractional either way), as whole
+/// milliseconds: 0 to [`DURATION_MAX_SECONDS`]. At most one of the two may be given; `field`
+/// names the seconds field, `ms_field` the milliseconds one.
+pub fn duration_ms(
+    field: &str,
+    seconds: Option<f64>,
+    ms_field: &str,
+    ms: Option<f64>,
+) -> AppResult<Option<i32>> {
+    let (name, value) = match (seconds, ms) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_input(
+                ms_field,
+                format!("give {field} or {ms_field}, not both"),
+            ));
+        }
+        (Some(s), None) => (field, s * 1000.0),
+        (None, Some(m)) => (ms_field, m),
+        (None, None) => return Ok(None),
+    };
+    let max = f64::from(DURATION_MAX_SECONDS) * 1000.0;
+    if !value.is_finite() || !(0.0..=max).contains(&value) {
+        return Err(AppError::bad_input(
+            name,
+            format!("{name} must be from 0 to {DURATION_MAX_SECONDS} seconds"),
+        ));
     }
+    Ok(Some(value.round() as i32))
 }
 
 /// An error message or actual result: at most [`RESULT_TEXT_MAX_BYTES`].

@@ -156,6 +156,10 @@ pub struct CreateTestCaseInput {
     pub steps: Option<Vec<TestStepInput>>,
     /// The project it belongs to (its key; default: the token's project, or `default`).
     pub project_key: Option<String>,
+    /// The test framework's stable name for the case (such as `classname::name`, 1 to 1000
+    /// characters), unique per project: results reported or imported by this key land on
+    /// the case.
+    pub identity_key: Option<String>,
 }
 
 /// Changes to a test case: absent fields stay as they are, `null` clears a nullable field.
@@ -185,6 +189,9 @@ pub struct UpdateTestCaseInput {
     pub retry_count: MaybeUndefined<i32>,
     /// New default configuration.
     pub configuration_id: MaybeUndefined<Uuid>,
+    /// New identity key (`null` removes it; the old key is kept as an alias only when given
+    /// to `addTestCaseAlias`).
+    pub identity_key: MaybeUndefined<String>,
 }
 
 /// A step to add.

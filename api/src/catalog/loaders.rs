@@ -28,6 +28,21 @@ impl Batch for StepsOfCase {
     }
 }
 
+/// The aliases of each case.
+pub struct AliasesOfCase;
+
+impl Batch for AliasesOfCase {
+    type Key = Uuid;
+    type Value = Vec<String>;
+
+    async fn read(
+        conn: &DatabaseTransaction,
+        keys: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, Self::Value>> {
+        service::identity::aliases_of(conn, keys).await
+    }
+}
+
 /// The suites of each case, by name.
 pub struct SuitesOfCase;
 
@@ -82,6 +97,10 @@ pub async fn steps_of_case(
     id: Uuid,
 ) -> async_graphql::Result<Vec<test_step::Model>> {
     Ok(load_one::<StepsOfCase>(ctx, id).await?.unwrap_or_default())
+}
+
+pub async fn aliases_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<String>> {
+    Ok(load_one::<AliasesOfCase>(ctx, id).await?.unwrap_or_default())
 }
 
 pub async fn suites_of_case(

@@ -89,6 +89,73 @@ impl CatalogMutation {
         .map(TestCase)
     }
 
+    /// Maps an identity key onto a case (a renamed test's former key): results reported or
+    /// imported with the key land on the case.
+    async fn add_test_case_alias(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case.")] test_case_id: Uuid,
+        #[graphql(desc = "The key (1 to 1000 characters).")] key: String,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(
+                    async move { service::identity::add_alias(tx, test_case_id, key).await },
+                )
+            })
+            .await,
+        )
+        .await
+        .map(TestCase)
+    }
+
+    /// Removes an alias of a case.
+    async fn remove_test_case_alias(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case.")] test_case_id: Uuid,
+        #[graphql(desc = "The alias.")] key: String,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(async move {
+                    service::identity::remove_alias(tx, test_case_id, &key).await
+                })
+            })
+            .await,
+        )
+        .await
+        .map(TestCase)
+    }
+
+    /// Merges a case into another of its project (a renamed test whose results started a new
+    /// case): the source's executions (archived ones too), step results, suite memberships and
+    /// keys (as aliases) go to the target, and the source is deleted. Refused (CONFLICT) when
+    /// both have results in one run.
+    async fn merge_test_cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case merged away.")] source_id: Uuid,
+        #[graphql(desc = "The case that keeps the history.")] target_id: Uuid,
+    ) -> AppResult<TestCase> {
+        let db = request_db(ctx)?;
+        explained(
+            &db,
+            db.write(|tx| {
+                Box::pin(
+                    async move { service::identity::merge(tx, source_id, target_id).await },
+                )
+            })
+            .await,
+        )
+        .await
+        .map(TestCase)
+    }
+
     /// Deletes a test case with its steps, executions and suite memberships; returns its id.
     async fn delete_test_case(
         &self,

@@ -74,6 +74,15 @@ impl TestCase {
     async fn category(&self) -> Option<&str> {
         self.0.category.as_deref()
     }
+    /// The test framework's stable name for the case (such as `classname::name`): results
+    /// reported or imported by this key land on the case.
+    async fn identity_key(&self) -> Option<&str> {
+        self.0.identity_key.as_deref()
+    }
+    /// Older keys that land on this case (a renamed test's former names).
+    async fn aliases(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        loaders::aliases_of_case(ctx, self.0.id).await
+    }
     /// Expected duration in seconds.
     async fn expected_duration_seconds(&self) -> Option<i32> {
         self.0.expected_duration_seconds

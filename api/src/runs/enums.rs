@@ -37,12 +37,15 @@ mirror_enum! {
         Pending,
         /// At least one execution has started and some are still open.
         Running,
-        /// Every case's latest attempt finished and none failed.
+        /// Finished (every case's latest attempt, or `finishTestRun`) and none failed.
         Passed,
-        /// Every case's latest attempt finished and at least one failed.
+        /// Finished and a case's latest attempt failed with no retry left.
         Failed,
         /// Cancelled; its open executions were cancelled.
         Cancelled,
+        /// Ended without being finished: nothing was written into it for the configured time
+        /// (`--run-inactivity-timeout`); its open executions were cancelled.
+        Aborted,
     }
 }
 

@@ -80,8 +80,18 @@ impl RunsMutation {
         #[graphql(desc = "The step's status.")] status: StepExecutionStatus,
         #[graphql(desc = "What actually happened.")] actual_result: Option<String>,
         #[graphql(desc = "Why it failed.")] error_message: Option<String>,
-        #[graphql(desc = "Duration in seconds (0 or more).")] duration_seconds: Option<i32>,
+        #[graphql(desc = "Duration in seconds, fractional (0 or more); or give durationMs.")]
+        duration_seconds: Option<f64>,
+        #[graphql(desc = "Duration in milliseconds, fractional (0 or more).")] duration_ms: Option<
+            f64,
+        >,
     ) -> AppResult<TestStepExecution> {
+        let duration_ms = crate::input::duration_ms(
+            "durationSeconds",
+            duration_seconds,
+            "durationMs",
+            duration_ms,
+        )?;
         let db = request_db(ctx)?;
         explained(
             &db,
@@ -94,7 +104,7 @@ impl RunsMutation {
                         status,
                         actual_result,
                         error_message,
-                        duration_seconds,
+                        duration_ms,
                     )
                     .await
                 })
@@ -114,9 +124,17 @@ impl RunsMutation {
         #[graphql(desc = "The outcome.")] status: Outcome,
         #[graphql(desc = "Why it failed.")] error_message: Option<String>,
         #[graphql(desc = "Details (a JSON object).")] execution_metadata: Option<Json>,
-        #[graphql(desc = "Duration in seconds (default: since it started).")]
-        duration_seconds: Option<i32>,
+        #[graphql(desc = "Duration in seconds, fractional (default: since it started); or give \
+                          durationMs.")]
+        duration_seconds: Option<f64>,
+        #[graphql(desc = "Duration in milliseconds, fractional.")] duration_ms: Option<f64>,
     ) -> AppResult<TestExecution> {
+        let duration_ms = crate::input::duration_ms(
+            "durationSeconds",
+            duration_seconds,
+            "durationMs",
+            duration_ms,
+        )?;
         let db = request_db(ctx)?;
         explained(
             &db,
@@ -128,7 +146,7 @@ impl RunsMutation {
                         status,
                         error_message,
                         execution_metadata.map(|j| j.0),
-                        duration_seconds,
+                        duration_ms,
                     )
                     .await
                 })
@@ -155,6 +173,24 @@ impl RunsMutation {
         )
         .await
         .map(TestExecution)
+    }
+
+    /// Finishes a run with the outcome its results imply: FAILED when a case's latest attempt
+    /// failed, else PASSED (ABORTED when nothing was reported). Executions still open are
+    /// cancelled. Finishing a finished run answers it unchanged.
+    async fn finish_test_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run.")] id: Uuid,
+    ) -> AppResult<TestRun> {
+        let db = request_db(ctx)?;
+        explained(
+            &db,
+            db.write(|tx| Box::pin(async move { service::lifecycle::finish_run(tx, id).await }))
+                .await,
+        )
+        .await
+        .map(TestRun)
     }
 
     /// Cancels a run and its open executions (cancelling twice is harmless).
@@ -199,13 +235,27 @@ impl RunsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The run.")] run_id: Uuid,
         #[graphql(desc = "The results.")] results: Vec<ReportResultInput>,
+        #[graphql(
+            desc = "Reject results for test keys no case has (NOT_FOUND) instead of creating \
+                    the cases.",
+            default = false
+        )]
+        known_tests_only: bool,
     ) -> AppResult<ReportResultsPayload> {
         let db = request_db(ctx)?;
         let (run, results) = explained(
             &db,
             db.write(|tx| {
                 Box::pin(async move {
-                    let results = service::bulk::report(tx, run_id, results).await?;
+                    let results = service::bulk::report(
+                        tx,
+                        run_id,
+                        results,
+                        service::bulk::WriteOptions {
+                            known_only: known_tests_only,
+                        },
+                    )
+                    .await?;
                     let run = service::get_run(tx, run_id)
                         .await?
                         .ok_or_else(|| AppError::not_found("TestRun", run_id))?;

@@ -39,6 +39,20 @@ impl TestRun {
     async fn status(&self) -> RunStatus {
         self.0.status.into()
     }
+    /// Whether the run is ad hoc: no suite, executions created as results arrive, ended by
+    /// `finishTestRun` (or ABORTED after inactivity).
+    async fn ad_hoc(&self) -> bool {
+        self.0.ad_hoc
+    }
+    /// The client's key for the run (a CI build id), unique per project.
+    async fn run_key(&self) -> Option<&str> {
+        self.0.run_key.as_deref()
+    }
+    /// The last write into the run; a run idle for longer than the server's
+    /// `--run-inactivity-timeout` is ABORTED.
+    async fn last_activity_at(&self) -> Timestamp {
+        self.0.last_activity_at
+    }
     /// Id of the suite run (null once the suite is deleted).
     async fn test_suite_id(&self) -> Option<Uuid> {
         self.0.test_suite_id
@@ -197,9 +211,13 @@ impl TestExecution {
     async fn completed_at(&self) -> Option<Timestamp> {
         self.0.completed_at
     }
-    /// Duration in seconds.
+    /// Duration in whole seconds (rounded from `durationMs`).
     async fn duration_seconds(&self) -> Option<i32> {
         self.0.duration_seconds
+    }
+    /// Duration in milliseconds.
+    async fn duration_ms(&self) -> Option<i32> {
+        self.0.duration_ms
     }
     /// Why it failed.
     async fn error_message(&self) -> Option<&str> {
@@ -276,9 +294,13 @@ impl TestStepExecution {
     async fn completed_at(&self) -> Option<Timestamp> {
         self.0.completed_at
     }
-    /// Duration in seconds.
+    /// Duration in whole seconds (rounded from `durationMs`).
     async fn duration_seconds(&self) -> Option<i32> {
         self.0.duration_seconds
+    }
+    /// Duration in milliseconds.
+    async fn duration_ms(&self) -> Option<i32> {
+        self.0.duration_ms
     }
     /// Why it failed.
     async fn error_message(&self) -> Option<&str> {
@@ -409,11 +431,12 @@ pub struct TestExecutionFilter {
     pub project_id: Option<Uuid>,
 }
 
-/// A run to start.
+/// A run to start: of a suite (its active cases, in the suite's order), or ad hoc (no suite:
+/// executions are created as results arrive, and the run ends with `finishTestRun`).
 #[derive(InputObject, Clone)]
 pub struct StartTestRunInput {
-    /// The suite to run; its active cases are executed in the suite's order.
-    pub suite_id: Uuid,
+    /// The suite to run; without it the run is ad hoc.
+    pub suite_id: Option<Uuid>,
     /// Name of the run (1 to 255 characters).
     pub name: String,
     /// Settings of this run (a JSON object).
@@ -422,27 +445,38 @@ pub struct StartTestRunInput {
     pub configuration_id: Option<Uuid>,
     /// Who started it (defaults to the caller; only an admin may name someone else).
     pub triggered_by: Option<String>,
+    /// The client's key for the run (a CI build id, 1 to 200 characters): starting a run with
+    /// a key already used in the project answers that run, so that parallel shards and
+    /// retried jobs land in one run.
+    pub run_key: Option<String>,
+    /// The project of an ad-hoc run (its key; default: the token's project, else the default
+    /// project). A suite's run is in the suite's project.
+    pub project_key: Option<String>,
 }
 
 /// The result of a step.
 #[derive(InputObject, Clone)]
 pub struct StepResultInput {
-    /// The step (of the execution's case).
-    pub step_id: Uuid,
+    /// The step (of the execution's case); or give `stepName`.
+    pub step_id: Option<Uuid>,
+    /// The step by name (1 to 255 characters): a step the case has not got is added to it.
+    pub step_name: Option<String>,
     /// Its status.
     pub status: StepExecutionStatus,
     /// What actually happened.
     pub actual_result: Option<String>,
     /// Why it failed.
     pub error_message: Option<String>,
-    /// Duration in seconds (0 or more).
-    pub duration_seconds: Option<i32>,
+    /// Duration in seconds, fractional (0 or more); or give `durationMs`.
+    pub duration_seconds: Option<f64>,
+    /// Duration in milliseconds, fractional (0 or more).
+    pub duration_ms: Option<f64>,
     /// Details (a JSON object).
     pub step_metadata: Option<Json>,
 }
 
 /// Metadata of an artifact file.
-#[derive(InputObject, Clone)]
+#[derive(InputObject, Clone, Debug)]
 pub struct ArtifactInput {
     /// Kind.
     pub artifact_type: ArtifactType,
@@ -475,14 +509,25 @@ pub struct ReportResultInput {
     /// Client key making the item idempotent within the run: a repeated key changes nothing
     /// (1 to 200 characters).
     pub idempotency_key: String,
-    /// The case the result is for; it completes the case's latest attempt in the run.
-    pub test_case_id: Uuid,
+    /// The case the result is for; it completes the case's latest attempt in the run. Give
+    /// this or `testKey`.
+    pub test_case_id: Option<Uuid>,
+    /// The test by its identity key (such as `classname::name`, 1 to 1000 characters): an
+    /// unknown key creates the case (ACTIVE, automated; see `knownTestsOnly`).
+    pub test_key: Option<String>,
+    /// Name of a case created for `testKey` (default: the key; 1 to 255 characters).
+    pub test_name: Option<String>,
+    /// Category of a case created for `testKey` (its suite or class path, at most 100
+    /// characters).
+    pub test_suite: Option<String>,
     /// The outcome.
     pub status: Outcome,
     /// When it started (default: the report's time less the duration).
     pub started_at: Option<Timestamp>,
-    /// Duration in seconds (0 or more).
-    pub duration_seconds: Option<i32>,
+    /// Duration in seconds, fractional (0 or more); or give `durationMs`.
+    pub duration_seconds: Option<f64>,
+    /// Duration in milliseconds, fractional (0 or more).
+    pub duration_ms: Option<f64>,
     /// Why it failed.
     pub error_message: Option<String>,
     /// Details (a JSON object).

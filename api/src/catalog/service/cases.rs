@@ -220,6 +220,9 @@ pub async fn create(
     if let Some(r) = input.retry_count {
         check_range("retryCount", r, 0, RETRY_COUNT_MAX)?;
     }
+    if let Some(key) = &input.identity_key {
+        check_name("identityKey", key, crate::input::TEST_KEY_MAX)?;
+    }
     let metadata = input
         .metadata
         .map(|j| j.0)
@@ -260,6 +263,7 @@ pub async fn create(
         retry_count: Set(input.retry_count.unwrap_or(0)),
         configuration_id: Set(input.configuration_id),
         project_id: Set(project_id),
+        identity_key: Set(input.identity_key),
         ..Default::default()
     };
     let case = model.insert(conn).await?;
@@ -319,6 +323,12 @@ pub async fn update(
             check_range("expectedDurationSeconds", d, 1, DURATION_MAX_SECONDS)?;
         }
         model.expected_duration_seconds = Set(v);
+    }
+    if let Some(v) = nullable(input.identity_key) {
+        if let Some(key) = &v {
+            check_name("identityKey", key, crate::input::TEST_KEY_MAX)?;
+        }
+        model.identity_key = Set(v);
     }
     if let Some(v) = required("isAutomated", input.is_automated)? {
         model.is_automated = Set(v);

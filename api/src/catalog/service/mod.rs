@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod configurations;
+pub mod identity;
 pub mod steps;
 pub mod suites;
 

@@ -1,26 +1,108 @@
-//! Bulk result reporting: thousands of executions with their step results and artifacts in a
-//! few statements (multi-row writes over `unnest`), each item idempotent by its key, each
-//! answered with its own outcome; valid items are written even when others are rejected.
+//! Writing results into a run: thousands of executions with their step results and artifacts
+//! in a few statements (multi-row writes over `jsonb_to_recordset`), each item idempotent by
+//! its key, each answered with its own outcome; valid items are written even when others are
+//! rejected. The one write path of results: `reportResults` and the import of report files
+//! both come here ([`ResultItem`]).
 
 use std::collections::{HashMap, HashSet};
 
+use entity::enums::{ExecutionStatus, RunStatus, StepExecutionStatus};
 use sea_orm::{ActiveEnum, ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::lifecycle::check_artifact;
 use super::{lock_run, refresh_run, status_name};
-use crate::input::{check_duration, check_list, check_object, check_result_text};
+use crate::error::{AppError, AppResult};
+use crate::input::{NAME_MAX, TEST_KEY_MAX, check_len, check_list, check_name, check_object, check_result_text};
+use crate::runs::types::{ArtifactInput, ReportItemResult, ReportResultInput};
+use crate::scalars::Timestamp;
 
 /// Most artifacts one result may carry.
 const ARTIFACTS_PER_RESULT_MAX: usize = 100;
-use crate::error::{AppError, AppResult};
-use crate::runs::types::{ReportItemResult, ReportResultInput};
 
 /// Most items one report may carry: bounds a request's memory and transaction.
 pub const MAX_REPORT_ITEMS: usize = 10_000;
 
 /// Longest idempotency key (`VARCHAR(200)`).
 const IDEMPOTENCY_KEY_MAX: usize = 200;
+
+/// Longest category (`VARCHAR(100)`).
+pub const CATEGORY_MAX: usize = 100;
+
+/// Most earlier attempts one result may carry.
+pub const ATTEMPTS_MAX: usize = 10;
+
+/// The test a result is for.
+#[derive(Debug, Clone)]
+pub enum TestRef {
+    /// A case by id: its latest attempt in the run.
+    Case(Uuid),
+    /// A test by its identity key, created when unknown.
+    Key(TestKey),
+}
+
+/// A test by its identity key, with what a case created for it gets.
+#[derive(Debug, Clone)]
+pub struct TestKey {
+    pub key: String,
+    pub name: String,
+    pub suite: Option<String>,
+    pub file: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone)]
+pub struct AttemptData {
+    pub status: ExecutionStatus,
+    pub duration_ms: Option<i32>,
+    pub error_message: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// A step by id or by name.
+#[derive(Debug, Clone)]
+pub enum StepRef {
+    Id(Uuid),
+    Name(String),
+}
+
+/// A step's result.
+#[derive(Debug, Clone)]
+pub struct StepData {
+    pub step: StepRef,
+    pub status: StepExecutionStatus,
+    pub duration_ms: Option<i32>,
+    pub error_message: Option<String>,
+    pub actual_result: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// One result to write: a test's final attempt, the attempts before it, its steps (of the
+/// final attempt) and artifacts.
+#[derive(Debug, Clone)]
+pub struct ResultItem {
+    pub idempotency_key: String,
+    /// How errors name the item: `results.3` (GraphQL) or a place in a file.
+    pub field: String,
+    pub test: TestRef,
+    pub started_at: Option<Timestamp>,
+    /// Earlier attempts, oldest first.
+    pub earlier: Vec<AttemptData>,
+    pub last: AttemptData,
+    pub steps: Vec<StepData>,
+    pub artifacts: Vec<ArtifactInput>,
+    /// An error found while reading the item (its input), reported as its outcome.
+    pub invalid: Option<AppError>,
+}
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Results for unknown keys are rejected instead of creating cases.
+    pub known_only: bool,
+}
 
 fn rejected(key: &str, error: AppError) -> ReportItemResult {
     let code = error.code().to_owned();
@@ -49,9 +131,98 @@ fn accepted(key: &str, execution: Option<Uuid>, duplicate: bool) -> ReportItemRe
     }
 }
 
+/// A GraphQL result as an item to write; a bad value makes it an item with its error.
+pub fn from_input(i: usize, item: ReportResultInput) -> ResultItem {
+    let field = format!("results.{i}");
+    let f = |name: &str| format!("{field}.{name}");
+    let mut invalid = None;
+    let mut fail = |e: AppError| {
+        invalid.get_or_insert(e);
+    };
+    let duration = crate::input::duration_ms(
+        &f("durationSeconds"),
+        item.duration_seconds,
+        &f("durationMs"),
+        item.duration_ms,
+    )
+    .unwrap_or_else(|e| {
+        fail(e);
+        None
+    });
+    let test = match (item.test_case_id, item.test_key) {
+        (Some(id), None) => TestRef::Case(id),
+        (None, Some(key)) => TestRef::Key(TestKey {
+            name: item.test_name.unwrap_or_else(|| key.clone()),
+            key,
+            suite: item.test_suite,
+            file: None,
+            tags: Vec::new(),
+        }),
+        _ => {
+            fail(AppError::bad_input(
+                f("testCaseId"),
+                "give exactly one of testCaseId and testKey",
+            ));
+            TestRef::Case(Uuid::nil())
+        }
+    };
+    let mut steps = Vec::new();
+    for (j, s) in item.steps.into_iter().flatten().enumerate() {
+        let sf = |name: &str| format!("{field}.steps.{j}.{name}");
+        let duration = crate::input::duration_ms(
+            &sf("durationSeconds"),
+            s.duration_seconds,
+            &sf("durationMs"),
+            s.duration_ms,
+        )
+        .unwrap_or_else(|e| {
+            fail(e);
+            None
+        });
+        let step = match (s.step_id, s.step_name) {
+            (Some(id), None) => StepRef::Id(id),
+            (None, Some(name)) => StepRef::Name(name),
+            _ => {
+                fail(AppError::bad_input(
+                    sf("stepId"),
+                    "give exactly one of stepId and stepName",
+                ));
+                StepRef::Id(Uuid::nil())
+            }
+        };
+        steps.push(StepData {
+            step,
+            status: s.status.into(),
+            duration_ms: duration,
+            error_message: s.error_message,
+            actual_result: s.actual_result,
+            metadata: s.step_metadata.map(|m| m.0),
+        });
+    }
+    ResultItem {
+        idempotency_key: item.idempotency_key,
+        test,
+        started_at: item.started_at,
+        earlier: Vec::new(),
+        last: AttemptData {
+            status: item.status.into(),
+            duration_ms: duration,
+            error_message: item.error_message,
+            metadata: item.execution_metadata.map(|m| m.0),
+        },
+        steps,
+        artifacts: item.artifacts.unwrap_or_default(),
+        invalid,
+        field,
+    }
+}
+
 /// Checks what can be checked without the database.
-fn check_item(i: usize, item: &ReportResultInput) -> AppResult<()> {
-    let f = |name: &str| format!("results.{i}.{name}");
+fn check_item(item: &ResultItem) -> AppResult<()> {
+    if let Some(e) = &item.invalid {
+        return Err(e.clone());
+    }
+    let f = |name: &str| format!("{}.{name}", item.field);
     let key_len = item.idempotency_key.chars().count();
     if item.idempotency_key.trim().is_empty() || key_len > IDEMPOTENCY_KEY_MAX {
         return Err(AppError::bad_input(
@@ -59,33 +230,46 @@ fn check_item(i: usize, item: &ReportResultInput) -> AppResult<()> {
             format!("idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters"),
         ));
     }
-    check_duration(&f("durationSeconds"), item.duration_seconds)?;
-    check_result_text(&f("errorMessage"), item.error_message.as_deref())?;
-    if let Some(m) = &item.execution_metadata {
-        check_object(&f("executionMetadata"), &m.0)?;
+    if let TestRef::Key(k) = &item.test {
+        check_name(&f("testKey"), &k.key, TEST_KEY_MAX)?;
+        check_name(&f("testName"), &k.name, NAME_MAX)?;
+        check_len(&f("testSuite"), k.suite.as_deref(), CATEGORY_MAX)?;
+        check_len(&f("file"), k.file.as_deref(), TEST_KEY_MAX)?;
+        crate::input::check_tags(&f("tags"), &k.tags)?;
+    }
+    check_list(&f("retries"), item.earlier.len(), ATTEMPTS_MAX)?;
+    for attempt in item.earlier.iter().chain([&item.last]) {
+        check_result_text(&f("errorMessage"), attempt.error_message.as_deref())?;
+        if let Some(m) = &attempt.metadata {
+            check_object(&f("executionMetadata"), m)?;
+        }
     }
     check_list(
         &f("steps"),
-        item.steps.as_ref().map_or(0, Vec::len),
+        item.steps.len(),
         crate::catalog::service::cases::STEPS_MAX,
     )?;
     check_list(
         &f("artifacts"),
-        item.artifacts.as_ref().map_or(0, Vec::len),
+        item.artifacts.len(),
         ARTIFACTS_PER_RESULT_MAX,
     )?;
-    let mut steps = HashSet::new();
-    for (j, s) in item.steps.iter().flatten().enumerate() {
-        if !steps.insert(s.step_id) {
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for (j, s) in item.steps.iter().enumerate() {
+        let twice = match &s.step {
+            StepRef::Id(id) => !ids.insert(*id),
+            StepRef::Name(name) => {
+                check_name(&f(&format!("steps.{j}.stepName")), name, NAME_MAX)?;
+                !names.insert(name.as_str())
+            }
+        };
+        if twice {
             return Err(AppError::bad_input(
                 f(&format!("steps.{j}.stepId")),
                 "a step is reported twice",
             ));
         }
-        check_duration(
-            &f(&format!("steps.{j}.durationSeconds")),
-            s.duration_seconds,
-        )?;
         check_result_text(
             &f(&format!("steps.{j}.errorMessage")),
             s.error_message.as_deref(),
@@ -94,21 +278,27 @@ fn check_item(i: usize, item: &ReportResultInput) -> AppResult<()> {
             &f(&format!("steps.{j}.actualResult")),
             s.actual_result.as_deref(),
         )?;
-        if let Some(m) = &s.step_metadata {
-            check_object(&f(&format!("steps.{j}.stepMetadata")), &m.0)?;
+        if let Some(m) = &s.metadata {
+            check_object(&f(&format!("steps.{j}.stepMetadata")), m)?;
         }
     }
-    for (j, a) in item.artifacts.iter().flatten().enumerate() {
+    for (j, a) in item.artifacts.iter().enumerate() {
         check_artifact(&f(&format!("artifacts.{j}.")), a)?;
     }
     Ok(())
 }
 
-/// Writes a batch of results into a run; returns one outcome per item, in input order.
+/// Whether a run takes no more results.
+pub fn run_is_finished(status: RunStatus) -> bool {
+    !matches!(status, RunStatus::Pending | RunStatus::Running)
+}
+
+/// Writes GraphQL results into a run; one outcome per item, in input order.
 pub async fn report(
     conn: &impl ConnectionTrait,
     run_id: Uuid,
     items: Vec<ReportResultInput>,
+    options: WriteOptions,
 ) -> AppResult<Vec<ReportItemResult>> {
     if items.len() > MAX_REPORT_ITEMS {
         return Err(AppError::bad_input(
@@ -116,6 +306,28 @@ pub async fn report(
             format!("at most {MAX_REPORT_ITEMS} results per report"),
         ));
     }
+    let items = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| from_input(i, item))
+        .collect();
+    write(conn, run_id, items, options).await
+}
+
+/// An execution row to write: a new attempt, or the case's open attempt completed.
+struct Planned {
+    item: usize,
+    /// The execution of each attempt, oldest first (the last one is the item's).
+    executions: Vec<(Uuid, i32)>,
+}
+
+/// Writes results into a run; one outcome per item, in input order.
+pub async fn write(
+    conn: &impl ConnectionTrait,
+    run_id: Uuid,
+    items: Vec<ResultItem>,
+    options: WriteOptions,
+) -> AppResult<Vec<ReportItemResult>> {
     let run = lock_run(conn, run_id).await?;
     let mut outcome: Vec<Option<ReportItemResult>> = vec![None; items.len()];
 
@@ -140,47 +352,9 @@ pub async fn report(
         })
         .collect::<AppResult<_>>()?;
 
-    // the latest attempt of each case of the batch, and the steps of those cases
-    let case_ids: Vec<Uuid> = items
-        .iter()
-        .map(|i| i.test_case_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let latest: HashMap<Uuid, (Uuid, entity::enums::ExecutionStatus)> = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT DISTINCT ON (test_case_id) test_case_id, id, status FROM test_executions
-             WHERE test_run_id = $1 AND test_case_id = ANY($2)
-             ORDER BY test_case_id, retry_attempt DESC",
-            [run_id.into(), case_ids.clone().into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            let status: String = r.try_get("", "status")?;
-            let status = entity::enums::ExecutionStatus::try_from_value(&status)
-                .map_err(|_| AppError::internal(format!("unknown execution status {status}")))?;
-            Ok((
-                r.try_get("", "test_case_id")?,
-                (r.try_get("", "id")?, status),
-            ))
-        })
-        .collect::<AppResult<_>>()?;
-    let steps_of: HashSet<(Uuid, Uuid)> = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT test_case_id, id FROM test_steps WHERE test_case_id = ANY($1)",
-            [case_ids.into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("", "test_case_id")?, r.try_get("", "id")?)))
-        .collect::<AppResult<_>>()?;
-
+    // what needs no lookup: duplicates, keys twice, bad values, a finished run
     let mut seen_keys = HashSet::new();
-    let mut seen_cases = HashSet::new();
-    let mut writes: Vec<(usize, Uuid)> = Vec::new();
+    let mut live = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let key = &item.idempotency_key;
         // before the recorded keys, so that a re-sent report rejects the same items again
@@ -189,7 +363,7 @@ pub async fn report(
             outcome[i] = Some(rejected(
                 key,
                 AppError::bad_input(
-                    format!("results.{i}.idempotencyKey"),
+                    format!("{}.idempotencyKey", item.field),
                     "the key is used twice in this report",
                 ),
             ));
@@ -199,60 +373,153 @@ pub async fn report(
             outcome[i] = Some(accepted(key, *execution, true));
             continue;
         }
-        let verdict = (|| -> AppResult<Uuid> {
-            check_item(i, item)?;
-            if matches!(run.status, entity::enums::RunStatus::Cancelled) {
-                return Err(AppError::conflict(
+        let verdict = check_item(item).and_then(|()| {
+            if run_is_finished(run.status) {
+                Err(AppError::conflict(
                     Some("runId"),
                     format!("the run is {}", status_name(run.status)),
-                ));
+                ))
+            } else {
+                Ok(())
             }
-            let (execution, status) = latest.get(&item.test_case_id).copied().ok_or_else(|| {
-                AppError::bad_input(
-                    format!("results.{i}.testCaseId"),
-                    "the test case is not in this run",
-                )
-            })?;
-            if !seen_cases.insert(item.test_case_id) {
-                return Err(AppError::conflict(
-                    Some(&format!("results.{i}.testCaseId")),
-                    "the test case has another result in this report",
-                ));
-            }
-            if !matches!(
-                status,
-                entity::enums::ExecutionStatus::Pending | entity::enums::ExecutionStatus::Running
-            ) {
-                return Err(AppError::conflict(
-                    Some(&format!("results.{i}.testCaseId")),
-                    format!("the case's latest execution is {}", status_name(status)),
-                ));
-            }
-            for (j, s) in item.steps.iter().flatten().enumerate() {
-                if !steps_of.contains(&(item.test_case_id, s.step_id)) {
-                    return Err(AppError::bad_input(
-                        format!("results.{i}.steps.{j}.stepId"),
-                        "no such step in the test case",
-                    ));
-                }
-            }
-            Ok(execution)
-        })();
+        });
         match verdict {
-            Ok(execution) => writes.push((i, execution)),
+            Ok(()) => live.push(i),
             Err(e) => outcome[i] = Some(rejected(key, e)),
         }
     }
 
-    if !writes.is_empty() {
-        write_batch(conn, run_id, &items, &writes).await?;
+    // the cases of the results given by key, created when unknown
+    let case_of_key = cases_by_key(conn, &run, &items, &live, options).await?;
+    let case_of = |item: &ResultItem| match &item.test {
+        TestRef::Case(id) => Some(*id),
+        TestRef::Key(k) => case_of_key.get(&k.key).copied(),
+    };
+
+    // the latest attempt of each case of the batch, and the steps of those cases
+    let case_ids: Vec<Uuid> = live
+        .iter()
+        .filter_map(|i| case_of(&items[*i]))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let latest: HashMap<Uuid, (Uuid, i32, ExecutionStatus)> = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT DISTINCT ON (test_case_id) test_case_id, id, retry_attempt, status
+             FROM test_executions WHERE test_run_id = $1 AND test_case_id = ANY($2)
+             ORDER BY test_case_id, retry_attempt DESC",
+            [run_id.into(), case_ids.clone().into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            let status: String = r.try_get("", "status")?;
+            let status = ExecutionStatus::try_from_value(&status)
+                .map_err(|_| AppError::internal(format!("unknown execution status {status}")))?;
+            Ok((
+                r.try_get("", "test_case_id")?,
+                (
+                    r.try_get("", "id")?,
+                    r.try_get("", "retry_attempt")?,
+                    status,
+                ),
+            ))
+        })
+        .collect::<AppResult<_>>()?;
+    let has_step_ids = live
+        .iter()
+        .any(|i| items[*i].steps.iter().any(|s| matches!(s.step, StepRef::Id(_))));
+    let steps_of: HashSet<(Uuid, Uuid)> = if has_step_ids {
+        conn.query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT test_case_id, id FROM test_steps WHERE test_case_id = ANY($1)",
+            [case_ids.into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("", "test_case_id")?, r.try_get("", "id")?)))
+        .collect::<AppResult<_>>()?
+    } else {
+        HashSet::new()
+    };
+
+    let mut seen_cases = HashSet::new();
+    let mut planned: Vec<Planned> = Vec::new();
+    for &i in &live {
+        let item = &items[i];
+        let verdict = (|| -> AppResult<Vec<(Uuid, i32)>> {
+            let case = case_of(item).ok_or_else(|| match &item.test {
+                TestRef::Key(k) if options.known_only => AppError::not_found("TestCase", &k.key),
+                TestRef::Key(k) => AppError::conflict(
+                    Some(&format!("{}.testKey", item.field)),
+                    format!(
+                        "a test case named {:?} in category {:?} has another identity key; \
+                         give it this key as an alias (addTestCaseAlias) to report on it",
+                        k.name,
+                        k.suite.as_deref().unwrap_or("")
+                    ),
+                ),
+                TestRef::Case(_) => AppError::internal("a case by id without an id"),
+            })?;
+            if !seen_cases.insert(case) {
+                return Err(AppError::conflict(
+                    Some(&format!("{}.testCaseId", item.field)),
+                    "the test case has another result in this report",
+                ));
+            }
+            let first = match latest.get(&case).copied() {
+                Some((execution, attempt, status))
+                    if matches!(status, ExecutionStatus::Pending | ExecutionStatus::Running) =>
+                {
+                    (execution, attempt)
+                }
+                Some((_, _, status)) => {
+                    return Err(AppError::conflict(
+                        Some(&format!("{}.testCaseId", item.field)),
+                        format!("the case's latest execution is {}", status_name(status)),
+                    ));
+                }
+                None if run.ad_hoc => (Uuid::now_v7(), 0),
+                None => {
+                    return Err(AppError::bad_input(
+                        format!("{}.testCaseId", item.field),
+                        "the test case is not in this run",
+                    ));
+                }
+            };
+            for (j, s) in item.steps.iter().enumerate() {
+                if let StepRef::Id(step) = s.step
+                    && !steps_of.contains(&(case, step))
+                {
+                    return Err(AppError::bad_input(
+                        format!("{}.steps.{j}.stepId", item.field),
+                        "no such step in the test case",
+                    ));
+                }
+            }
+            let mut executions = vec![first];
+            for n in 1..=item.earlier.len() as i32 {
+                executions.push((Uuid::now_v7(), first.1 + n));
+            }
+            Ok(executions)
+        })();
+        match verdict {
+            Ok(executions) => planned.push(Planned {
+                item: i,
+                executions,
+            }),
+            Err(e) => outcome[i] = Some(rejected(&item.idempotency_key, e)),
+        }
+    }
+
+    if !planned.is_empty() {
+        let step_ids = steps_by_name(conn, &items, &planned, &case_of).await?;
+        write_batch(conn, &run, &items, &planned, &case_of, &step_ids).await?;
         refresh_run(conn, run_id).await?;
-        for (i, execution) in &writes {
-            outcome[*i] = Some(accepted(
-                &items[*i].idempotency_key,
-                Some(*execution),
-                false,
-            ));
+        for p in &planned {
+            let last = p.executions.last().map(|e| e.0);
+            outcome[p.item] = Some(accepted(&items[p.item].idempotency_key, last, false));
         }
     }
     Ok(outcome
@@ -266,57 +533,148 @@ pub async fn report(
         .collect())
 }
 
+/// The cases of the batch's results given by key (`import_test_cases`, migration 17).
+async fn cases_by_key(
+    conn: &impl ConnectionTrait,
+    run: &entity::test_run::Model,
+    items: &[ResultItem],
+    live: &[usize],
+    options: WriteOptions,
+) -> AppResult<HashMap<String, Uuid>> {
+    let mut seen = HashSet::new();
+    let mut tests = Vec::new();
+    for &i in live {
+        if let TestRef::Key(k) = &items[i].test
+            && seen.insert(k.key.as_str())
+        {
+            tests.push(json!({
+                "key": k.key, "name": k.name, "suite": k.suite, "file": k.file, "tags": k.tags,
+            }));
+        }
+    }
+    if tests.is_empty() {
+        return Ok(HashMap::new());
+    }
+    conn.query_all_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT key, test_case_id FROM import_test_cases($1, $2, $3::jsonb)",
+        [
+            run.project_id.into(),
+            options.known_only.into(),
+            Value::Array(tests).into(),
+        ],
+    ))
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("", "key")?, r.try_get("", "test_case_id")?)))
+    .collect()
+}
+
+/// The ids of the steps the batch names (`import_test_steps`, migration 17: a step a case has
+/// not got is added to it).
+async fn steps_by_name(
+    conn: &impl ConnectionTrait,
+    items: &[ResultItem],
+    planned: &[Planned],
+    case_of: &impl Fn(&ResultItem) -> Option<Uuid>,
+) -> AppResult<HashMap<(Uuid, String), Uuid>> {
+    let mut wanted = Vec::new();
+    for p in planned {
+        let item = &items[p.item];
+        let Some(case) = case_of(item) else { continue };
+        for s in &item.steps {
+            if let StepRef::Name(name) = &s.step {
+                wanted.push(json!({ "case": case, "name": name }));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    conn.query_all_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT test_case_id, name, step_id FROM import_test_steps($1::jsonb)",
+        [Value::Array(wanted).into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            (r.try_get("", "test_case_id")?, r.try_get("", "name")?),
+            r.try_get("", "step_id")?,
+        ))
+    })
+    .collect()
+}
+
 /// The multi-row writes of the accepted items: each table's rows travel as one JSON array
-/// (`jsonb_to_recordset`), which carries NULLs that SQL arrays of parameters cannot.
+/// (`jsonb_to_recordset`), which carries NULLs that SQL arrays of parameters cannot. An
+/// execution is inserted, or (the case's open attempt) completed, by one upsert.
 async fn write_batch(
     conn: &impl ConnectionTrait,
-    run_id: Uuid,
-    items: &[ReportResultInput],
-    writes: &[(usize, Uuid)],
+    run: &entity::test_run::Model,
+    items: &[ResultItem],
+    planned: &[Planned],
+    case_of: &impl Fn(&ResultItem) -> Option<Uuid>,
+    step_ids: &HashMap<(Uuid, String), Uuid>,
 ) -> AppResult<()> {
     use chrono::SubsecRound;
-    use serde_json::{Value, json};
     // PostgreSQL keeps microseconds: truncated here, the start computed from it (sent as JSON
     // text, which PostgreSQL would round) and the completion (a binary parameter, which the
     // driver truncates) stay exactly `duration` apart
     let now = chrono::Utc::now().fixed_offset().trunc_subsecs(6);
-    let mut executions = Vec::with_capacity(writes.len());
+    let mut executions = Vec::with_capacity(planned.len());
     let mut steps = Vec::new();
     let mut artifacts = Vec::new();
-    let mut reports = Vec::with_capacity(writes.len());
-    for (i, execution) in writes {
-        let item = &items[*i];
-        let status: entity::enums::ExecutionStatus = item.status.into();
-        let started = item.started_at.unwrap_or_else(|| {
-            now - chrono::Duration::seconds(i64::from(item.duration_seconds.unwrap_or(0)))
-        });
-        executions.push(json!({
-            "id": execution,
-            "status": status.to_value(),
-            "started": started,
-            "duration": item.duration_seconds,
-            "error": item.error_message,
-            "meta": item.execution_metadata.as_ref().map(|m| m.0.clone()),
-        }));
-        reports.push(json!({ "key": item.idempotency_key, "exec": execution }));
-        for s in item.steps.iter().flatten() {
-            let st: entity::enums::StepExecutionStatus = s.status.into();
-            steps.push(json!({
-                "id": Uuid::now_v7(),
-                "exec": execution,
-                "step": s.step_id,
-                "status": st.to_value(),
-                "duration": s.duration_seconds,
-                "error": s.error_message,
-                "actual": s.actual_result,
-                "meta": s.step_metadata.as_ref().map(|m| m.0.clone()).unwrap_or_else(|| json!({})),
+    let mut reports = Vec::with_capacity(planned.len());
+    for p in planned {
+        let item = &items[p.item];
+        let Some(case) = case_of(item) else { continue };
+        let attempts = item.earlier.iter().chain([&item.last]);
+        for ((execution, attempt), data) in p.executions.iter().zip(attempts) {
+            let ms = data.duration_ms.unwrap_or(0);
+            let started = item
+                .started_at
+                .unwrap_or_else(|| now - chrono::Duration::milliseconds(i64::from(ms)));
+            executions.push(json!({
+                "id": execution,
+                "tc": case,
+                "attempt": attempt,
+                "status": data.status.to_value(),
+                "started": started,
+                "duration": data.duration_ms,
+                "error": data.error_message,
+                "meta": data.metadata,
             }));
         }
-        for a in item.artifacts.iter().flatten() {
+        let Some(&(last, _)) = p.executions.last() else {
+            continue;
+        };
+        reports.push(json!({ "key": item.idempotency_key, "exec": last }));
+        for s in &item.steps {
+            let step = match &s.step {
+                StepRef::Id(id) => Some(*id),
+                StepRef::Name(name) => step_ids.get(&(case, name.clone())).copied(),
+            };
+            let Some(step) = step else {
+                return Err(AppError::internal("a named step was not created"));
+            };
+            steps.push(json!({
+                "id": Uuid::now_v7(),
+                "exec": last,
+                "step": step,
+                "status": s.status.to_value(),
+                "duration": s.duration_ms,
+                "error": s.error_message,
+                "actual": s.actual_result,
+                "meta": s.metadata.clone().unwrap_or_else(|| json!({})),
+            }));
+        }
+        for a in &item.artifacts {
             let t: entity::enums::ArtifactType = a.artifact_type.into();
             artifacts.push(json!({
                 "id": Uuid::now_v7(),
-                "exec": execution,
+                "exec": last,
                 "type": t.to_value(),
                 "name": a.file_name,
                 "path": a.file_path,
@@ -329,17 +687,30 @@ async fn write_batch(
 
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE test_executions e SET
-             status = r.status, started_at = coalesce(e.started_at, r.started),
-             completed_at = $2::timestamptz,
-             duration_seconds = coalesce(r.duration,
-                 greatest(0, extract(epoch FROM $2::timestamptz - coalesce(e.started_at, r.started))::int)),
-             error_message = r.error,
-             execution_metadata = coalesce(r.meta, e.execution_metadata)
+        "INSERT INTO test_executions(id, test_case_id, test_run_id, configuration_id, status,
+                                     started_at, completed_at, duration_ms, error_message,
+                                     execution_metadata, retry_attempt)
+         SELECT r.id, r.tc, $3, $4, r.status, r.started, $2::timestamptz, r.duration,
+                r.error, r.meta, r.attempt
          FROM jsonb_to_recordset($1::jsonb)
-              AS r(id uuid, status text, started timestamptz, duration int, error text, meta jsonb)
-         WHERE e.id = r.id",
-        [Value::Array(executions).into(), now.into()],
+              AS r(id uuid, tc uuid, attempt int, status text, started timestamptz,
+                   duration int, error text, meta jsonb)
+         ON CONFLICT (id) DO UPDATE SET
+             status = EXCLUDED.status,
+             started_at = coalesce(test_executions.started_at, EXCLUDED.started_at),
+             completed_at = EXCLUDED.completed_at,
+             -- without a duration: the time since the open attempt started
+             duration_ms = coalesce(EXCLUDED.duration_ms,
+                 greatest(0, (extract(epoch FROM EXCLUDED.completed_at
+                     - coalesce(test_executions.started_at, EXCLUDED.started_at)) * 1000)::int)),
+             error_message = EXCLUDED.error_message,
+             execution_metadata = coalesce(EXCLUDED.execution_metadata, test_executions.execution_metadata)",
+        [
+            Value::Array(executions).into(),
+            now.into(),
+            run.id.into(),
+            run.configuration_id.into(),
+        ],
     ))
     .await?;
 
@@ -347,16 +718,16 @@ async fn write_batch(
         conn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO test_step_executions(id, test_execution_id, test_step_id, status, started_at, completed_at,
-                                              duration_seconds, error_message, actual_result, step_metadata)
+                                              duration_ms, error_message, actual_result, step_metadata)
              SELECT r.id, r.exec, r.step, r.status,
-                    $2::timestamptz - coalesce(r.duration, 0) * interval '1 second',
+                    $2::timestamptz - coalesce(r.duration, 0) * interval '1 millisecond',
                     CASE WHEN r.status IN ('passed', 'failed', 'skipped') THEN $2::timestamptz END,
                     r.duration, r.error, r.actual, r.meta
              FROM jsonb_to_recordset($1::jsonb)
                   AS r(id uuid, exec uuid, step uuid, status text, duration int, error text, actual text, meta jsonb)
              ON CONFLICT (test_execution_id, test_step_id) DO UPDATE SET
                  status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
-                 duration_seconds = EXCLUDED.duration_seconds, error_message = EXCLUDED.error_message,
+                 duration_ms = EXCLUDED.duration_ms, error_message = EXCLUDED.error_message,
                  actual_result = EXCLUDED.actual_result, step_metadata = EXCLUDED.step_metadata",
             [Value::Array(steps).into(), now.into()],
         ))
@@ -379,7 +750,7 @@ async fn write_batch(
         DbBackend::Postgres,
         "INSERT INTO test_result_reports(test_run_id, idempotency_key, test_execution_id)
          SELECT $1, r.key, r.exec FROM jsonb_to_recordset($2::jsonb) AS r(key text, exec uuid)",
-        [run_id.into(), Value::Array(reports).into()],
+        [run.id.into(), Value::Array(reports).into()],
     ))
     .await?;
     Ok(())

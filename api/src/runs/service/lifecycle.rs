@@ -11,8 +11,7 @@ use uuid::Uuid;
 use super::{get_execution, get_run, lock_run, refresh_run, status_name};
 use crate::error::{AppError, AppResult};
 use crate::input::{
-    NAME_MAX, SHORT_TEXT_MAX, check_duration, check_len, check_name, check_object,
-    check_result_text,
+    NAME_MAX, SHORT_TEXT_MAX, check_len, check_name, check_object, check_result_text,
 };
 use crate::runs::enums::{Outcome, StepExecutionStatus};
 use crate::runs::types::{ArtifactInput, AttachArtifactInput, StartTestRunInput};
@@ -30,7 +29,7 @@ fn is_open(status: DbExecutionStatus) -> bool {
 }
 
 fn run_is_closed(run: &test_run::Model) -> bool {
-    matches!(run.status, DbRunStatus::Cancelled)
+    super::bulk::run_is_finished(run.status)
 }
 
 fn conflict_status(what: &str, status: impl std::fmt::Debug) -> AppError {
@@ -40,10 +39,13 @@ fn conflict_status(what: &str, status: impl std::fmt::Debug) -> AppError {
     )
 }
 
-/// Starts a run of a suite: the run plus one PENDING execution per active case, in the suite's
-/// order.
-/// Starts a run of a suite as `identity`, in the suite's project (where the caller must be
-/// allowed to report).
+/// Longest run key (`VARCHAR(200)`).
+const RUN_KEY_MAX: usize = 200;
+
+/// Starts a run as `identity`: of a suite (the run plus one PENDING execution per active
+/// case, in the suite's order, in the suite's project), or ad hoc (no suite; executions come
+/// with the results). The caller must be allowed to report in the project. A run key already
+/// used in the project answers that run (so shards and retried jobs share one run).
 pub async fn start_run(
     conn: &impl ConnectionTrait,
     identity: &crate::auth::Identity,
@@ -58,58 +60,125 @@ pub async fn start_run(
     check_object("runConfiguration", &run_configuration)?;
     let triggered_by = input.triggered_by.or_else(|| actor.map(str::to_owned));
     check_len("triggeredBy", triggered_by.as_deref(), SHORT_TEXT_MAX)?;
-    let suite = crate::catalog::service::suites::get(conn, input.suite_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("TestSuite", input.suite_id))?;
-    let project = crate::projects::service::by_id(conn, suite.project_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("TestSuite", input.suite_id))?;
-    crate::projects::service::require(
-        conn,
-        identity,
-        &project,
-        crate::projects::service::Action::Report,
-    )
-    .await?;
+    if let Some(key) = &input.run_key {
+        check_name("runKey", key, RUN_KEY_MAX)?;
+    }
+    let suite = match input.suite_id {
+        Some(id) => {
+            if input.project_key.is_some() {
+                return Err(AppError::bad_input(
+                    "projectKey",
+                    "a suite's run is in the suite's project: give suiteId or projectKey",
+                ));
+            }
+            Some(
+                crate::catalog::service::suites::get(conn, id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestSuite", id))?,
+            )
+        }
+        None => None,
+    };
+    let project = match &suite {
+        Some(suite) => {
+            let project = crate::projects::service::by_id(conn, suite.project_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("TestSuite", suite.id))?;
+            crate::projects::service::require(
+                conn,
+                identity,
+                &project,
+                crate::projects::service::Action::Report,
+            )
+            .await?;
+            project.id
+        }
+        None => {
+            crate::projects::service::for_new_row(
+                conn,
+                identity,
+                "projectKey",
+                input.project_key.as_deref(),
+                crate::projects::service::Action::Report,
+            )
+            .await?
+        }
+    };
+    if let Some(key) = &input.run_key
+        && let Some(run) = run_by_key(conn, project, key, triggered_by.as_deref()).await?
+    {
+        return Ok(run);
+    }
     crate::projects::service::check_reference(
         conn,
         "configurationId",
         "configurations",
         input.configuration_id,
-        project.id,
+        project,
     )
     .await?;
-    let cases = conn
-        .query_all_raw(Statement::from_sql_and_values(
+    let cases = match &suite {
+        Some(suite) => {
+            let cases = conn
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT m.test_case_id, tc.configuration_id FROM test_suites s
+                     JOIN test_suite_test_cases m ON m.test_suite_id = s.id
+                     JOIN test_cases tc ON tc.id = m.test_case_id
+                     WHERE s.id = $1 AND tc.status = 'active' AND tc.project_id = s.project_id
+                     ORDER BY m.order_index NULLS LAST, m.test_case_id",
+                    [suite.id.into()],
+                ))
+                .await?;
+            if cases.is_empty() {
+                return Err(AppError::bad_input(
+                    "suiteId",
+                    nothing_to_run(conn, suite).await?,
+                ));
+            }
+            cases
+        }
+        None => Vec::new(),
+    };
+    // a run key taken by a concurrent start: that run
+    let inserted = conn
+        .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT m.test_case_id, tc.configuration_id FROM test_suites s
-             JOIN test_suite_test_cases m ON m.test_suite_id = s.id
-             JOIN test_cases tc ON tc.id = m.test_case_id
-             WHERE s.id = $1 AND tc.status = 'active' AND tc.project_id = s.project_id
-             ORDER BY m.order_index NULLS LAST, m.test_case_id",
-            [input.suite_id.into()],
+            "INSERT INTO test_runs(id, test_suite_id, configuration_id, name, status, total_tests,
+                                   run_configuration, triggered_by, project_id, ad_hoc, run_key)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10)
+             ON CONFLICT DO NOTHING RETURNING *",
+            [
+                Uuid::now_v7().into(),
+                suite.as_ref().map(|s| s.id).into(),
+                input.configuration_id.into(),
+                input.name.into(),
+                (cases.len() as i32).into(),
+                run_configuration.into(),
+                triggered_by.clone().into(),
+                project.into(),
+                suite.is_none().into(),
+                input.run_key.clone().into(),
+            ],
         ))
         .await?;
+    let run = match inserted {
+        Some(row) => test_run::Model::from_query_result(&row, "")?,
+        None => {
+            let key = input.run_key.as_deref().unwrap_or_default();
+            return run_by_key(conn, project, key, triggered_by.as_deref())
+                .await?
+                .ok_or_else(|| {
+                    AppError::conflict(
+                        Some("runKey"),
+                        "the run key belongs to a run you may not report into",
+                    )
+                });
+        }
+    };
     if cases.is_empty() {
-        return Err(AppError::bad_input(
-            "suiteId",
-            nothing_to_run(conn, &suite).await?,
-        ));
+        return Ok(run);
     }
-    let run = test_run::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        test_suite_id: Set(Some(input.suite_id)),
-        configuration_id: Set(input.configuration_id),
-        name: Set(input.name),
-        status: Set(DbRunStatus::Pending),
-        total_tests: Set(cases.len() as i32),
-        run_configuration: Set(Some(run_configuration)),
-        triggered_by: Set(triggered_by),
-        project_id: Set(suite.project_id),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await?;
     let mut rows = Vec::with_capacity(cases.len());
     for row in &cases {
         let config: Option<Uuid> = row.try_get("", "configuration_id")?;
@@ -130,6 +199,50 @@ pub async fn start_run(
     ))
     .await?;
     Ok(run)
+}
+
+/// The run with a client key in a project (by the reporter, in the default project, where
+/// run keys are each reporter's).
+pub async fn run_by_key(
+    conn: &impl ConnectionTrait,
+    project: Uuid,
+    key: &str,
+    reporter: Option<&str>,
+) -> AppResult<Option<test_run::Model>> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM test_runs WHERE project_id = $1 AND run_key = $2
+               AND ($1 <> $4::uuid OR triggered_by IS NOT DISTINCT FROM $3)",
+            [
+                project.into(),
+                key.into(),
+                reporter.into(),
+                crate::projects::service::DEFAULT_PROJECT.into(),
+            ],
+        ))
+        .await?;
+    row.map(|r| test_run::Model::from_query_result(&r, ""))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Finishes a run with the outcome its results imply: FAILED when a case's latest attempt
+/// failed, else PASSED (ABORTED when nothing was reported); open executions are cancelled.
+/// Finishing a finished run answers it as it is.
+pub async fn finish_run(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<test_run::Model> {
+    let run = lock_run(conn, id).await?;
+    if !run_is_closed(&run) {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT refresh_test_run($1, true)",
+            [id.into()],
+        ))
+        .await?;
+    }
+    get_run(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("TestRun", id))
 }
 
 /// Why a suite has nothing to run, from the cases of it the caller sees (those they do not see
@@ -224,9 +337,8 @@ pub async fn report_step(
     status: StepExecutionStatus,
     actual_result: Option<String>,
     error_message: Option<String>,
-    duration_seconds: Option<i32>,
+    duration_ms: Option<i32>,
 ) -> AppResult<test_step_execution::Model> {
-    check_duration("durationSeconds", duration_seconds)?;
     check_result_text("actualResult", actual_result.as_deref())?;
     check_result_text("errorMessage", error_message.as_deref())?;
     let (execution, run) = execution_in_locked_run(conn, execution_id).await?;
@@ -267,12 +379,12 @@ pub async fn report_step(
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO test_step_executions(id, test_execution_id, test_step_id, status, started_at, completed_at,
-                                              duration_seconds, error_message, actual_result)
-             VALUES ($1, $2, $3, $4, now() - coalesce($5, 0) * interval '1 second', CASE WHEN $6 THEN now() END, $5, $7, $8)
+                                              duration_ms, error_message, actual_result)
+             VALUES ($1, $2, $3, $4, now() - coalesce($5, 0) * interval '1 millisecond', CASE WHEN $6 THEN now() END, $5, $7, $8)
              ON CONFLICT (test_execution_id, test_step_id) DO UPDATE SET
                  status = EXCLUDED.status,
                  completed_at = CASE WHEN $6 THEN coalesce(test_step_executions.completed_at, now()) END,
-                 duration_seconds = coalesce(EXCLUDED.duration_seconds, test_step_executions.duration_seconds),
+                 duration_ms = coalesce(EXCLUDED.duration_ms, test_step_executions.duration_ms),
                  error_message = EXCLUDED.error_message,
                  actual_result = EXCLUDED.actual_result
              RETURNING *",
@@ -281,7 +393,7 @@ pub async fn report_step(
                 execution_id.into(),
                 step_id.into(),
                 status.to_value().into(),
-                duration_seconds.into(),
+                duration_ms.into(),
                 finished.into(),
                 error_message.into(),
                 actual_result.into(),
@@ -300,9 +412,8 @@ pub async fn complete_execution(
     outcome: Outcome,
     error_message: Option<String>,
     execution_metadata: Option<serde_json::Value>,
-    duration_seconds: Option<i32>,
+    duration_ms: Option<i32>,
 ) -> AppResult<test_execution::Model> {
-    check_duration("durationSeconds", duration_seconds)?;
     check_result_text("errorMessage", error_message.as_deref())?;
     if let Some(m) = &execution_metadata {
         check_object("executionMetadata", m)?;
@@ -321,16 +432,18 @@ pub async fn complete_execution(
         return Err(conflict_status("execution", execution.status));
     }
     let now = chrono::Utc::now().fixed_offset();
-    let started = execution.started_at.unwrap_or_else(|| {
-        now - chrono::Duration::seconds(i64::from(duration_seconds.unwrap_or(0)))
+    let started = execution
+        .started_at
+        .unwrap_or_else(|| now - chrono::Duration::milliseconds(i64::from(duration_ms.unwrap_or(0))));
+    let duration = duration_ms.unwrap_or_else(|| {
+        i32::try_from((now - started).num_milliseconds().max(0)).unwrap_or(i32::MAX)
     });
-    let duration = duration_seconds.unwrap_or_else(|| (now - started).num_seconds().max(0) as i32);
     let mut model = test_execution::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id),
         status: Set(target),
         started_at: Set(Some(started)),
         completed_at: Set(Some(now)),
-        duration_seconds: Set(Some(duration)),
+        duration_ms: Set(Some(duration)),
         error_message: Set(error_message),
         ..Default::default()
     };
