@@ -78,6 +78,20 @@ pub struct Cli {
     #[arg(long, env = "JBTS_RATE_LIMIT_WINDOW", value_parser = humantime::parse_duration,
           default_value = "1m", global = true)]
     pub rate_limit_window: std::time::Duration,
+
+    /// Largest report `POST /api/v1/import` takes, compressed and uncompressed.
+    #[arg(long, env = "JBTS_IMPORT_MAX_BYTES", default_value_t = crate::import::DEFAULT_MAX_IMPORT_BYTES, global = true)]
+    pub import_max_bytes: u64,
+
+    /// Longest an import may take (e.g. `10m`).
+    #[arg(long, env = "JBTS_IMPORT_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "10m", global = true)]
+    pub import_timeout: std::time::Duration,
+
+    /// A run nothing was written into for this long ends ABORTED (e.g. `6h`).
+    #[arg(long, env = "JBTS_RUN_INACTIVITY_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "6h", global = true)]
+    pub run_inactivity_timeout: std::time::Duration,
 }
 
 impl Cli {
@@ -99,6 +113,11 @@ impl Cli {
                 max_sockets_per_token: self.max_sockets_per_token.get(),
                 max_sockets_per_address: self.max_sockets_per_address.get(),
             },
+            import: ImportLimits {
+                max_bytes: self.import_max_bytes,
+                timeout: self.import_timeout,
+            },
+            run_inactivity_timeout: self.run_inactivity_timeout,
         }
     }
 }
@@ -176,7 +195,33 @@ pub struct ServerOptions {
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Bounds on the WebSocket endpoint.
     pub ws: WsLimits,
+    /// Bounds on report imports.
+    pub import: ImportLimits,
+    /// A run nothing was written into for this long ends ABORTED.
+    pub run_inactivity_timeout: std::time::Duration,
 }
+
+/// Bounds on report imports (`POST /api/v1/import`, `importResults`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// Largest report, compressed and uncompressed.
+    pub max_bytes: u64,
+    /// Longest an import may take.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: crate::import::DEFAULT_MAX_IMPORT_BYTES,
+            timeout: crate::import::DEFAULT_IMPORT_TIMEOUT,
+        }
+    }
+}
+
+/// Default of `--run-inactivity-timeout`.
+pub const DEFAULT_RUN_INACTIVITY_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(6 * 3600);
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -186,6 +231,8 @@ impl Default for ServerOptions {
             statements: Default::default(),
             rate_limits: Default::default(),
             ws: Default::default(),
+            import: Default::default(),
+            run_inactivity_timeout: DEFAULT_RUN_INACTIVITY_TIMEOUT,
         }
     }
 }
@@ -245,6 +292,45 @@ pub enum Command {
         /// Months of audit partitions to create ahead.
         #[arg(long, default_value_t = 3)]
         months_ahead: i32,
+    },
+    /// Send test report files (JUnit XML, CTRF JSON) to a server: the one line a CI job
+    /// adds. Exit code 0 when imported (whatever the tests did), 1 when an upload failed, 2
+    /// with --fail-on-test-failure when the run has failed tests.
+    Report {
+        /// Report files, sent in order into one run.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The server's base URL.
+        #[arg(long, env = "JBTS_URL", default_value = "http://127.0.0.1:8000")]
+        url: String,
+        /// An API token that may report in the project.
+        #[arg(long, env = "JBTS_TOKEN", hide_env_values = true)]
+        token: String,
+        /// junit, ctrf or auto.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// The project's key (default: the token's project, else `default`).
+        #[arg(long)]
+        project: Option<String>,
+        /// The run's key, such as the CI build id: shards and retried jobs with the same key
+        /// land in one run.
+        #[arg(long)]
+        run_key: Option<String>,
+        /// The run's name (default: the run key, or the report's).
+        #[arg(long)]
+        run_name: Option<String>,
+        /// End the run after the last file, with the outcome its results imply.
+        #[arg(long)]
+        finish: bool,
+        /// Reject results for tests no case has yet, instead of creating the cases.
+        #[arg(long)]
+        known_tests_only: bool,
+        /// Exit with code 2 when the run has failed tests.
+        #[arg(long)]
+        fail_on_test_failure: bool,
+        /// Longest one upload may take.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+        timeout: std::time::Duration,
     },
     /// Manage API tokens.
     Token {

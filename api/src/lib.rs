@@ -29,6 +29,8 @@
 //! - `audit`: the audit trail over GraphQL.
 //! - `archive`: lossless archival and restore, and database maintenance.
 //! - `live`: the NOTIFY-fed hub and the subscriptions.
+//! - `import`: results from the files test frameworks write (JUnit XML, CTRF), streamed
+//!   through the runs' write path.
 //!
 //! (The domains' objects refer to each other as the graph does: a case's executions, an
 //! execution's case. That is the one import cycle, between `catalog::types` and
@@ -38,6 +40,7 @@
 //! - `schema`: the GraphQL roots and the SDL export.
 //! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
 //! - `startup`: open the database, migrate, serve, shut down.
+//! - `reporter`: `jbtestsuite report`, the client that sends report files to a server.
 
 pub mod analytics;
 pub mod archive;
@@ -50,6 +53,7 @@ pub mod connection;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod input;
 pub mod limits;
 pub mod live;
@@ -57,6 +61,7 @@ pub mod loader;
 pub mod pagination;
 pub mod projects;
 pub mod rate_limit;
+pub mod reporter;
 pub mod runs;
 pub mod scalars;
 pub mod schema;

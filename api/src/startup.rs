@@ -97,6 +97,42 @@ pub struct Application {
     router: axum::Router,
     shutdown: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     hub: std::sync::Arc<crate::live::hub::Hub>,
+    db: DatabaseConnection,
+    options: ServerOptions,
+}
+
+/// A background task that stops with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Ends the runs nothing was written into for `idle` as ABORTED (their open executions
+/// cancelled), checking a few times per `idle` (at most once a minute): nothing stays
+/// RUNNING forever.
+async fn abort_inactive_runs(db: DatabaseConnection, idle: Duration) {
+    use sea_orm::ConnectionTrait;
+    let every = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let ended = db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT abort_inactive_test_runs($1::interval) AS id",
+                [format!("{} milliseconds", idle.as_millis()).into()],
+            ))
+            .await;
+        match ended {
+            Ok(rows) if rows.is_empty() => {}
+            Ok(rows) => tracing::info!(runs = rows.len(), "inactive runs aborted"),
+            Err(e) => tracing::warn!(error = ?e, "aborting inactive runs failed"),
+        }
+    }
 }
 
 impl Application {
@@ -129,7 +165,7 @@ impl Application {
         options: ServerOptions,
         extra: axum::Router,
     ) -> anyhow::Result<Self> {
-        let state = AppState::new(db, options);
+        let state = AppState::new(db.clone(), options);
         let tokens = std::sync::Arc::new(crate::auth::tokens::TokenCache::default());
         let hub = crate::live::hub::Hub::start(
             url.to_owned(),
@@ -155,6 +191,8 @@ impl Application {
             router,
             shutdown,
             hub,
+            db,
+            options,
         })
     }
 
@@ -178,6 +216,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let live = self.shutdown.clone();
+        let sweeper = tokio::spawn(abort_inactive_runs(
+            self.db.clone(),
+            self.options.run_inactivity_timeout,
+        ));
+        let _sweeper = AbortOnDrop(sweeper);
         // with each connection's address: the WebSocket endpoint bounds sockets per address
         let service = self
             .router
@@ -230,6 +273,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(&cli).await,
+        Command::Report {
+            files,
+            url,
+            token,
+            format,
+            project,
+            run_key,
+            run_name,
+            finish,
+            known_tests_only,
+            fail_on_test_failure,
+            timeout,
+        } => {
+            crate::reporter::report(crate::reporter::ReportArgs {
+                files,
+                url,
+                token,
+                format,
+                project,
+                run_key,
+                run_name,
+                finish,
+                known_tests_only,
+                fail_on_test_failure,
+                timeout,
+            })
+            .await
+        }
         Command::Archive {
             older_than,
             dry_run,

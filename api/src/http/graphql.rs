@@ -64,7 +64,7 @@ use super::{
 
 /// The address a request came from, when the server runs with connect info (as
 /// [`crate::startup::Application`] does).
-type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+pub(crate) type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
 
 pub(crate) async fn graphql_post(
     State(state): State<HttpState>,
@@ -141,7 +141,7 @@ async fn post(
 /// Reads past a refused request's body, up to `limit` bytes, keeping none of it: a client
 /// still sending its body when the answer comes would see a broken connection instead of
 /// the answer.
-async fn drain(body: Body, limit: usize) {
+pub(crate) async fn drain(body: Body, limit: usize) {
     use futures::StreamExt;
     let mut stream = body.into_data_stream();
     let mut read = 0usize;
@@ -250,7 +250,7 @@ struct GetParameters {
 /// Counts a request against its client address before anything else is done for it: its
 /// address's quota (the token's replaces it once authenticated), or the spent quota that
 /// refuses it.
-fn admit(state: &HttpState, peer: Peer) -> Result<Option<Quota>, Quota> {
+pub(crate) fn admit(state: &HttpState, peer: Peer) -> Result<Option<Quota>, Quota> {
     let Some(axum::Extension(ConnectInfo(address))) = peer else {
         return Ok(None);
     };
@@ -407,7 +407,7 @@ async fn cancel_backend(pool: &sea_orm::DatabaseConnection, pid: i32) {
 }
 
 /// A request whose client spent its quota: 429 with `retry-after`.
-fn rate_limited(spent: &Quota, json_type: &'static str) -> Response {
+pub(crate) fn rate_limited(spent: &Quota, json_type: &'static str) -> Response {
     let mut res = error_response(
         StatusCode::TOO_MANY_REQUESTS,
         "RATE_LIMITED",
@@ -429,7 +429,7 @@ fn rate_limited(spent: &Quota, json_type: &'static str) -> Response {
 }
 
 /// GitHub's rate-limit headers.
-fn rate_headers(headers: &mut HeaderMap, q: &Quota) {
+pub(crate) fn rate_headers(headers: &mut HeaderMap, q: &Quota) {
     for (name, value) in [
         ("x-ratelimit-limit", q.limit.to_string()),
         ("x-ratelimit-remaining", q.remaining.to_string()),

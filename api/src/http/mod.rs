@@ -2,9 +2,13 @@
 //!
 //! - `graphql`: GraphQL over HTTP (POST, GET) and the GraphiQL page.
 //! - `ws`: GraphQL over WebSocket (graphql-transport-ws and the legacy graphql-ws).
+//! - `import`: `POST /api/v1/import`, report files (JUnit XML, CTRF) in.
 
 mod graphql;
+mod import;
 mod ws;
+
+pub use import::IMPORT_PATH;
 
 pub use graphql::graphiql_page;
 pub use ws::{
@@ -89,6 +93,7 @@ pub fn router_with_routes(served: Served, extra: Router) -> Router {
             get(graphql::graphql_get).post(graphql::graphql_post),
         )
         .route(GRAPHQL_WS_PATH, get(ws::graphql_ws))
+        .route(IMPORT_PATH, axum::routing::post(import::import))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)

@@ -1,0 +1,932 @@
+//! Results in from the files test frameworks write: JUnit XML and CTRF JSON.
+//!
+//! - `model`: what a report says, whatever its format; `junit`, `ctrf`: streaming parsers.
+//! - This module: an import. The report is spooled to a temporary file first (the HTTP body
+//!   or the GraphQL upload), then read twice, as a stream both times: once to check that the
+//!   whole file is well-formed (a malformed file is refused with its position and writes
+//!   nothing), once to write its results in batches through the one write path of results
+//!   (`runs::service::bulk::write`), each batch committed on its own, so that live
+//!   subscribers see the run fill up and memory stays bounded whatever the file's size.
+//!   Importing a file twice changes nothing: each test's result is keyed by its identity key
+//!   in the run.
+
+pub mod ctrf;
+pub mod junit;
+pub mod model;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use entity::enums::{ExecutionStatus, StepExecutionStatus};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::auth::context::RequestDb;
+use crate::config::StatementLimits;
+use crate::error::{AppError, AppResult};
+use crate::runs::enums::ArtifactType;
+use crate::runs::service::bulk::{
+    AttemptData, ResultItem, StepData, StepRef, TestKey, TestRef, WriteOptions,
+};
+use crate::runs::types::{ArtifactInput, StartTestRunInput};
+use model::{Attempt, Event, FileError, Outcome, Position, TestResult};
+
+/// Results written per transaction: each batch is committed (and announced) on its own.
+pub const BATCH_RESULTS: usize = 1_000;
+
+/// Bytes of text a batch may hold before it is written, whatever its count.
+const BATCH_TEXT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Item errors an import answers with (the first ones, in file order).
+pub const ERRORS_SHOWN: usize = 100;
+
+/// Default largest report (`--import-max-bytes`), compressed or not: a 100,000-test JUnit
+/// file with messages is about 25 MB.
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Default time an import may take (`--import-timeout`).
+pub const DEFAULT_IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportFormat {
+    /// JUnit XML (Ant/JUnit, Maven Surefire, pytest, jest-junit, cargo-nextest, ...).
+    Junit,
+    /// Common Test Report Format (JSON).
+    Ctrf,
+}
+
+impl ImportFormat {
+    /// From the `format` parameter: `junit`, `ctrf`, or `auto` (`None`).
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "junit" | "xml" => Ok(Some(Self::Junit)),
+            "ctrf" | "json" => Ok(Some(Self::Ctrf)),
+            "auto" | "" => Ok(None),
+            other => Err(format!(
+                "unknown format '{other}': use junit, ctrf or auto"
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Junit => "junit",
+            Self::Ctrf => "ctrf",
+        }
+    }
+}
+
+/// The run an import writes into.
+#[derive(Debug, Clone)]
+pub enum RunTarget {
+    /// An existing run, by id.
+    Id(Uuid),
+    /// The run with this client key in the project, created on first use (ad hoc).
+    Key { key: String, name: Option<String> },
+    /// A new ad-hoc run.
+    New { name: Option<String> },
+}
+
+/// What to import, and how.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// `None`: found from the file's first bytes.
+    pub format: Option<ImportFormat>,
+    /// The project of a new run (its key); default: the token's project, else `default`.
+    pub project_key: Option<String>,
+    pub run: RunTarget,
+    /// End the run afterwards with the outcome its results imply.
+    pub finish: bool,
+    /// Reject results for unknown keys instead of creating cases.
+    pub known_only: bool,
+}
+
+/// Where the import runs: the pool, who imports, and the limits of their statements.
+#[derive(Clone)]
+pub struct Importer {
+    pub pool: sea_orm::DatabaseConnection,
+    pub identity: Identity,
+    pub limits: StatementLimits,
+    /// Largest report, after decompression too.
+    pub max_bytes: u64,
+}
+
+/// One item of the file that was not imported.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemProblem {
+    /// Where it is: `line 12, column 5` or a JSON pointer.
+    pub position: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The test's identity key, when the item has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_key: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    pub format: ImportFormat,
+    pub run: entity::test_run::Model,
+    /// Results written now.
+    pub accepted: u64,
+    /// Results a former import of the same run had written (nothing changed).
+    pub duplicates: u64,
+    /// Items not imported.
+    pub rejected: u64,
+    /// Cases created for tests seen for the first time.
+    pub errors: Vec<ItemProblem>,
+}
+
+/// Why a report is refused whole: nothing of it was written.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// An HTTP status for it.
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub position: Option<Position>,
+}
+
+impl Refusal {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            position: None,
+        }
+    }
+
+    fn from_file(e: FileError) -> Self {
+        let status = match e.code {
+            "UNSUPPORTED_MEDIA_TYPE" => 415,
+            "PAYLOAD_TOO_LARGE" => 413,
+            _ => 400,
+        };
+        let message = match &e.position {
+            Some(p) => format!("{} (at {p})", e.message),
+            None => e.message,
+        };
+        Self {
+            status,
+            code: e.code,
+            message,
+            position: e.position,
+        }
+    }
+
+    fn from_app(e: AppError) -> Self {
+        let status = match &e {
+            AppError::BadUserInput { .. } => 400,
+            AppError::NotFound { .. } => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::Unauthenticated { .. } => 401,
+            AppError::Forbidden { .. } => 403,
+            AppError::Timeout { .. } => 504,
+            AppError::Internal { cause } => {
+                tracing::error!(%cause, "an import failed");
+                500
+            }
+        };
+        Self {
+            status,
+            code: e.code(),
+            message: e.message(),
+            position: None,
+        }
+    }
+}
+
+impl From<AppError> for Refusal {
+    fn from(e: AppError) -> Self {
+        Self::from_app(e)
+    }
+}
+
+/// A report spooled to a file: its bytes, read as often as needed.
+pub struct Spooled {
+    file: std::fs::File,
+    gzip: bool,
+}
+
+impl Spooled {
+    /// A spooled file; gzip when `gzip_declared` (`Content-Encoding: gzip`) or when it starts
+    /// with gzip's magic bytes.
+    pub fn new(mut file: std::fs::File, gzip_declared: bool) -> std::io::Result<Self> {
+        file.seek(SeekFrom::Start(0))?;
+        let mut magic = [0u8; 2];
+        let n = read_up_to(&mut file, &mut magic)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Self {
+            file,
+            gzip: gzip_declared || (n == 2 && magic == [0x1f, 0x8b]),
+        })
+    }
+
+    /// The report's bytes from the start (decompressed), at most `max` of them.
+    fn reader(&self, max: u64) -> std::io::Result<Box<dyn BufRead + Send>> {
+        let mut file = self.file.try_clone()?;
+        file.seek(SeekFrom::Start(0))?;
+        let raw: Box<dyn Read + Send> = if self.gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+        } else {
+            Box::new(file)
+        };
+        Ok(Box::new(BufReader::with_capacity(
+            64 * 1024,
+            Bounded {
+                inner: raw,
+                left: max,
+                max,
+            },
+        )))
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A reader that fails past `max` bytes (a compressed report that inflates without end).
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+/// The message of the error [`Bounded`] fails with.
+const TOO_LARGE: &str = "the report exceeds";
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // one byte more tells a report of exactly `max` bytes from a larger one
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "{TOO_LARGE} {} bytes (uncompressed)",
+                    self.max
+                ))),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The format a report is in, from its first bytes: `<` is XML, `{` JSON.
+fn sniff(reader: &mut dyn BufRead) -> Result<ImportFormat, Refusal> {
+    let buf = reader
+        .fill_buf()
+        .map_err(|e| read_refusal(&e))?;
+    let text = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Ok(ImportFormat::Junit),
+        Some(b'{') => Ok(ImportFormat::Ctrf),
+        None if buf.is_empty() => Err(Refusal::new(400, "BAD_REQUEST", "the report is empty")),
+        _ => Err(Refusal::new(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "not a report this server reads: expected JUnit XML or CTRF JSON (UTF-8, \
+             optionally gzip-compressed)",
+        )),
+    }
+}
+
+fn read_refusal(e: &std::io::Error) -> Refusal {
+    let message = e.to_string();
+    if message.starts_with(TOO_LARGE) {
+        Refusal::new(413, "PAYLOAD_TOO_LARGE", message)
+    } else {
+        Refusal::new(
+            400,
+            "BAD_REQUEST",
+            format!("the report cannot be read: {message}"),
+        )
+    }
+}
+
+/// The bounds the parsers keep on an import.
+fn limits() -> model::Limits {
+    model::Limits {
+        // stdout, stderr, message and trace of a result stay well within what an execution
+        // keeps (its error text, its metadata object)
+        max_text_bytes: 16 * 1024,
+        ..model::Limits::default()
+    }
+}
+
+/// What receives a report's events, in file order.
+trait Sink: Send + 'static {
+    fn event(&mut self, event: Event) -> ControlFlow<()>;
+    /// The report was read to its end.
+    fn end(&mut self) {}
+}
+
+/// Parses the whole report into `sink` on a blocking thread; answers the format and the sink.
+async fn parse_with<S: Sink>(
+    spooled: Arc<Spooled>,
+    max: u64,
+    format: Option<ImportFormat>,
+    mut sink: S,
+) -> Result<(ImportFormat, S), Refusal> {
+    tokio::task::spawn_blocking(move || {
+        let mut reader = spooled.reader(max).map_err(|e| read_refusal(&e))?;
+        let found = sniff(&mut *reader)?;
+        let format = format.unwrap_or(found);
+        if format != found {
+            return Err(Refusal::new(
+                400,
+                "BAD_REQUEST",
+                format!(
+                    "the report is not {}: it looks like {}",
+                    format.name(),
+                    found.name()
+                ),
+            ));
+        }
+        let limits = limits();
+        let mut emit = |event| sink.event(event);
+        let parsed = match format {
+            ImportFormat::Junit => junit::parse(reader, &limits, &mut emit),
+            ImportFormat::Ctrf => ctrf::parse(reader, &limits, &mut emit),
+        };
+        parsed.map_err(|e| {
+            if e.message.contains(TOO_LARGE) {
+                Refusal::new(
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("the report exceeds {max} bytes (uncompressed)"),
+                )
+            } else {
+                Refusal::from_file(e)
+            }
+        })?;
+        sink.end();
+        Ok((format, sink))
+    })
+    .await
+    .map_err(|e| Refusal::from_app(AppError::internal(format!("the parser stopped: {e}"))))?
+}
+
+/// The first reading: checks the whole file, and learns the report's own name for the run
+/// and its properties.
+#[derive(Default)]
+struct FirstPass {
+    name: Option<String>,
+    properties: Map<String, Value>,
+}
+
+impl Sink for FirstPass {
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
+        if let Event::Run(info) = event {
+            if self.name.is_none() {
+                self.name = info.name;
+            }
+            for (k, v) in info.properties {
+                if self.properties.len() < 100 {
+                    self.properties.entry(k).or_insert(v);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The results of a report, a batch at a time.
+#[derive(Default)]
+struct Batch {
+    items: Vec<ResultItem>,
+    /// Items the parser or the importer refused.
+    problems: Vec<ItemProblem>,
+    text_bytes: usize,
+}
+
+/// The second reading: batches of results sent to the writer.
+struct SecondPass {
+    batch: Batch,
+    keys: HashSet<String>,
+    /// Dropped at the end, which tells the writer that no batch follows.
+    tx: Option<tokio::sync::mpsc::Sender<Batch>>,
+}
+
+impl SecondPass {
+    fn send(&mut self) -> ControlFlow<()> {
+        let batch = std::mem::take(&mut self.batch);
+        let Some(tx) = &self.tx else {
+            return ControlFlow::Break(());
+        };
+        if tx.blocking_send(batch).is_err() {
+            // the writer stopped (it failed): nothing more to read
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Sink for SecondPass {
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
+        match event {
+            Event::Result(result) => {
+                let result = *result;
+                if self.keys.insert(result.key.clone()) {
+                    self.batch.text_bytes += text_bytes(&result);
+                    self.batch.items.push(to_item(result));
+                } else {
+                    self.batch.problems.push(problem(
+                        &result.position,
+                        Some(result.key),
+                        "BAD_USER_INPUT",
+                        "the test appears more than once in the report; only its first \
+                         result is imported"
+                            .to_owned(),
+                    ));
+                }
+            }
+            Event::Rejected(e) => {
+                self.batch
+                    .problems
+                    .push(problem(&e.position, None, e.code, e.message))
+            }
+            Event::Run(_) => {}
+        }
+        if self.batch.items.len() >= BATCH_RESULTS || self.batch.text_bytes >= BATCH_TEXT_BYTES {
+            return self.send();
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn end(&mut self) {
+        let _ = self.send();
+        self.tx = None;
+    }
+}
+
+/// Imports a spooled report.
+pub async fn import(
+    importer: &Importer,
+    spooled: Spooled,
+    request: ImportRequest,
+) -> Result<ImportSummary, Refusal> {
+    let spooled = Arc::new(spooled);
+    // the whole file must be well-formed before anything is written
+    let (format, first) = parse_with(
+        spooled.clone(),
+        importer.max_bytes,
+        request.format,
+        FirstPass::default(),
+    )
+    .await?;
+    let run = target_run(importer, &request, first).await?;
+
+    // batches through a bounded channel, written as they come
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    let second = SecondPass {
+        batch: Batch::default(),
+        keys: HashSet::new(),
+        tx: Some(tx),
+    };
+    let parser = parse_with(spooled.clone(), importer.max_bytes, Some(format), second);
+    let writer = async {
+        let mut tally = Tally::default();
+        while let Some(batch) = rx.recv().await {
+            tally.write(importer, run.id, batch, request.known_only).await?;
+        }
+        Ok::<_, Refusal>(tally)
+    };
+    let (parsed, written) = tokio::join!(parser, writer);
+    let tally = written?;
+    parsed?;
+    let run = end_run(importer, run.id, request.finish).await?;
+    Ok(ImportSummary {
+        format,
+        run,
+        accepted: tally.accepted,
+        duplicates: tally.duplicates,
+        rejected: tally.rejected,
+        errors: tally.errors,
+    })
+}
+
+/// What the batches did.
+#[derive(Default)]
+struct Tally {
+    accepted: u64,
+    duplicates: u64,
+    rejected: u64,
+    errors: Vec<ItemProblem>,
+}
+
+impl Tally {
+    fn note(&mut self, problem: ItemProblem) {
+        self.rejected += 1;
+        if self.errors.len() < ERRORS_SHOWN {
+            self.errors.push(problem);
+        }
+    }
+
+    async fn write(
+        &mut self,
+        importer: &Importer,
+        run: Uuid,
+        batch: Batch,
+        known_only: bool,
+    ) -> Result<(), Refusal> {
+        for p in batch.problems {
+            self.note(p);
+        }
+        if batch.items.is_empty() {
+            return Ok(());
+        }
+        let places: Vec<(String, Option<String>)> = batch
+            .items
+            .iter()
+            .map(|i| {
+                let key = match &i.test {
+                    TestRef::Key(k) => Some(k.key.clone()),
+                    TestRef::Case(_) => None,
+                };
+                (i.field.clone(), key)
+            })
+            .collect();
+        let items = batch.items;
+        let outcomes = in_transaction(importer, move |tx| {
+            Box::pin(async move {
+                crate::runs::service::bulk::write(
+                    tx,
+                    run,
+                    items,
+                    WriteOptions { known_only },
+                )
+                .await
+            })
+        })
+        .await?;
+        for (outcome, (place, key)) in outcomes.into_iter().zip(places) {
+            if outcome.duplicate {
+                self.duplicates += 1;
+            } else if outcome.ok {
+                self.accepted += 1;
+            } else {
+                let message = outcome.error_message.unwrap_or_default();
+                let message = match outcome.error_field {
+                    // the field names a part of the result (`line 3, column 5.testKey`)
+                    Some(field) if field.len() > place.len() => {
+                        format!("{message} ({})", &field[place.len() + 1..])
+                    }
+                    _ => message,
+                };
+                self.note(ItemProblem {
+                    test_key: key,
+                    code: outcome.error_code.unwrap_or_default(),
+                    message,
+                    ..place_of(&place)
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` in a transaction of its own, as the importer, committed when it succeeds.
+async fn in_transaction<T: Send + 'static>(
+    importer: &Importer,
+    f: impl for<'a> FnOnce(&'a sea_orm::DatabaseTransaction) -> crate::auth::context::TxFuture<'a, T>
+    + Send,
+) -> AppResult<T> {
+    let db = RequestDb::new(
+        importer.pool.clone(),
+        Some(importer.identity.clone()),
+        importer.limits,
+    );
+    let value = db.write(f).await;
+    let value = crate::projects::service::explained(&db, value).await;
+    match value {
+        Ok(v) => {
+            db.finish().await?;
+            Ok(v)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The run to import into: by id (it must take results), by key (created on first use), or
+/// a new ad-hoc run.
+async fn target_run(
+    importer: &Importer,
+    request: &ImportRequest,
+    first: FirstPass,
+) -> Result<entity::test_run::Model, Refusal> {
+    let identity = importer.identity.clone();
+    let project_key = request.project_key.clone();
+    let configuration = if first.properties.is_empty() {
+        None
+    } else {
+        Some(async_graphql::Json(Value::Object(first.properties)))
+    };
+    let (run_key, name) = match &request.run {
+        RunTarget::Id(id) => {
+            let id = *id;
+            let run = in_transaction(importer, move |tx| {
+                Box::pin(async move { crate::runs::service::lock_run(tx, id).await })
+            })
+            .await?;
+            if crate::runs::service::bulk::run_is_finished(run.status) {
+                return Err(Refusal::new(
+                    409,
+                    "CONFLICT",
+                    format!(
+                        "the run is {}: it takes no more results",
+                        crate::runs::service::status_name(run.status)
+                    ),
+                ));
+            }
+            return Ok(run);
+        }
+        RunTarget::Key { key, name } => (Some(key.clone()), name.clone().or(Some(key.clone()))),
+        RunTarget::New { name } => (None, name.clone()),
+    };
+    let name = name
+        .or(first.name)
+        .unwrap_or_else(|| format!("Import {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")));
+    let name: String = name.chars().take(crate::input::NAME_MAX).collect();
+    let input = StartTestRunInput {
+        suite_id: None,
+        name,
+        run_configuration: configuration,
+        configuration_id: None,
+        triggered_by: None,
+        run_key,
+        project_key,
+    };
+    let run = in_transaction(importer, move |tx| {
+        Box::pin(async move {
+            crate::runs::service::lifecycle::start_run(tx, &identity, input).await
+        })
+    })
+    .await?;
+    if crate::runs::service::bulk::run_is_finished(run.status) {
+        return Err(Refusal::new(
+            409,
+            "CONFLICT",
+            format!(
+                "the run with this key is {}: it takes no more results (use another run key)",
+                crate::runs::service::status_name(run.status)
+            ),
+        ));
+    }
+    Ok(run)
+}
+
+/// The run after the import, finished when asked.
+async fn end_run(
+    importer: &Importer,
+    run: Uuid,
+    finish: bool,
+) -> Result<entity::test_run::Model, Refusal> {
+    Ok(in_transaction(importer, move |tx| {
+        Box::pin(async move {
+            if finish {
+                crate::runs::service::lifecycle::finish_run(tx, run).await
+            } else {
+                crate::runs::service::get_run(tx, run)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("TestRun", run))
+            }
+        })
+    })
+    .await?)
+}
+
+fn problem(
+    position: &Position,
+    test_key: Option<String>,
+    code: &str,
+    message: String,
+) -> ItemProblem {
+    ItemProblem {
+        test_key,
+        code: code.to_owned(),
+        message,
+        ..place_of(&position.to_string())
+    }
+}
+
+/// An item's place, from how the import names it (`line 3, column 5` or a pointer).
+fn place_of(place: &str) -> ItemProblem {
+    let mut out = ItemProblem {
+        position: place.to_owned(),
+        line: None,
+        column: None,
+        pointer: None,
+        test_key: None,
+        code: String::new(),
+        message: String::new(),
+    };
+    if let Some(rest) = place.strip_prefix("line ")
+        && let Some((line, column)) = rest.split_once(", column ")
+    {
+        out.line = line.parse().ok();
+        out.column = column.parse().ok();
+    } else if place.starts_with('/') {
+        out.pointer = Some(place.to_owned());
+    }
+    out
+}
+
+/// Bytes of text a result carries.
+fn text_bytes(r: &TestResult) -> usize {
+    let attempt = |a: &Attempt| {
+        [&a.message, &a.trace, &a.stdout, &a.stderr]
+            .iter()
+            .map(|t| t.as_ref().map_or(0, String::len))
+            .sum::<usize>()
+    };
+    r.key.len()
+        + r.name.len()
+        + attempt(&r.result)
+        + r.retries.iter().map(attempt).sum::<usize>()
+}
+
+/// A duration in whole milliseconds (a parser's are finite and not negative; the bound is
+/// the executions').
+fn millis(ms: Option<f64>) -> Option<i32> {
+    let max = f64::from(crate::input::DURATION_MAX_SECONDS) * 1000.0;
+    ms.map(|m| m.round().clamp(0.0, max) as i32)
+}
+
+/// An attempt's error text: its message, then its trace.
+fn error_text(a: &Attempt) -> Option<String> {
+    match (&a.message, &a.trace) {
+        (Some(m), Some(t)) if t.contains(m.as_str()) => Some(t.clone()),
+        (Some(m), Some(t)) => Some(format!("{m}\n\n{t}")),
+        (Some(m), None) => Some(m.clone()),
+        (None, Some(t)) => Some(t.clone()),
+        (None, None) => None,
+    }
+}
+
+fn attempt_data(a: &Attempt, extra: Map<String, Value>) -> AttemptData {
+    let mut metadata = extra;
+    if let Some(out) = &a.stdout {
+        metadata.insert("stdout".to_owned(), json!(out));
+    }
+    if let Some(err) = &a.stderr {
+        metadata.insert("stderr".to_owned(), json!(err));
+    }
+    AttemptData {
+        status: match a.outcome {
+            Outcome::Passed => ExecutionStatus::Passed,
+            Outcome::Failed => ExecutionStatus::Failed,
+            Outcome::Skipped => ExecutionStatus::Skipped,
+        },
+        duration_ms: millis(a.duration_ms),
+        // a skipped test's reason is kept as its message too
+        error_message: error_text(a),
+        metadata: if metadata.is_empty() {
+            None
+        } else {
+            Some(Value::Object(metadata))
+        },
+    }
+}
+
+/// The category of a case created for a test: its suite or class path, the end kept when it
+/// is longer than a category may be (the class name says more than the package).
+fn category(suite: Option<String>) -> Option<String> {
+    let suite = suite?;
+    let max = crate::runs::service::bulk::CATEGORY_MAX;
+    let n = suite.chars().count();
+    if n <= max {
+        return Some(suite);
+    }
+    Some(format!(
+        "…{}",
+        suite.chars().skip(n - (max - 1)).collect::<String>()
+    ))
+}
+
+/// The artifact type of an attachment, from its media type or file name.
+fn artifact_type(content_type: Option<&str>, path: &str) -> ArtifactType {
+    let path = path.to_ascii_lowercase();
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let ends = |exts: &[&str]| exts.iter().any(|e| path.ends_with(e));
+    if ct.starts_with("image/") || ends(&[".png", ".jpg", ".jpeg", ".gif", ".webp"]) {
+        ArtifactType::Screenshot
+    } else if ct.starts_with("video/") || ends(&[".webm", ".mp4", ".mov"]) {
+        ArtifactType::Video
+    } else if ends(&[".har"]) {
+        ArtifactType::Har
+    } else if path.contains("trace") && ends(&[".zip"]) {
+        ArtifactType::Trace
+    } else if ct.starts_with("text/") || ends(&[".log", ".txt"]) {
+        ArtifactType::Log
+    } else if ends(&[".html", ".pdf"]) {
+        ArtifactType::Report
+    } else {
+        ArtifactType::Other
+    }
+}
+
+/// The idempotency key of a test's result in a run: its identity key (hashed when longer
+/// than a key may be).
+fn idempotency_key(key: &str) -> String {
+    if key.chars().count() <= 200 {
+        return key.to_owned();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A parsed result as an item of the write path.
+fn to_item(r: TestResult) -> ResultItem {
+    let mut extra = Map::new();
+    if !r.properties.is_empty() {
+        extra.insert("properties".to_owned(), Value::Object(r.properties.clone()));
+    }
+    if !r.parameters.is_empty() {
+        extra.insert("parameters".to_owned(), Value::Object(r.parameters.clone()));
+    }
+    if r.flaky {
+        extra.insert("flaky".to_owned(), json!(true));
+    }
+    if let Some(file) = &r.file {
+        extra.insert("file".to_owned(), json!(file));
+    }
+    let earlier = r
+        .retries
+        .iter()
+        .map(|a| attempt_data(a, Map::new()))
+        .collect();
+    let steps = r
+        .steps
+        .iter()
+        .map(|s| StepData {
+            step: StepRef::Name(s.name.chars().take(crate::input::NAME_MAX).collect()),
+            status: match s.outcome {
+                Outcome::Passed => StepExecutionStatus::Passed,
+                Outcome::Failed => StepExecutionStatus::Failed,
+                Outcome::Skipped => StepExecutionStatus::Skipped,
+            },
+            duration_ms: millis(s.duration_ms),
+            error_message: s.message.clone(),
+            actual_result: None,
+            metadata: None,
+        })
+        .collect();
+    let artifacts = r
+        .attachments
+        .iter()
+        .map(|a| ArtifactInput {
+            artifact_type: artifact_type(a.content_type.as_deref(), &a.path),
+            file_name: a.name.clone(),
+            file_path: a.path.clone(),
+            mime_type: a.content_type.clone(),
+            file_size: None,
+            metadata: None,
+        })
+        .collect();
+    ResultItem {
+        idempotency_key: idempotency_key(&r.key),
+        field: r.position.to_string(),
+        test: TestRef::Key(TestKey {
+            key: r.key,
+            name: r.name,
+            suite: category(r.suite),
+            file: r.file,
+            tags: r.tags,
+        }),
+        started_at: None,
+        earlier,
+        last: attempt_data(&r.result, extra),
+        steps,
+        artifacts,
+        invalid: None,
+    }
+}
