@@ -1,0 +1,190 @@
+//! `jbtestsuite report`: the one line a CI job adds to send its report files to a server
+//! (`POST /api/v1/import`). Files go one after the other into one run: the run of `--run-key`
+//! (created on first use, shared by parallel shards), else a new run that the first file
+//! creates. Each file is gzip-compressed on the way. An upload that fails for the network, a
+//! 5xx or a 429 is tried again (imports are idempotent: a file sent twice changes nothing).
+//!
+//! Exit codes: 0 the reports were imported (whatever the tests did); 1 an upload failed or
+//! was refused; 2 with `--fail-on-test-failure`, the run has failed tests.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// What `jbtestsuite report` was asked.
+#[derive(Debug, Clone)]
+pub struct ReportArgs {
+    pub files: Vec<PathBuf>,
+    pub url: String,
+    pub token: String,
+    pub format: String,
+    pub project: Option<String>,
+    pub run_key: Option<String>,
+    pub run_name: Option<String>,
+    pub finish: bool,
+    pub known_tests_only: bool,
+    pub fail_on_test_failure: bool,
+    pub timeout: Duration,
+}
+
+/// The run has failed tests and `--fail-on-test-failure` was given (exit code 2).
+#[derive(Debug)]
+pub struct TestsFailed {
+    pub failed: i64,
+}
+
+impl std::fmt::Display for TestsFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the run has {} failed tests", self.failed)
+    }
+}
+
+impl std::error::Error for TestsFailed {}
+
+/// Attempts per file when the server cannot be reached or answers 5xx or 429.
+const ATTEMPTS: u32 = 4;
+
+/// Sends the files; prints what each import did.
+pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
+    if args.files.is_empty() {
+        bail!("no report file given");
+    }
+    let base = args.url.trim_end_matches('/');
+    let endpoint = format!("{base}/api/v1/import");
+    let client = reqwest::Client::builder()
+        .timeout(args.timeout)
+        .build()
+        .context("building the HTTP client")?;
+    let mut run_id: Option<String> = None;
+    let mut last: Option<Value> = None;
+    for (i, file) in args.files.iter().enumerate() {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let body = gzip(&bytes).context("compressing the report")?;
+        let mut query: Vec<(&str, String)> = vec![("format", args.format.clone())];
+        match (&args.run_key, &run_id) {
+            (Some(key), _) => query.push(("runKey", key.clone())),
+            (None, Some(id)) => query.push(("run", id.clone())),
+            (None, None) => {}
+        }
+        if run_id.is_none() {
+            if let Some(name) = &args.run_name {
+                query.push(("runName", name.clone()));
+            }
+            if let Some(project) = &args.project {
+                query.push(("project", project.clone()));
+            }
+        }
+        if args.finish && i + 1 == args.files.len() {
+            query.push(("finish", "true".to_owned()));
+        }
+        if args.known_tests_only {
+            query.push(("knownTestsOnly", "true".to_owned()));
+        }
+        let answer = send(&client, &endpoint, &args.token, &query, body)
+            .await
+            .with_context(|| format!("importing {}", file.display()))?;
+        let run = &answer["run"];
+        run_id = run["id"].as_str().map(str::to_owned);
+        println!(
+            "{}: {} accepted, {} duplicates, {} rejected",
+            file.display(),
+            answer["accepted"],
+            answer["duplicates"],
+            answer["rejected"]
+        );
+        for e in answer["errors"].as_array().into_iter().flatten().take(10) {
+            println!(
+                "  {} {}: {}",
+                e["position"].as_str().unwrap_or(""),
+                e["code"].as_str().unwrap_or(""),
+                e["message"].as_str().unwrap_or("")
+            );
+        }
+        last = Some(answer);
+    }
+    let Some(answer) = last else {
+        bail!("no report was imported");
+    };
+    let run = &answer["run"];
+    println!(
+        "run {} ({}): {}; {} tests, {} passed, {} failed, {} skipped",
+        run["name"].as_str().unwrap_or(""),
+        run["id"].as_str().unwrap_or(""),
+        run["status"].as_str().unwrap_or(""),
+        run["totalTests"],
+        run["passedTests"],
+        run["failedTests"],
+        run["skippedTests"]
+    );
+    let failed = run["failedTests"].as_i64().unwrap_or(0);
+    if args.fail_on_test_failure && failed > 0 {
+        return Err(TestsFailed { failed }.into());
+    }
+    Ok(())
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 8),
+        flate2::Compression::fast(),
+    );
+    out.write_all(bytes)?;
+    out.finish()
+}
+
+/// One upload, tried again on a failure that may pass.
+async fn send(
+    client: &reqwest::Client,
+    endpoint: &str,
+    token: &str,
+    query: &[(&str, String)],
+    body: Vec<u8>,
+) -> anyhow::Result<Value> {
+    let mut wait = Duration::from_millis(500);
+    for attempt in 1..=ATTEMPTS {
+        let sent = client
+            .post(endpoint)
+            .query(query)
+            .bearer_auth(token)
+            .header("content-encoding", "gzip")
+            .header("content-type", "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .await;
+        let again = match sent {
+            Ok(res) => {
+                let status = res.status();
+                let text = res.text().await.unwrap_or_default();
+                let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if status.is_success() {
+                    return Ok(value);
+                }
+                let message = value["errors"][0]["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| text.chars().take(500).collect());
+                let code = value["errors"][0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                if !(status.is_server_error() || status.as_u16() == 429) || attempt == ATTEMPTS {
+                    bail!("the server answered {status} {code}: {message}");
+                }
+                format!("{status} {code}: {message}")
+            }
+            Err(e) => {
+                if attempt == ATTEMPTS {
+                    return Err(e).context(format!("sending to {endpoint}"));
+                }
+                e.to_string()
+            }
+        };
+        eprintln!("upload attempt {attempt} failed ({again}); trying again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
+    bail!("the upload failed")
+}
