@@ -234,12 +234,12 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "another run has this run key",
     ),
     bad(
-        "ck_test_executions_duration_ms",
+        "ck_test_executions_duration_positive_ms",
         "durationMs",
         "must be 0 or more",
     ),
     bad(
-        "ck_test_step_executions_duration_ms",
+        "ck_test_step_executions_duration_positive_ms",
         "durationMs",
         "must be 0 or more",
     ),

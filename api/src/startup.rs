@@ -116,7 +116,7 @@ impl Drop for AbortOnDrop {
 async fn abort_inactive_runs(db: DatabaseConnection, idle: Duration) {
     use sea_orm::ConnectionTrait;
     let every = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(60));
-    let mut ticks = tokio::time::interval(every);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;

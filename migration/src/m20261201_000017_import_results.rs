@@ -25,10 +25,10 @@ pub struct Migration;
 const UP: &str = r#"
 -- durations in milliseconds; the seed's seconds follow them
 ALTER TABLE test_executions ADD COLUMN duration_ms INTEGER
-    CONSTRAINT ck_test_executions_duration_ms CHECK (duration_ms IS NULL OR duration_ms >= 0);
+    CONSTRAINT ck_test_executions_duration_positive_ms CHECK (duration_ms IS NULL OR duration_ms >= 0);
 ALTER TABLE test_executions_archive ADD COLUMN duration_ms INTEGER;
 ALTER TABLE test_step_executions ADD COLUMN duration_ms INTEGER
-    CONSTRAINT ck_test_step_executions_duration_ms CHECK (duration_ms IS NULL OR duration_ms >= 0);
+    CONSTRAINT ck_test_step_executions_duration_positive_ms CHECK (duration_ms IS NULL OR duration_ms >= 0);
 ALTER TABLE test_step_executions_archive ADD COLUMN duration_ms INTEGER;
 UPDATE test_executions SET duration_ms = duration_seconds * 1000 WHERE duration_seconds IS NOT NULL;
 UPDATE test_executions_archive SET duration_ms = duration_seconds * 1000 WHERE duration_seconds IS NOT NULL;
@@ -56,16 +56,18 @@ CREATE TRIGGER test_executions_sync_duration BEFORE INSERT OR UPDATE ON test_exe
 CREATE TRIGGER test_step_executions_sync_duration BEFORE INSERT OR UPDATE ON test_step_executions
     FOR EACH ROW EXECUTE FUNCTION sync_duration();
 
-CREATE OR REPLACE VIEW test_executions_all WITH (security_invoker = true) AS
+DROP VIEW test_executions_all;
+CREATE VIEW test_executions_all WITH (security_invoker = true) AS
 SELECT id, test_case_id, test_run_id, configuration_id, status, started_at, completed_at,
        duration_seconds, error_message, execution_metadata, retry_attempt, created_at,
-       updated_at, false AS archived, duration_ms
+       updated_at, duration_ms, false AS archived
 FROM test_executions
 UNION ALL
 SELECT id, test_case_id, test_run_id, configuration_id, status, started_at, completed_at,
        duration_seconds, error_message, execution_metadata, retry_attempt, created_at,
-       updated_at, true AS archived, duration_ms
+       updated_at, duration_ms, true AS archived
 FROM test_executions_archive;
+GRANT SELECT ON test_executions_all TO application_users;
 
 -- stable test identity
 ALTER TABLE test_cases ADD COLUMN identity_key VARCHAR(1000);
@@ -407,6 +409,61 @@ $$;
 const DOWN: &str = r#"
 DROP FUNCTION abort_inactive_test_runs(INTERVAL);
 DROP FUNCTION refresh_test_run(UUID, BOOLEAN);
+-- migration 8's refresh
+CREATE FUNCTION refresh_test_run(p_run UUID) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    cur test_runs%ROWTYPE;
+    c RECORD;
+    new_status VARCHAR(20);
+    new_started TIMESTAMP WITH TIME ZONE;
+    new_completed TIMESTAMP WITH TIME ZONE;
+BEGIN
+    SELECT * INTO cur FROM test_runs WHERE id = p_run FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE status = 'passed') AS passed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           count(*) FILTER (WHERE status = 'skipped') AS skipped,
+           count(*) FILTER (WHERE status IN ('pending', 'running')) AS open,
+           count(*) FILTER (WHERE status <> 'pending') AS begun
+      INTO c
+      FROM (SELECT DISTINCT ON (test_case_id) status FROM (
+                SELECT test_case_id, retry_attempt, status FROM test_executions WHERE test_run_id = p_run
+                UNION ALL
+                SELECT test_case_id, retry_attempt, status FROM test_executions_archive WHERE test_run_id = p_run
+            ) every_attempt ORDER BY test_case_id, retry_attempt DESC) latest;
+    new_status := cur.status;
+    new_started := cur.started_at;
+    new_completed := cur.completed_at;
+    IF cur.status <> 'cancelled' THEN
+        IF c.total > 0 AND c.open = 0 THEN
+            new_status := CASE WHEN c.failed > 0 THEN 'failed' ELSE 'passed' END;
+            new_completed := coalesce(cur.completed_at, now());
+        ELSIF c.begun > 0 OR cur.started_at IS NOT NULL THEN
+            new_status := 'running';
+            new_completed := NULL;
+        END IF;
+        IF c.begun > 0 THEN
+            new_started := coalesce(cur.started_at, now());
+        END IF;
+    END IF;
+    IF (cur.total_tests, cur.passed_tests, cur.failed_tests, cur.skipped_tests,
+        cur.status, cur.started_at, cur.completed_at)
+       IS DISTINCT FROM
+       (c.total::int, c.passed::int, c.failed::int, c.skipped::int,
+        new_status, new_started, new_completed) THEN
+        UPDATE test_runs
+           SET total_tests = c.total, passed_tests = c.passed, failed_tests = c.failed,
+               skipped_tests = c.skipped, status = new_status, started_at = new_started,
+               completed_at = new_completed
+         WHERE id = p_run;
+    END IF;
+END;
+$$;
+GRANT EXECUTE ON FUNCTION refresh_test_run(UUID) TO application_users;
 DROP INDEX ix_test_runs_open_activity;
 DROP INDEX uq_test_runs_run_key_reporter;
 DROP INDEX uq_test_runs_project_run_key;

@@ -1,7 +1,8 @@
 //! Retries and cancellation: a retry is a new attempt (every attempt kept) up to the case's retry
-//! count, the latest attempt of each case decides the counters, and a retry reopens a finished
-//! run; cancelling closes the run's open executions, twice harmlessly. The counters equal their
-//! recount after every kind of change.
+//! count, the latest attempt of each case decides the counters, and a run is not FAILED while a
+//! failed case may still be retried (its outcome is announced once); cancelling closes the
+//! run's open executions, twice harmlessly. The counters equal their recount after every kind
+//! of change.
 
 use serde_json::json;
 
@@ -130,38 +131,43 @@ async fn retry_an_attempt_that_has_a_later_one_then_conflict() {
 }
 
 #[tokio::test]
-async fn retry_when_the_run_had_finished_then_it_reopens_running() {
+async fn a_failure_that_may_be_retried_leaves_the_run_running_until_its_retry_ends() {
     let app = spawn_app().await;
     let pool = app.db.pool().await;
     let run = run_with(&app, &retrying(2, 1)).await;
     data(&complete(&app, run.executions[0], "PASSED").await);
     data(&complete(&app, run.executions[1], "FAILED").await);
-    assert_eq!(
-        run_state(&pool, run.id).await,
-        ("failed".to_owned(), true, true)
-    );
-    data(&retry(&app, run.executions[1]).await);
+    // announced once: not FAILED while the failure may still be retried
     assert_eq!(
         run_state(&pool, run.id).await,
         ("running".to_owned(), true, false)
     );
-    assert_exact(&pool, run.id, "the reopening retry").await;
+    let attempt = uuid(&data(&retry(&app, run.executions[1]).await)["retryTestExecution"]["id"]);
+    assert_eq!(
+        run_state(&pool, run.id).await,
+        ("running".to_owned(), true, false)
+    );
+    assert_exact(&pool, run.id, "the retry").await;
+    data(&complete(&app, attempt, "FAILED").await);
+    assert_eq!(
+        run_state(&pool, run.id).await,
+        ("failed".to_owned(), true, true),
+        "no retry left: the run's outcome is known"
+    );
 }
 
 #[tokio::test]
-async fn retry_the_only_case_of_a_finished_run_then_it_reopens_running() {
+async fn a_failure_without_retries_ends_the_run_failed_at_once() {
     let app = spawn_app().await;
     let pool = app.db.pool().await;
-    let run = run_with(&app, &retrying(1, 1)).await;
+    let run = run_with(&app, &retrying(1, 0)).await;
     data(&complete(&app, run.executions[0], "FAILED").await);
-    assert_eq!(run_state(&pool, run.id).await.0, "failed");
-    data(&retry(&app, run.executions[0]).await);
     assert_eq!(
         run_state(&pool, run.id).await,
-        ("running".to_owned(), true, false),
-        "its only latest attempt is open"
+        ("failed".to_owned(), true, true)
     );
-    assert_exact(&pool, run.id, "the reopening retry").await;
+    assert_code(&retry(&app, run.executions[0]).await, "CONFLICT");
+    assert_exact(&pool, run.id, "a failure without retries").await;
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "projects",
             "test_artifacts",
             "test_artifacts_archive",
+            "test_case_aliases",
             "test_case_flakiness",
             "test_case_flakiness_pending",
             "test_cases",
@@ -336,7 +337,9 @@ async fn migrating_names_back_to_unique_across_authors_while_two_share_one_then_
     assert_eq!(
         case_unique_indexes(&pool).await,
         [
+            "uq_test_cases_identity_key_author",
             "uq_test_cases_name_category_author",
+            "uq_test_cases_project_identity_key",
             "uq_test_cases_project_name_category"
         ]
     );

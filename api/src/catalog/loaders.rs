@@ -100,7 +100,9 @@ pub async fn steps_of_case(
 }
 
 pub async fn aliases_of_case(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Vec<String>> {
-    Ok(load_one::<AliasesOfCase>(ctx, id).await?.unwrap_or_default())
+    Ok(load_one::<AliasesOfCase>(ctx, id)
+        .await?
+        .unwrap_or_default())
 }
 
 pub async fn suites_of_case(

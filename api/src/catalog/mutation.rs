@@ -101,9 +101,7 @@ impl CatalogMutation {
         explained(
             &db,
             db.write(|tx| {
-                Box::pin(
-                    async move { service::identity::add_alias(tx, test_case_id, key).await },
-                )
+                Box::pin(async move { service::identity::add_alias(tx, test_case_id, key).await })
             })
             .await,
         )
@@ -122,9 +120,9 @@ impl CatalogMutation {
         explained(
             &db,
             db.write(|tx| {
-                Box::pin(async move {
-                    service::identity::remove_alias(tx, test_case_id, &key).await
-                })
+                Box::pin(
+                    async move { service::identity::remove_alias(tx, test_case_id, &key).await },
+                )
             })
             .await,
         )
@@ -146,9 +144,7 @@ impl CatalogMutation {
         explained(
             &db,
             db.write(|tx| {
-                Box::pin(
-                    async move { service::identity::merge(tx, source_id, target_id).await },
-                )
+                Box::pin(async move { service::identity::merge(tx, source_id, target_id).await })
             })
             .await,
         )

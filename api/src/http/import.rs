@@ -65,36 +65,30 @@ fn refusal(r: Refusal) -> Response {
         .into_response()
 }
 
-fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, Response> {
+fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, String> {
     match params.get(name).map(|v| v.to_ascii_lowercase()) {
         None => Ok(false),
         Some(v) if v.is_empty() || v == "true" || v == "1" => Ok(true),
         Some(v) if v == "false" || v == "0" => Ok(false),
-        Some(v) => Err(refused(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            &format!("{name} must be true or false, not '{v}'"),
-        )),
+        Some(v) => Err(format!("{name} must be true or false, not '{v}'")),
     }
 }
 
-/// The import request the parameters describe.
-fn request_of(params: &HashMap<String, String>) -> Result<ImportRequest, Response> {
-    let bad = |m: String| refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", &m);
+/// The import request the parameters describe, or why they do not describe one.
+fn request_of(params: &HashMap<String, String>) -> Result<ImportRequest, String> {
     if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
-        return Err(bad(format!(
+        return Err(format!(
             "unknown parameter '{unknown}': the parameters are {}",
             PARAMETERS.join(", ")
-        )));
+        ));
     }
-    let format = ImportFormat::parse(params.get("format").map_or("auto", String::as_str))
-        .map_err(bad)?;
+    let format = ImportFormat::parse(params.get("format").map_or("auto", String::as_str))?;
     let name = params.get("runName").cloned();
     let run = match (params.get("run"), params.get("runKey")) {
-        (Some(_), Some(_)) => return Err(bad("give run or runKey, not both".to_owned())),
+        (Some(_), Some(_)) => return Err("give run or runKey, not both".to_owned()),
         (Some(id), None) => RunTarget::Id(
             id.parse()
-                .map_err(|_| bad(format!("run must be a run's id (a UUID), not '{id}'")))?,
+                .map_err(|_| format!("run must be a run's id (a UUID), not '{id}'"))?,
         ),
         (None, Some(key)) => RunTarget::Key {
             key: key.clone(),
@@ -173,9 +167,9 @@ async fn answer(
     let request = match params {
         Ok(Query(params)) => match request_of(&params) {
             Ok(r) => r,
-            Err(res) => {
+            Err(message) => {
                 drain(body, state.max_body_bytes).await;
-                return res;
+                return refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
             }
         },
         Err(e) => {
@@ -242,26 +236,24 @@ async fn answer(
         max_bytes: limit,
     };
     let timeout = state.app.options.import.timeout;
-    let summary = match tokio::time::timeout(
-        timeout,
-        crate::import::import(&importer, spooled, request),
-    )
-    .await
-    {
-        Ok(Ok(summary)) => summary,
-        Ok(Err(r)) => return refusal(r),
-        Err(_) => {
-            return refused(
-                StatusCode::GATEWAY_TIMEOUT,
-                "TIMEOUT",
-                &format!(
-                    "the import took longer than {} s and was stopped; the batches written \
+    let summary =
+        match tokio::time::timeout(timeout, crate::import::import(&importer, spooled, request))
+            .await
+        {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(r)) => return refusal(r),
+            Err(_) => {
+                return refused(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "TIMEOUT",
+                    &format!(
+                        "the import took longer than {} s and was stopped; the batches written \
                      so far are kept (importing the file again completes it)",
-                    timeout.as_secs()
-                ),
-            );
-        }
-    };
+                        timeout.as_secs()
+                    ),
+                );
+            }
+        };
     let run = &summary.run;
     (
         StatusCode::OK,

@@ -68,9 +68,7 @@ impl ImportFormat {
             "junit" | "xml" => Ok(Some(Self::Junit)),
             "ctrf" | "json" => Ok(Some(Self::Ctrf)),
             "auto" | "" => Ok(None),
-            other => Err(format!(
-                "unknown format '{other}': use junit, ctrf or auto"
-            )),
+            other => Err(format!("unknown format '{other}': use junit, ctrf or auto")),
         }
     }
 
@@ -291,7 +289,9 @@ impl<R: Read> Read for Bounded<R> {
                 ))),
             };
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         Ok(n)
@@ -300,9 +300,7 @@ impl<R: Read> Read for Bounded<R> {
 
 /// The format a report is in, from its first bytes: `<` is XML, `{` JSON.
 fn sniff(reader: &mut dyn BufRead) -> Result<ImportFormat, Refusal> {
-    let buf = reader
-        .fill_buf()
-        .map_err(|e| read_refusal(&e))?;
+    let buf = reader.fill_buf().map_err(|e| read_refusal(&e))?;
     let text = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
     match text.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'<') => Ok(ImportFormat::Junit),
@@ -514,7 +512,9 @@ pub async fn import(
     let writer = async {
         let mut tally = Tally::default();
         while let Some(batch) = rx.recv().await {
-            tally.write(importer, run.id, batch, request.known_only).await?;
+            tally
+                .write(importer, run.id, batch, request.known_only)
+                .await?;
         }
         Ok::<_, Refusal>(tally)
     };
@@ -576,13 +576,7 @@ impl Tally {
         let items = batch.items;
         let outcomes = in_transaction(importer, move |tx| {
             Box::pin(async move {
-                crate::runs::service::bulk::write(
-                    tx,
-                    run,
-                    items,
-                    WriteOptions { known_only },
-                )
-                .await
+                crate::runs::service::bulk::write(tx, run, items, WriteOptions { known_only }).await
             })
         })
         .await?;
@@ -684,9 +678,9 @@ async fn target_run(
         project_key,
     };
     let run = in_transaction(importer, move |tx| {
-        Box::pin(async move {
-            crate::runs::service::lifecycle::start_run(tx, &identity, input).await
-        })
+        Box::pin(
+            async move { crate::runs::service::lifecycle::start_run(tx, &identity, input).await },
+        )
     })
     .await?;
     if crate::runs::service::bulk::run_is_finished(run.status) {
@@ -766,10 +760,7 @@ fn text_bytes(r: &TestResult) -> usize {
             .map(|t| t.as_ref().map_or(0, String::len))
             .sum::<usize>()
     };
-    r.key.len()
-        + r.name.len()
-        + attempt(&r.result)
-        + r.retries.iter().map(attempt).sum::<usize>()
+    r.key.len() + r.name.len() + attempt(&r.result) + r.retries.iter().map(attempt).sum::<usize>()
 }
 
 /// A duration in whole milliseconds (a parser's are finite and not negative; the bound is

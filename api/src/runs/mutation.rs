@@ -117,6 +117,7 @@ impl RunsMutation {
 
     /// Finishes an execution with an outcome; the run finishes by itself with its last
     /// execution. The same outcome again is harmless; a different one is a CONFLICT.
+    #[allow(clippy::too_many_arguments)]
     async fn complete_test_execution(
         &self,
         ctx: &Context<'_>,
@@ -124,8 +125,10 @@ impl RunsMutation {
         #[graphql(desc = "The outcome.")] status: Outcome,
         #[graphql(desc = "Why it failed.")] error_message: Option<String>,
         #[graphql(desc = "Details (a JSON object).")] execution_metadata: Option<Json>,
-        #[graphql(desc = "Duration in seconds, fractional (default: since it started); or give \
-                          durationMs.")]
+        #[graphql(
+            desc = "Duration in seconds, fractional (default: since it started); or give \
+                          durationMs."
+        )]
         duration_seconds: Option<f64>,
         #[graphql(desc = "Duration in milliseconds, fractional.")] duration_ms: Option<f64>,
     ) -> AppResult<TestExecution> {
@@ -236,11 +239,10 @@ impl RunsMutation {
         #[graphql(desc = "The run.")] run_id: Uuid,
         #[graphql(desc = "The results.")] results: Vec<ReportResultInput>,
         #[graphql(
-            desc = "Reject results for test keys no case has (NOT_FOUND) instead of creating \
-                    the cases.",
-            default = false
+            desc = "Reject results for test keys no case has (NOT_FOUND) instead of \
+                          creating the cases (default false)."
         )]
-        known_tests_only: bool,
+        known_tests_only: Option<bool>,
     ) -> AppResult<ReportResultsPayload> {
         let db = request_db(ctx)?;
         let (run, results) = explained(
@@ -252,7 +254,7 @@ impl RunsMutation {
                         run_id,
                         results,
                         service::bulk::WriteOptions {
-                            known_only: known_tests_only,
+                            known_only: known_tests_only.unwrap_or(false),
                         },
                     )
                     .await?;

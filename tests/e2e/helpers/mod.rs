@@ -5,6 +5,7 @@ pub mod app;
 pub mod bulk;
 pub mod catalog;
 pub mod db;
+pub mod import;
 pub mod projects;
 pub mod q;
 pub mod runs;

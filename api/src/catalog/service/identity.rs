@@ -87,31 +87,45 @@ pub async fn add_alias(
             "another test case has this identity key: merge the two (mergeTestCases) instead",
         ));
     }
-    conn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "INSERT INTO test_case_aliases(project_id, owner, alias_key, test_case_id)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (project_id, owner, alias_key) DO UPDATE SET test_case_id = EXCLUDED.test_case_id
-         WHERE test_case_aliases.test_case_id = EXCLUDED.test_case_id",
-        [
-            case.project_id.into(),
-            key_owner(&case).into(),
-            key.into(),
-            case_id.into(),
-        ],
-    ))
-    .await
-    .map_err(AppError::from)
-    .and_then(|r| {
-        if r.rows_affected() == 0 {
-            Err(AppError::conflict(
+    let owner = key_owner(&case);
+    let added = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO test_case_aliases(project_id, owner, alias_key, test_case_id)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, owner, alias_key) DO NOTHING",
+            [
+                case.project_id.into(),
+                owner.clone().into(),
+                key.clone().into(),
+                case_id.into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if added == 0 {
+        // the key is an alias already: of this case (adding it again is harmless) or of
+        // another one
+        let same = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM test_case_aliases
+                 WHERE project_id = $1 AND owner = $2 AND alias_key = $3 AND test_case_id = $4",
+                [
+                    case.project_id.into(),
+                    owner.into(),
+                    key.into(),
+                    case_id.into(),
+                ],
+            ))
+            .await?
+            .is_some();
+        if !same {
+            return Err(AppError::conflict(
                 Some("key"),
                 "the key is already an alias of another test case",
-            ))
-        } else {
-            Ok(())
+            ));
         }
-    })?;
+    }
     Ok(case)
 }
 

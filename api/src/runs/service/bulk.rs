@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::lifecycle::check_artifact;
 use super::{lock_run, refresh_run, status_name};
 use crate::error::{AppError, AppResult};
-use crate::input::{NAME_MAX, TEST_KEY_MAX, check_len, check_list, check_name, check_object, check_result_text};
+use crate::input::{
+    NAME_MAX, TEST_KEY_MAX, check_len, check_list, check_name, check_object, check_result_text,
+};
 use crate::runs::types::{ArtifactInput, ReportItemResult, ReportResultInput};
 use crate::scalars::Timestamp;
 
@@ -427,9 +429,12 @@ pub async fn write(
             ))
         })
         .collect::<AppResult<_>>()?;
-    let has_step_ids = live
-        .iter()
-        .any(|i| items[*i].steps.iter().any(|s| matches!(s.step, StepRef::Id(_))));
+    let has_step_ids = live.iter().any(|i| {
+        items[*i]
+            .steps
+            .iter()
+            .any(|s| matches!(s.step, StepRef::Id(_)))
+    });
     let steps_of: HashSet<(Uuid, Uuid)> = if has_step_ids {
         conn.query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -469,9 +474,7 @@ pub async fn write(
                 ));
             }
             let first = match latest.get(&case).copied() {
-                Some((execution, attempt, status))
-                    if matches!(status, ExecutionStatus::Pending | ExecutionStatus::Running) =>
-                {
+                Some((execution, attempt, ExecutionStatus::Pending | ExecutionStatus::Running)) => {
                     (execution, attempt)
                 }
                 Some((_, _, status)) => {

@@ -432,9 +432,9 @@ pub async fn complete_execution(
         return Err(conflict_status("execution", execution.status));
     }
     let now = chrono::Utc::now().fixed_offset();
-    let started = execution
-        .started_at
-        .unwrap_or_else(|| now - chrono::Duration::milliseconds(i64::from(duration_ms.unwrap_or(0))));
+    let started = execution.started_at.unwrap_or_else(|| {
+        now - chrono::Duration::milliseconds(i64::from(duration_ms.unwrap_or(0)))
+    });
     let duration = duration_ms.unwrap_or_else(|| {
         i32::try_from((now - started).num_milliseconds().max(0)).unwrap_or(i32::MAX)
     });
