@@ -39,6 +39,7 @@ pub struct MutationRoot(
     RunsMutation,
     crate::archive::ArchiveMutation,
     crate::projects::mutation::ProjectsMutation,
+    crate::import::mutation::ImportMutation,
 );
 
 /// Version and health of the running service.

@@ -23,7 +23,7 @@ const REPORT_RESULTS: &str = "mutation R($run: UUID!, $results: [ReportResultInp
   reportResults(runId: $run, results: $results) { accepted duplicates rejected } }";
 
 const REPORT_STEP: &str = "mutation S($e: UUID!, $s: UUID!, $status: StepExecutionStatus!,
-  $actual: String, $duration: Int) {
+  $actual: String, $duration: Float) {
   reportStepResult(executionId: $e, stepId: $s, status: $status, actualResult: $actual,
     durationSeconds: $duration) { id status } }";
 

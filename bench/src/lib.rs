@@ -11,7 +11,7 @@
 //! - `load`: closed-loop HTTP load with fixed concurrency and duration, into histograms.
 //! - `raw`: the hand-written axum + sqlx endpoints serving the same data (the ceiling).
 //! - `ws`: a minimal graphql-transport-ws client.
-//! - `queries`, `ingest`, `live`, `analytics`: the four scenarios.
+//! - `queries`, `ingest`, `live`, `analytics`, `import`: the scenarios.
 //! - `report`: rows, targets, the printed table, markdown and JSON.
 //! - `progress`: progress bars and phase messages.
 //! - `alloc_probe`: heap bytes of the client, told apart from the server's.
@@ -22,6 +22,7 @@ pub const BENCH_USER: &str = "bench-admin";
 pub mod alloc_probe;
 pub mod analytics;
 pub mod env;
+pub mod import;
 pub mod ingest;
 pub mod live;
 pub mod load;
@@ -125,6 +126,9 @@ async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) -> anyhow::Result<()> {
         analytics::run(ctx, report)
             .await
             .context("scenario analytics")?;
+    }
+    if options.wants(Scenario::Import) {
+        import::run(ctx, report).await.context("scenario import")?;
     }
     report.note(format!(
         "The machine has {} cores shared by PostgreSQL, the server and the load generator (all on it, over loopback); client concurrency is kept low so that the client does not starve the server. Ratios to a ceiling measured in the same run are the figures to read; absolute numbers move with whatever else the machine runs.",

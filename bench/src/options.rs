@@ -84,6 +84,8 @@ pub enum Scenario {
     Live,
     /// Analytics queries through the API.
     Analytics,
+    /// A 100,000-test JUnit report through the import endpoint vs raw INSERT; memory; shards.
+    Import,
 }
 
 /// Client connections kept in flight against the query endpoints. The machine has 2 cores

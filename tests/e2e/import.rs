@@ -466,16 +466,18 @@ async fn the_reporter_cli_sends_files_into_one_run_and_says_how_it_went() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    // a refused upload is the tool's failure
-    let out = std::process::Command::new(bin)
-        .args([
-            "report",
-            &files[0].display().to_string(),
-            "--url",
-            &app.url(""),
-        ])
-        .env("JBTS_TOKEN", "jbts_not_a_token")
-        .output()
+    // a refused upload is the tool's failure (run off the server's thread, as above)
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "report",
+        &files[0].display().to_string(),
+        "--url",
+        &app.url(""),
+    ])
+    .env("JBTS_TOKEN", "jbts_not_a_token");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
         .expect("cli");
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -483,4 +485,73 @@ async fn the_reporter_cli_sends_files_into_one_run_and_says_how_it_went() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `importResults` through the GraphQL multipart request spec.
+async fn upload(app: &crate::helpers::TestApp, bytes: Vec<u8>, variables: Value) -> Value {
+    let mut vars = variables;
+    vars["file"] = Value::Null;
+    let operations = json!({
+        "query": "mutation($file: Upload!, $runKey: String, $finish: Boolean) {
+          importResults(file: $file, runKey: $runKey, finish: $finish) {
+            format accepted duplicates rejected
+            run { id status totalTests failedTests runKey adHoc }
+            errors { position line column code message } } }",
+        "variables": vars,
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{ "0": ["variables.file"] }"#)
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(bytes).file_name("report.xml"),
+        );
+    app.http(reqwest::Method::POST, "/graphql")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn import_results_takes_a_report_as_a_graphql_upload() {
+    let app = spawn_app().await;
+    let body = upload(
+        &app,
+        fixture_bytes("jest-junit.xml"),
+        json!({ "runKey": "gql-1", "finish": true }),
+    )
+    .await;
+    let p = &data(&body)["importResults"];
+    assert_eq!(p["format"], "JUNIT", "{body}");
+    assert_eq!(p["accepted"], 16, "{body}");
+    assert_eq!(
+        (&p["run"]["runKey"], &p["run"]["adHoc"], &p["run"]["status"]),
+        (&json!("gql-1"), &json!(true), &json!("FAILED"))
+    );
+    // the same file again: duplicates only
+    let body = upload(
+        &app,
+        fixture_bytes("jest-junit.xml"),
+        json!({ "runKey": "gql-1" }),
+    )
+    .await;
+    let errors = &body["errors"][0];
+    assert_eq!(
+        errors["extensions"]["code"], "CONFLICT",
+        "a finished run takes no more: {body}"
+    );
+    // a malformed file: refused with its place
+    let body = upload(
+        &app,
+        b"<testsuite name=\"s\">\n<testcase".to_vec(),
+        json!({}),
+    )
+    .await;
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_REQUEST", "{body}");
+    assert!(error["extensions"]["line"].is_u64(), "{body}");
 }

@@ -97,9 +97,9 @@ pub async fn case_stats(
                 count(*) FILTER (WHERE e.status = 'passed') AS passed,
                 count(*) FILTER (WHERE e.status = 'failed') AS failed,
                 count(*) FILTER (WHERE e.status = 'skipped') AS skipped,
-                avg(e.duration_seconds)::float8 AS avg_d, min(e.duration_seconds) AS min_d, max(e.duration_seconds) AS max_d,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY e.duration_seconds) AS median_d,
-                percentile_cont(0.95) WITHIN GROUP (ORDER BY e.duration_seconds) AS p95_d,
+                (avg(e.duration_ms) / 1000.0)::float8 AS avg_d, min(e.duration_seconds) AS min_d, max(e.duration_seconds) AS max_d,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY e.duration_ms) / 1000.0 AS median_d,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY e.duration_ms) / 1000.0 AS p95_d,
                 min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
                 count(*) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '30 days') AS last30,
                 count(*) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '60 days'
@@ -470,8 +470,8 @@ pub async fn run_stats(
                   outcomes AS (SELECT test_run_id, count(*) FILTER (WHERE status = 'passed') AS passed,
                                       count(*) FILTER (WHERE status = 'failed') AS failed
                                FROM latest GROUP BY 1),
-                  durations AS (SELECT test_run_id, avg(duration_seconds)::float8 AS avg_d,
-                                       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS p95_d,
+                  durations AS (SELECT test_run_id, (avg(duration_ms) / 1000.0)::float8 AS avg_d,
+                                       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) / 1000.0 AS p95_d,
                                        count(*) FILTER (WHERE retry_attempt > 0) AS retries,
                                        count(DISTINCT test_case_id) FILTER (WHERE retry_attempt > 0 AND status = 'passed') AS recovered
                                 FROM e GROUP BY 1)
@@ -623,7 +623,7 @@ pub async fn stats_page(
                     count(e.id) FILTER (WHERE e.status = 'passed') AS passed,
                     count(e.id) FILTER (WHERE e.status = 'failed') AS failed,
                     count(e.id) FILTER (WHERE e.status = 'skipped') AS skipped,
-                    avg(e.duration_seconds)::float8 AS avg_d, min(e.duration_seconds) AS min_d,
+                    (avg(e.duration_ms) / 1000.0)::float8 AS avg_d, min(e.duration_seconds) AS min_d,
                     max(e.duration_seconds) AS max_d, min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
                     count(e.id) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '30 days') AS last30,
                     count(e.id) FILTER (WHERE e.started_at >= CURRENT_DATE - interval '60 days'

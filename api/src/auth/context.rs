@@ -146,9 +146,16 @@ impl RequestDb {
         self.identity.as_ref()
     }
 
+    /// The time limits of the request's statements.
+    pub fn limits(&self) -> StatementLimits {
+        self.limits
+    }
+
     /// The pool itself: statements on it run as the tables' owner, outside this request's
     /// transaction and security context. Only for `SECURITY DEFINER` maintenance that must
-    /// commit on its own (refreshing what is kept); never for reading or writing data.
+    /// commit on its own (refreshing what is kept), and for transactions of this request's
+    /// identity that commit on their own (a [`RequestDb`] of it: an import's batches); never
+    /// for reading or writing data directly.
     pub fn pool_outside_request(&self) -> &DatabaseConnection {
         &self.pool
     }

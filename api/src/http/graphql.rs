@@ -94,6 +94,13 @@ async fn post(
     json_type: &'static str,
     quota: &mut Option<Quota>,
 ) -> Response {
+    // a file upload (the GraphQL multipart request spec): `importResults`
+    if is_multipart_body(headers) {
+        return match multipart(state, headers, body).await {
+            Ok(request) => answer(state, request, Method::POST, headers, json_type, quota).await,
+            Err(res) => res,
+        };
+    }
     // the media type first: a body of the wrong type is read past, never kept
     if !is_json_body(headers) {
         drain(body, state.max_body_bytes).await;
@@ -167,6 +174,56 @@ fn is_json_body(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the request is a multipart form (a GraphQL multipart request: a file upload).
+fn is_multipart_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media_type| {
+            media_type
+                .trim()
+                .eq_ignore_ascii_case("multipart/form-data")
+        })
+}
+
+/// A GraphQL multipart request: its operations, and its one file spooled to a temporary file
+/// (bounded by `--import-max-bytes`).
+async fn multipart(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<async_graphql::Request, Response> {
+    use futures::TryStreamExt;
+    let max = state.app.options.import.max_bytes;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let reader = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(usize::try_from(max).unwrap_or(usize::MAX))
+        .max_num_files(1);
+    async_graphql::http::receive_body(content_type, reader, options)
+        .await
+        .map_err(|e| {
+            let (status, code) = match &e {
+                async_graphql::ParseRequestError::PayloadTooLarge => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+                }
+                _ => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            };
+            error_response(
+                status,
+                code,
+                &format!("the multipart request cannot be read: {e}"),
+                "application/json",
+            )
+        })
 }
 
 /// A request without the `query` parameter: not a well-formed GraphQL-over-HTTP request.

@@ -13,6 +13,7 @@
 pub mod ctrf;
 pub mod junit;
 pub mod model;
+pub mod mutation;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -115,22 +116,28 @@ pub struct Importer {
     pub max_bytes: u64,
 }
 
-/// One item of the file that was not imported.
-#[derive(Debug, Clone, Serialize)]
+/// One item of a report that was not imported.
+#[derive(Debug, Clone, Serialize, async_graphql::SimpleObject)]
 #[serde(rename_all = "camelCase")]
+#[graphql(name = "ImportItemError")]
 pub struct ItemProblem {
-    /// Where it is: `line 12, column 5` or a JSON pointer.
+    /// Where it is: `line 12, column 5` (XML) or a JSON pointer (CTRF).
     pub position: String,
+    /// Its line in the file (XML), from 1.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
+    pub line: Option<u32>,
+    /// Its column in the line (XML), from 1.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<u64>,
+    pub column: Option<u32>,
+    /// Its JSON pointer (CTRF), such as `/results/tests/17`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
     /// The test's identity key, when the item has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_key: Option<String>,
+    /// BAD_USER_INPUT, CONFLICT or NOT_FOUND.
     pub code: String,
+    /// What is wrong.
     pub message: String,
 }
 

@@ -82,8 +82,11 @@ pub struct ExecutionUpdate {
     pub started_at: Option<Timestamp>,
     /// When it finished.
     pub completed_at: Option<Timestamp>,
-    /// Duration in seconds.
+    /// Duration in whole seconds.
     pub duration_seconds: Option<i32>,
+    /// Duration in milliseconds.
+    #[serde(default)]
+    pub duration_ms: Option<i32>,
     /// Why it failed.
     pub error_message: Option<String>,
 }
@@ -104,8 +107,11 @@ pub struct StepExecutionUpdate {
     pub order_index: i32,
     /// Status.
     pub status: StepExecutionStatus,
-    /// Duration in seconds.
+    /// Duration in whole seconds.
     pub duration_seconds: Option<i32>,
+    /// Duration in milliseconds.
+    #[serde(default)]
+    pub duration_ms: Option<i32>,
     /// Why it failed.
     pub error_message: Option<String>,
     /// What actually happened.
@@ -153,7 +159,8 @@ pub struct RunsUpdatesFilter {
 
 const EXECUTION_JSON: &str = "json_build_object('id', e.id, 'runId', e.test_run_id, 'testCaseId', e.test_case_id,
     'testCaseName', tc.name, 'status', e.status, 'retryAttempt', e.retry_attempt, 'startedAt', e.started_at,
-    'completedAt', e.completed_at, 'durationSeconds', e.duration_seconds, 'errorMessage', e.error_message)";
+    'completedAt', e.completed_at, 'durationSeconds', e.duration_seconds, 'durationMs', e.duration_ms,
+    'errorMessage', e.error_message)";
 
 const RUN_JSON: &str = "json_build_object('runId', r.id, 'projectId', r.project_id, 'testSuiteId', r.test_suite_id, 'name', r.name,
     'status', r.status, 'totalTests', r.total_tests, 'passedTests', r.passed_tests, 'failedTests', r.failed_tests,
@@ -372,7 +379,7 @@ async fn step_updates(
     let sql = format!(
         "SELECT coalesce(json_agg(json_build_object('id', se.id, 'executionId', se.test_execution_id,
              'stepId', se.test_step_id, 'stepName', s.name, 'orderIndex', s.order_index, 'status', se.status,
-             'durationSeconds', se.duration_seconds, 'errorMessage', se.error_message,
+             'durationSeconds', se.duration_seconds, 'durationMs', se.duration_ms, 'errorMessage', se.error_message,
              'actualResult', se.actual_result) ORDER BY s.order_index), '[]'::json) AS v
          FROM test_step_executions se JOIN test_steps s ON s.id = se.test_step_id
          WHERE se.test_execution_id = $1 AND {filter}"

@@ -32,13 +32,13 @@ pub const START_RUN: &str = "mutation($input: StartTestRunInput!) {
 pub const START_EXECUTION: &str =
     "mutation($id: UUID!) { startTestExecution(id: $id) { id status startedAt } }";
 pub const REPORT_STEP: &str = "mutation($e: UUID!, $s: UUID!, $status: StepExecutionStatus!,
-  $actual: String, $error: String, $duration: Int) {
+  $actual: String, $error: String, $duration: Float) {
   reportStepResult(executionId: $e, stepId: $s, status: $status, actualResult: $actual,
     errorMessage: $error, durationSeconds: $duration) {
     id testExecutionId testStepId status actualResult errorMessage durationSeconds completedAt
   } }";
 pub const COMPLETE: &str = "mutation($id: UUID!, $status: Outcome!, $error: String, $meta: JSON,
-  $duration: Int) {
+  $duration: Float) {
   completeTestExecution(id: $id, status: $status, errorMessage: $error, executionMetadata: $meta,
     durationSeconds: $duration) {
     id status startedAt completedAt durationSeconds errorMessage executionMetadata
