@@ -88,7 +88,11 @@ pub struct Cli {
           default_value = "10m", global = true)]
     pub import_timeout: std::time::Duration,
 
-    /// A run nothing was written into for this long ends ABORTED (e.g. `6h`).
+    /// Imports running at once in this server process; more are answered 429 (retry).
+    #[arg(long, env = "JBTS_MAX_CONCURRENT_IMPORTS", default_value_t = crate::import::DEFAULT_CONCURRENT_IMPORTS, global = true)]
+    pub max_concurrent_imports: usize,
+
+    /// A run nothing was written into for this long ends ABORTED (e.g. `6h`; `0` never).
     #[arg(long, env = "JBTS_RUN_INACTIVITY_TIMEOUT", value_parser = humantime::parse_duration,
           default_value = "6h", global = true)]
     pub run_inactivity_timeout: std::time::Duration,
@@ -116,6 +120,7 @@ impl Cli {
             import: ImportLimits {
                 max_bytes: self.import_max_bytes,
                 timeout: self.import_timeout,
+                concurrent: self.max_concurrent_imports,
             },
             run_inactivity_timeout: self.run_inactivity_timeout,
         }
@@ -208,6 +213,8 @@ pub struct ImportLimits {
     pub max_bytes: u64,
     /// Longest an import may take.
     pub timeout: std::time::Duration,
+    /// Imports at once (per server process); more are answered 429.
+    pub concurrent: usize,
 }
 
 impl Default for ImportLimits {
@@ -215,6 +222,7 @@ impl Default for ImportLimits {
         Self {
             max_bytes: crate::import::DEFAULT_MAX_IMPORT_BYTES,
             timeout: crate::import::DEFAULT_IMPORT_TIMEOUT,
+            concurrent: crate::import::DEFAULT_CONCURRENT_IMPORTS,
         }
     }
 }
@@ -243,6 +251,45 @@ const fn nonzero(n: usize) -> NonZeroUsize {
         Some(n) => n,
         None => NonZeroUsize::MIN,
     }
+}
+
+/// What `jbtestsuite report` sends, where, and into which run.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Report files, sent in order into one run.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The server's base URL.
+    #[arg(long, env = "JBTS_URL", default_value = "http://127.0.0.1:8000")]
+    pub url: String,
+    /// An API token that may report in the project.
+    #[arg(long, env = "JBTS_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// junit, ctrf or auto.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// The project's key (default: the token's project, else `default`).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// The run's key, such as the CI build id: shards and retried jobs with the same key land
+    /// in one run.
+    #[arg(long)]
+    pub run_key: Option<String>,
+    /// The run's name (default: the run key, or the report's).
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// End the run after the last file, with the outcome its results imply.
+    #[arg(long)]
+    pub finish: bool,
+    /// Reject results for tests no case has yet, instead of creating the cases.
+    #[arg(long)]
+    pub known_tests_only: bool,
+    /// Exit with code 2 when the run has failed tests.
+    #[arg(long)]
+    pub fail_on_test_failure: bool,
+    /// Longest one upload may take.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub timeout: std::time::Duration,
 }
 
 /// Where the database is.
@@ -296,42 +343,7 @@ pub enum Command {
     /// Send test report files (JUnit XML, CTRF JSON) to a server: the one line a CI job
     /// adds. Exit code 0 when imported (whatever the tests did), 1 when an upload failed, 2
     /// with --fail-on-test-failure when the run has failed tests.
-    Report {
-        /// Report files, sent in order into one run.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The server's base URL.
-        #[arg(long, env = "JBTS_URL", default_value = "http://127.0.0.1:8000")]
-        url: String,
-        /// An API token that may report in the project.
-        #[arg(long, env = "JBTS_TOKEN", hide_env_values = true)]
-        token: String,
-        /// junit, ctrf or auto.
-        #[arg(long, default_value = "auto")]
-        format: String,
-        /// The project's key (default: the token's project, else `default`).
-        #[arg(long)]
-        project: Option<String>,
-        /// The run's key, such as the CI build id: shards and retried jobs with the same key
-        /// land in one run.
-        #[arg(long)]
-        run_key: Option<String>,
-        /// The run's name (default: the run key, or the report's).
-        #[arg(long)]
-        run_name: Option<String>,
-        /// End the run after the last file, with the outcome its results imply.
-        #[arg(long)]
-        finish: bool,
-        /// Reject results for tests no case has yet, instead of creating the cases.
-        #[arg(long)]
-        known_tests_only: bool,
-        /// Exit with code 2 when the run has failed tests.
-        #[arg(long)]
-        fail_on_test_failure: bool,
-        /// Longest one upload may take.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
-        timeout: std::time::Duration,
-    },
+    Report(ReportArgs),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]

@@ -224,14 +224,9 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "no such test case",
     ),
     conflict(
-        "uq_test_runs_project_run_key",
+        "uq_test_runs_run_key",
         "runKey",
-        "another run has this run key",
-    ),
-    conflict(
-        "uq_test_runs_run_key_reporter",
-        "runKey",
-        "another run has this run key",
+        "another run of yours has this run key",
     ),
     bad(
         "ck_test_executions_duration_positive_ms",

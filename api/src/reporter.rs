@@ -5,30 +5,16 @@
 //! 5xx or a 429 is tried again (imports are idempotent: a file sent twice changes nothing).
 //!
 //! Exit codes: 0 the reports were imported (whatever the tests did); 1 an upload failed or
-//! was refused; 2 with `--fail-on-test-failure`, the run has failed tests.
+//! was refused, or some of its results were not imported; 2 with `--fail-on-test-failure`,
+//! the run has failed tests. Without `--run-key` the files go into a run keyed by a fresh id.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-/// What `jbtestsuite report` was asked.
-#[derive(Debug, Clone)]
-pub struct ReportArgs {
-    pub files: Vec<PathBuf>,
-    pub url: String,
-    pub token: String,
-    pub format: String,
-    pub project: Option<String>,
-    pub run_key: Option<String>,
-    pub run_name: Option<String>,
-    pub finish: bool,
-    pub known_tests_only: bool,
-    pub fail_on_test_failure: bool,
-    pub timeout: Duration,
-}
+pub use crate::config::ReportArgs;
 
 /// The run has failed tests and `--fail-on-test-failure` was given (exit code 2).
 #[derive(Debug)]
@@ -58,24 +44,23 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         .timeout(args.timeout)
         .build()
         .context("building the HTTP client")?;
-    let mut run_id: Option<String> = None;
+    // a run key of its own when none is given: an upload tried again lands in the same run
+    let run_key = args
+        .run_key
+        .clone()
+        .unwrap_or_else(|| format!("report-{}", uuid::Uuid::now_v7()));
     let mut last: Option<Value> = None;
+    let mut rejected = 0u64;
     for (i, file) in args.files.iter().enumerate() {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let body = gzip(&bytes).context("compressing the report")?;
-        let mut query: Vec<(&str, String)> = vec![("format", args.format.clone())];
-        match (&args.run_key, &run_id) {
-            (Some(key), _) => query.push(("runKey", key.clone())),
-            (None, Some(id)) => query.push(("run", id.clone())),
-            (None, None) => {}
+        let mut query: Vec<(&str, String)> =
+            vec![("format", args.format.clone()), ("runKey", run_key.clone())];
+        if let Some(name) = &args.run_name {
+            query.push(("runName", name.clone()));
         }
-        if run_id.is_none() {
-            if let Some(name) = &args.run_name {
-                query.push(("runName", name.clone()));
-            }
-            if let Some(project) = &args.project {
-                query.push(("project", project.clone()));
-            }
+        if let Some(project) = &args.project {
+            query.push(("project", project.clone()));
         }
         if args.finish && i + 1 == args.files.len() {
             query.push(("finish", "true".to_owned()));
@@ -86,8 +71,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         let answer = send(&client, &endpoint, &args.token, &query, body)
             .await
             .with_context(|| format!("importing {}", file.display()))?;
-        let run = &answer["run"];
-        run_id = run["id"].as_str().map(str::to_owned);
+        rejected += answer["rejected"].as_u64().unwrap_or(0);
         println!(
             "{}: {} accepted, {} duplicates, {} rejected",
             file.display(),
@@ -119,6 +103,10 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         run["failedTests"],
         run["skippedTests"]
     );
+    if rejected > 0 {
+        // results the run does not hold: the upload did not do its job
+        bail!("{rejected} results were not imported (see above)");
+    }
     let failed = run["failedTests"].as_i64().unwrap_or(0);
     if args.fail_on_test_failure && failed > 0 {
         return Err(TestsFailed { failed }.into());

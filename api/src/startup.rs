@@ -115,6 +115,10 @@ impl Drop for AbortOnDrop {
 /// RUNNING forever.
 async fn abort_inactive_runs(db: DatabaseConnection, idle: Duration) {
     use sea_orm::ConnectionTrait;
+    if idle.is_zero() {
+        // `--run-inactivity-timeout 0`: runs are never aborted
+        return;
+    }
     let every = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(60));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -273,34 +277,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(&cli).await,
-        Command::Report {
-            files,
-            url,
-            token,
-            format,
-            project,
-            run_key,
-            run_name,
-            finish,
-            known_tests_only,
-            fail_on_test_failure,
-            timeout,
-        } => {
-            crate::reporter::report(crate::reporter::ReportArgs {
-                files,
-                url,
-                token,
-                format,
-                project,
-                run_key,
-                run_name,
-                finish,
-                known_tests_only,
-                fail_on_test_failure,
-                timeout,
-            })
-            .await
-        }
+        Command::Report(args) => crate::reporter::report(args).await,
         Command::Archive {
             older_than,
             dry_run,

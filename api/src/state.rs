@@ -17,6 +17,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Turned true when the server shuts down: live streams end.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Imports that may run at once (each spools a file and holds a parser thread).
+    pub import_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -28,6 +30,9 @@ impl AppState {
             options,
             rate_limiter: Arc::new(RateLimiter::new(options.rate_limits)),
             shutdown: Arc::new(shutdown),
+            import_slots: Arc::new(tokio::sync::Semaphore::new(
+                options.import.concurrent.max(1),
+            )),
         }
     }
 

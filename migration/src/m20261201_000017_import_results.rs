@@ -30,10 +30,15 @@ ALTER TABLE test_executions_archive ADD COLUMN duration_ms INTEGER;
 ALTER TABLE test_step_executions ADD COLUMN duration_ms INTEGER
     CONSTRAINT ck_test_step_executions_duration_positive_ms CHECK (duration_ms IS NULL OR duration_ms >= 0);
 ALTER TABLE test_step_executions_archive ADD COLUMN duration_ms INTEGER;
-UPDATE test_executions SET duration_ms = duration_seconds * 1000 WHERE duration_seconds IS NOT NULL;
-UPDATE test_executions_archive SET duration_ms = duration_seconds * 1000 WHERE duration_seconds IS NOT NULL;
-UPDATE test_step_executions SET duration_ms = duration_seconds * 1000 WHERE duration_seconds IS NOT NULL;
-UPDATE test_step_executions_archive SET duration_ms = duration_seconds * 1000 WHERE duration_seconds IS NOT NULL;
+-- the rows as they were: no audit entry, no announcement, no new updated_at for the backfill
+ALTER TABLE test_executions DISABLE TRIGGER USER;
+ALTER TABLE test_step_executions DISABLE TRIGGER USER;
+UPDATE test_executions SET duration_ms = least(duration_seconds, 2147483) * 1000 WHERE duration_seconds IS NOT NULL;
+UPDATE test_executions_archive SET duration_ms = least(duration_seconds, 2147483) * 1000 WHERE duration_seconds IS NOT NULL;
+UPDATE test_step_executions SET duration_ms = least(duration_seconds, 2147483) * 1000 WHERE duration_seconds IS NOT NULL;
+UPDATE test_step_executions_archive SET duration_ms = least(duration_seconds, 2147483) * 1000 WHERE duration_seconds IS NOT NULL;
+ALTER TABLE test_executions ENABLE TRIGGER USER;
+ALTER TABLE test_step_executions ENABLE TRIGGER USER;
 
 CREATE FUNCTION sync_duration() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -41,12 +46,12 @@ BEGIN
         IF NEW.duration_ms IS NOT NULL THEN
             NEW.duration_seconds := round(NEW.duration_ms / 1000.0)::int;
         ELSIF NEW.duration_seconds IS NOT NULL THEN
-            NEW.duration_ms := NEW.duration_seconds * 1000;
+            NEW.duration_ms := least(NEW.duration_seconds, 2147483) * 1000;
         END IF;
     ELSIF NEW.duration_ms IS DISTINCT FROM OLD.duration_ms THEN
         NEW.duration_seconds := round(NEW.duration_ms / 1000.0)::int;
     ELSIF NEW.duration_seconds IS DISTINCT FROM OLD.duration_seconds THEN
-        NEW.duration_ms := NEW.duration_seconds * 1000;
+        NEW.duration_ms := least(NEW.duration_seconds, 2147483) * 1000;
     END IF;
     RETURN NEW;
 END;
@@ -146,6 +151,8 @@ BEGIN
              WHERE tc.project_id = p_project AND tc.identity_key IS NULL AND tc.status <> 'archived'
                AND tc.name = m.name AND tc.category IS NOT DISTINCT FROM m.suite
                AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
+               -- a case of the catalogue takes a key only from someone who may change it
+               AND app_may_write_case(tc.id)
             RETURNING m.key
         ), inserted AS (
             INSERT INTO test_cases(id, name, category, identity_key, status, is_automated, author,
@@ -199,13 +206,20 @@ CREATE FUNCTION import_test_steps(p_steps JSONB)
 RETURNS TABLE(test_case_id UUID, name TEXT, step_id UUID)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
+    -- a reporter adds steps to the cases of tests (those with an identity key) only; other
+    -- cases take steps from those who may change them
     IF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_steps) AS w("case" uuid)
                  LEFT JOIN test_cases tc ON tc.id = w."case"
                 WHERE tc.id IS NULL OR NOT app_may_report(tc.project_id)
                    OR (tc.project_id = '00000000-0000-0000-0000-000000000001'
-                       AND NOT app_is_admin() AND tc.author IS DISTINCT FROM app_user_id())) THEN
-        RAISE EXCEPTION 'the caller may not report on these cases' USING ERRCODE = '42501';
+                       AND NOT app_is_admin() AND tc.author IS DISTINCT FROM app_user_id())
+                   OR (tc.identity_key IS NULL AND NOT app_may_write_case(tc.id))) THEN
+        RAISE EXCEPTION 'the caller may not add steps to these cases' USING ERRCODE = '42501';
     END IF;
+    -- writers adding steps to one case take turns (the new steps' positions follow the last)
+    PERFORM 1 FROM test_cases
+     WHERE id IN (SELECT DISTINCT w."case" FROM jsonb_to_recordset(p_steps) AS w("case" uuid))
+     ORDER BY id FOR UPDATE;
     INSERT INTO test_steps(id, test_case_id, order_index, name, step_type)
     SELECT gen_random_uuid(), m."case",
            coalesce((SELECT max(s.order_index) FROM test_steps s WHERE s.test_case_id = m."case"), 0)
@@ -304,11 +318,10 @@ ALTER TABLE test_runs
     ADD CONSTRAINT ck_test_runs_completion_logic CHECK (
         (completed_at IS NULL AND status IN ('pending', 'running')) OR
         (completed_at IS NOT NULL AND status IN ('passed', 'failed', 'cancelled', 'aborted')));
-CREATE UNIQUE INDEX uq_test_runs_project_run_key ON test_runs(project_id, run_key)
-    WHERE run_key IS NOT NULL AND project_id <> '00000000-0000-0000-0000-000000000001';
-CREATE UNIQUE INDEX uq_test_runs_run_key_reporter ON test_runs(run_key, triggered_by)
-    NULLS NOT DISTINCT
-    WHERE run_key IS NOT NULL AND project_id = '00000000-0000-0000-0000-000000000001';
+-- a run key is its reporter's (in a project): what one reporter's key finds never depends on
+-- runs they may not see, and two CI tokens reusing build numbers never collide
+CREATE UNIQUE INDEX uq_test_runs_run_key ON test_runs(project_id, triggered_by, run_key)
+    NULLS NOT DISTINCT WHERE run_key IS NOT NULL;
 CREATE INDEX ix_test_runs_open_activity ON test_runs(last_activity_at)
     WHERE status IN ('pending', 'running');
 
@@ -404,6 +417,8 @@ BEGIN
      WHERE id = ANY(ids) RETURNING id;
 END;
 $$;
+-- the server's own task calls it (as the owner); no request may
+REVOKE EXECUTE ON FUNCTION abort_inactive_test_runs(INTERVAL) FROM PUBLIC;
 "#;
 
 const DOWN: &str = r#"
@@ -465,8 +480,7 @@ END;
 $$;
 GRANT EXECUTE ON FUNCTION refresh_test_run(UUID) TO application_users;
 DROP INDEX ix_test_runs_open_activity;
-DROP INDEX uq_test_runs_run_key_reporter;
-DROP INDEX uq_test_runs_project_run_key;
+DROP INDEX uq_test_runs_run_key;
 UPDATE test_runs SET status = 'cancelled' WHERE status = 'aborted';
 ALTER TABLE test_runs
     DROP CONSTRAINT ck_test_runs_completion_logic,

@@ -532,17 +532,18 @@ async fn import_results_takes_a_report_as_a_graphql_upload() {
         (&p["run"]["runKey"], &p["run"]["adHoc"], &p["run"]["status"]),
         (&json!("gql-1"), &json!(true), &json!("FAILED"))
     );
-    // the same file again: duplicates only
+    // the same file again: duplicates only, though the run is finished
     let body = upload(
         &app,
         fixture_bytes("jest-junit.xml"),
         json!({ "runKey": "gql-1" }),
     )
     .await;
-    let errors = &body["errors"][0];
+    let p = &data(&body)["importResults"];
     assert_eq!(
-        errors["extensions"]["code"], "CONFLICT",
-        "a finished run takes no more: {body}"
+        (&p["duplicates"], &p["accepted"]),
+        (&json!(16), &json!(0)),
+        "{body}"
     );
     // a malformed file: refused with its place
     let body = upload(
@@ -554,4 +555,57 @@ async fn import_results_takes_a_report_as_a_graphql_upload() {
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], "BAD_REQUEST", "{body}");
     assert!(error["extensions"]["line"].is_u64(), "{body}");
+}
+
+#[tokio::test]
+async fn a_rerun_jobs_report_becomes_the_next_attempt_and_a_rejected_result_fails_the_upload() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    let failing = r#"<testsuite name="s"><testcase classname="c" name="flips" time="1"><failure message="no"/></testcase></testsuite>"#;
+    let passing =
+        r#"<testsuite name="s"><testcase classname="c" name="flips" time="2"/></testsuite>"#;
+    let (_, first) = import(&app, "runKey=job-9", failing).await;
+    assert_eq!(first["accepted"], json!(1), "{first}");
+    let (_, again) = import(&app, "runKey=job-9", failing).await;
+    assert_eq!(again["duplicates"], json!(1), "{again}");
+    let (_, rerun) = import(&app, "runKey=job-9&finish=true", passing).await;
+    assert_eq!(rerun["accepted"], json!(1), "{rerun}");
+    assert_eq!(rerun["run"]["status"], "PASSED", "{rerun}");
+    let attempts: Vec<(i32, String)> =
+        query_as("SELECT retry_attempt, status::text FROM test_executions ORDER BY retry_attempt")
+            .fetch_all(&pool)
+            .await
+            .expect("attempts");
+    assert_eq!(
+        attempts,
+        [(0, "failed".to_owned()), (1, "passed".to_owned())]
+    );
+
+    // a result the server refuses makes the CLI fail: the run does not hold it
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        r#"<testsuite name="s"><testcase classname="c" name="ok"/><testcase classname="c" name="t" time="soon"><failure/></testcase></testsuite>"#,
+    )
+    .expect("write");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"));
+    cmd.args(["report", &bad.display().to_string(), "--url", &app.url("")])
+        .args(["--fail-on-test-failure", "--finish"])
+        .env("JBTS_TOKEN", &app.admin_token);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("cli");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 results were not imported"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -104,19 +104,34 @@ async fn an_adhoc_run_takes_results_by_key_and_creates_their_cases_once() {
     assert_eq!(p["results"][0]["errorCode"], "NOT_FOUND", "{body}");
     assert_eq!(count(&pool, "test_cases").await, 2);
 
-    // a result for a case already reported in the run is a conflict, its key a duplicate
+    // a result already reported is a duplicate; a re-run's new result for the case is its
+    // next attempt (an ad-hoc run takes what a re-run job sends)
     let body = app
         .gql(
             REPORT,
             json!({ "run": second, "results": [
                 by_key("1", "CartTest::adds", "FAILED"),
-                by_key("other", "CartTest::adds", "FAILED"),
+                by_key("rerun", "CartTest::adds", "FAILED"),
             ] }),
         )
         .await;
     let results = &data(&body)["reportResults"]["results"];
     assert_eq!(results[0]["duplicate"], true, "{body}");
-    assert_eq!(results[1]["errorCode"], "CONFLICT", "{body}");
+    assert_eq!(results[1]["ok"], true, "{body}");
+    assert_eq!(results[1]["duplicate"], false, "{body}");
+    let attempts: Vec<(i32, String)> = query_as(
+        "SELECT e.retry_attempt, e.status::text FROM test_executions e
+         JOIN test_cases tc ON tc.id = e.test_case_id
+         WHERE e.test_run_id = $1 AND tc.identity_key = 'CartTest::adds' ORDER BY 1",
+    )
+    .bind(second)
+    .fetch_all(&pool)
+    .await
+    .expect("attempts");
+    assert_eq!(
+        attempts,
+        [(0, "passed".to_owned()), (1, "failed".to_owned())]
+    );
 }
 
 #[tokio::test]

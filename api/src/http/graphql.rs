@@ -96,6 +96,32 @@ async fn post(
 ) -> Response {
     // a file upload (the GraphQL multipart request spec): `importResults`
     if is_multipart_body(headers) {
+        // who sends a file is known before any of it is read
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) =
+            crate::auth::tokens::authenticate(&state.app.db, &state.tokens, header).await
+        {
+            let mut res =
+                error_response(StatusCode::UNAUTHORIZED, e.code(), &e.message(), json_type);
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return res;
+        }
+        let max = state.app.options.import.max_bytes;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                &format!("the request body exceeds {max} bytes (--import-max-bytes)"),
+                json_type,
+            );
+        }
         return match multipart(state, headers, body).await {
             Ok(request) => answer(state, request, Method::POST, headers, json_type, quota).await,
             Err(res) => res,

@@ -181,6 +181,24 @@ async fn answer(
             );
         }
     };
+    // a form upload (`curl -F`) is not a report: the file is the body itself
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if multipart {
+        drain(body, state.max_body_bytes).await;
+        return refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the report itself as the body (curl --data-binary @report.xml), not a form \
+             (curl -F); GraphQL's importResults takes a multipart upload",
+        );
+    }
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
@@ -234,6 +252,7 @@ async fn answer(
         identity,
         limits: state.app.options.statements,
         max_bytes: limit,
+        slots: state.app.import_slots.clone(),
     };
     let timeout = state.app.options.import.timeout;
     let summary =
@@ -276,6 +295,18 @@ async fn answer(
         })),
     )
         .into_response()
+}
+
+/// Anything but POST: 405, saying how to send a report.
+pub(crate) async fn wrong_method() -> Response {
+    let mut res = refused(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "send a report with POST, the file as the body: curl --data-binary @report.xml ...",
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    res
 }
 
 fn too_large(limit: u64) -> Response {

@@ -93,7 +93,10 @@ pub fn router_with_routes(served: Served, extra: Router) -> Router {
             get(graphql::graphql_get).post(graphql::graphql_post),
         )
         .route(GRAPHQL_WS_PATH, get(ws::graphql_ws))
-        .route(IMPORT_PATH, axum::routing::post(import::import))
+        .route(
+            IMPORT_PATH,
+            axum::routing::post(import::import).fallback(import::wrong_method),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)

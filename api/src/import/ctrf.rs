@@ -47,9 +47,9 @@ use crate::import::model::{
 };
 
 /// Longest test name accepted, in characters (as for JUnit).
-const MAX_NAME_CHARS: usize = 255;
+const MAX_NAME_CHARS: usize = crate::input::TEST_KEY_MAX;
 /// Longest key or suite accepted, in characters.
-const MAX_KEY_CHARS: usize = 1000;
+const MAX_KEY_CHARS: usize = crate::input::TEST_KEY_MAX;
 /// Depth of a test object in the document: top-level object, `results`, `tests`, the test.
 const TEST_DEPTH: usize = 4;
 
@@ -155,6 +155,15 @@ fn json_error(e: &serde_json::Error, budget: &Budget, limits: &Limits) -> FileEr
         column: e.column() as u64,
     });
     let text = e.to_string();
+    if text.starts_with("invalid type") {
+        // a value of the wrong kind where the report's object or tests array belongs
+        let what = text.split(" at line ").next().unwrap_or(&text);
+        return FileError {
+            position,
+            code: "BAD_REQUEST",
+            message: format!("not a CTRF report: {what}"),
+        };
+    }
     if text.starts_with("invalid unicode code point") {
         return FileError {
             position,
@@ -315,7 +324,7 @@ impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+        d.deserialize_map(self)
     }
 }
 
@@ -352,28 +361,6 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
         }
         Ok(())
     }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
 }
 
 /// The `results` object.
@@ -385,7 +372,7 @@ impl<'de> DeserializeSeed<'de> for Results<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+        d.deserialize_map(self)
     }
 }
 
@@ -456,28 +443,6 @@ impl<'de> Visitor<'de> for Results<'_, '_> {
         }
         Ok(())
     }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.ctx.fail(not_ctrf("no results object")))
-    }
 }
 
 /// The `results.tests` array, visited element by element.
@@ -489,7 +454,7 @@ impl<'de> DeserializeSeed<'de> for Tests<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+        d.deserialize_seq(self)
     }
 }
 
@@ -517,28 +482,6 @@ impl<'de> Visitor<'de> for Tests<'_, '_> {
         }
         self.ctx.budget.test.set(None);
         Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(self.ctx.fail(not_ctrf("results.tests is not an array")))
     }
 }
 
@@ -1016,6 +959,7 @@ fn build_attachment(f: &Fields<'_>, attachment: &Value, i: usize) -> Result<Atta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::model::{rejected, results};
     use serde_json::json;
 
     fn run_with(doc: &[u8], limits: &Limits) -> Result<Vec<Event>, FileError> {
@@ -1048,26 +992,6 @@ mod tests {
     /// A report around the given tests.
     fn report(tests: Value) -> String {
         json!({"results": {"tool": {"name": "t"}, "tests": tests}}).to_string()
-    }
-
-    fn results(events: &[Event]) -> Vec<&TestResult> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Result(r) => Some(&**r),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn rejected(events: &[Event]) -> Vec<&ItemError> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Rejected(r) => Some(r),
-                _ => None,
-            })
-            .collect()
     }
 
     fn only(test: Value) -> TestResult {
@@ -1151,18 +1075,37 @@ mod tests {
 
     #[test]
     fn not_ctrf() {
-        for doc in ["{}", "[]", "3", "{\"results\": 1}", "{\"tests\": []}"] {
+        for doc in ["{}", "{\"tests\": []}"] {
             let e = fail(doc);
             assert_eq!(e.code, "BAD_REQUEST", "{doc}");
             assert_eq!(e.message, "not a CTRF report: no results object", "{doc}");
         }
+        // a value of the wrong kind: named, with its place
+        for (doc, message) in [
+            (
+                "[]",
+                "invalid type: sequence, expected a CTRF report object",
+            ),
+            (
+                "3",
+                "invalid type: integer `3`, expected a CTRF report object",
+            ),
+            (
+                "{\"results\": 1}",
+                "invalid type: integer `1`, expected the CTRF results object",
+            ),
+            (
+                "{\"results\": {\"tests\": {}}}",
+                "invalid type: map, expected the CTRF results.tests array",
+            ),
+        ] {
+            let e = fail(doc);
+            assert_eq!(e.code, "BAD_REQUEST", "{doc}");
+            assert_eq!(e.message, format!("not a CTRF report: {message}"), "{doc}");
+            assert!(matches!(e.position, Some(Position::Line { .. })), "{doc}");
+        }
         let e = fail("{\"results\": {\"tool\": {}}}");
         assert_eq!(e.message, "not a CTRF report: no results.tests array");
-        let e = fail("{\"results\": {\"tests\": {}}}");
-        assert_eq!(
-            e.message,
-            "not a CTRF report: results.tests is not an array"
-        );
     }
 
     #[test]
@@ -1265,9 +1208,9 @@ mod tests {
                 "duration is not a number ≥ 0",
             ),
             (
-                json!({"name": "n".repeat(256), "status": "passed"}),
+                json!({"name": "n".repeat(1001), "status": "passed"}),
                 "/results/tests/1/name",
-                "the test name is longer than 255 characters",
+                "the test name is longer than 1000 characters",
             ),
             (
                 json!({"name": "n", "status": "passed", "id": "i".repeat(1001)}),

@@ -44,9 +44,9 @@ use crate::import::model::{
 };
 
 /// Longest test name accepted, in characters.
-const MAX_NAME_CHARS: usize = 255;
+const MAX_NAME_CHARS: usize = crate::input::TEST_KEY_MAX;
 /// Longest classname (suite) or key accepted, in characters.
-const MAX_KEY_CHARS: usize = 1000;
+const MAX_KEY_CHARS: usize = crate::input::TEST_KEY_MAX;
 /// Longest `system-out` line looked at for an `[[ATTACHMENT|path]]` marker: longer lines are
 /// output, not markers, and must not make the scanner buffer them.
 const MAX_ATTACHMENT_LINE: usize = 4096;
@@ -1313,6 +1313,7 @@ fn attributes<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::model::{rejected, results};
     use std::path::{Path, PathBuf};
 
     fn limits() -> Limits {
@@ -1344,26 +1345,6 @@ mod tests {
 
     fn fail(xml: &str) -> FileError {
         fail_with(xml.as_bytes(), &limits())
-    }
-
-    fn results(events: &[Event]) -> Vec<&TestResult> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Result(r) => Some(&**r),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn rejected(events: &[Event]) -> Vec<&ItemError> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Rejected(r) => Some(r),
-                _ => None,
-            })
-            .collect()
     }
 
     fn at(line: u64, column: u64) -> Position {
@@ -1734,7 +1715,7 @@ not [[ATTACHMENT|x]]\n[[ATTACHMENT|rel/&amp;<![CDATA[a.txt]]>]]</system-out>\
 
     #[test]
     fn names_are_required_and_bounded() {
-        let long_name = "n".repeat(256);
+        let long_name = "n".repeat(1001);
         let long_class = "c".repeat(1001);
         let near_class = "c".repeat(990);
         let xml = format!(
@@ -1754,7 +1735,7 @@ not [[ATTACHMENT|x]]\n[[ATTACHMENT|rel/&amp;<![CDATA[a.txt]]>]]</system-out>\
             [
                 ("a testcase has no name", at(2, 1)),
                 ("a testcase has no name", at(3, 1)),
-                ("the testcase name is longer than 255 characters", at(4, 1)),
+                ("the testcase name is longer than 1000 characters", at(4, 1)),
                 (
                     "the testcase classname is longer than 1000 characters",
                     at(5, 1)

@@ -49,6 +49,12 @@ pub const ERRORS_SHOWN: usize = 100;
 /// file with messages is about 25 MB.
 pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Default of `--max-concurrent-imports`: on 2 cores, a few imports keep PostgreSQL busy.
+pub const DEFAULT_CONCURRENT_IMPORTS: usize = 4;
+
+/// Longest an import waits for its turn before it is answered 429.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Default time an import may take (`--import-timeout`).
 pub const DEFAULT_IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -114,6 +120,8 @@ pub struct Importer {
     pub limits: StatementLimits,
     /// Largest report, after decompression too.
     pub max_bytes: u64,
+    /// Imports that may run at once.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// One item of a report that was not imported.
@@ -213,6 +221,20 @@ impl Refusal {
             message: e.message(),
             position: None,
         }
+    }
+}
+
+impl Refusal {
+    /// The refusal of an import that stopped after writing `written` results: it says so.
+    fn after(mut self, written: u64) -> Self {
+        if written > 0 {
+            self.message = format!(
+                "{} ({written} results were written before this; importing the file again \
+                 completes it)",
+                self.message
+            );
+        }
+        self
     }
 }
 
@@ -404,17 +426,71 @@ async fn parse_with<S: Sink>(
 struct FirstPass {
     name: Option<String>,
     properties: Map<String, Value>,
+    /// Bytes of the properties kept.
+    kept: usize,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Bytes of a report's run properties kept in the run's configuration (a JSON object of at
+/// most 64 KiB): the first ones, each value cut to [`PROPERTY_MAX`].
+const RUN_PROPERTIES_BYTES: usize = 32 * 1024;
+
+/// Longest property value kept, in bytes (a class path is longer, and says little).
+const PROPERTY_MAX: usize = 1024;
+
+/// A property value cut to [`PROPERTY_MAX`] bytes.
+fn bounded(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.len() > PROPERTY_MAX => {
+            let mut end = PROPERTY_MAX;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            Value::String(format!("{}…", &s[..end]))
+        }
+        Value::String(s) => Value::String(s),
+        other => {
+            let text = other.to_string();
+            if text.len() > PROPERTY_MAX {
+                bounded(Value::String(text))
+            } else {
+                other
+            }
+        }
+    }
+}
+
+/// Properties with their values cut to [`PROPERTY_MAX`], at most `budget` bytes of them.
+fn bounded_map(map: &Map<String, Value>, budget: usize) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut used = 0;
+    for (k, v) in map {
+        let v = bounded(v.clone());
+        let size = k.len() + v.to_string().len();
+        if used + size > budget {
+            break;
+        }
+        used += size;
+        out.insert(k.clone(), v);
+    }
+    out
 }
 
 impl Sink for FirstPass {
     fn event(&mut self, event: Event) -> ControlFlow<()> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return ControlFlow::Break(());
+        }
         if let Event::Run(info) = event {
             if self.name.is_none() {
                 self.name = info.name;
             }
             for (k, v) in info.properties {
-                if self.properties.len() < 100 {
-                    self.properties.entry(k).or_insert(v);
+                let v = bounded(v);
+                let size = k.len() + v.to_string().len();
+                if self.kept + size <= RUN_PROPERTIES_BYTES && !self.properties.contains_key(&k) {
+                    self.kept += size;
+                    self.properties.insert(k, v);
                 }
             }
         }
@@ -426,20 +502,55 @@ impl Sink for FirstPass {
 #[derive(Default)]
 struct Batch {
     items: Vec<ResultItem>,
-    /// Items the parser or the importer refused.
+    /// Items the parser or the importer refused: the first [`ERRORS_SHOWN`] of the report
+    /// with what is wrong, the others counted.
     problems: Vec<ItemProblem>,
+    more_problems: u64,
     text_bytes: usize,
 }
+
+/// Distinct tests a report may name and still be told apart from its repeats; past it a
+/// repeat is found by its key in the run (answered as a duplicate). Bounds the memory of the
+/// check at a few megabytes whatever the file.
+const KEYS_TRACKED: usize = 500_000;
 
 /// The second reading: batches of results sent to the writer.
 struct SecondPass {
     batch: Batch,
-    keys: HashSet<String>,
+    /// Hashes of the keys seen (at most [`KEYS_TRACKED`]).
+    keys: HashSet<u64>,
+    /// Problems seen so far in the report.
+    problems: u64,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
     /// Dropped at the end, which tells the writer that no batch follows.
     tx: Option<tokio::sync::mpsc::Sender<Batch>>,
 }
 
 impl SecondPass {
+    fn problem(&mut self, problem: impl FnOnce() -> ItemProblem) {
+        self.problems += 1;
+        if self.problems <= ERRORS_SHOWN as u64 {
+            self.batch.problems.push(problem());
+        } else {
+            self.batch.more_problems += 1;
+        }
+    }
+
+    /// Whether the key was seen before in the report (as far as it is tracked).
+    fn repeated(&mut self, key: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let hash = h.finish();
+        if self.keys.contains(&hash) {
+            return true;
+        }
+        if self.keys.len() < KEYS_TRACKED {
+            self.keys.insert(hash);
+        }
+        false
+    }
+
     fn send(&mut self) -> ControlFlow<()> {
         let batch = std::mem::take(&mut self.batch);
         let Some(tx) = &self.tx else {
@@ -455,27 +566,30 @@ impl SecondPass {
 
 impl Sink for SecondPass {
     fn event(&mut self, event: Event) -> ControlFlow<()> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return ControlFlow::Break(());
+        }
         match event {
             Event::Result(result) => {
                 let result = *result;
-                if self.keys.insert(result.key.clone()) {
+                if self.repeated(&result.key) {
+                    self.problem(|| {
+                        problem(
+                            &result.position,
+                            Some(result.key),
+                            "BAD_USER_INPUT",
+                            "the test appears more than once in the report; only its first \
+                             result is imported"
+                                .to_owned(),
+                        )
+                    });
+                } else {
                     self.batch.text_bytes += text_bytes(&result);
                     self.batch.items.push(to_item(result));
-                } else {
-                    self.batch.problems.push(problem(
-                        &result.position,
-                        Some(result.key),
-                        "BAD_USER_INPUT",
-                        "the test appears more than once in the report; only its first \
-                         result is imported"
-                            .to_owned(),
-                    ));
                 }
             }
             Event::Rejected(e) => {
-                self.batch
-                    .problems
-                    .push(problem(&e.position, None, e.code, e.message))
+                self.problem(|| problem(&e.position, None, e.code, e.message));
             }
             Event::Run(_) => {}
         }
@@ -497,31 +611,51 @@ pub async fn import(
     spooled: Spooled,
     request: ImportRequest,
 ) -> Result<ImportSummary, Refusal> {
+    // imports take turns past the server's bound (the report waits on disk, not in memory)
+    let slot = tokio::time::timeout(SLOT_WAIT, importer.slots.clone().acquire_owned()).await;
+    let Ok(Ok(_slot)) = slot else {
+        return Err(Refusal::new(
+            429,
+            "RATE_LIMITED",
+            "as many imports as this server takes at once have been in progress for a while: \
+             try again shortly",
+        ));
+    };
     let spooled = Arc::new(spooled);
+    // the parser threads stop when the import is dropped (its request timed out, its client
+    // went away)
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _stop = StopOnDrop(cancel.clone());
     // the whole file must be well-formed before anything is written
-    let (format, first) = parse_with(
-        spooled.clone(),
-        importer.max_bytes,
-        request.format,
-        FirstPass::default(),
-    )
-    .await?;
+    let first = FirstPass {
+        cancel: cancel.clone(),
+        ..FirstPass::default()
+    };
+    let (format, first) =
+        parse_with(spooled.clone(), importer.max_bytes, request.format, first).await?;
     let run = target_run(importer, &request, first).await?;
 
     // batches through a bounded channel, written as they come
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let second = SecondPass {
         batch: Batch::default(),
         keys: HashSet::new(),
+        problems: 0,
+        cancel,
         tx: Some(tx),
     };
     let parser = parse_with(spooled.clone(), importer.max_bytes, Some(format), second);
-    let writer = async {
+    let known_only = request.known_only;
+    let run_id = run.id;
+    let writer = async move {
+        let mut rx = rx;
         let mut tally = Tally::default();
         while let Some(batch) = rx.recv().await {
-            tally
-                .write(importer, run.id, batch, request.known_only)
-                .await?;
+            if let Err(e) = tally.write(importer, run_id, batch, known_only).await {
+                // the parser's next batch finds the channel closed and stops reading
+                rx.close();
+                return Err(e.after(tally.accepted));
+            }
         }
         Ok::<_, Refusal>(tally)
     };
@@ -537,6 +671,15 @@ pub async fn import(
         rejected: tally.rejected,
         errors: tally.errors,
     })
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What the batches did.
@@ -566,6 +709,7 @@ impl Tally {
         for p in batch.problems {
             self.note(p);
         }
+        self.rejected += batch.more_problems;
         if batch.items.is_empty() {
             return Ok(());
         }
@@ -656,16 +800,6 @@ async fn target_run(
                 Box::pin(async move { crate::runs::service::lock_run(tx, id).await })
             })
             .await?;
-            if crate::runs::service::bulk::run_is_finished(run.status) {
-                return Err(Refusal::new(
-                    409,
-                    "CONFLICT",
-                    format!(
-                        "the run is {}: it takes no more results",
-                        crate::runs::service::status_name(run.status)
-                    ),
-                ));
-            }
             return Ok(run);
         }
         RunTarget::Key { key, name } => (Some(key.clone()), name.clone().or(Some(key.clone()))),
@@ -690,16 +824,8 @@ async fn target_run(
         )
     })
     .await?;
-    if crate::runs::service::bulk::run_is_finished(run.status) {
-        return Err(Refusal::new(
-            409,
-            "CONFLICT",
-            format!(
-                "the run with this key is {}: it takes no more results (use another run key)",
-                crate::runs::service::status_name(run.status)
-            ),
-        ));
-    }
+    // a finished run answers its results again as duplicates and refuses new ones, item by
+    // item: a retried upload of what it holds changes nothing
     Ok(run)
 }
 
@@ -767,7 +893,24 @@ fn text_bytes(r: &TestResult) -> usize {
             .map(|t| t.as_ref().map_or(0, String::len))
             .sum::<usize>()
     };
-    r.key.len() + r.name.len() + attempt(&r.result) + r.retries.iter().map(attempt).sum::<usize>()
+    fn texts(m: &Map<String, Value>) -> usize {
+        m.iter().map(|(k, v)| k.len() + v.to_string().len()).sum()
+    }
+    r.key.len()
+        + r.name.len()
+        + attempt(&r.result)
+        + r.retries.iter().map(attempt).sum::<usize>()
+        + texts(&r.properties)
+        + texts(&r.parameters)
+        + r.tags.iter().map(String::len).sum::<usize>()
+        + r.steps
+            .iter()
+            .map(|s| s.name.len() + s.message.as_ref().map_or(0, String::len))
+            .sum::<usize>()
+        + r.attachments
+            .iter()
+            .map(|a| a.name.len() + a.path.len())
+            .sum::<usize>()
 }
 
 /// A duration in whole milliseconds (a parser's are finite and not negative; the bound is
@@ -850,26 +993,46 @@ fn artifact_type(content_type: Option<&str>, path: &str) -> ArtifactType {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The idempotency key of a test's result in a run: its identity key (hashed when longer
-/// than a key may be).
-fn idempotency_key(key: &str) -> String {
-    if key.chars().count() <= 200 {
-        return key.to_owned();
-    }
+/// than fits) and a digest of what the result says. The same report sent again finds its
+/// keys (duplicates, nothing changes); a re-run job's different result for the test is a new
+/// key, which an ad-hoc run takes as the test's next attempt.
+fn idempotency_key(r: &TestResult) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let mut said = sha2::Sha256::new();
+    for a in r.retries.iter().chain([&r.result]) {
+        said.update(format!("{:?}|{:?}|", a.outcome, a.duration_ms));
+        said.update(a.message.as_deref().unwrap_or("").as_bytes());
+        said.update(b"\n");
+    }
+    let said = hex(&said.finalize()[..8]);
+    if r.key.len() <= 180 {
+        format!("{}#{said}", r.key)
+    } else {
+        let key = sha2::Sha256::digest(r.key.as_bytes());
+        format!("sha256:{}#{said}", hex(&key[..20]))
+    }
 }
 
 /// A parsed result as an item of the write path.
 fn to_item(r: TestResult) -> ResultItem {
+    // within an execution's metadata (a JSON object of at most 64 KiB) with its output
     let mut extra = Map::new();
     if !r.properties.is_empty() {
-        extra.insert("properties".to_owned(), Value::Object(r.properties.clone()));
+        extra.insert(
+            "properties".to_owned(),
+            Value::Object(bounded_map(&r.properties, 12 * 1024)),
+        );
     }
     if !r.parameters.is_empty() {
-        extra.insert("parameters".to_owned(), Value::Object(r.parameters.clone()));
+        extra.insert(
+            "parameters".to_owned(),
+            Value::Object(bounded_map(&r.parameters, 8 * 1024)),
+        );
     }
     if r.flaky {
         extra.insert("flaky".to_owned(), json!(true));
@@ -911,11 +1074,17 @@ fn to_item(r: TestResult) -> ResultItem {
         })
         .collect();
     ResultItem {
-        idempotency_key: idempotency_key(&r.key),
+        idempotency_key: idempotency_key(&r),
         field: r.position.to_string(),
         test: TestRef::Key(TestKey {
             key: r.key,
-            name: r.name,
+            // a case's name is shorter than a test's may be (the key keeps it whole)
+            name: if r.name.chars().count() > crate::input::NAME_MAX {
+                let head: String = r.name.chars().take(crate::input::NAME_MAX - 1).collect();
+                format!("{head}…")
+            } else {
+                r.name
+            },
             suite: category(r.suite),
             file: r.file,
             tags: r.tags,

@@ -159,3 +159,27 @@ impl Default for Limits {
         }
     }
 }
+
+/// The results among a parser's events.
+#[cfg(test)]
+pub fn results(events: &[Event]) -> Vec<&TestResult> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Result(r) => Some(&**r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The refused items among a parser's events.
+#[cfg(test)]
+pub fn rejected(events: &[Event]) -> Vec<&ItemError> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rejected(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}

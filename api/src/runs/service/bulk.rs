@@ -391,8 +391,39 @@ pub async fn write(
         }
     }
 
-    // the cases of the results given by key, created when unknown
+    // the cases of the results given by key, created when unknown (a suite run takes results
+    // for its own cases only: nothing is created for it)
+    let options = WriteOptions {
+        known_only: options.known_only || !run.ad_hoc,
+    };
     let case_of_key = cases_by_key(conn, &run, &items, &live, options).await?;
+    // cases given by id: an ad-hoc run takes those of its project the caller sees (a suite
+    // run's are its executions')
+    let foreign: HashSet<Uuid> = if run.ad_hoc {
+        let ids: Vec<Uuid> = live
+            .iter()
+            .filter_map(|i| match items[*i].test {
+                TestRef::Case(id) => Some(id),
+                TestRef::Key(_) => None,
+            })
+            .collect();
+        let found: HashSet<Uuid> = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            conn.query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT id FROM test_cases WHERE id = ANY($1) AND project_id = $2",
+                [ids.clone().into(), run.project_id.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get("", "id"))
+            .collect::<Result<_, _>>()?
+        };
+        ids.into_iter().filter(|id| !found.contains(id)).collect()
+    } else {
+        HashSet::new()
+    };
     let case_of = |item: &ResultItem| match &item.test {
         TestRef::Case(id) => Some(*id),
         TestRef::Key(k) => case_of_key.get(&k.key).copied(),
@@ -467,6 +498,9 @@ pub async fn write(
                 ),
                 TestRef::Case(_) => AppError::internal("a case by id without an id"),
             })?;
+            if foreign.contains(&case) {
+                return Err(AppError::not_found("TestCase", case));
+            }
             if !seen_cases.insert(case) {
                 return Err(AppError::conflict(
                     Some(&format!("{}.testCaseId", item.field)),
@@ -477,6 +511,8 @@ pub async fn write(
                 Some((execution, attempt, ExecutionStatus::Pending | ExecutionStatus::Running)) => {
                     (execution, attempt)
                 }
+                // an ad-hoc run takes a re-run's result as the case's next attempt
+                Some((_, attempt, _)) if run.ad_hoc => (Uuid::now_v7(), attempt + 1),
                 Some((_, _, status)) => {
                     return Err(AppError::conflict(
                         Some(&format!("{}.testCaseId", item.field)),
@@ -558,6 +594,9 @@ async fn cases_by_key(
     if tests.is_empty() {
         return Ok(HashMap::new());
     }
+    // in one order for every writer: concurrent imports of overlapping new keys take their
+    // insert locks in the same order and cannot deadlock
+    tests.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
     conn.query_all_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT key, test_case_id FROM import_test_cases($1, $2, $3::jsonb)",
@@ -704,8 +743,8 @@ async fn write_batch(
              completed_at = EXCLUDED.completed_at,
              -- without a duration: the time since the open attempt started
              duration_ms = coalesce(EXCLUDED.duration_ms,
-                 greatest(0, (extract(epoch FROM EXCLUDED.completed_at
-                     - coalesce(test_executions.started_at, EXCLUDED.started_at)) * 1000)::int)),
+                 greatest(0, least($5, extract(epoch FROM EXCLUDED.completed_at
+                     - coalesce(test_executions.started_at, EXCLUDED.started_at)) * 1000))::int),
              error_message = EXCLUDED.error_message,
              execution_metadata = coalesce(EXCLUDED.execution_metadata, test_executions.execution_metadata)",
         [
@@ -713,6 +752,7 @@ async fn write_batch(
             now.into(),
             run.id.into(),
             run.configuration_id.into(),
+            (crate::input::DURATION_MAX_SECONDS * 1000).into(),
         ],
     ))
     .await?;

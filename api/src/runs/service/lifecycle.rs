@@ -201,8 +201,7 @@ pub async fn start_run(
     Ok(run)
 }
 
-/// The run with a client key in a project (by the reporter, in the default project, where
-/// run keys are each reporter's).
+/// The run with a client key in a project: the reporter's (run keys are each reporter's).
 pub async fn run_by_key(
     conn: &impl ConnectionTrait,
     project: Uuid,
@@ -213,13 +212,8 @@ pub async fn run_by_key(
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT * FROM test_runs WHERE project_id = $1 AND run_key = $2
-               AND ($1 <> $4::uuid OR triggered_by IS NOT DISTINCT FROM $3)",
-            [
-                project.into(),
-                key.into(),
-                reporter.into(),
-                crate::projects::service::DEFAULT_PROJECT.into(),
-            ],
+               AND triggered_by IS NOT DISTINCT FROM $3",
+            [project.into(), key.into(), reporter.into()],
         ))
         .await?;
     row.map(|r| test_run::Model::from_query_result(&r, ""))
@@ -366,6 +360,8 @@ pub async fn report_step(
     }
     if execution.status == DbExecutionStatus::Pending {
         start_execution(conn, execution_id).await?;
+    } else if let Some(run) = &run {
+        super::touch_run(conn, run.id).await?;
     }
     let status: entity::enums::StepExecutionStatus = status.into();
     let finished = matches!(
@@ -436,7 +432,8 @@ pub async fn complete_execution(
         now - chrono::Duration::milliseconds(i64::from(duration_ms.unwrap_or(0)))
     });
     let duration = duration_ms.unwrap_or_else(|| {
-        i32::try_from((now - started).num_milliseconds().max(0)).unwrap_or(i32::MAX)
+        let max = i64::from(crate::input::DURATION_MAX_SECONDS) * 1000;
+        (now - started).num_milliseconds().clamp(0, max) as i32
     });
     let mut model = test_execution::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id),
@@ -521,9 +518,8 @@ pub async fn cancel_run(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<test
     let run = lock_run(conn, id).await?;
     match run.status {
         DbRunStatus::Cancelled => return Ok(run),
-        DbRunStatus::Passed | DbRunStatus::Failed => {
-            return Err(conflict_status("run", run.status));
-        }
+        // any other finished run keeps its outcome
+        status if run_is_closed(&run) => return Err(conflict_status("run", status)),
         _ => {}
     }
     conn.execute_raw(Statement::from_sql_and_values(
@@ -601,6 +597,7 @@ pub async fn attach_artifact(
             .and_then(|e| e.test_run_id)
     {
         super::lock_run(conn, run).await?;
+        super::touch_run(conn, run).await?;
     }
     let a = input.artifact;
     Ok(test_artifact::ActiveModel {

@@ -40,6 +40,19 @@ pub async fn refresh_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult
     Ok(())
 }
 
+/// Notes activity in a run that changes no counter (a step result, an artifact), at most
+/// every 10 seconds: a run written into is not idle.
+pub async fn touch_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult<()> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE test_runs SET last_activity_at = now()
+         WHERE id = $1 AND last_activity_at < now() - interval '10 seconds'",
+        [run_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 pub async fn get_run(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test_run::Model>> {
     Ok(test_run::Entity::find_by_id(id).one(conn).await?)
 }
