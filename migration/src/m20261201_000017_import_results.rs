@@ -132,9 +132,24 @@ DECLARE
     key_owner TEXT := CASE WHEN p_project = '00000000-0000-0000-0000-000000000001'
                            THEN coalesce(app_user_id(), '') ELSE '' END;
     made UUID[] := '{}';
+    found_keys TEXT[];
+    found_ids UUID[];
 BEGIN
     IF NOT app_may_report(p_project) THEN
         RAISE EXCEPTION 'the caller may not report in project %', p_project USING ERRCODE = '42501';
+    END IF;
+    -- the keys known already (most, once a project's tests have been seen): one lookup
+    SELECT coalesce(array_agg(w.key), '{}'), coalesce(array_agg(coalesce(tc.id, a.test_case_id)), '{}')
+      INTO found_keys, found_ids
+      FROM jsonb_to_recordset(p_tests) AS w(key text)
+      LEFT JOIN test_cases tc ON tc.identity_key = w.key AND tc.project_id = p_project
+                             AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
+      LEFT JOIN test_case_aliases a ON tc.id IS NULL AND a.project_id = p_project
+                                   AND a.owner = key_owner AND a.alias_key = w.key
+     WHERE tc.id IS NOT NULL OR a.test_case_id IS NOT NULL;
+    RETURN QUERY SELECT k, i, false FROM unnest(found_keys, found_ids) AS f(k, i);
+    IF p_known_only OR cardinality(found_keys) >= jsonb_array_length(p_tests) THEN
+        RETURN;
     END IF;
     IF NOT p_known_only THEN
         WITH missing AS (
@@ -195,7 +210,9 @@ BEGIN
                              AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
       LEFT JOIN test_case_aliases a ON tc.id IS NULL AND a.project_id = p_project
                                    AND a.owner = key_owner AND a.alias_key = w.key
-     WHERE tc.id IS NOT NULL OR a.test_case_id IS NOT NULL;
+     WHERE (tc.id IS NOT NULL OR a.test_case_id IS NOT NULL)
+       -- (a hashed anti-join: keys are never null)
+       AND w.key NOT IN (SELECT unnest(found_keys));
 END;
 $$;
 GRANT EXECUTE ON FUNCTION import_test_cases(UUID, BOOLEAN, JSONB) TO application_users;

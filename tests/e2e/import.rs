@@ -394,10 +394,10 @@ async fn subscribers_see_a_large_import_progress_batch_by_batch() {
         .await
         .expect("listener");
     listener.listen("jbts_live").await.expect("listen");
-    let (status, answer) = import(&app, "runKey=big", junit("big", 3_500, 7)).await;
+    let (status, answer) = import(&app, "runKey=big", junit("big", 12_000, 12)).await;
     assert_eq!(status, 200, "{answer}");
     let run = run_id(&answer).to_string();
-    // one commit per batch of 1,000 results: the run's executions are announced in 4 commits
+    // one commit per batch of 5,000 results: the run's executions are announced in 3 commits
     let mut commits = 0;
     while let Ok(Ok(n)) =
         tokio::time::timeout(std::time::Duration::from_secs(2), listener.recv()).await
@@ -407,7 +407,7 @@ async fn subscribers_see_a_large_import_progress_batch_by_batch() {
             commits += 1;
         }
     }
-    assert!(commits >= 4, "{commits} execution announcements");
+    assert!(commits >= 3, "{commits} execution announcements");
 }
 
 #[tokio::test]
