@@ -281,7 +281,10 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
         new_rate,
         "raw INSERT of the cases and executions",
         raw_new,
-        "cases created by key; results in committed batches of 1,000",
+        &format!(
+            "cases created by key; results in committed batches of {}",
+            api::import::BATCH_RESULTS
+        ),
     );
     let new_ratio = new_row.ratio;
     report.row(new_row);
