@@ -80,7 +80,7 @@ pub struct Cli {
     pub rate_limit_window: std::time::Duration,
 
     /// Largest report `POST /api/v1/import` takes, compressed and uncompressed.
-    #[arg(long, env = "JBTS_IMPORT_MAX_BYTES", default_value_t = crate::import::DEFAULT_MAX_IMPORT_BYTES, global = true)]
+    #[arg(long, env = "JBTS_IMPORT_MAX_BYTES", default_value_t = DEFAULT_MAX_IMPORT_BYTES, global = true)]
     pub import_max_bytes: u64,
 
     /// Longest an import may take (e.g. `10m`).
@@ -89,7 +89,7 @@ pub struct Cli {
     pub import_timeout: std::time::Duration,
 
     /// Imports running at once in this server process; more are answered 429 (retry).
-    #[arg(long, env = "JBTS_MAX_CONCURRENT_IMPORTS", default_value_t = crate::import::DEFAULT_CONCURRENT_IMPORTS, global = true)]
+    #[arg(long, env = "JBTS_MAX_CONCURRENT_IMPORTS", default_value_t = DEFAULT_CONCURRENT_IMPORTS, global = true)]
     pub max_concurrent_imports: usize,
 
     /// A run nothing was written into for this long ends ABORTED (e.g. `6h`; `0` never).
@@ -206,6 +206,16 @@ pub struct ServerOptions {
     pub run_inactivity_timeout: std::time::Duration,
 }
 
+/// Default largest report (`--import-max-bytes`), compressed or not: a 100,000-test JUnit
+/// file with messages is about 25 MB.
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Default of `--max-concurrent-imports`: on 2 cores, a few imports keep PostgreSQL busy.
+pub const DEFAULT_CONCURRENT_IMPORTS: usize = 4;
+
+/// Default time an import may take (`--import-timeout`).
+pub const DEFAULT_IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Bounds on report imports (`POST /api/v1/import`, `importResults`).
 #[derive(Debug, Clone, Copy)]
 pub struct ImportLimits {
@@ -220,9 +230,9 @@ pub struct ImportLimits {
 impl Default for ImportLimits {
     fn default() -> Self {
         Self {
-            max_bytes: crate::import::DEFAULT_MAX_IMPORT_BYTES,
-            timeout: crate::import::DEFAULT_IMPORT_TIMEOUT,
-            concurrent: crate::import::DEFAULT_CONCURRENT_IMPORTS,
+            max_bytes: DEFAULT_MAX_IMPORT_BYTES,
+            timeout: DEFAULT_IMPORT_TIMEOUT,
+            concurrent: DEFAULT_CONCURRENT_IMPORTS,
         }
     }
 }

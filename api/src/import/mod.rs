@@ -47,18 +47,8 @@ const BATCH_TEXT_BYTES: usize = 8 * 1024 * 1024;
 /// Item errors an import answers with (the first ones, in file order).
 pub const ERRORS_SHOWN: usize = 100;
 
-/// Default largest report (`--import-max-bytes`), compressed or not: a 100,000-test JUnit
-/// file with messages is about 25 MB.
-pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Default of `--max-concurrent-imports`: on 2 cores, a few imports keep PostgreSQL busy.
-pub const DEFAULT_CONCURRENT_IMPORTS: usize = 4;
-
 /// Longest an import waits for its turn before it is answered 429.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Default time an import may take (`--import-timeout`).
-pub const DEFAULT_IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, Serialize)]
