@@ -2108,43 +2108,4 @@ not [[ATTACHMENT|x]]\n[[ATTACHMENT|rel/&amp;<![CDATA[a.txt]]>]]</system-out>\
                 .contains("FAILED")
         );
     }
-
-    /// A generated report with 100,000 test cases: run with
-    /// `cargo test --release -- --ignored --nocapture junit_speed`.
-    #[test]
-    #[ignore]
-    fn junit_speed() {
-        let mut xml = String::from("<?xml version=\"1.0\"?>\n<testsuites name=\"big\">\n");
-        for s in 0..100 {
-            xml.push_str(&format!("<testsuite name=\"suite{s}\">\n"));
-            for t in 0..1000 {
-                if t % 10 == 0 {
-                    xml.push_str(&format!(
-                        "  <testcase classname=\"pkg.Class{s}\" name=\"test_{t}\" time=\"0.0{t}\"><failure message=\"expected 1 but was 2\" type=\"AssertionError\">at pkg.Class{s}.test_{t}(Class.java:{t})\n  at x.y.z</failure><system-out>some output &amp; more</system-out></testcase>\n"
-                    ));
-                } else {
-                    xml.push_str(&format!(
-                        "  <testcase classname=\"pkg.Class{s}\" name=\"test_{t}\" time=\"0.{t}\"/>\n"
-                    ));
-                }
-            }
-            xml.push_str("</testsuite>\n");
-        }
-        xml.push_str("</testsuites>\n");
-        let started = std::time::Instant::now();
-        let mut count = 0usize;
-        let result = parse(io::BufReader::new(xml.as_bytes()), &limits(), &mut |e| {
-            if let Event::Result(_) = e {
-                count += 1;
-            }
-            ControlFlow::Continue(())
-        });
-        let elapsed = started.elapsed();
-        println!(
-            "parsed {count} test cases ({} MB) in {elapsed:?}",
-            xml.len() / 1_000_000
-        );
-        assert_eq!(result, Ok(()));
-        assert_eq!(count, 100_000);
-    }
 }
