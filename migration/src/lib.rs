@@ -41,6 +41,7 @@ mod m20261201_000014_announce_token_changes;
 mod m20261201_000015_create_executions_view;
 mod m20261201_000016_add_projects;
 mod m20261201_000017_import_results;
+mod m20261201_000018_cheaper_import_batches;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_create_executions_view::Migration),
             Box::new(m20261201_000016_add_projects::Migration),
             Box::new(m20261201_000017_import_results::Migration),
+            Box::new(m20261201_000018_cheaper_import_batches::Migration),
         ]
     }
 }

@@ -118,104 +118,6 @@ CREATE FUNCTION app_may_report(p_project UUID) RETURNS BOOLEAN LANGUAGE sql STAB
 $$;
 GRANT EXECUTE ON FUNCTION app_may_report(UUID) TO application_users;
 
--- The cases of a batch of results, by key: `p_tests` is a JSON array of
--- {key, name, suite, file, tags}. Known keys (and aliases) answer their case; unknown ones
--- adopt a case of the same name and category that has no key yet, else create a case
--- (unless `p_known_only`). A key absent from the answer could not be given a case (its name
--- and category belong to a case with another key).
-CREATE FUNCTION import_test_cases(p_project UUID, p_known_only BOOLEAN, p_tests JSONB)
-RETURNS TABLE(key TEXT, test_case_id UUID, created BOOLEAN)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    me TEXT := app_user_id();
-    in_default BOOLEAN := p_project = '00000000-0000-0000-0000-000000000001';
-    key_owner TEXT := CASE WHEN p_project = '00000000-0000-0000-0000-000000000001'
-                           THEN coalesce(app_user_id(), '') ELSE '' END;
-    made UUID[] := '{}';
-    found_keys TEXT[];
-    found_ids UUID[];
-BEGIN
-    IF NOT app_may_report(p_project) THEN
-        RAISE EXCEPTION 'the caller may not report in project %', p_project USING ERRCODE = '42501';
-    END IF;
-    -- the keys known already (most, once a project's tests have been seen): one lookup
-    SELECT coalesce(array_agg(w.key), '{}'), coalesce(array_agg(coalesce(tc.id, a.test_case_id)), '{}')
-      INTO found_keys, found_ids
-      FROM jsonb_to_recordset(p_tests) AS w(key text)
-      LEFT JOIN test_cases tc ON tc.identity_key = w.key AND tc.project_id = p_project
-                             AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
-      LEFT JOIN test_case_aliases a ON tc.id IS NULL AND a.project_id = p_project
-                                   AND a.owner = key_owner AND a.alias_key = w.key
-     WHERE tc.id IS NOT NULL OR a.test_case_id IS NOT NULL;
-    RETURN QUERY SELECT k, i, false FROM unnest(found_keys, found_ids) AS f(k, i);
-    IF p_known_only OR cardinality(found_keys) >= jsonb_array_length(p_tests) THEN
-        RETURN;
-    END IF;
-    IF NOT p_known_only THEN
-        WITH missing AS (
-            SELECT w.* FROM jsonb_to_recordset(p_tests)
-                   AS w(key text, name text, suite text, file text, tags jsonb)
-             WHERE NOT EXISTS (SELECT 1 FROM test_cases tc WHERE tc.identity_key = w.key
-                                 AND tc.project_id = p_project
-                                 AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me))
-               AND NOT EXISTS (SELECT 1 FROM test_case_aliases a WHERE a.project_id = p_project
-                                 AND a.owner = key_owner AND a.alias_key = w.key)
-        ), adopted AS (
-            UPDATE test_cases tc SET identity_key = m.key
-              FROM missing m
-             WHERE tc.project_id = p_project AND tc.identity_key IS NULL AND tc.status <> 'archived'
-               AND tc.name = m.name AND tc.category IS NOT DISTINCT FROM m.suite
-               AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
-               -- a case of the catalogue takes a key only from someone who may change it
-               AND app_may_write_case(tc.id)
-            RETURNING m.key
-        ), inserted AS (
-            INSERT INTO test_cases(id, name, category, identity_key, status, is_automated, author,
-                                   project_id, tags, metadata)
-            SELECT gen_random_uuid(), m.name, m.suite, m.key, 'active', true, me, p_project,
-                   coalesce(m.tags, '[]'::jsonb),
-                   CASE WHEN m.file IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file', m.file) END
-              FROM missing m
-             WHERE NOT EXISTS (SELECT 1 FROM adopted d WHERE d.key = m.key)
-            ON CONFLICT DO NOTHING
-            RETURNING id
-        )
-        SELECT coalesce(array_agg(id), '{}') INTO made FROM inserted;
-        -- a test whose name and category another key's case has (a parametrized test named
-        -- without its parameters): named by its key instead
-        WITH named AS (
-            INSERT INTO test_cases(id, name, category, identity_key, status, is_automated, author,
-                                   project_id, tags, metadata)
-            SELECT gen_random_uuid(),
-                   CASE WHEN length(w.key) <= 255 THEN w.key ELSE '…' || right(w.key, 254) END,
-                   w.suite, w.key, 'active', true, me, p_project, coalesce(w.tags, '[]'::jsonb),
-                   CASE WHEN w.file IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file', w.file) END
-              FROM jsonb_to_recordset(p_tests) AS w(key text, name text, suite text, file text, tags jsonb)
-             WHERE NOT EXISTS (SELECT 1 FROM test_cases tc WHERE tc.identity_key = w.key
-                                 AND tc.project_id = p_project
-                                 AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me))
-               AND NOT EXISTS (SELECT 1 FROM test_case_aliases a WHERE a.project_id = p_project
-                                 AND a.owner = key_owner AND a.alias_key = w.key)
-            ON CONFLICT DO NOTHING
-            RETURNING id
-        )
-        SELECT made || coalesce(array_agg(id), '{}') INTO made FROM named;
-    END IF;
-    -- a statement of its own: it sees the cases another writer created meanwhile (whose
-    -- insert won over this one's)
-    RETURN QUERY
-    SELECT w.key, coalesce(tc.id, a.test_case_id), coalesce(tc.id = ANY(made), false)
-      FROM jsonb_to_recordset(p_tests) AS w(key text)
-      LEFT JOIN test_cases tc ON tc.identity_key = w.key AND tc.project_id = p_project
-                             AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
-      LEFT JOIN test_case_aliases a ON tc.id IS NULL AND a.project_id = p_project
-                                   AND a.owner = key_owner AND a.alias_key = w.key
-     WHERE (tc.id IS NOT NULL OR a.test_case_id IS NOT NULL)
-       -- (a hashed anti-join: keys are never null)
-       AND w.key NOT IN (SELECT unnest(found_keys));
-END;
-$$;
-GRANT EXECUTE ON FUNCTION import_test_cases(UUID, BOOLEAN, JSONB) TO application_users;
 
 -- The steps of cases named by results: `p_steps` is a JSON array of {case, name}; steps the
 -- case has not got are appended to it (type custom), in the order given.
@@ -343,6 +245,138 @@ CREATE INDEX ix_test_runs_open_activity ON test_runs(last_activity_at)
     WHERE status IN ('pending', 'running');
 
 DROP FUNCTION refresh_test_run(UUID);
+
+-- Ends the runs nobody touched for `p_idle`: ABORTED, their open executions cancelled.
+-- Returns the runs it ended.
+CREATE FUNCTION abort_inactive_test_runs(p_idle INTERVAL) RETURNS SETOF UUID
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    ids UUID[];
+BEGIN
+    SELECT array_agg(id) INTO ids FROM (
+        SELECT id FROM test_runs
+         WHERE status IN ('pending', 'running') AND last_activity_at < now() - p_idle
+         ORDER BY last_activity_at LIMIT 1000
+           FOR UPDATE SKIP LOCKED) idle;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    UPDATE test_executions SET status = 'cancelled', completed_at = now()
+     WHERE test_run_id = ANY(ids) AND status IN ('pending', 'running');
+    RETURN QUERY
+    UPDATE test_runs SET status = 'aborted', completed_at = now()
+     WHERE id = ANY(ids) RETURNING id;
+END;
+$$;
+-- the server's own task calls it (as the owner); no request may
+REVOKE EXECUTE ON FUNCTION abort_inactive_test_runs(INTERVAL) FROM PUBLIC;
+"#;
+
+/// `import_test_cases` as this migration made it (migration 18 replaces it and restores it).
+pub(crate) const IMPORT_TEST_CASES: &str = r#"
+-- The cases of a batch of results, by key: `p_tests` is a JSON array of
+-- {key, name, suite, file, tags}. Known keys (and aliases) answer their case; unknown ones
+-- adopt a case of the same name and category that has no key yet, else create a case
+-- (unless `p_known_only`). A key absent from the answer could not be given a case (its name
+-- and category belong to a case with another key).
+CREATE FUNCTION import_test_cases(p_project UUID, p_known_only BOOLEAN, p_tests JSONB)
+RETURNS TABLE(key TEXT, test_case_id UUID, created BOOLEAN)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    me TEXT := app_user_id();
+    in_default BOOLEAN := p_project = '00000000-0000-0000-0000-000000000001';
+    key_owner TEXT := CASE WHEN p_project = '00000000-0000-0000-0000-000000000001'
+                           THEN coalesce(app_user_id(), '') ELSE '' END;
+    made UUID[] := '{}';
+    found_keys TEXT[];
+    found_ids UUID[];
+BEGIN
+    IF NOT app_may_report(p_project) THEN
+        RAISE EXCEPTION 'the caller may not report in project %', p_project USING ERRCODE = '42501';
+    END IF;
+    -- the keys known already (most, once a project's tests have been seen): one lookup
+    SELECT coalesce(array_agg(w.key), '{}'), coalesce(array_agg(coalesce(tc.id, a.test_case_id)), '{}')
+      INTO found_keys, found_ids
+      FROM jsonb_to_recordset(p_tests) AS w(key text)
+      LEFT JOIN test_cases tc ON tc.identity_key = w.key AND tc.project_id = p_project
+                             AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
+      LEFT JOIN test_case_aliases a ON tc.id IS NULL AND a.project_id = p_project
+                                   AND a.owner = key_owner AND a.alias_key = w.key
+     WHERE tc.id IS NOT NULL OR a.test_case_id IS NOT NULL;
+    RETURN QUERY SELECT k, i, false FROM unnest(found_keys, found_ids) AS f(k, i);
+    IF p_known_only OR cardinality(found_keys) >= jsonb_array_length(p_tests) THEN
+        RETURN;
+    END IF;
+    IF NOT p_known_only THEN
+        WITH missing AS (
+            SELECT w.* FROM jsonb_to_recordset(p_tests)
+                   AS w(key text, name text, suite text, file text, tags jsonb)
+             WHERE NOT EXISTS (SELECT 1 FROM test_cases tc WHERE tc.identity_key = w.key
+                                 AND tc.project_id = p_project
+                                 AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me))
+               AND NOT EXISTS (SELECT 1 FROM test_case_aliases a WHERE a.project_id = p_project
+                                 AND a.owner = key_owner AND a.alias_key = w.key)
+        ), adopted AS (
+            UPDATE test_cases tc SET identity_key = m.key
+              FROM missing m
+             WHERE tc.project_id = p_project AND tc.identity_key IS NULL AND tc.status <> 'archived'
+               AND tc.name = m.name AND tc.category IS NOT DISTINCT FROM m.suite
+               AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
+               -- a case of the catalogue takes a key only from someone who may change it
+               AND app_may_write_case(tc.id)
+            RETURNING m.key
+        ), inserted AS (
+            INSERT INTO test_cases(id, name, category, identity_key, status, is_automated, author,
+                                   project_id, tags, metadata)
+            SELECT gen_random_uuid(), m.name, m.suite, m.key, 'active', true, me, p_project,
+                   coalesce(m.tags, '[]'::jsonb),
+                   CASE WHEN m.file IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file', m.file) END
+              FROM missing m
+             WHERE NOT EXISTS (SELECT 1 FROM adopted d WHERE d.key = m.key)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+        )
+        SELECT coalesce(array_agg(id), '{}') INTO made FROM inserted;
+        -- a test whose name and category another key's case has (a parametrized test named
+        -- without its parameters): named by its key instead
+        WITH named AS (
+            INSERT INTO test_cases(id, name, category, identity_key, status, is_automated, author,
+                                   project_id, tags, metadata)
+            SELECT gen_random_uuid(),
+                   CASE WHEN length(w.key) <= 255 THEN w.key ELSE '…' || right(w.key, 254) END,
+                   w.suite, w.key, 'active', true, me, p_project, coalesce(w.tags, '[]'::jsonb),
+                   CASE WHEN w.file IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file', w.file) END
+              FROM jsonb_to_recordset(p_tests) AS w(key text, name text, suite text, file text, tags jsonb)
+             WHERE NOT EXISTS (SELECT 1 FROM test_cases tc WHERE tc.identity_key = w.key
+                                 AND tc.project_id = p_project
+                                 AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me))
+               AND NOT EXISTS (SELECT 1 FROM test_case_aliases a WHERE a.project_id = p_project
+                                 AND a.owner = key_owner AND a.alias_key = w.key)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+        )
+        SELECT made || coalesce(array_agg(id), '{}') INTO made FROM named;
+    END IF;
+    -- a statement of its own: it sees the cases another writer created meanwhile (whose
+    -- insert won over this one's)
+    RETURN QUERY
+    SELECT w.key, coalesce(tc.id, a.test_case_id), coalesce(tc.id = ANY(made), false)
+      FROM jsonb_to_recordset(p_tests) AS w(key text)
+      LEFT JOIN test_cases tc ON tc.identity_key = w.key AND tc.project_id = p_project
+                             AND (NOT in_default OR tc.author IS NOT DISTINCT FROM me)
+      LEFT JOIN test_case_aliases a ON tc.id IS NULL AND a.project_id = p_project
+                                   AND a.owner = key_owner AND a.alias_key = w.key
+     WHERE (tc.id IS NOT NULL OR a.test_case_id IS NOT NULL)
+       -- (a hashed anti-join: keys are never null)
+       AND w.key NOT IN (SELECT unnest(found_keys));
+END;
+$$;
+GRANT EXECUTE ON FUNCTION import_test_cases(UUID, BOOLEAN, JSONB) TO application_users;
+"#;
+
+/// `refresh_test_run(run, finish)` as this migration made it (migration 18 replaces it and
+/// restores it).
+pub(crate) const REFRESH_TEST_RUN: &str = r#"
 CREATE FUNCTION refresh_test_run(p_run UUID, p_finish BOOLEAN DEFAULT false) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -411,31 +445,6 @@ BEGIN
 END;
 $$;
 GRANT EXECUTE ON FUNCTION refresh_test_run(UUID, BOOLEAN) TO application_users;
-
--- Ends the runs nobody touched for `p_idle`: ABORTED, their open executions cancelled.
--- Returns the runs it ended.
-CREATE FUNCTION abort_inactive_test_runs(p_idle INTERVAL) RETURNS SETOF UUID
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    ids UUID[];
-BEGIN
-    SELECT array_agg(id) INTO ids FROM (
-        SELECT id FROM test_runs
-         WHERE status IN ('pending', 'running') AND last_activity_at < now() - p_idle
-         ORDER BY last_activity_at LIMIT 1000
-           FOR UPDATE SKIP LOCKED) idle;
-    IF ids IS NULL THEN
-        RETURN;
-    END IF;
-    UPDATE test_executions SET status = 'cancelled', completed_at = now()
-     WHERE test_run_id = ANY(ids) AND status IN ('pending', 'running');
-    RETURN QUERY
-    UPDATE test_runs SET status = 'aborted', completed_at = now()
-     WHERE id = ANY(ids) RETURNING id;
-END;
-$$;
--- the server's own task calls it (as the owner); no request may
-REVOKE EXECUTE ON FUNCTION abort_inactive_test_runs(INTERVAL) FROM PUBLIC;
 "#;
 
 const DOWN: &str = r#"
@@ -543,7 +552,10 @@ ALTER TABLE test_executions DROP COLUMN duration_ms;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
+        let db = manager.get_connection();
+        db.execute_unprepared(UP).await?;
+        db.execute_unprepared(IMPORT_TEST_CASES).await?;
+        db.execute_unprepared(REFRESH_TEST_RUN).await?;
         Ok(())
     }
 

@@ -906,17 +906,6 @@ async fn row_under_a_hidden_or_missing_parent_then_both_reported_as_a_missing_pa
                 "INSERT INTO test_artifacts(test_execution_id, artifact_type, file_name, file_path) VALUES ('{r1}', 'log', 'f', '/f')"
             ),
         ),
-        (
-            "test_result_reports",
-            format!(
-                "INSERT INTO test_result_reports(test_run_id, idempotency_key, test_execution_id) VALUES ('{}', 'k', '{}')",
-                w.a_run, w.b_execution
-            ),
-            format!(
-                "INSERT INTO test_result_reports(test_run_id, idempotency_key, test_execution_id) VALUES ('{r1}', 'k', '{}')",
-                w.b_execution
-            ),
-        ),
     ];
     for (table, hidden, missing) in rows {
         let (key, key_state) = refused(&conn, false, &missing).await;

@@ -114,6 +114,60 @@ async fn report_results_then_each_item_written_with_its_steps_and_artifacts() {
     assert_eq!(count(&pool, "test_result_reports").await, 3);
 }
 
+#[tokio::test]
+async fn delete_an_execution_or_a_run_then_their_result_keys_go_with_them() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    let run = run_of(&app, 3, 0).await;
+    let body = report_results(
+        &app,
+        run.id,
+        vec![
+            item("a", run.cases[0], "PASSED"),
+            item("b", run.cases[1], "FAILED"),
+            item("c", run.cases[2], "SKIPPED"),
+        ],
+    )
+    .await;
+    assert_eq!(outcomes(&body), [written(), written(), written()], "{body}");
+    let keys = |run: Uuid| {
+        let pool = pool.clone();
+        async move {
+            let keys: Vec<(String,)> = query_as(
+                "SELECT idempotency_key FROM test_result_reports WHERE test_run_id = $1
+                 ORDER BY idempotency_key",
+            )
+            .bind(run)
+            .fetch_all(&pool)
+            .await
+            .expect("keys");
+            keys.into_iter().map(|(k,)| k).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(keys(run.id).await, ["a", "b", "c"]);
+    sqlx::query("DELETE FROM test_executions WHERE id = $1")
+        .bind(run.executions[1])
+        .execute(&pool)
+        .await
+        .expect("delete an execution");
+    assert_eq!(
+        keys(run.id).await,
+        ["a", "c"],
+        "the deleted execution's key"
+    );
+    sqlx::query("DELETE FROM test_runs WHERE id = $1")
+        .bind(run.id)
+        .execute(&pool)
+        .await
+        .expect("delete the run");
+    assert_eq!(
+        keys(run.id).await,
+        Vec::<String>::new(),
+        "the deleted run's keys"
+    );
+    assert_eq!(count(&pool, "test_result_reports").await, 0);
+}
+
 /// A batch of two valid items and one of each kind of invalid one, over a run of six cases of
 /// two steps, the fifth of which already PASSED.
 fn mixed_batch(run: &crate::helpers::runs::Run) -> Vec<Value> {
