@@ -50,6 +50,10 @@ pub const ERRORS_SHOWN: usize = 100;
 /// Longest an import waits for its turn before it is answered 429.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often an import recounts its run's counters (a recount reads the whole run, so once a
+/// batch would grow with the run's size); the first batch and the end always recount.
+const RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -677,6 +681,8 @@ impl Drop for StopOnDrop {
 /// What the batches did.
 #[derive(Default)]
 struct Tally {
+    /// When the run was last recounted.
+    recounted: Option<std::time::Instant>,
     accepted: u64,
     duplicates: u64,
     rejected: u64,
@@ -717,12 +723,20 @@ impl Tally {
             })
             .collect();
         let items = batch.items;
+        let recount = self.recounted.is_none_or(|t| t.elapsed() >= RECOUNT_EVERY);
+        let options = WriteOptions {
+            known_only,
+            recount,
+        };
         let outcomes = in_transaction(importer, move |tx| {
-            Box::pin(async move {
-                crate::runs::service::bulk::write(tx, run, items, WriteOptions { known_only }).await
-            })
+            Box::pin(
+                async move { crate::runs::service::bulk::write(tx, run, items, options).await },
+            )
         })
         .await?;
+        if recount {
+            self.recounted = Some(std::time::Instant::now());
+        }
         for (outcome, (place, key)) in outcomes.into_iter().zip(places) {
             if outcome.duplicate {
                 self.duplicates += 1;
@@ -832,6 +846,8 @@ async fn end_run(
             if finish {
                 crate::runs::service::lifecycle::finish_run(tx, run).await
             } else {
+                // the last batches' counts (batches recount at intervals)
+                crate::runs::service::refresh_run(tx, run).await?;
                 crate::runs::service::get_run(tx, run)
                     .await?
                     .ok_or_else(|| AppError::not_found("TestRun", run))

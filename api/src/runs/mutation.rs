@@ -255,6 +255,7 @@ impl RunsMutation {
                         results,
                         service::bulk::WriteOptions {
                             known_only: known_tests_only.unwrap_or(false),
+                            recount: true,
                         },
                     )
                     .await?;

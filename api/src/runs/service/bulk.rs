@@ -100,10 +100,13 @@ pub struct ResultItem {
 }
 
 /// How results are written.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct WriteOptions {
     /// Results for unknown keys are rejected instead of creating cases.
     pub known_only: bool,
+    /// Whether the run's counters and status are recounted after the write. An import
+    /// recounts at intervals and at its end; every other writer after each write.
+    pub recount: bool,
 }
 
 fn rejected(key: &str, error: AppError) -> ReportItemResult {
@@ -321,6 +324,8 @@ struct Planned {
     item: usize,
     /// The execution of each attempt, oldest first (the last one is the item's).
     executions: Vec<(Uuid, i32)>,
+    /// Whether the first of them is the case's open attempt (completed, not inserted).
+    completes_open: bool,
 }
 
 /// Writes results into a run; one outcome per item, in input order.
@@ -395,6 +400,7 @@ pub async fn write(
     // for its own cases only: nothing is created for it)
     let options = WriteOptions {
         known_only: options.known_only || !run.ad_hoc,
+        ..options
     };
     let case_of_key = cases_by_key(conn, &run, &items, &live, options).await?;
     // cases given by id: an ad-hoc run takes those of its project the caller sees (a suite
@@ -484,7 +490,7 @@ pub async fn write(
     let mut planned: Vec<Planned> = Vec::new();
     for &i in &live {
         let item = &items[i];
-        let verdict = (|| -> AppResult<Vec<(Uuid, i32)>> {
+        let verdict = (|| -> AppResult<(Vec<(Uuid, i32)>, bool)> {
             let case = case_of(item).ok_or_else(|| match &item.test {
                 TestRef::Key(k) if options.known_only => AppError::not_found("TestCase", &k.key),
                 TestRef::Key(k) => AppError::conflict(
@@ -507,19 +513,19 @@ pub async fn write(
                     "the test case has another result in this report",
                 ));
             }
-            let first = match latest.get(&case).copied() {
+            let (first, completes_open) = match latest.get(&case).copied() {
                 Some((execution, attempt, ExecutionStatus::Pending | ExecutionStatus::Running)) => {
-                    (execution, attempt)
+                    ((execution, attempt), true)
                 }
                 // an ad-hoc run takes a re-run's result as the case's next attempt
-                Some((_, attempt, _)) if run.ad_hoc => (Uuid::now_v7(), attempt + 1),
+                Some((_, attempt, _)) if run.ad_hoc => ((Uuid::now_v7(), attempt + 1), false),
                 Some((_, _, status)) => {
                     return Err(AppError::conflict(
                         Some(&format!("{}.testCaseId", item.field)),
                         format!("the case's latest execution is {}", status_name(status)),
                     ));
                 }
-                None if run.ad_hoc => (Uuid::now_v7(), 0),
+                None if run.ad_hoc => ((Uuid::now_v7(), 0), false),
                 None => {
                     return Err(AppError::bad_input(
                         format!("{}.testCaseId", item.field),
@@ -541,12 +547,13 @@ pub async fn write(
             for n in 1..=item.earlier.len() as i32 {
                 executions.push((Uuid::now_v7(), first.1 + n));
             }
-            Ok(executions)
+            Ok((executions, completes_open))
         })();
         match verdict {
-            Ok(executions) => planned.push(Planned {
+            Ok((executions, completes_open)) => planned.push(Planned {
                 item: i,
                 executions,
+                completes_open,
             }),
             Err(e) => outcome[i] = Some(rejected(&item.idempotency_key, e)),
         }
@@ -555,7 +562,9 @@ pub async fn write(
     if !planned.is_empty() {
         let step_ids = steps_by_name(conn, &items, &planned, &case_of).await?;
         write_batch(conn, &run, &items, &planned, &case_of, &step_ids).await?;
-        refresh_run(conn, run_id).await?;
+        if options.recount {
+            refresh_run(conn, run_id).await?;
+        }
         for p in &planned {
             let last = p.executions.last().map(|e| e.0);
             outcome[p.item] = Some(accepted(&items[p.item].idempotency_key, last, false));
@@ -572,7 +581,8 @@ pub async fn write(
         .collect())
 }
 
-/// The cases of the batch's results given by key (`import_test_cases`, migration 17).
+/// The cases of the batch's results given by key (`known_test_cases`, then
+/// `import_test_cases` for the keys not known yet: migrations 17 and 18).
 async fn cases_by_key(
     conn: &impl ConnectionTrait,
     run: &entity::test_run::Model,
@@ -586,30 +596,53 @@ async fn cases_by_key(
         if let TestRef::Key(k) = &items[i].test
             && seen.insert(k.key.as_str())
         {
-            tests.push(json!({
-                "key": k.key, "name": k.name, "suite": k.suite, "file": k.file, "tags": k.tags,
-            }));
+            tests.push(k);
         }
     }
     if tests.is_empty() {
         return Ok(HashMap::new());
     }
-    // in one order for every writer: concurrent imports of overlapping new keys take their
-    // insert locks in the same order and cannot deadlock
-    tests.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
-    conn.query_all_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT key, test_case_id FROM import_test_cases($1, $2, $3::jsonb)",
-        [
-            run.project_id.into(),
-            options.known_only.into(),
-            Value::Array(tests).into(),
-        ],
-    ))
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("", "key")?, r.try_get("", "test_case_id")?)))
-    .collect()
+    let answer = |rows: Vec<sea_orm::QueryResult>| -> AppResult<Vec<(String, Uuid)>> {
+        rows.iter()
+            .map(|r| Ok((r.try_get("", "key")?, r.try_get("", "test_case_id")?)))
+            .collect()
+    };
+    // the keys known already (all of them, once a project's tests have been seen): by key alone
+    let keys: Vec<String> = tests.iter().map(|k| k.key.clone()).collect();
+    let mut found: HashMap<String, Uuid> = answer(
+        conn.query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT key, test_case_id FROM known_test_cases($1, $2::text[])",
+            [run.project_id.into(), keys.into()],
+        ))
+        .await?,
+    )?
+    .into_iter()
+    .collect();
+    tests.retain(|k| !found.contains_key(&k.key));
+    if tests.is_empty() || options.known_only {
+        return Ok(found);
+    }
+    // the others, created; in one order for every writer: concurrent imports of overlapping
+    // new keys take their insert locks in the same order and cannot deadlock
+    tests.sort_by(|a, b| a.key.cmp(&b.key));
+    let missing: Vec<Value> = tests
+        .iter()
+        .map(|k| {
+            json!({
+                "key": k.key, "name": k.name, "suite": k.suite, "file": k.file, "tags": k.tags,
+            })
+        })
+        .collect();
+    found.extend(answer(
+        conn.query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT key, test_case_id FROM import_test_cases($1, false, $2::jsonb)",
+            [run.project_id.into(), Value::Array(missing).into()],
+        ))
+        .await?,
+    )?);
+    Ok(found)
 }
 
 /// The ids of the steps the batch names (`import_test_steps`, migration 17: a step a case has
@@ -649,9 +682,75 @@ async fn steps_by_name(
     .collect()
 }
 
+/// Rows of `test_executions` as typed arrays, one per column (`unnest`: no JSON to build or
+/// parse for the bulk of an import). The driver's arrays carry no NULL elements: a duration of
+/// -1, an error flagged absent and metadata '' stand for NULL.
+#[derive(Default)]
+struct ExecutionRows {
+    id: Vec<Uuid>,
+    case: Vec<Uuid>,
+    attempt: Vec<i32>,
+    status: Vec<String>,
+    started: Vec<Timestamp>,
+    duration_ms: Vec<i32>,
+    error: Vec<String>,
+    no_error: Vec<bool>,
+    metadata: Vec<String>,
+}
+
+/// `ExecutionRows` as a row source; its columns are parameters $1 to $9.
+const EXECUTION_ROWS: &str =
+    "(SELECT id, tc, attempt, status, started, nullif(duration, -1) AS duration,
+        CASE WHEN no_error THEN NULL ELSE error END AS error,
+        CASE WHEN meta = '' THEN NULL ELSE meta::jsonb END AS meta
+   FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[], $6::int[],
+               $7::text[], $8::bool[], $9::text[])
+        AS u(id, tc, attempt, status, started, duration, error, no_error, meta)) r";
+
+impl ExecutionRows {
+    fn push(&mut self, id: Uuid, case: Uuid, attempt: i32, started: Timestamp, data: &AttemptData) {
+        self.id.push(id);
+        self.case.push(case);
+        self.attempt.push(attempt);
+        self.status.push(data.status.to_value());
+        self.started.push(started);
+        self.duration_ms.push(data.duration_ms.unwrap_or(-1));
+        self.error
+            .push(data.error_message.clone().unwrap_or_default());
+        self.no_error.push(data.error_message.is_none());
+        self.metadata.push(
+            data.metadata
+                .as_ref()
+                .map_or_else(String::new, Value::to_string),
+        );
+    }
+
+    fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// Parameters $1 to $9, then `more`.
+    fn values(self, more: impl IntoIterator<Item = sea_orm::Value>) -> Vec<sea_orm::Value> {
+        let mut values: Vec<sea_orm::Value> = vec![
+            self.id.into(),
+            self.case.into(),
+            self.attempt.into(),
+            self.status.into(),
+            self.started.into(),
+            self.duration_ms.into(),
+            self.error.into(),
+            self.no_error.into(),
+            self.metadata.into(),
+        ];
+        values.extend(more);
+        values
+    }
+}
+
 /// The multi-row writes of the accepted items: each table's rows travel as one JSON array
-/// (`jsonb_to_recordset`), which carries NULLs that SQL arrays of parameters cannot. An
-/// execution is inserted, or (the case's open attempt) completed, by one upsert.
+/// (`jsonb_to_recordset`), which carries NULLs that SQL arrays of parameters cannot. New
+/// attempts are plainly inserted (most rows of an import); open attempts (a suite run's) are
+/// completed by an upsert.
 async fn write_batch(
     conn: &impl ConnectionTrait,
     run: &entity::test_run::Model,
@@ -661,38 +760,37 @@ async fn write_batch(
     step_ids: &HashMap<(Uuid, String), Uuid>,
 ) -> AppResult<()> {
     use chrono::SubsecRound;
-    // PostgreSQL keeps microseconds: truncated here, the start computed from it (sent as JSON
-    // text, which PostgreSQL would round) and the completion (a binary parameter, which the
-    // driver truncates) stay exactly `duration` apart
+    // PostgreSQL keeps microseconds: truncated here, so that the start computed from it and
+    // the completion stay exactly `duration` apart
     let now = chrono::Utc::now().fixed_offset().trunc_subsecs(6);
-    let mut executions = Vec::with_capacity(planned.len());
+    // new attempts, inserted; open attempts (a suite run's), completed
+    let mut executions = ExecutionRows::default();
+    let mut completed = ExecutionRows::default();
     let mut steps = Vec::new();
     let mut artifacts = Vec::new();
-    let mut reports = Vec::with_capacity(planned.len());
+    let mut report_keys = Vec::with_capacity(planned.len());
+    let mut report_executions = Vec::with_capacity(planned.len());
     for p in planned {
         let item = &items[p.item];
         let Some(case) = case_of(item) else { continue };
         let attempts = item.earlier.iter().chain([&item.last]);
-        for ((execution, attempt), data) in p.executions.iter().zip(attempts) {
+        for (n, ((execution, attempt), data)) in p.executions.iter().zip(attempts).enumerate() {
             let ms = data.duration_ms.unwrap_or(0);
             let started = item
                 .started_at
                 .unwrap_or_else(|| now - chrono::Duration::milliseconds(i64::from(ms)));
-            executions.push(json!({
-                "id": execution,
-                "tc": case,
-                "attempt": attempt,
-                "status": data.status.to_value(),
-                "started": started,
-                "duration": data.duration_ms,
-                "error": data.error_message,
-                "meta": data.metadata,
-            }));
+            let rows = if n == 0 && p.completes_open {
+                &mut completed
+            } else {
+                &mut executions
+            };
+            rows.push(*execution, case, *attempt, started, data);
         }
         let Some(&(last, _)) = p.executions.last() else {
             continue;
         };
-        reports.push(json!({ "key": item.idempotency_key, "exec": last }));
+        report_keys.push(item.idempotency_key.clone());
+        report_executions.push(last);
         for s in &item.steps {
             let step = match &s.step {
                 StepRef::Id(id) => Some(*id),
@@ -727,35 +825,49 @@ async fn write_batch(
         }
     }
 
-    conn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
+    // $10 the completion, $11 the run, $12 its configuration
+    let insert = format!(
         "INSERT INTO test_executions(id, test_case_id, test_run_id, configuration_id, status,
                                      started_at, completed_at, duration_ms, error_message,
                                      execution_metadata, retry_attempt)
-         SELECT r.id, r.tc, $3, $4, r.status, r.started, $2::timestamptz, r.duration,
+         SELECT r.id, r.tc, $11, $12, r.status, r.started, $10::timestamptz, r.duration,
                 r.error, r.meta, r.attempt
-         FROM jsonb_to_recordset($1::jsonb)
-              AS r(id uuid, tc uuid, attempt int, status text, started timestamptz,
-                   duration int, error text, meta jsonb)
-         ON CONFLICT (id) DO UPDATE SET
-             status = EXCLUDED.status,
-             started_at = coalesce(test_executions.started_at, EXCLUDED.started_at),
-             completed_at = EXCLUDED.completed_at,
-             -- without a duration: the time since the open attempt started
-             duration_ms = coalesce(EXCLUDED.duration_ms,
-                 greatest(0, least($5, extract(epoch FROM EXCLUDED.completed_at
-                     - coalesce(test_executions.started_at, EXCLUDED.started_at)) * 1000))::int),
-             error_message = EXCLUDED.error_message,
-             execution_metadata = coalesce(EXCLUDED.execution_metadata, test_executions.execution_metadata)",
-        [
-            Value::Array(executions).into(),
-            now.into(),
-            run.id.into(),
-            run.configuration_id.into(),
-            (crate::input::DURATION_MAX_SECONDS * 1000).into(),
-        ],
-    ))
-    .await?;
+         FROM {EXECUTION_ROWS}"
+    );
+    let context = || [now.into(), run.id.into(), run.configuration_id.into()];
+    if !completed.is_empty() {
+        // an upsert: an open attempt deleted meanwhile is written anew rather than lost
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "{insert}
+                 ON CONFLICT (id) DO UPDATE SET
+                     status = EXCLUDED.status,
+                     started_at = coalesce(test_executions.started_at, EXCLUDED.started_at),
+                     completed_at = EXCLUDED.completed_at,
+                     -- without a duration: the time since the open attempt started
+                     duration_ms = coalesce(EXCLUDED.duration_ms,
+                         greatest(0, least($13, extract(epoch FROM EXCLUDED.completed_at
+                             - coalesce(test_executions.started_at, EXCLUDED.started_at)) * 1000))::int),
+                     error_message = EXCLUDED.error_message,
+                     execution_metadata = coalesce(EXCLUDED.execution_metadata, test_executions.execution_metadata)"
+            ),
+            completed.values(
+                context()
+                    .into_iter()
+                    .chain([(crate::input::DURATION_MAX_SECONDS * 1000).into()]),
+            ),
+        ))
+        .await?;
+    }
+    if !executions.is_empty() {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            insert,
+            executions.values(context()),
+        ))
+        .await?;
+    }
 
     if !steps.is_empty() {
         conn.execute_raw(Statement::from_sql_and_values(
@@ -792,8 +904,8 @@ async fn write_batch(
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO test_result_reports(test_run_id, idempotency_key, test_execution_id)
-         SELECT $1, r.key, r.exec FROM jsonb_to_recordset($2::jsonb) AS r(key text, exec uuid)",
-        [run.id.into(), Value::Array(reports).into()],
+         SELECT $1, r.key, r.exec FROM unnest($2::text[], $3::uuid[]) AS r(key, exec)",
+        [run.id.into(), report_keys.into(), report_executions.into()],
     ))
     .await?;
     Ok(())
