@@ -44,6 +44,7 @@
 
 pub mod analytics;
 pub mod archive;
+pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod catalog;

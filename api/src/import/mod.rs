@@ -1001,10 +1001,6 @@ fn artifact_type(content_type: Option<&str>, path: &str) -> ArtifactType {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The idempotency key of a test's result in a run: its identity key (hashed when longer
 /// than fits) and a digest of what the result says. The same report sent again finds its
 /// keys (duplicates, nothing changes); a re-run job's different result for the test is a new
@@ -1017,12 +1013,12 @@ fn idempotency_key(r: &TestResult) -> String {
         said.update(a.message.as_deref().unwrap_or("").as_bytes());
         said.update(b"\n");
     }
-    let said = hex(&said.finalize()[..8]);
+    let said = crate::artifacts::store::hex(&said.finalize()[..8]);
     if r.key.len() <= 180 {
         format!("{}#{said}", r.key)
     } else {
         let key = sha2::Sha256::digest(r.key.as_bytes());
-        format!("sha256:{}#{said}", hex(&key[..20]))
+        format!("sha256:{}#{said}", crate::artifacts::store::hex(&key[..20]))
     }
 }
 
