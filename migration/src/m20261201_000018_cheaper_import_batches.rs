@@ -12,7 +12,7 @@
 //! - `test_result_reports` (the idempotency keys of results) loses its foreign keys: each
 //!   result paid two referential checks against rows its own transaction had just written or
 //!   locked (a sixth of an import's statement time). What they did on delete, triggers do:
-//!   the keys of deleted executions and runs go with them.
+//!   the keys of deleted (or truncated) executions and runs go with them.
 
 use sea_orm_migration::prelude::*;
 
@@ -29,7 +29,9 @@ ALTER TABLE test_result_reports
 CREATE FUNCTION forget_result_reports() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'test_executions' THEN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE test_result_reports;
+    ELSIF TG_TABLE_NAME = 'test_executions' THEN
         DELETE FROM test_result_reports r USING old_rows o WHERE r.test_execution_id = o.id;
     ELSE
         DELETE FROM test_result_reports r USING old_rows o WHERE r.test_run_id = o.id;
@@ -41,6 +43,10 @@ CREATE TRIGGER test_executions_forget_reports AFTER DELETE ON test_executions
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION forget_result_reports();
 CREATE TRIGGER test_runs_forget_reports AFTER DELETE ON test_runs
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION forget_result_reports();
+CREATE TRIGGER test_executions_truncate_reports AFTER TRUNCATE ON test_executions
+    FOR EACH STATEMENT EXECUTE FUNCTION forget_result_reports();
+CREATE TRIGGER test_runs_truncate_reports AFTER TRUNCATE ON test_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION forget_result_reports();
 
 -- The cases of known keys (and aliases) in a project, for a caller who may report there: the
 -- first lookup of a batch of results, by key alone (`import_test_cases` then takes the rest).
@@ -48,7 +54,7 @@ CREATE FUNCTION known_test_cases(p_project UUID, p_keys TEXT[])
 RETURNS TABLE(key TEXT, test_case_id UUID)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    me TEXT := coalesce(app_user_id(), '');
+    me TEXT := app_user_id();
 BEGIN
     IF NOT app_may_report(p_project) THEN
         RAISE EXCEPTION 'the caller may not report in project %', p_project USING ERRCODE = '42501';
@@ -62,11 +68,11 @@ BEGIN
         SELECT w.k, coalesce(tc.id, a.test_case_id)
           FROM unnest(p_keys) AS w(k)
           LEFT JOIN test_cases tc
-                 ON tc.identity_key = w.k AND coalesce(tc.author, '') = me
+                 ON tc.identity_key = w.k AND tc.author IS NOT DISTINCT FROM me
                 AND tc.project_id = '00000000-0000-0000-0000-000000000001'
           LEFT JOIN test_case_aliases a
                  ON tc.id IS NULL AND a.project_id = '00000000-0000-0000-0000-000000000001'
-                AND a.owner = me AND a.alias_key = w.k
+                AND a.owner = coalesce(me, '') AND a.alias_key = w.k
          WHERE tc.id IS NOT NULL OR a.test_case_id IS NOT NULL;
     ELSE
         RETURN QUERY
@@ -260,6 +266,8 @@ $$;
 
 const DOWN: &str = r#"
 DROP FUNCTION known_test_cases(UUID, TEXT[]);
+DROP TRIGGER test_runs_truncate_reports ON test_runs;
+DROP TRIGGER test_executions_truncate_reports ON test_executions;
 DROP TRIGGER test_runs_forget_reports ON test_runs;
 DROP TRIGGER test_executions_forget_reports ON test_executions;
 DROP FUNCTION forget_result_reports();

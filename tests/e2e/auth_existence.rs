@@ -924,6 +924,25 @@ async fn row_under_a_hidden_or_missing_parent_then_both_reported_as_a_missing_pa
         assert_eq!(hidden, key, "{table}: a hidden parent");
         assert_eq!(missing, key, "{table}: a missing parent");
     }
+    // results' keys hold no foreign key (migration 18): the policy alone refuses Bob's key under
+    // Alice's run and under a run that does not exist, and both are answered as a missing run
+    let key_row = |run: Uuid| {
+        format!(
+            "INSERT INTO test_result_reports(test_run_id, idempotency_key, test_execution_id) VALUES ('{run}', 'k', '{}')",
+            w.b_execution
+        )
+    };
+    let (hidden, hidden_state) = refused(&conn, true, &key_row(w.a_run)).await;
+    let (missing, missing_state) = refused(&conn, true, &key_row(r1)).await;
+    assert_eq!(
+        (hidden_state.as_str(), missing_state.as_str()),
+        ("42501", "42501")
+    );
+    assert!(
+        hidden.starts_with("BadUserInput") && hidden.contains("no such test run"),
+        "{hidden}"
+    );
+    assert_eq!(missing, hidden, "a missing run is answered as a hidden one");
     let _ = conn.close().await;
 }
 

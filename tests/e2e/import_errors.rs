@@ -4,9 +4,12 @@
 //! bound (declared, streamed or inflated), deep nesting, bad parameters, unknown tests.
 
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::catalog::count;
 use crate::helpers::import::{code, fixture_bytes, import, junit};
+use crate::helpers::q::query_scalar;
+use crate::helpers::runs::{counters, recount};
 use crate::helpers::{spawn_app, spawn_app_with};
 
 /// Nothing of a refused import was written.
@@ -373,4 +376,45 @@ async fn known_tests_only_refuses_results_for_tests_without_a_case() {
         "{answer}"
     );
     assert_eq!(count(&pool, "test_cases").await, cases);
+}
+
+#[tokio::test]
+async fn an_import_stopped_part_way_leaves_its_runs_counters_exact() {
+    // batches recount the run at intervals: an import cut short by its time bound must still
+    // leave the counters of what it wrote exact
+    let options = api::config::ServerOptions {
+        import: api::config::ImportLimits {
+            // far less than the file takes, far more than reading it before the first batch
+            timeout: std::time::Duration::from_secs(15),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = spawn_app_with(options).await;
+    let pool = app.db.pool().await;
+    let (status, answer) = import(&app, "runKey=cut", junit("cut", 300_000, 3_000)).await;
+    assert_eq!(status, 504, "{answer}");
+    assert_eq!(code(&answer), "TIMEOUT");
+    let run: Uuid = query_scalar("SELECT id FROM test_runs WHERE run_key = 'cut'")
+        .fetch_one(&pool)
+        .await
+        .expect("the run");
+    // the recount follows the stopped import; the executions it wrote stay
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (stored, actual) = (counters(&pool, run).await, recount(&pool, run).await);
+        if stored == actual {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "counters {stored:?}, executions {actual:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let written = recount(&pool, run).await;
+    assert!(
+        written.total > 0 && written.total < 300_000,
+        "the import was cut part way: {written:?}"
+    );
 }

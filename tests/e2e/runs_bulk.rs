@@ -115,7 +115,7 @@ async fn report_results_then_each_item_written_with_its_steps_and_artifacts() {
 }
 
 #[tokio::test]
-async fn delete_an_execution_or_a_run_then_their_result_keys_go_with_them() {
+async fn delete_or_truncate_executions_or_runs_then_their_result_keys_go_with_them() {
     let app = spawn_app().await;
     let pool = app.db.pool().await;
     let run = run_of(&app, 3, 0).await;
@@ -166,6 +166,29 @@ async fn delete_an_execution_or_a_run_then_their_result_keys_go_with_them() {
         "the deleted run's keys"
     );
     assert_eq!(count(&pool, "test_result_reports").await, 0);
+
+    // and a truncated table's
+    let again = run_of(&app, 2, 0).await;
+    let body = report_results(
+        &app,
+        again.id,
+        vec![
+            item("d", again.cases[0], "PASSED"),
+            item("e", again.cases[1], "PASSED"),
+        ],
+    )
+    .await;
+    assert_eq!(outcomes(&body), [written(), written()], "{body}");
+    assert_eq!(keys(again.id).await, ["d", "e"]);
+    sqlx::query("TRUNCATE test_executions CASCADE")
+        .execute(&pool)
+        .await
+        .expect("truncate");
+    assert_eq!(
+        count(&pool, "test_result_reports").await,
+        0,
+        "the truncated executions' keys"
+    );
 }
 
 /// A batch of two valid items and one of each kind of invalid one, over a run of six cases of

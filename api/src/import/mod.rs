@@ -630,6 +630,14 @@ pub async fn import(
     let (format, first) =
         parse_with(spooled.clone(), importer.max_bytes, request.format, first).await?;
     let run = target_run(importer, &request, first).await?;
+    // batches recount the run at intervals: whatever ends the import (an error, the client
+    // going away, success) leaves its counters exact
+    let stale = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _recount = RecountWhenDropped {
+        importer: importer.clone(),
+        run: run.id,
+        stale: stale.clone(),
+    };
 
     // batches through a bounded channel, written as they come
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -645,7 +653,10 @@ pub async fn import(
     let run_id = run.id;
     let writer = async move {
         let mut rx = rx;
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            stale,
+            ..Tally::default()
+        };
         while let Some(batch) = rx.recv().await {
             if let Err(e) = tally.write(importer, run_id, batch, known_only).await {
                 // the parser's next batch finds the channel closed and stops reading
@@ -658,7 +669,11 @@ pub async fn import(
     let (parsed, written) = tokio::join!(parser, writer);
     let tally = written?;
     parsed?;
-    let run = end_run(importer, run.id, request.finish).await?;
+    let stale = tally.stale.load(std::sync::atomic::Ordering::Acquire);
+    let run = end_run(importer, run.id, request.finish, stale).await?;
+    tally
+        .stale
+        .store(false, std::sync::atomic::Ordering::Release);
     Ok(ImportSummary {
         format,
         run,
@@ -678,11 +693,43 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// Recounts the run when dropped while batches written since its last recount are not
+/// counted yet (an import that failed or was dropped part way).
+struct RecountWhenDropped {
+    importer: Importer,
+    run: Uuid,
+    stale: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for RecountWhenDropped {
+    fn drop(&mut self) {
+        if !self.stale.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let importer = self.importer.clone();
+        let run = self.run;
+        runtime.spawn(async move {
+            let recounted = in_transaction(&importer, move |tx| {
+                Box::pin(async move { crate::runs::service::refresh_run(tx, run).await })
+            })
+            .await;
+            if let Err(e) = recounted {
+                tracing::warn!(error = ?e, %run, "recounting the run of a stopped import failed");
+            }
+        });
+    }
+}
+
 /// What the batches did.
 #[derive(Default)]
 struct Tally {
     /// When the run was last recounted.
     recounted: Option<std::time::Instant>,
+    /// Whether a batch was written since (shared with the import's [`RecountWhenDropped`]).
+    stale: Arc<std::sync::atomic::AtomicBool>,
     accepted: u64,
     duplicates: u64,
     rejected: u64,
@@ -736,6 +783,10 @@ impl Tally {
         .await?;
         if recount {
             self.recounted = Some(std::time::Instant::now());
+        }
+        if outcomes.iter().any(|o| o.ok && !o.duplicate) {
+            self.stale
+                .store(!recount, std::sync::atomic::Ordering::Release);
         }
         for (outcome, (place, key)) in outcomes.into_iter().zip(places) {
             if outcome.duplicate {
@@ -835,19 +886,22 @@ async fn target_run(
     Ok(run)
 }
 
-/// The run after the import, finished when asked.
+/// The run after the import, finished when asked (recounted first when `stale`: batches
+/// written since the last recount).
 async fn end_run(
     importer: &Importer,
     run: Uuid,
     finish: bool,
+    stale: bool,
 ) -> Result<entity::test_run::Model, Refusal> {
     Ok(in_transaction(importer, move |tx| {
         Box::pin(async move {
             if finish {
                 crate::runs::service::lifecycle::finish_run(tx, run).await
             } else {
-                // the last batches' counts (batches recount at intervals)
-                crate::runs::service::refresh_run(tx, run).await?;
+                if stale {
+                    crate::runs::service::refresh_run(tx, run).await?;
+                }
                 crate::runs::service::get_run(tx, run)
                     .await?
                     .ok_or_else(|| AppError::not_found("TestRun", run))
