@@ -121,6 +121,7 @@ impl Cli {
                 max_bytes: self.import_max_bytes,
                 timeout: self.import_timeout,
                 concurrent: self.max_concurrent_imports,
+                recount_every: DEFAULT_IMPORT_RECOUNT_EVERY,
             },
             run_inactivity_timeout: self.run_inactivity_timeout,
         }
@@ -216,6 +217,9 @@ pub const DEFAULT_CONCURRENT_IMPORTS: usize = 4;
 /// Default time an import may take (`--import-timeout`).
 pub const DEFAULT_IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Default interval of an import's recounts: live counters every 2 s.
+pub const DEFAULT_IMPORT_RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Bounds on report imports (`POST /api/v1/import`, `importResults`).
 #[derive(Debug, Clone, Copy)]
 pub struct ImportLimits {
@@ -225,6 +229,9 @@ pub struct ImportLimits {
     pub timeout: std::time::Duration,
     /// Imports at once (per server process); more are answered 429.
     pub concurrent: usize,
+    /// How often an import recounts its run's counters (a recount reads the whole run, so
+    /// once a batch would grow with the run's size); the first batch and the end always do.
+    pub recount_every: std::time::Duration,
 }
 
 impl Default for ImportLimits {
@@ -233,6 +240,7 @@ impl Default for ImportLimits {
             max_bytes: DEFAULT_MAX_IMPORT_BYTES,
             timeout: DEFAULT_IMPORT_TIMEOUT,
             concurrent: DEFAULT_CONCURRENT_IMPORTS,
+            recount_every: DEFAULT_IMPORT_RECOUNT_EVERY,
         }
     }
 }

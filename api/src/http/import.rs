@@ -252,6 +252,7 @@ async fn answer(
         identity,
         limits: state.app.options.statements,
         max_bytes: limit,
+        recount_every: state.app.options.import.recount_every,
         slots: state.app.import_slots.clone(),
     };
     let timeout = state.app.options.import.timeout;

@@ -50,10 +50,6 @@ pub const ERRORS_SHOWN: usize = 100;
 /// Longest an import waits for its turn before it is answered 429.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// How often an import recounts its run's counters (a recount reads the whole run, so once a
-/// batch would grow with the run's size); the first batch and the end always recount.
-const RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,6 +112,8 @@ pub struct Importer {
     pub limits: StatementLimits,
     /// Largest report, after decompression too.
     pub max_bytes: u64,
+    /// How often the run's counters are recounted during the import.
+    pub recount_every: std::time::Duration,
     /// Imports that may run at once.
     pub slots: Arc<tokio::sync::Semaphore>,
 }
@@ -770,7 +768,9 @@ impl Tally {
             })
             .collect();
         let items = batch.items;
-        let recount = self.recounted.is_none_or(|t| t.elapsed() >= RECOUNT_EVERY);
+        let recount = self
+            .recounted
+            .is_none_or(|t| t.elapsed() >= importer.recount_every);
         let options = WriteOptions {
             known_only,
             recount,

@@ -103,6 +103,7 @@ impl ImportMutation {
             identity,
             limits: db.limits(),
             max_bytes: state.options.import.max_bytes,
+            recount_every: state.options.import.recount_every,
             slots: state.import_slots.clone(),
         };
         let request = ImportRequest {
