@@ -105,10 +105,6 @@ impl ArtifactStore {
         })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Where the blob of `sha256` (lowercase hex) lives.
     fn blob_path(sha256: &str) -> Path {
         Path::from(format!("blobs/{}/{sha256}", &sha256[..2]))
@@ -173,15 +169,6 @@ impl ArtifactStore {
         match self.store.get_opts(&Self::blob_path(sha256), options).await {
             Ok(got) => Ok(Some(got)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Whether the blob of `sha256` is stored.
-    pub async fn has(&self, sha256: &str) -> Result<bool, object_store::Error> {
-        match self.store.head(&Self::blob_path(sha256)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -277,7 +264,7 @@ mod tests {
             part.bytes().await.expect("bytes").as_ref(),
             &data[100..1_000]
         );
-        assert!(store.has(&expected).await.expect("head"));
+        assert!(store.get(&expected, None).await.expect("get").is_some());
         assert!(
             store
                 .get(&"0".repeat(64), None)
