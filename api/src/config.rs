@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use entity::enums::ArtifactType;
 
 /// Default listen address: loopback only, so a first start exposes nothing to the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
@@ -96,6 +97,69 @@ pub struct Cli {
     #[arg(long, env = "JBTS_RUN_INACTIVITY_TIMEOUT", value_parser = humantime::parse_duration,
           default_value = "6h", global = true)]
     pub run_inactivity_timeout: std::time::Duration,
+
+    /// Where artifacts' bytes are stored: `file:///absolute/dir`, or `s3://bucket/prefix`
+    /// with the usual AWS_* environment variables (AWS_ENDPOINT_URL and AWS_ALLOW_HTTP=true
+    /// for an S3-compatible server of one's own). Default: `file://<data-dir>/artifacts`.
+    #[arg(long, env = "JBTS_ARTIFACT_STORE", global = true)]
+    pub artifact_store: Option<String>,
+
+    /// Largest artifact one upload may store (e.g. `1GiB`).
+    #[arg(long, env = "JBTS_ARTIFACT_MAX_BYTES", value_parser = parse_bytes,
+          default_value = "1GiB", global = true)]
+    pub artifact_max_bytes: u64,
+
+    /// Largest artifact of a type, as `TYPE=SIZE` (e.g. `screenshot=20MiB`; repeat, or
+    /// comma-separated in the variable). Types without one take `--artifact-max-bytes`.
+    #[arg(long = "artifact-type-max-bytes", env = "JBTS_ARTIFACT_TYPE_MAX_BYTES",
+          value_parser = parse_type_limit, value_delimiter = ',', global = true)]
+    pub artifact_type_max_bytes: Vec<(ArtifactType, u64)>,
+
+    /// How long an artifact's signed download URL (`downloadUrl`) stays valid.
+    #[arg(long, env = "JBTS_ARTIFACT_URL_TTL", value_parser = humantime::parse_duration,
+          default_value = "15m", global = true)]
+    pub artifact_url_ttl: std::time::Duration,
+}
+
+/// A size such as `1048576`, `20MiB` or `1GB`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("'{s}' is not a size (such as 20MiB or 1048576): {e}"))
+}
+
+/// A `TYPE=SIZE` limit of `--artifact-type-max-bytes`.
+fn parse_type_limit(s: &str) -> Result<(ArtifactType, u64), String> {
+    let (kind, size) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not TYPE=SIZE (such as screenshot=20MiB)"))?;
+    let kind = artifact_type_named(kind.trim()).ok_or_else(|| {
+        format!(
+            "'{kind}' is not an artifact type: the types are {}",
+            ARTIFACT_TYPES.map(|(name, _)| name).join(", ")
+        )
+    })?;
+    Ok((kind, parse_bytes(size)?))
+}
+
+/// The artifact types by their names (as in the database and in URLs).
+pub const ARTIFACT_TYPES: [(&str, ArtifactType); 7] = [
+    ("screenshot", ArtifactType::Screenshot),
+    ("video", ArtifactType::Video),
+    ("log", ArtifactType::Log),
+    ("trace", ArtifactType::Trace),
+    ("har", ArtifactType::Har),
+    ("report", ArtifactType::Report),
+    ("other", ArtifactType::Other),
+];
+
+/// The artifact type named `name` (lowercase or as GraphQL spells it).
+pub fn artifact_type_named(name: &str) -> Option<ArtifactType> {
+    ARTIFACT_TYPES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, t)| *t)
 }
 
 impl Cli {
@@ -124,6 +188,74 @@ impl Cli {
                 recount_every: DEFAULT_IMPORT_RECOUNT_EVERY,
             },
             run_inactivity_timeout: self.run_inactivity_timeout,
+            artifacts: ArtifactOptions {
+                store: Some(
+                    self.artifact_store
+                        .clone()
+                        .unwrap_or_else(|| default_artifact_store(&self.database.data_dir)),
+                ),
+                store_options: Vec::new(),
+                max_bytes: self.artifact_max_bytes,
+                type_max_bytes: self.artifact_type_max_bytes.clone(),
+                url_ttl: self.artifact_url_ttl,
+                collect_every: crate::artifacts::service::COLLECT_EVERY,
+            },
+        }
+    }
+}
+
+/// The default artifact store: `artifacts` in the data directory (made absolute).
+pub fn default_artifact_store(data_dir: &std::path::Path) -> String {
+    let dir = std::path::absolute(data_dir.join("artifacts"))
+        .unwrap_or_else(|_| data_dir.join("artifacts"));
+    format!("file://{}", dir.display())
+}
+
+/// Default of `--artifact-max-bytes`: a long screen recording.
+pub const DEFAULT_ARTIFACT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Default of `--artifact-url-ttl`: long enough to open a page of screenshots and a video.
+pub const DEFAULT_ARTIFACT_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Where artifacts' bytes go and how large they may be.
+#[derive(Debug, Clone)]
+pub struct ArtifactOptions {
+    /// The store's URL (`file:///dir`, `s3://bucket/prefix`); `None`: a temporary directory
+    /// of the process, removed when it ends (for tests and tools, never for `serve`).
+    pub store: Option<String>,
+    /// Settings of an S3 store beside the environment's (`object_store`'s keys, such as
+    /// `aws_endpoint`): for a server embedded in another program, such as the tests.
+    pub store_options: Vec<(String, String)>,
+    /// Largest artifact of one upload.
+    pub max_bytes: u64,
+    /// Largest artifact of some types (below `max_bytes` or not: the smaller applies).
+    pub type_max_bytes: Vec<(ArtifactType, u64)>,
+    /// How long a signed download URL stays valid.
+    pub url_ttl: std::time::Duration,
+    /// How often a server collects the blobs nothing refers to any more.
+    pub collect_every: std::time::Duration,
+}
+
+impl ArtifactOptions {
+    /// The largest artifact of type `kind` one upload may store.
+    pub fn limit(&self, kind: ArtifactType) -> u64 {
+        self.type_max_bytes
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == kind)
+            .map_or(self.max_bytes, |(_, n)| (*n).min(self.max_bytes))
+    }
+}
+
+impl Default for ArtifactOptions {
+    fn default() -> Self {
+        Self {
+            store: None,
+            store_options: Vec::new(),
+            max_bytes: DEFAULT_ARTIFACT_MAX_BYTES,
+            type_max_bytes: Vec::new(),
+            url_ttl: DEFAULT_ARTIFACT_URL_TTL,
+            collect_every: crate::artifacts::service::COLLECT_EVERY,
         }
     }
 }
@@ -189,7 +321,7 @@ impl Default for StatementLimits {
 pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How a server serves: bounds and limits of what clients may ask.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Largest request body.
     pub max_body_bytes: usize,
@@ -205,6 +337,8 @@ pub struct ServerOptions {
     pub import: ImportLimits,
     /// A run nothing was written into for this long ends ABORTED.
     pub run_inactivity_timeout: std::time::Duration,
+    /// Artifacts' store and limits.
+    pub artifacts: ArtifactOptions,
 }
 
 /// Default largest report (`--import-max-bytes`), compressed or not: a 100,000-test JUnit
@@ -259,6 +393,7 @@ impl Default for ServerOptions {
             ws: Default::default(),
             import: Default::default(),
             run_inactivity_timeout: DEFAULT_RUN_INACTIVITY_TIMEOUT,
+            artifacts: ArtifactOptions::default(),
         }
     }
 }
@@ -352,11 +487,23 @@ pub enum Command {
         #[arg(long)]
         before: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
-    /// Database maintenance: VACUUM ANALYZE, upcoming audit partitions, rebuild bloated indexes.
+    /// Database maintenance: VACUUM ANALYZE, upcoming audit partitions, rebuild bloated
+    /// indexes; the artifact store's orphan sweep (blobs nothing refers to, leftovers of
+    /// interrupted uploads).
     Maintenance {
         /// Months of audit partitions to create ahead.
         #[arg(long, default_value_t = 3)]
         months_ahead: i32,
+    },
+    /// Delete, for good, runs finished before a cutoff (pinned runs excepted) with their
+    /// executions, live and archived, and the artifacts' bytes nothing refers to any more.
+    Purge {
+        /// Age of the runs to delete, e.g. `365d`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Only count what would go.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Send test report files (JUnit XML, CTRF JSON) to a server: the one line a CI job
     /// adds. Exit code 0 when imported (whatever the tests did), 1 when an upload failed, 2

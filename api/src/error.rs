@@ -28,6 +28,10 @@ pub enum AppError {
     Forbidden { message: String },
     /// The work took longer than its time limit and was stopped.
     Timeout { message: String },
+    /// The input is larger than its bound (`limit` bytes).
+    TooLarge { message: String, limit: u64 },
+    /// A service the request needs (the artifact store) failed; trying again may succeed.
+    Unavailable { message: String },
     /// Anything else; the cause is logged, never shown.
     Internal { cause: String },
 }
@@ -67,7 +71,9 @@ impl AppError {
             | Self::Conflict { message, .. }
             | Self::Unauthenticated { message }
             | Self::Forbidden { message }
-            | Self::Timeout { message } => message.clone(),
+            | Self::Timeout { message }
+            | Self::TooLarge { message, .. }
+            | Self::Unavailable { message } => message.clone(),
             Self::NotFound { entity, id } => format!("{entity} {id} not found"),
             Self::Internal { .. } => "internal server error".to_owned(),
         }
@@ -91,7 +97,25 @@ impl AppError {
             Self::Unauthenticated { .. } => "UNAUTHENTICATED",
             Self::Forbidden { .. } => "FORBIDDEN",
             Self::Timeout { .. } => "TIMEOUT",
+            Self::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The HTTP status of this error when it answers a plain HTTP request (not GraphQL, whose
+    /// errors travel in a 200 response).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::BadUserInput { .. } => 400,
+            Self::Unauthenticated { .. } => 401,
+            Self::Forbidden { .. } => 403,
+            Self::NotFound { .. } => 404,
+            Self::Conflict { .. } => 409,
+            Self::TooLarge { .. } => 413,
+            Self::Internal { .. } => 500,
+            Self::Unavailable { .. } => 503,
+            Self::Timeout { .. } => 504,
         }
     }
 }

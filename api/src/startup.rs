@@ -99,6 +99,7 @@ pub struct Application {
     hub: std::sync::Arc<crate::live::hub::Hub>,
     db: DatabaseConnection,
     options: ServerOptions,
+    artifacts: crate::artifacts::Artifacts,
 }
 
 /// A background task that stops with its owner.
@@ -169,7 +170,10 @@ impl Application {
         options: ServerOptions,
         extra: axum::Router,
     ) -> anyhow::Result<Self> {
-        let state = AppState::new(db.clone(), options);
+        let artifacts = crate::artifacts::Artifacts::open(&db, &options.artifacts)
+            .await
+            .context("opening the artifact store")?;
+        let state = AppState::new(db.clone(), options.clone(), artifacts.clone());
         let tokens = std::sync::Arc::new(crate::auth::tokens::TokenCache::default());
         let hub = crate::live::hub::Hub::start(
             url.to_owned(),
@@ -197,6 +201,7 @@ impl Application {
             hub,
             db,
             options,
+            artifacts,
         })
     }
 
@@ -225,6 +230,13 @@ impl Application {
             self.options.run_inactivity_timeout,
         ));
         let _sweeper = AbortOnDrop(sweeper);
+        let _collector = AbortOnDrop(tokio::spawn(
+            crate::artifacts::service::collect_periodically(
+                self.db.clone(),
+                self.artifacts.clone(),
+                self.options.artifacts.collect_every,
+            ),
+        ));
         // with each connection's address: the WebSocket endpoint bounds sockets per address
         let service = self
             .router
@@ -269,6 +281,16 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
+/// The artifact store the command line names (its default beside the data directory).
+fn artifact_store(cli: &Cli) -> anyhow::Result<crate::artifacts::ArtifactStore> {
+    let url = cli
+        .server_options()
+        .artifacts
+        .store
+        .unwrap_or_else(|| crate::config::default_artifact_store(&cli.database.data_dir));
+    crate::artifacts::ArtifactStore::open(&url).map_err(anyhow::Error::msg)
+}
+
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {
@@ -311,11 +333,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Purge {
+            older_than,
+            dry_run,
+        } => {
+            let open = open_migrated(&cli).await?;
+            let result = async {
+                let store = artifact_store(&cli)?;
+                crate::archive::service::purge(&open.db, &store, older_than, dry_run, "cli")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", error_text(e)))
+            }
+            .await;
+            open.close().await?;
+            let r = result?;
+            if dry_run {
+                println!(
+                    "would purge {} runs, {} executions, {} artifacts",
+                    r.runs, r.executions, r.artifacts
+                );
+            } else {
+                println!(
+                    "purged {} runs, {} executions, {} artifacts; {} blobs ({} bytes) removed \
+                     from the artifact store",
+                    r.runs, r.executions, r.artifacts, r.blobs, r.bytes
+                );
+            }
+            Ok(())
+        }
         Command::Maintenance { months_ahead } => {
             let open = open_migrated(&cli).await?;
-            let result = crate::archive::maintenance(&open.db, months_ahead)
+            let result = async {
+                let mut done = crate::archive::maintenance(&open.db, months_ahead)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", error_text(e)))?;
+                let store = artifact_store(&cli)?;
+                let swept = crate::artifacts::sweep(
+                    &open.db,
+                    &store,
+                    crate::artifacts::service::ORPHAN_AGE,
+                )
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", error_text(e)));
+                .map_err(|e| anyhow::anyhow!("{}", error_text(e)))?;
+                done.push(format!(
+                    "artifact store: {} unreferenced blobs ({} bytes) removed, {} objects \
+                     without a row and {} unfinished uploads removed, {} blobs missing",
+                    swept.collected.blobs,
+                    swept.collected.bytes,
+                    swept.orphans,
+                    swept.staging,
+                    swept.missing
+                ));
+                Ok::<_, anyhow::Error>(done)
+            }
+            .await;
             open.close().await?;
             for line in result? {
                 println!("{line}");

@@ -19,20 +19,27 @@ pub struct AppState {
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// Imports that may run at once (each spools a file and holds a parser thread).
     pub import_slots: Arc<tokio::sync::Semaphore>,
+    /// Where artifacts' bytes go.
+    pub artifacts: crate::artifacts::Artifacts,
 }
 
 impl AppState {
-    /// State over the pool `db`, serving with `options`.
-    pub fn new(db: DatabaseConnection, options: ServerOptions) -> Self {
+    /// State over the pool `db`, serving with `options`, artifacts in `artifacts`.
+    pub fn new(
+        db: DatabaseConnection,
+        options: ServerOptions,
+        artifacts: crate::artifacts::Artifacts,
+    ) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Self {
             db,
-            options,
             rate_limiter: Arc::new(RateLimiter::new(options.rate_limits)),
             shutdown: Arc::new(shutdown),
             import_slots: Arc::new(tokio::sync::Semaphore::new(
                 options.import.concurrent.max(1),
             )),
+            options,
+            artifacts,
         }
     }
 

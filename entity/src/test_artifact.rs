@@ -26,6 +26,9 @@ pub struct Model {
     pub metadata: Option<Json>,
     pub created_at: Option<DateTimeWithTimeZone>,
     pub updated_at: Option<DateTimeWithTimeZone>,
+    /// SHA-256 (lowercase hex) of the artifact's bytes on the artifact store, once uploaded.
+    #[sea_orm(column_type = "Char(Some(64))")]
+    pub blob_sha256: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

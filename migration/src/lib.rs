@@ -21,6 +21,12 @@
 //!   channel `jbts_tokens`, so every process closes its sockets at once.
 //! - `m20261201_000015_create_executions_view`: one definition of the executions, live and
 //!   archived.
+//! - `m20261201_000016_add_projects`: projects and their members; everything belongs to one.
+//! - `m20261201_000017_import_results`: stable test identity, aliases, ad-hoc runs and run
+//!   keys, durations in milliseconds, the import's functions.
+//! - `m20261201_000018_cheaper_import_batches`: cheaper batches of imported results.
+//! - `m20261201_000019_store_artifact_bytes`: artifacts' bytes on an object store, blobs
+//!   collected once nothing refers to them, shared server secrets.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -42,6 +48,7 @@ mod m20261201_000015_create_executions_view;
 mod m20261201_000016_add_projects;
 mod m20261201_000017_import_results;
 mod m20261201_000018_cheaper_import_batches;
+mod m20261201_000019_store_artifact_bytes;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -68,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_add_projects::Migration),
             Box::new(m20261201_000017_import_results::Migration),
             Box::new(m20261201_000018_cheaper_import_batches::Migration),
+            Box::new(m20261201_000019_store_artifact_bytes::Migration),
         ]
     }
 }

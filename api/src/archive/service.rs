@@ -267,6 +267,181 @@ async fn record(
     Ok(())
 }
 
+/// Runs deleted per transaction by a purge.
+pub const PURGE_BATCH: i64 = 100;
+
+/// What a purge deleted (or, dry, would delete).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub runs: i64,
+    /// Executions, live and archived, with their step results and artifacts.
+    pub executions: i64,
+    pub artifacts: i64,
+    /// Blobs of the artifact store no artifact refers to any more, removed.
+    pub blobs: u64,
+    pub bytes: u64,
+    pub dry_run: bool,
+}
+
+/// The runs a purge deletes: finished before the cutoff `$1`, not pinned.
+const PURGED_RUNS: &str = "SELECT id FROM test_runs WHERE completed_at < $1 AND NOT pinned";
+
+/// Executions a purge deletes beside its runs': those of no run, completed before `$1`.
+const PURGED_LOOSE: &str = "test_run_id IS NULL AND completed_at < $1";
+
+/// Deletes, for good, the runs finished more than `older_than` ago (pinned runs excepted)
+/// with their executions, live and archived, and the executions of no run completed as long
+/// ago; then the blobs no artifact refers to any more. Batches of [`PURGE_BATCH`] runs, each
+/// one transaction; one PURGE entry in the audit log with the counts.
+#[tracing::instrument(skip(db, store))]
+pub async fn purge(
+    db: &DatabaseConnection,
+    store: &crate::artifacts::ArtifactStore,
+    older_than: std::time::Duration,
+    dry_run: bool,
+    actor: &str,
+) -> AppResult<PurgeReport> {
+    let age = chrono::Duration::from_std(older_than)
+        .ok()
+        .filter(|a| *a <= chrono::Duration::days(ARCHIVE_DAYS_MAX as i64))
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "olderThan",
+                format!("the age of the runs to purge must be at most {ARCHIVE_DAYS_MAX} days"),
+            )
+        })?;
+    let cutoff = (Utc::now() - age).fixed_offset();
+    if dry_run {
+        let row = db
+            .query_one_raw(crate::sql::statement(
+                format!(
+                    "WITH r AS ({PURGED_RUNS}),
+                     e AS (SELECT id FROM test_executions WHERE test_run_id IN (SELECT id FROM r) OR ({PURGED_LOOSE})),
+                     ea AS (SELECT id FROM test_executions_archive WHERE test_run_id IN (SELECT id FROM r) OR ({PURGED_LOOSE}))
+                     SELECT (SELECT count(*) FROM r) AS runs,
+                            (SELECT count(*) FROM e) + (SELECT count(*) FROM ea) AS executions,
+                            (SELECT count(*) FROM test_artifacts WHERE test_execution_id IN (SELECT id FROM e))
+                          + (SELECT count(*) FROM test_artifacts_archive WHERE test_execution_id IN (SELECT id FROM ea)) AS artifacts"
+                ),
+                vec![cutoff.into()],
+            ))
+            .await?
+            .ok_or_else(|| AppError::internal("count returned nothing"))?;
+        return Ok(PurgeReport {
+            runs: row.try_get("", "runs")?,
+            executions: row.try_get("", "executions")?,
+            artifacts: row.try_get("", "artifacts")?,
+            dry_run: true,
+            ..PurgeReport::default()
+        });
+    }
+    let mut report = PurgeReport::default();
+    // the runs, a batch at a time; then the executions of no run
+    let mut runs_left = true;
+    loop {
+        let tx = db.begin().await?;
+        tx.execute_raw(crate::sql::statement(
+            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
+            vec![actor.into()],
+        ))
+        .await?;
+        let runs: Vec<Uuid> = if runs_left {
+            tx.query_all_raw(crate::sql::statement(
+                format!("{PURGED_RUNS} ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED"),
+                vec![cutoff.into(), PURGE_BATCH.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let which = if runs_left {
+            "test_run_id = ANY($1)"
+        } else {
+            PURGED_LOOSE
+        };
+        let value: sea_orm::Value = if runs_left {
+            runs.clone().into()
+        } else {
+            cutoff.into()
+        };
+        let mut deleted = [0i64; 2];
+        for (i, (executions, artifacts)) in [
+            ("test_executions", "test_artifacts"),
+            ("test_executions_archive", "test_artifacts_archive"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if runs_left && runs.is_empty() {
+                break;
+            }
+            // an archive has no cascades: its children go first
+            let row = tx
+                .query_one_raw(crate::sql::statement(
+                    format!(
+                        "WITH e AS (SELECT id FROM {executions} WHERE {which}),
+                         a AS (DELETE FROM {artifacts} WHERE test_execution_id IN (SELECT id FROM e) RETURNING 1),
+                         s AS (DELETE FROM {steps} WHERE test_execution_id IN (SELECT id FROM e) RETURNING 1),
+                         k AS (DELETE FROM {keys} WHERE test_execution_id IN (SELECT id FROM e) RETURNING 1)
+                         SELECT (SELECT count(*) FROM a) AS artifacts, (SELECT count(*) FROM s) AS steps,
+                                (SELECT count(*) FROM k) AS keys, (SELECT count(*) FROM e) AS executions",
+                        steps = executions.replace("test_executions", "test_step_executions"),
+                        keys = executions.replace("test_executions", "test_result_reports"),
+                    ),
+                    vec![value.clone()],
+                ))
+                .await?
+                .ok_or_else(|| AppError::internal("delete returned nothing"))?;
+            report.artifacts += row.try_get::<i64>("", "artifacts")?;
+            tx.execute_raw(crate::sql::statement(
+                format!("DELETE FROM {executions} WHERE {which}"),
+                vec![value.clone()],
+            ))
+            .await?;
+            deleted[i] = row.try_get("", "executions")?;
+        }
+        report.executions += deleted[0] + deleted[1];
+        if runs_left {
+            if runs.is_empty() {
+                runs_left = false;
+                tx.rollback().await?;
+                continue;
+            }
+            tx.execute_raw(crate::sql::statement(
+                "DELETE FROM test_runs WHERE id = ANY($1)",
+                vec![runs.clone().into()],
+            ))
+            .await?;
+            report.runs += runs.len() as i64;
+            tx.commit().await?;
+        } else {
+            tx.commit().await?;
+            break;
+        }
+    }
+    let collected = crate::artifacts::collect(db, store, false).await?;
+    report.blobs = collected.blobs;
+    report.bytes = collected.bytes;
+    let values = serde_json::json!({
+        "runs": report.runs,
+        "executions": report.executions,
+        "artifacts": report.artifacts,
+        "blobs": report.blobs,
+        "bytes": report.bytes,
+        "cutoff": cutoff,
+    });
+    db.execute_raw(crate::sql::statement(
+        "INSERT INTO audit_log(table_name, record_id, operation, new_values, changed_by)
+         VALUES ('test_runs', gen_random_uuid(), 'PURGE', $1, $2)",
+        vec![values.into(), actor.into()],
+    ))
+    .await?;
+    Ok(report)
+}
+
 /// Database maintenance, run from the application because PostgreSQL forbids VACUUM and
 /// REINDEX CONCURRENTLY inside functions (errata 5): the kept flakiness of changed cases,
 /// statistics, upcoming audit partitions, and rebuilding bloated indexes.

@@ -65,8 +65,15 @@ impl std::fmt::Debug for ArtifactStore {
 
 impl ArtifactStore {
     /// Opens the store `url` names: `file:///absolute/dir` (created when missing) or
-    /// `s3://bucket[/prefix]`.
+    /// `s3://bucket[/prefix]` (configured by the `AWS_*` environment variables).
     pub fn open(url: &str) -> Result<Self, String> {
+        Self::open_with(url, &[])
+    }
+
+    /// As [`ArtifactStore::open`], an S3 store also configured by `options` (`object_store`'s
+    /// keys, such as `aws_endpoint` and `aws_allow_http`), which take precedence over the
+    /// environment.
+    pub fn open_with(url: &str, options: &[(String, String)]) -> Result<Self, String> {
         let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
             if !dir.starts_with('/') {
                 return Err(format!(
@@ -84,8 +91,14 @@ impl ArtifactStore {
             if bucket.is_empty() {
                 return Err(format!("the artifact store {url} names no bucket"));
             }
-            let s3 = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (key, value) in options {
+                let key = key
+                    .parse::<object_store::aws::AmazonS3ConfigKey>()
+                    .map_err(|e| format!("the artifact store option {key}: {e}"))?;
+                builder = builder.with_config(key, value);
+            }
+            let s3 = builder
                 .build()
                 .map_err(|e| format!("configuring the artifact store {url}: {e}"))?;
             let prefix = prefix.trim_matches('/');
@@ -105,18 +118,29 @@ impl ArtifactStore {
         })
     }
 
-    /// Where the blob of `sha256` (lowercase hex) lives.
-    fn blob_path(sha256: &str) -> Path {
-        Path::from(format!("blobs/{}/{sha256}", &sha256[..2]))
+    /// The same store seen through `wrap` (a wrapper of its own that injects failures, in
+    /// tests of what a failing store leaves behind).
+    pub fn wrap(&self, wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store: wrap(self.store.clone()),
+            url: self.url.clone(),
+        }
     }
 
-    /// Stores the bytes of `body`, at most `limit` of them.
-    pub async fn put_stream<E: std::fmt::Display>(
+    /// Where the blob of `sha256` (lowercase hex) lives.
+    fn blob_path(sha256: &str) -> Path {
+        Path::from(format!("{BLOBS}/{}/{sha256}", &sha256[..2]))
+    }
+
+    /// Streams the bytes of `body`, at most `limit` of them, to a staging object of their
+    /// own, computing their digest: [`ArtifactStore::place`] then makes it the blob of that
+    /// digest, or [`ArtifactStore::discard`] drops it.
+    pub async fn stage<E: std::fmt::Display>(
         &self,
         body: impl Stream<Item = Result<Bytes, E>>,
         limit: u64,
-    ) -> Result<Blob, PutError> {
-        let staging = Path::from(format!("staging/{}", uuid::Uuid::now_v7()));
+    ) -> Result<Staged, PutError> {
+        let staging = Path::from(format!("{STAGING}/{}", uuid::Uuid::now_v7()));
         let upload = self.store.put_multipart(&staging).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         let mut hasher = Sha256::new();
@@ -143,17 +167,64 @@ impl ArtifactStore {
             return Err(e);
         }
         writer.finish().await?;
-        let sha256 = hex(&hasher.finalize());
-        let blob = Self::blob_path(&sha256);
-        let placed = match self.store.head(&blob).await {
+        Ok(Staged {
+            path: staging,
+            blob: Blob {
+                sha256: hex(&hasher.finalize()),
+                size,
+            },
+        })
+    }
+
+    /// Makes a staged upload the blob of its digest, unless that blob is stored already (the
+    /// same bytes are stored once). The staging object stays until [`ArtifactStore::discard`].
+    pub async fn place(&self, staged: &Staged) -> Result<(), object_store::Error> {
+        let blob = Self::blob_path(&staged.blob.sha256);
+        match self.store.head(&blob).await {
             Ok(_) => Ok(()),
-            Err(object_store::Error::NotFound { .. }) => self.store.copy(&staging, &blob).await,
+            Err(object_store::Error::NotFound { .. }) => self.store.copy(&staged.path, &blob).await,
             Err(e) => Err(e),
-        };
-        let removed = self.store.delete(&staging).await;
+        }
+    }
+
+    /// Removes a staged upload's staging object.
+    pub async fn discard(&self, staged: Staged) -> Result<(), object_store::Error> {
+        match self.store.delete(&staged.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores the bytes of `body`, at most `limit` of them, as the blob of their digest.
+    pub async fn put_stream<E: std::fmt::Display>(
+        &self,
+        body: impl Stream<Item = Result<Bytes, E>>,
+        limit: u64,
+    ) -> Result<Blob, PutError> {
+        let staged = self.stage(body, limit).await?;
+        let placed = self.place(&staged).await;
+        let blob = staged.blob.clone();
+        let removed = self.discard(staged).await;
         placed?;
         removed?;
-        Ok(Blob { sha256, size })
+        Ok(blob)
+    }
+
+    /// Deletes the blob of `sha256` (done when there is none).
+    pub async fn delete(&self, sha256: &str) -> Result<(), object_store::Error> {
+        match self.store.delete(&Self::blob_path(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the blob of `sha256` is stored.
+    pub async fn has(&self, sha256: &str) -> Result<bool, object_store::Error> {
+        match self.store.head(&Self::blob_path(sha256)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The bytes of a blob, or of `range` of them; `None` when there is no such blob.
@@ -173,17 +244,71 @@ impl ArtifactStore {
         }
     }
 
-    /// Every object under `prefix` (`blobs`, `staging`), for sweeps and tests.
+    /// Every object under `prefix` (`blobs`, `staging`), for tests.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, object_store::Error> {
+        Ok(self
+            .objects(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.location)
+            .collect())
+    }
+
+    /// Every object under `prefix`, with when it was last written, sorted by location.
+    pub async fn objects(&self, prefix: &str) -> Result<Vec<StoredObject>, object_store::Error> {
         let prefix = Path::from(prefix);
         let mut found = Vec::new();
         let mut listing = self.store.list(Some(&prefix));
         while let Some(meta) = listing.next().await {
-            found.push(meta?.location.to_string());
+            let meta = meta?;
+            found.push(StoredObject {
+                location: meta.location.to_string(),
+                last_modified: meta.last_modified,
+            });
         }
-        found.sort();
+        found.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(found)
     }
+
+    /// Deletes the object at `location` (as [`ArtifactStore::objects`] names it).
+    pub async fn delete_object(&self, location: &str) -> Result<(), object_store::Error> {
+        match self.store.delete(&Path::from(location)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// An object of the store, as listed.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub location: String,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// Where blobs live: `blobs/<2 hex>/<sha-256>`.
+pub const BLOBS: &str = "blobs";
+
+/// Where uploads are written before they become blobs.
+pub const STAGING: &str = "staging";
+
+/// The digest of a blob's location (`blobs/ab/ab12...`), if it is one.
+pub fn blob_of(location: &str) -> Option<&str> {
+    let sha = location.strip_prefix(BLOBS)?.strip_prefix('/')?;
+    let (dir, sha) = sha.split_once('/')?;
+    (sha.len() == 64
+        && sha.starts_with(dir)
+        && sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(sha)
+}
+
+/// An upload written to its staging object, with the digest and size of its bytes.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    path: Path,
+    pub blob: Blob,
 }
 
 /// Bytes as lowercase hex (digests: blobs' names, results' keys).

@@ -25,7 +25,7 @@ pub const AUDITED_TABLES: &[&str] = &[
     "test_artifacts",
 ];
 
-/// Longest operation name (`INSERT`, `UPDATE`, `DELETE`, `ARCHIVE`, `RESTORE`).
+/// Longest operation name (`INSERT`, `UPDATE`, `DELETE`, `ARCHIVE`, `RESTORE`, `PURGE`).
 const OPERATION_MAX: usize = 10;
 
 /// Fields every row changes on update, left out of `changedFields`.

@@ -15,7 +15,7 @@ pub struct AuditEntry {
     pub table_name: String,
     /// The record (for suite membership: the suite).
     pub record_id: Uuid,
-    /// INSERT, UPDATE, DELETE or ARCHIVE.
+    /// INSERT, UPDATE, DELETE, ARCHIVE, RESTORE or PURGE.
     pub operation: String,
     /// The record before the change.
     pub old_values: Option<Json>,
@@ -38,7 +38,7 @@ pub struct AuditLogFilter {
     pub record_id: Option<Uuid>,
     /// Entries by this user.
     pub changed_by: Option<String>,
-    /// Entries of this operation (INSERT, UPDATE, DELETE, ARCHIVE).
+    /// Entries of this operation (INSERT, UPDATE, DELETE, ARCHIVE, RESTORE, PURGE).
     pub operation: Option<String>,
     /// At or after this time.
     pub from: Option<Timestamp>,

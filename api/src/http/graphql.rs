@@ -216,14 +216,20 @@ fn is_multipart_body(headers: &HeaderMap) -> bool {
 }
 
 /// A GraphQL multipart request: its operations, and its one file spooled to a temporary file
-/// (bounded by `--import-max-bytes`).
+/// (bounded by the larger of `--import-max-bytes` and `--artifact-max-bytes`: a report or an
+/// artifact; each field then checks its own bound).
 async fn multipart(
     state: &HttpState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<async_graphql::Request, Response> {
     use futures::TryStreamExt;
-    let max = state.app.options.import.max_bytes;
+    let max = state
+        .app
+        .options
+        .import
+        .max_bytes
+        .max(state.app.options.artifacts.max_bytes);
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

@@ -5,8 +5,12 @@
 //! project's key, for a new run), `run` (an existing run's id) or `runKey` (a client key,
 //! such as a CI build id: the run is created on first use, so parallel shards and retried
 //! uploads land in one run) with `runName`, `finish` (`true`: end the run with the outcome its
-//! results imply) and `knownTestsOnly` (`true`: reject results for unknown tests instead of
-//! creating their cases).
+//! results imply), `knownTestsOnly` (`true`: reject results for unknown tests instead of
+//! creating their cases) and `report` (the report's path inside a bundle).
+//!
+//! The body may also be a bundle, a `.zip` or `.tar.gz` of the report and the files it refers
+//! to (screenshots, videos, traces): their bytes are stored as the artifacts' (see
+//! `crate::import::bundle` for what is refused). The answer's `files` says what was attached.
 //!
 //! The answer: 200 with the run, `accepted`, `duplicates`, `rejected` and the first item
 //! errors with their position, when the file was read (even if some items were refused); a
@@ -26,8 +30,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::HttpState;
 use super::graphql::{Peer, admit, drain, rate_headers, rate_limited};
-use crate::import::{ImportFormat, ImportRequest, Importer, Refusal, RunTarget, Spooled};
-use crate::rate_limit::Client;
+use crate::import::{ImportFormat, ImportRequest, Importer, Refusal, RunTarget};
 
 /// Path of the import endpoint.
 pub const IMPORT_PATH: &str = "/api/v1/import";
@@ -41,6 +44,7 @@ const PARAMETERS: &[&str] = &[
     "runName",
     "finish",
     "knownTestsOnly",
+    "report",
 ];
 
 fn refused(status: StatusCode, code: &str, message: &str) -> Response {
@@ -135,38 +139,16 @@ async fn answer(
     limit: u64,
     quota: &mut Option<crate::rate_limit::Quota>,
 ) -> Response {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let identity =
-        match crate::auth::tokens::authenticate(&state.app.db, &state.tokens, header).await {
-            Ok(identity) => identity,
-            Err(e) => {
-                drain(body, state.max_body_bytes).await;
-                let status = if matches!(e, crate::error::AppError::Internal { .. }) {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::UNAUTHORIZED
-                };
-                let mut res = refused(status, e.code(), &e.message());
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return res;
-            }
-        };
-    let token = crate::auth::tokens::token_id(header);
-    match token.and_then(|id| state.app.rate_limiter.take(Client::Token(id))) {
-        Some(Err(spent)) => {
-            *quota = Some(spent);
+    let identity = match super::bearer_caller(state, headers, quota).await {
+        Ok(identity) => identity,
+        Err(refused) => {
             drain(body, state.max_body_bytes).await;
-            return rate_limited(&spent, "application/json");
+            return refused;
         }
-        Some(Ok(q)) => *quota = Some(q),
-        None => {}
-    }
-    let request = match params {
+    };
+    let (request, report) = match params {
         Ok(Query(params)) => match request_of(&params) {
-            Ok(r) => r,
+            Ok(r) => (r, params.get("report").cloned()),
             Err(message) => {
                 drain(body, state.max_body_bytes).await;
                 return refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
@@ -236,17 +218,6 @@ async fn answer(
             );
         }
     };
-    let spooled = match Spooled::new(spooled, gzip) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "spooling an import failed");
-            return refused(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "internal server error",
-            );
-        }
-    };
     let importer = Importer {
         pool: state.app.db.clone(),
         identity,
@@ -256,24 +227,29 @@ async fn answer(
         slots: state.app.import_slots.clone(),
     };
     let timeout = state.app.options.import.timeout;
-    let summary =
-        match tokio::time::timeout(timeout, crate::import::import(&importer, spooled, request))
-            .await
-        {
-            Ok(Ok(summary)) => summary,
-            Ok(Err(r)) => return refusal(r),
-            Err(_) => {
-                return refused(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "TIMEOUT",
-                    &format!(
-                        "the import took longer than {} s and was stopped; the batches written \
+    let imported = crate::import::import_upload(
+        &importer,
+        &state.app.artifacts,
+        spooled,
+        gzip,
+        request,
+        report,
+    );
+    let summary = match tokio::time::timeout(timeout, imported).await {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(r)) => return refusal(r),
+        Err(_) => {
+            return refused(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                &format!(
+                    "the import took longer than {} s and was stopped; the batches written \
                      so far are kept (importing the file again completes it)",
-                        timeout.as_secs()
-                    ),
-                );
-            }
-        };
+                    timeout.as_secs()
+                ),
+            );
+        }
+    };
     let run = &summary.run;
     (
         StatusCode::OK,
@@ -293,6 +269,7 @@ async fn answer(
             "duplicates": summary.duplicates,
             "rejected": summary.rejected,
             "errors": summary.errors,
+            "files": summary.files,
         })),
     )
         .into_response()

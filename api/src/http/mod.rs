@@ -3,11 +3,15 @@
 //! - `graphql`: GraphQL over HTTP (POST, GET) and the GraphiQL page.
 //! - `ws`: GraphQL over WebSocket (graphql-transport-ws and the legacy graphql-ws).
 //! - `import`: `POST /api/v1/import`, report files (JUnit XML, CTRF) in.
+//! - `artifacts`: artifacts' bytes in (`PUT /api/v1/artifacts/{id}/content`,
+//!   `POST /api/v1/executions/{id}/artifacts`) and out (`GET /api/v1/artifacts/{id}`).
 
+mod artifacts;
 mod graphql;
 mod import;
 mod ws;
 
+pub use artifacts::{ARTIFACTS_PATH, EXECUTIONS_PATH};
 pub use import::IMPORT_PATH;
 
 pub use graphql::graphiql_page;
@@ -96,6 +100,18 @@ pub fn router_with_routes(served: Served, extra: Router) -> Router {
         .route(
             IMPORT_PATH,
             axum::routing::post(import::import).fallback(import::wrong_method),
+        )
+        .route(
+            &format!("{ARTIFACTS_PATH}/{{id}}"),
+            get(artifacts::download).fallback(artifacts::wrong_method),
+        )
+        .route(
+            &format!("{ARTIFACTS_PATH}/{{id}}/content"),
+            axum::routing::put(artifacts::upload).fallback(artifacts::wrong_method),
+        )
+        .route(
+            &format!("{EXECUTIONS_PATH}/{{id}}/artifacts"),
+            axum::routing::post(artifacts::create).fallback(artifacts::wrong_method),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -196,6 +212,63 @@ impl Acceptance {
             self.q = q;
         }
     }
+}
+
+/// The caller of a plain HTTP request (`/api/v1/...`): authenticated by its bearer token and
+/// counted against the token's rate limit (`quota` says where it stands). The error is the
+/// answer to send; the caller drains the body first if it has one.
+pub(crate) async fn bearer_caller(
+    state: &HttpState,
+    headers: &HeaderMap,
+    quota: &mut Option<crate::rate_limit::Quota>,
+) -> Result<crate::auth::Identity, Response> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let identity =
+        match crate::auth::tokens::authenticate(&state.app.db, &state.tokens, header).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                let status = if matches!(e, crate::error::AppError::Internal { .. }) {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                let mut res = error_response(status, e.code(), &e.message(), "application/json");
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Err(res);
+            }
+        };
+    let token = crate::auth::tokens::token_id(header);
+    match token.and_then(|id| {
+        state
+            .app
+            .rate_limiter
+            .take(crate::rate_limit::Client::Token(id))
+    }) {
+        Some(Err(spent)) => {
+            *quota = Some(spent);
+            return Err(graphql::rate_limited(&spent, "application/json"));
+        }
+        Some(Ok(q)) => *quota = Some(q),
+        None => {}
+    }
+    Ok(identity)
+}
+
+/// An [`crate::error::AppError`] as the answer to a plain HTTP request: its status and code.
+pub(crate) fn app_error_response(e: &crate::error::AppError) -> Response {
+    if let crate::error::AppError::Internal { cause } = e {
+        tracing::error!(%cause, "internal error");
+    }
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut extensions = json!({ "code": e.code() });
+    if let Some(field) = e.field() {
+        extensions["field"] = json!(field);
+    }
+    let body = json!({ "errors": [{ "message": e.message(), "extensions": extensions }] });
+    (status, Json(body)).into_response()
 }
 
 /// The process is up.

@@ -10,6 +10,7 @@
 //!   Importing a file twice changes nothing: each test's result is keyed by its identity key
 //!   in the run.
 
+pub mod bundle;
 pub mod ctrf;
 pub mod junit;
 pub mod model;
@@ -26,10 +27,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::auth::Identity;
-use crate::auth::context::RequestDb;
 use crate::config::StatementLimits;
 use crate::error::{AppError, AppResult};
-use crate::runs::enums::ArtifactType;
 use crate::runs::service::bulk::{
     AttemptData, ResultItem, StepData, StepRef, TestKey, TestRef, WriteOptions,
 };
@@ -154,8 +153,197 @@ pub struct ImportSummary {
     pub duplicates: u64,
     /// Items not imported.
     pub rejected: u64,
-    /// Cases created for tests seen for the first time.
+    /// The first items not imported, with their place in the report.
     pub errors: Vec<ItemProblem>,
+    /// What became of a bundle's files (`None` for a report alone).
+    pub files: Option<BundleFiles>,
+}
+
+/// What became of the files a bundle's report refers to.
+#[derive(Debug, Clone, Default, Serialize, async_graphql::SimpleObject)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleFiles {
+    /// The report's path in the bundle.
+    pub report: String,
+    /// Artifacts whose bytes were stored from the bundle.
+    pub attached: u64,
+    /// Attachment paths the bundle does not hold (the first 100): their artifacts keep their
+    /// metadata, without bytes.
+    pub not_found: Vec<String>,
+    /// Files of the bundle not stored, with why (the first 100), such as being larger than
+    /// their type's limit.
+    pub refused: Vec<String>,
+}
+
+/// Most paths listed in each of [`BundleFiles`]' lists.
+const FILES_LISTED: usize = 100;
+
+/// Artifacts whose bytes one transaction attaches.
+const ATTACH_BATCH: usize = 50;
+
+/// A report file or a bundle (`.zip`, `.tar.gz`: the report and the files it refers to)
+/// imported: the report's results, then the bytes of the artifacts whose paths the bundle
+/// holds. `report` names the report in a bundle (default: the one `.xml` or `.json` file
+/// nearest its root).
+pub async fn import_upload(
+    importer: &Importer,
+    artifacts: &crate::artifacts::Artifacts,
+    file: std::fs::File,
+    gzip_declared: bool,
+    request: ImportRequest,
+    report: Option<String>,
+) -> Result<ImportSummary, Refusal> {
+    let max_bytes = importer.max_bytes;
+    let unpacked = tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        match bundle::kind_of(&mut file)
+            .map_err(|e| Refusal::new(400, "BAD_REQUEST", e.to_string()))?
+        {
+            None if report.is_some() => Err(Refusal::new(
+                400,
+                "BAD_REQUEST",
+                "the report parameter names a report inside a bundle (.zip, .tar.gz); the body \
+                 is a report itself",
+            )),
+            None => Ok((file, None)),
+            Some(kind) => {
+                let unpacked = bundle::unpack(
+                    file,
+                    kind,
+                    report.as_deref(),
+                    bundle::BundleLimits {
+                        max_bytes,
+                        max_entries: bundle::MAX_ENTRIES,
+                    },
+                )?;
+                let report = unpacked
+                    .report_file()
+                    .map_err(|e| Refusal::new(500, "INTERNAL_SERVER_ERROR", e.to_string()))?;
+                Ok((report, Some(unpacked)))
+            }
+        }
+    })
+    .await
+    .map_err(|e| Refusal::new(500, "INTERNAL_SERVER_ERROR", e.to_string()))??;
+    let (file, unpacked) = unpacked;
+    let spooled = Spooled::new(file, gzip_declared && unpacked.is_none()).map_err(|e| {
+        tracing::error!(error = %e, "spooling an import failed");
+        Refusal::new(500, "INTERNAL_SERVER_ERROR", "internal server error")
+    })?;
+    let mut summary = import(importer, spooled, request).await?;
+    if let Some(unpacked) = unpacked {
+        summary.files = Some(
+            attach_files(importer, artifacts, summary.run.id, &unpacked)
+                .await
+                .map_err(Refusal::from_app)?,
+        );
+        summary.run = in_transaction(importer, {
+            let run = summary.run.id;
+            move |tx| {
+                Box::pin(async move {
+                    crate::runs::service::get_run(tx, run)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestRun", run))
+                })
+            }
+        })
+        .await
+        .map_err(Refusal::from_app)?;
+    }
+    Ok(summary)
+}
+
+/// Stores the bytes of the run's artifacts that have none and whose paths the bundle holds.
+async fn attach_files(
+    importer: &Importer,
+    artifacts: &crate::artifacts::Artifacts,
+    run: Uuid,
+    unpacked: &bundle::Bundle,
+) -> AppResult<BundleFiles> {
+    let wanted = in_transaction(importer, move |tx| {
+        Box::pin(async move {
+            use sea_orm::ConnectionTrait;
+            let rows = tx
+                .query_all_raw(crate::sql::statement(
+                    "SELECT a.id, a.file_path, a.artifact_type FROM test_artifacts a
+                     JOIN test_executions e ON e.id = a.test_execution_id
+                     WHERE e.test_run_id = $1 AND a.blob_sha256 IS NULL
+                     ORDER BY a.id LIMIT $2",
+                    vec![run.into(), (bundle::MAX_ENTRIES as i64).into()],
+                ))
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<Uuid>("", "id")?,
+                        r.try_get::<String>("", "file_path")?,
+                        r.try_get::<entity::enums::ArtifactType>("", "artifact_type")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+                .map_err(AppError::from)
+        })
+    })
+    .await?;
+    let mut files = BundleFiles {
+        report: unpacked.report.clone(),
+        ..BundleFiles::default()
+    };
+    let note = |list: &mut Vec<String>, item: String| {
+        if list.len() < FILES_LISTED {
+            list.push(item);
+        }
+    };
+    let store = &artifacts.store;
+    for chunk in wanted.chunks(ATTACH_BATCH) {
+        let mut staged = Vec::new();
+        for (id, path, kind) in chunk {
+            let Some(file) = unpacked.resolve(path) else {
+                note(&mut files.not_found, path.to_string());
+                continue;
+            };
+            let content = tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| AppError::internal(format!("opening {}: {e}", file.display())))?;
+            match store
+                .stage(
+                    tokio_util::io::ReaderStream::new(content),
+                    artifacts.options.limit(*kind),
+                )
+                .await
+            {
+                Ok(s) => staged.push((*id, s)),
+                Err(crate::artifacts::PutError::TooLarge { limit }) => note(
+                    &mut files.refused,
+                    format!("{path}: larger than {limit} bytes"),
+                ),
+                Err(e) => {
+                    for (_, s) in staged {
+                        let _ = store.discard(s).await;
+                    }
+                    return Err(crate::artifacts::service::put_error(e, "file"));
+                }
+            }
+        }
+        let attaching: Vec<(Uuid, crate::artifacts::store::Staged)> = staged.clone();
+        let store_for_tx = store.clone();
+        let attached = in_transaction(importer, move |tx| {
+            Box::pin(async move {
+                for (id, s) in &attaching {
+                    crate::artifacts::service::attach_content(tx, &store_for_tx, *id, s).await?;
+                }
+                Ok(attaching.len() as u64)
+            })
+        })
+        .await;
+        for (_, s) in staged {
+            if let Err(e) = store.discard(s).await {
+                tracing::warn!(error = %e, "removing a staged upload failed; the orphan sweep will");
+            }
+        }
+        files.attached += attached?;
+    }
+    Ok(files)
 }
 
 /// Why a report is refused whole: nothing of it was written.
@@ -197,20 +385,11 @@ impl Refusal {
     }
 
     fn from_app(e: AppError) -> Self {
-        let status = match &e {
-            AppError::BadUserInput { .. } => 400,
-            AppError::NotFound { .. } => 404,
-            AppError::Conflict { .. } => 409,
-            AppError::Unauthenticated { .. } => 401,
-            AppError::Forbidden { .. } => 403,
-            AppError::Timeout { .. } => 504,
-            AppError::Internal { cause } => {
-                tracing::error!(%cause, "an import failed");
-                500
-            }
-        };
+        if let AppError::Internal { cause } = &e {
+            tracing::error!(%cause, "an import failed");
+        }
         Self {
-            status,
+            status: e.http_status(),
             code: e.code(),
             message: e.message(),
             position: None,
@@ -679,6 +858,7 @@ pub async fn import(
         duplicates: tally.duplicates,
         rejected: tally.rejected,
         errors: tally.errors,
+        files: None,
     })
 }
 
@@ -820,20 +1000,7 @@ async fn in_transaction<T: Send + 'static>(
     f: impl for<'a> FnOnce(&'a sea_orm::DatabaseTransaction) -> crate::auth::context::TxFuture<'a, T>
     + Send,
 ) -> AppResult<T> {
-    let db = RequestDb::new(
-        importer.pool.clone(),
-        Some(importer.identity.clone()),
-        importer.limits,
-    );
-    let value = db.write(f).await;
-    let value = crate::projects::service::explained(&db, value).await;
-    match value {
-        Ok(v) => {
-            db.finish().await?;
-            Ok(v)
-        }
-        Err(e) => Err(e),
-    }
+    crate::projects::service::write_as(&importer.pool, &importer.identity, importer.limits, f).await
 }
 
 /// The run to import into: by id (it must take results), by key (created on first use), or
@@ -1033,28 +1200,6 @@ fn category(suite: Option<String>) -> Option<String> {
     ))
 }
 
-/// The artifact type of an attachment, from its media type or file name.
-fn artifact_type(content_type: Option<&str>, path: &str) -> ArtifactType {
-    let path = path.to_ascii_lowercase();
-    let ct = content_type.unwrap_or("").to_ascii_lowercase();
-    let ends = |exts: &[&str]| exts.iter().any(|e| path.ends_with(e));
-    if ct.starts_with("image/") || ends(&[".png", ".jpg", ".jpeg", ".gif", ".webp"]) {
-        ArtifactType::Screenshot
-    } else if ct.starts_with("video/") || ends(&[".webm", ".mp4", ".mov"]) {
-        ArtifactType::Video
-    } else if ends(&[".har"]) {
-        ArtifactType::Har
-    } else if path.contains("trace") && ends(&[".zip"]) {
-        ArtifactType::Trace
-    } else if ct.starts_with("text/") || ends(&[".log", ".txt"]) {
-        ArtifactType::Log
-    } else if ends(&[".html", ".pdf"]) {
-        ArtifactType::Report
-    } else {
-        ArtifactType::Other
-    }
-}
-
 /// The idempotency key of a test's result in a run: its identity key (hashed when longer
 /// than fits) and a digest of what the result says. The same report sent again finds its
 /// keys (duplicates, nothing changes); a re-run job's different result for the test is a new
@@ -1123,7 +1268,7 @@ fn to_item(r: TestResult) -> ResultItem {
         .attachments
         .iter()
         .map(|a| ArtifactInput {
-            artifact_type: artifact_type(a.content_type.as_deref(), &a.path),
+            artifact_type: crate::artifacts::type_of(a.content_type.as_deref(), &a.path),
             file_name: a.name.clone(),
             file_path: a.path.clone(),
             mime_type: a.content_type.clone(),

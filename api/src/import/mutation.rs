@@ -4,7 +4,7 @@
 use async_graphql::{Context, ErrorExtensions, Object, SimpleObject, Upload};
 use uuid::Uuid;
 
-use super::{ImportFormat, ImportRequest, Importer, ItemProblem, Refusal, RunTarget, Spooled};
+use super::{BundleFiles, ImportFormat, ImportRequest, Importer, ItemProblem, Refusal, RunTarget};
 use crate::auth::context::request_db;
 use crate::runs::types::TestRun;
 
@@ -23,6 +23,8 @@ pub struct ImportResultsPayload {
     pub rejected: i32,
     /// The first 100 items not imported, with their place in the file.
     pub errors: Vec<ItemProblem>,
+    /// What became of a bundle's files (null for a report alone).
+    pub files: Option<BundleFiles>,
 }
 
 #[derive(Default)]
@@ -46,7 +48,8 @@ fn refused(r: Refusal) -> async_graphql::Error {
 
 #[Object]
 impl ImportMutation {
-    /// Imports a report file (JUnit XML or CTRF JSON, optionally gzip-compressed) sent as a
+    /// Imports a report file (JUnit XML or CTRF JSON, optionally gzip-compressed), or a
+    /// bundle (.zip, .tar.gz) of a report and the files its attachments name, sent as a
     /// GraphQL multipart upload. Results land in the run `runId`, or in the run of `runKey`
     /// (created on first use; shards and retried uploads with one key share it), or in a new
     /// ad-hoc run. Each test's result is keyed by its identity key, so importing a file
@@ -69,6 +72,11 @@ impl ImportMutation {
         finish: Option<bool>,
         #[graphql(desc = "Reject results for tests no case has, instead of creating the cases.")]
         known_tests_only: Option<bool>,
+        #[graphql(
+            desc = "The report's path inside a bundle (default: its one .xml or .json file \
+                    nearest the root)."
+        )]
+        report: Option<String>,
     ) -> async_graphql::Result<ImportResultsPayload> {
         let db = request_db(ctx)?;
         let identity =
@@ -95,7 +103,6 @@ impl ImportMutation {
             (None, None) => RunTarget::New { name: run_name },
         };
         let upload = file.value(ctx)?;
-        let spooled = Spooled::new(upload.content, false)?;
         let importer = Importer {
             // each batch commits in a transaction of its own, as the caller, so that
             // subscribers see the run fill up; the request's own transaction is not used
@@ -113,9 +120,16 @@ impl ImportMutation {
             finish: finish.unwrap_or(false),
             known_only: known_tests_only.unwrap_or(false),
         };
-        let summary = super::import(&importer, spooled, request)
-            .await
-            .map_err(refused)?;
+        let summary = super::import_upload(
+            &importer,
+            &state.artifacts,
+            upload.content,
+            false,
+            request,
+            report,
+        )
+        .await
+        .map_err(refused)?;
         let count = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(ImportResultsPayload {
             format: summary.format,
@@ -124,6 +138,7 @@ impl ImportMutation {
             duplicates: count(summary.duplicates),
             rejected: count(summary.rejected),
             errors: summary.errors,
+            files: summary.files,
         })
     }
 }

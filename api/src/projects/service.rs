@@ -435,6 +435,23 @@ fn project_of(entity: &str) -> Option<(&'static str, Action)> {
     })
 }
 
+/// Runs the write `f` in a transaction of `identity`'s own (not a request's), commits it, and
+/// answers as [`explained`] does: for work that commits in steps (an import's batches, an
+/// upload once its bytes are stored).
+pub async fn write_as<T: Send + 'static>(
+    pool: &sea_orm::DatabaseConnection,
+    identity: &crate::auth::Identity,
+    limits: crate::config::StatementLimits,
+    f: impl for<'a> FnOnce(&'a sea_orm::DatabaseTransaction) -> crate::auth::context::TxFuture<'a, T>
+    + Send,
+) -> AppResult<T> {
+    let db = crate::auth::RequestDb::new(pool.clone(), Some(identity.clone()), limits);
+    let value = db.write(f).await;
+    let value = explained(&db, value).await?;
+    db.finish().await?;
+    Ok(value)
+}
+
 /// A change answered NOT_FOUND because row-level security let the caller read the row but
 /// not change it (a viewer, a report-only token, a project's archived state) is answered
 /// FORBIDDEN with the reason; a row the caller does not see stays NOT_FOUND, as a missing one.

@@ -1,6 +1,6 @@
 //! Write entry points of runs: the lifecycle, one change at a time or in bulk.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, Object, Upload};
 use uuid::Uuid;
 
 use super::enums::{Outcome, StepExecutionStatus};
@@ -212,22 +212,79 @@ impl RunsMutation {
         .map(TestRun)
     }
 
-    /// Attaches an artifact's metadata to an execution or to a step result.
+    /// Attaches an artifact to an execution or to a step result: its metadata, and its bytes
+    /// when `file` is uploaded with the request (a GraphQL multipart request; they go to the
+    /// artifact store, and `fileSize`, when given, must match them). Bytes can also come later:
+    /// `PUT /api/v1/artifacts/{id}/content`.
     async fn attach_artifact(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The artifact and its owner.")] input: AttachArtifactInput,
+        #[graphql(desc = "The artifact's bytes.")] file: Option<Upload>,
     ) -> AppResult<TestArtifact> {
         let db = request_db(ctx)?;
-        explained(
-            &db,
-            db.write(|tx| {
-                Box::pin(async move { service::lifecycle::attach_artifact(tx, input).await })
-            })
-            .await,
-        )
-        .await
-        .map(TestArtifact)
+        let Some(file) = file else {
+            return explained(
+                &db,
+                db.write(|tx| {
+                    Box::pin(async move { service::lifecycle::attach_artifact(tx, input).await })
+                })
+                .await,
+            )
+            .await
+            .map(TestArtifact);
+        };
+        service::lifecycle::check_artifact("artifact.", &input.artifact)?;
+        let artifacts = ctx
+            .data::<crate::state::AppState>()
+            .map_err(|_| AppError::internal("no state"))?
+            .artifacts
+            .clone();
+        let upload = file
+            .value(ctx)
+            .map_err(|e| AppError::bad_input("file", format!("the upload cannot be read: {e}")))?;
+        let declared = crate::artifacts::service::Declared {
+            size: input.artifact.file_size.map(|s| s as u64),
+            sha256: None,
+        };
+        let limit = artifacts.options.limit(input.artifact.artifact_type.into());
+        let content = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(upload.content));
+        let staged = artifacts
+            .store
+            .stage(content, limit)
+            .await
+            .map_err(|e| crate::artifacts::service::put_error(e, "file"))?;
+        let written = match crate::artifacts::service::check_declared(
+            &staged,
+            &declared,
+            "artifact.fileSize",
+        ) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let store = artifacts.store.clone();
+                let staged = staged.clone();
+                explained(
+                    &db,
+                    db.write(|tx| {
+                        Box::pin(async move {
+                            let created = service::lifecycle::attach_artifact(tx, input).await?;
+                            crate::artifacts::service::attach_content(
+                                tx, &store, created.id, &staged,
+                            )
+                            .await
+                        })
+                    })
+                    .await,
+                )
+                .await
+            }
+        };
+        // the request commits after this resolver: the staging object is left to its blob
+        // (placed already), only its own copy goes
+        if let Err(e) = artifacts.store.discard(staged).await {
+            tracing::warn!(error = %e, "removing a staged upload failed; the orphan sweep will");
+        }
+        written.map(TestArtifact)
     }
 
     /// Reports many results at once (up to 10,000): each item completes its case's latest

@@ -324,7 +324,9 @@ impl TestStepExecution {
     }
 }
 
-/// A file produced by an execution or a step (its metadata; the file lives elsewhere).
+/// A file produced by an execution or a step: a screenshot, a video, a log, a trace. Its
+/// bytes, once uploaded (`attachArtifact`'s `file`, or `PUT /api/v1/artifacts/{id}/content`),
+/// are on the server's artifact store and downloaded from `downloadUrl`.
 #[derive(Clone)]
 pub struct TestArtifact(pub test_artifact::Model);
 
@@ -350,9 +352,26 @@ impl TestArtifact {
     async fn file_name(&self) -> &str {
         &self.0.file_name
     }
-    /// Where the file is stored.
+    /// Where the file was when it was attached (the path a report named, or the uploaded
+    /// file's name).
     async fn file_path(&self) -> &str {
         &self.0.file_path
+    }
+    /// SHA-256 of its bytes (lowercase hex), once uploaded; the same bytes are stored once.
+    async fn sha256(&self) -> Option<&str> {
+        self.0.blob_sha256.as_deref()
+    }
+    /// A short-lived URL (a path on this server, signed, valid for `--artifact-url-ttl`) that
+    /// downloads the bytes without a token, for a browser's `<img>` or `<video>`; null until
+    /// they are uploaded.
+    async fn download_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        if self.0.blob_sha256.is_none() {
+            return Ok(None);
+        }
+        let artifacts = &ctx.data::<crate::state::AppState>()?.artifacts;
+        Ok(Some(
+            artifacts.signer.url(self.0.id, artifacts.options.url_ttl),
+        ))
     }
     /// MIME type.
     async fn mime_type(&self) -> Option<&str> {

@@ -561,6 +561,20 @@ pub fn check_artifact(field: &str, a: &ArtifactInput) -> AppResult<()> {
     Ok(())
 }
 
+/// Locks the run of an execution as for any report into it (when it belongs to a run): one
+/// who may read the run but not report into it is refused for that (NOT_FOUND on the run,
+/// which the caller explains), not told that the execution does not exist.
+pub async fn lock_execution_run(conn: &impl ConnectionTrait, execution: Uuid) -> AppResult<()> {
+    if let Some(run) = get_execution(conn, execution)
+        .await?
+        .and_then(|e| e.test_run_id)
+    {
+        super::lock_run(conn, run).await?;
+        super::touch_run(conn, run).await?;
+    }
+    Ok(())
+}
+
 /// Attaches an artifact's metadata to an execution or a step result.
 pub async fn attach_artifact(
     conn: &impl ConnectionTrait,
@@ -588,16 +602,8 @@ pub async fn attach_artifact(
             ));
         }
     };
-    // the run is locked as for any report into it: one who may read it but not report into
-    // it is refused for that (NOT_FOUND on the run, which the caller explains), not told that
-    // the execution does not exist
-    if let Some(execution) = execution_id
-        && let Some(run) = get_execution(conn, execution)
-            .await?
-            .and_then(|e| e.test_run_id)
-    {
-        super::lock_run(conn, run).await?;
-        super::touch_run(conn, run).await?;
+    if let Some(execution) = execution_id {
+        lock_execution_run(conn, execution).await?;
     }
     let a = input.artifact;
     Ok(test_artifact::ActiveModel {
