@@ -3,6 +3,7 @@
 mod helpers;
 
 mod analytics;
+mod artifacts;
 mod audit_archive;
 mod auth_existence;
 mod auth_rls;

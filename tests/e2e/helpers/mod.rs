@@ -9,6 +9,7 @@ pub mod import;
 pub mod projects;
 pub mod q;
 pub mod runs;
+pub mod s3;
 pub mod ws;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_routes};

@@ -1,0 +1,1033 @@
+//! Artifacts' bytes: uploaded (`PUT .../content`, `POST .../executions/{id}/artifacts`,
+//! `attachArtifact(file:)`), downloaded (token, signed URL, ranges, conditional), bounded,
+//! hidden by row-level security, collected when nothing refers to them (deletion, archival,
+//! purge, a failing store), and imported in bundles. Every scenario runs against the local
+//! file store and against a real S3-compatible server (moto), through the same code.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::helpers::catalog::{data, uuid};
+use crate::helpers::import::code;
+use crate::helpers::q::{query, query_scalar};
+use crate::helpers::runs::{ATTACH, complete, run_of};
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// Where a scenario's artifacts are stored.
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    File,
+    S3,
+}
+
+/// A server over a store of `kind`, with `options` tweaked; the test's own handle on the same
+/// store, to look into it; the file store's directory, kept for the test's life.
+async fn app_on(
+    kind: Store,
+    tweak: impl FnOnce(&mut api::config::ServerOptions),
+) -> (
+    TestApp,
+    api::artifacts::ArtifactStore,
+    Option<tempfile::TempDir>,
+) {
+    let (artifacts, dir) = match kind {
+        Store::File => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let options = api::config::ArtifactOptions {
+                store: Some(format!("file://{}", dir.path().join("artifacts").display())),
+                ..api::config::ArtifactOptions::default()
+            };
+            (options, Some(dir))
+        }
+        Store::S3 => (crate::helpers::s3::bucket_options().await, None),
+    };
+    let mut options = api::config::ServerOptions {
+        artifacts,
+        ..api::config::ServerOptions::default()
+    };
+    tweak(&mut options);
+    let store = api::artifacts::ArtifactStore::open_with(
+        options.artifacts.store.as_deref().expect("a store"),
+        &options.artifacts.store_options,
+    )
+    .expect("the test's handle on the store");
+    (spawn_app_with(options).await, store, dir)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    api::artifacts::store::hex(&Sha256::digest(bytes))
+}
+
+/// `n` bytes that do not compress (a screenshot's worth of entropy).
+fn noise(n: usize, seed: u8) -> Vec<u8> {
+    let mut x = 0x9e37_79b9u32 ^ u32::from(seed);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// An artifact's metadata attached to `execution` (no bytes yet): its id.
+async fn attach(app: &TestApp, execution: Uuid, kind: &str, name: &str, mime: &str) -> Uuid {
+    let body = app
+        .gql(
+            ATTACH,
+            json!({ "input": { "executionId": execution, "artifact": {
+                "artifactType": kind, "fileName": name, "filePath": format!("out/{name}"),
+                "mimeType": mime,
+            } } }),
+        )
+        .await;
+    uuid(&data(&body)["attachArtifact"]["id"])
+}
+
+async fn put_content(
+    app: &TestApp,
+    token: &str,
+    artifact: Uuid,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let res = app
+        .http_as(
+            token,
+            Method::PUT,
+            &format!("/api/v1/artifacts/{artifact}/content{query}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = app.http(Method::GET, path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("download")
+}
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+async fn blob_rows(app: &TestApp) -> i64 {
+    query_scalar("SELECT count(*) FROM artifact_blobs")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("count")
+}
+
+async fn artifact_sha(app: &TestApp, artifact: Uuid) -> Option<String> {
+    query_scalar(
+        "SELECT blob_sha256 FROM test_artifacts WHERE id = $1
+         UNION ALL SELECT blob_sha256 FROM test_artifacts_archive WHERE id = $1",
+    )
+    .bind(artifact)
+    .fetch_one(&app.db.pool().await)
+    .await
+    .expect("the artifact")
+}
+
+/// The store's blob objects and staging objects.
+async fn objects(store: &api::artifacts::ArtifactStore) -> (Vec<String>, Vec<String>) {
+    (
+        store.list("blobs").await.expect("list blobs"),
+        store.list("staging").await.expect("list staging"),
+    )
+}
+
+fn blob_location(sha: &str) -> String {
+    format!("blobs/{}/{sha}", &sha[..2])
+}
+
+const ARTIFACTS_OF: &str = "query($id: UUID!) { testExecution(id: $id) {
+    artifacts { id artifactType fileName mimeType fileSize sha256 downloadUrl } } }";
+
+async fn upload_then_download_whole_ranged_conditional_and_signed(kind: Store) {
+    let (app, store, _dir) = app_on(kind, |_| {}).await;
+    let run = run_of(&app, 1, 1).await;
+    let artifact = attach(
+        &app,
+        run.executions[0],
+        "SCREENSHOT",
+        "shot 1.png",
+        "image/png",
+    )
+    .await;
+    let bytes = noise(300_000, 1);
+    let sha = sha256(&bytes);
+
+    let (status, answer) = put_content(
+        &app,
+        &app.admin_token,
+        artifact,
+        &format!("?sha256={sha}"),
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["id"], json!(artifact));
+    assert_eq!(answer["size"], json!(300_000));
+    assert_eq!(answer["sha256"], json!(sha));
+    assert_eq!(answer["type"], json!("SCREENSHOT"));
+    assert_eq!(
+        objects(&store).await,
+        (vec![blob_location(&sha)], vec![]),
+        "one blob named by its digest, no staging left"
+    );
+
+    let listed = app
+        .gql(ARTIFACTS_OF, json!({ "id": run.executions[0] }))
+        .await;
+    let listed = &data(&listed)["testExecution"]["artifacts"][0];
+    assert_eq!(listed["sha256"], json!(sha));
+    assert_eq!(listed["fileSize"], json!(300_000.0));
+    let signed = listed["downloadUrl"]
+        .as_str()
+        .expect("a download URL")
+        .to_owned();
+
+    let path = format!("/api/v1/artifacts/{artifact}");
+    let whole = get(&app, &path, &[]).await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(header(&whole, "content-type"), "image/png");
+    assert_eq!(header(&whole, "content-length"), "300000");
+    assert_eq!(header(&whole, "etag"), format!("\"{sha}\""));
+    assert_eq!(header(&whole, "accept-ranges"), "bytes");
+    assert_eq!(header(&whole, "x-content-type-options"), "nosniff");
+    assert_eq!(
+        header(&whole, "content-disposition"),
+        "inline; filename=\"shot 1.png\"; filename*=UTF-8''shot%201%2Epng"
+    );
+    assert_eq!(whole.bytes().await.expect("body").as_ref(), &bytes[..]);
+
+    let part = get(&app, &path, &[("range", "bytes=1000-1999")]).await;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&part, "content-range"), "bytes 1000-1999/300000");
+    assert_eq!(header(&part, "content-length"), "1000");
+    assert_eq!(
+        part.bytes().await.expect("body").as_ref(),
+        &bytes[1000..2000]
+    );
+    let tail = get(&app, &path, &[("range", "bytes=-10")]).await;
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        tail.bytes().await.expect("body").as_ref(),
+        &bytes[299_990..]
+    );
+    let outside = get(&app, &path, &[("range", "bytes=300000-")]).await;
+    assert_eq!(outside.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(header(&outside, "content-range"), "bytes */300000");
+    let stale_range = get(
+        &app,
+        &path,
+        &[("range", "bytes=0-9"), ("if-range", "\"another\"")],
+    )
+    .await;
+    assert_eq!(
+        stale_range.status(),
+        StatusCode::OK,
+        "If-Range of another version: all of it"
+    );
+
+    let cached = get(&app, &path, &[("if-none-match", &format!("\"{sha}\""))]).await;
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    assert!(cached.bytes().await.expect("body").is_empty());
+    let head = app.http(Method::HEAD, &path).send().await.expect("HEAD");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(header(&head, "content-length"), "300000");
+
+    // the signed URL needs no token, and only works as signed
+    let anonymous = app
+        .http_anonymous(Method::GET, &signed)
+        .send()
+        .await
+        .expect("signed download");
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    assert_eq!(anonymous.bytes().await.expect("body").as_ref(), &bytes[..]);
+    let tampered = signed.replace("signature=", "signature=00");
+    let res = app
+        .http_anonymous(Method::GET, &tampered)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code(&res.json().await.expect("json")), "BAD_SIGNATURE");
+    let other = Uuid::now_v7();
+    let res = app
+        .http_anonymous(
+            Method::GET,
+            &signed.replace(&artifact.to_string(), &other.to_string()),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "a signature is for one artifact"
+    );
+    let key: Vec<u8> = query_scalar("SELECT secret FROM server_secrets")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("the signing key");
+    let past = chrono::Utc::now().timestamp() - 1;
+    let expired = format!(
+        "{path}?expires={past}&signature={}",
+        api::artifacts::signing::UrlSigner::with_key(&key).sign(artifact, past)
+    );
+    let res = app
+        .http_anonymous(Method::GET, &expired)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code(&res.json().await.expect("json")), "URL_EXPIRED");
+    let res = app
+        .http_anonymous(Method::GET, &path)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "neither a token nor a signature"
+    );
+
+    // an artifact without bytes says so
+    let empty = attach(&app, run.executions[0], "LOG", "later.log", "text/plain").await;
+    let res = get(&app, &format!("/api/v1/artifacts/{empty}"), &[]).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        code(&res.json().await.expect("json")),
+        "NO_CONTENT_UPLOADED"
+    );
+    let listed = app
+        .gql(ARTIFACTS_OF, json!({ "id": run.executions[0] }))
+        .await;
+    assert!(data(&listed)["testExecution"]["artifacts"][1]["downloadUrl"].is_null());
+}
+
+async fn create_by_post_then_typed_located_and_the_same_bytes_stored_once(kind: Store) {
+    let (app, store, _dir) = app_on(kind, |_| {}).await;
+    let run = run_of(&app, 2, 1).await;
+    let bytes = noise(50_000, 2);
+    let sha = sha256(&bytes);
+    let post = |execution: Uuid, query: &str, body: Vec<u8>, mime: Option<&str>| {
+        let mut request = app.http(
+            Method::POST,
+            &format!("/api/v1/executions/{execution}/artifacts?{query}"),
+        );
+        if let Some(mime) = mime {
+            request = request.header("content-type", mime);
+        }
+        async move {
+            let res = request.body(body).send().await.expect("create");
+            let status = res.status();
+            let location = header(&res, "location").to_owned();
+            (status, location, res.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, location, first) = post(
+        run.executions[0],
+        "name=trace.zip",
+        bytes.clone(),
+        Some("application/zip"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(
+        location,
+        format!("/api/v1/artifacts/{}", first["id"].as_str().expect("id"))
+    );
+    assert_eq!(first["type"], json!("TRACE"));
+    assert_eq!(first["mimeType"], json!("application/zip"));
+    assert_eq!(first["sha256"], json!(sha));
+    assert_eq!(first["executionId"], json!(run.executions[0]));
+    // the same bytes on another execution, the media type found from the name
+    let (status, _, second) =
+        post(run.executions[1], "name=trace-2.zip", bytes.clone(), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["mimeType"], json!("application/zip"));
+    assert_eq!(second["sha256"], json!(sha));
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(blob_rows(&app).await, 1, "one blob for both");
+    assert_eq!(objects(&store).await, (vec![blob_location(&sha)], vec![]));
+    let downloaded = get(&app, &location, &[]).await;
+    assert_eq!(downloaded.bytes().await.expect("body").as_ref(), &bytes[..]);
+
+    // a step result's artifact
+    let step: Uuid = query_scalar(
+        "INSERT INTO test_step_executions(test_execution_id, test_step_id, status)
+         VALUES ($1, $2, 'failed') RETURNING id",
+    )
+    .bind(run.executions[0])
+    .bind(run.steps[0][0])
+    .fetch_one(&app.db.pool().await)
+    .await
+    .expect("a step result");
+    let (status, _, on_step) = post(
+        run.executions[0],
+        &format!("name=step.log&type=log&stepExecutionId={step}"),
+        b"step output".to_vec(),
+        Some("text/plain; charset=utf-8"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{on_step}");
+    assert_eq!(on_step["stepExecutionId"], json!(step));
+    assert_eq!(on_step["type"], json!("LOG"));
+    assert_eq!(on_step["mimeType"], json!("text/plain"));
+
+    // bad requests: coded, nothing stored
+    let before = blob_rows(&app).await;
+    for (query, field) in [
+        ("", "name"),
+        ("name=a.png&type=bogus", "type"),
+        ("name=a.png&colour=red", "colour"),
+        (
+            &format!("name=a.png&stepExecutionId={step}")[..],
+            "stepExecutionId",
+        ),
+    ] {
+        let execution = if field == "stepExecutionId" {
+            run.executions[1]
+        } else {
+            run.executions[0]
+        };
+        let (status, _, answer) = post(execution, query, b"x".to_vec(), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["field"],
+            json!(field),
+            "{answer}"
+        );
+    }
+    let (status, _, answer) = post(Uuid::now_v7(), "name=a.png", b"x".to_vec(), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(blob_rows(&app).await, before);
+    let res = app
+        .http(
+            Method::DELETE,
+            &format!("/api/v1/executions/{}/artifacts", run.executions[0]),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&res, "allow"), "POST");
+}
+
+/// A GraphQL multipart request of `attachArtifact` with `file`.
+async fn attach_with_file(app: &TestApp, input: Value, file: Vec<u8>) -> Value {
+    let operations = json!({
+        "query": "mutation($input: AttachArtifactInput!, $file: Upload) {
+            attachArtifact(input: $input, file: $file) { id fileSize sha256 downloadUrl } }",
+        "variables": { "input": input, "file": null },
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(file).file_name("video.webm"),
+        );
+    app.http(Method::POST, "/graphql")
+        .multipart(form)
+        .send()
+        .await
+        .expect("multipart request")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn attach_with_a_file_over_graphql_then_stored_and_its_declared_size_checked(kind: Store) {
+    let (app, store, _dir) = app_on(kind, |_| {}).await;
+    let run = run_of(&app, 1, 1).await;
+    let bytes = noise(120_000, 3);
+    let input = |size: Option<u64>| {
+        json!({ "executionId": run.executions[0], "artifact": {
+            "artifactType": "VIDEO", "fileName": "video.webm", "filePath": "video.webm",
+            "mimeType": "video/webm", "fileSize": size,
+        } })
+    };
+    let body = attach_with_file(&app, input(Some(120_000)), bytes.clone()).await;
+    let attached = &data(&body)["attachArtifact"];
+    assert_eq!(attached["sha256"], json!(sha256(&bytes)));
+    assert_eq!(attached["fileSize"], json!(120_000.0));
+    let url = attached["downloadUrl"].as_str().expect("url");
+    let res = app
+        .http_anonymous(Method::GET, url)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(header(&res, "content-type"), "video/webm");
+    assert_eq!(res.bytes().await.expect("body").as_ref(), &bytes[..]);
+
+    let artifacts_before: i64 = query_scalar("SELECT count(*) FROM test_artifacts")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("count");
+    let body = attach_with_file(&app, input(Some(5)), noise(1_000, 4)).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"],
+        json!("artifact.fileSize")
+    );
+    let artifacts_after: i64 = query_scalar("SELECT count(*) FROM test_artifacts")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("count");
+    assert_eq!(artifacts_after, artifacts_before, "nothing attached");
+    assert_eq!(blob_rows(&app).await, 1);
+    let (blobs, staging) = objects(&store).await;
+    assert_eq!(
+        (blobs.len(), staging.len()),
+        (1, 0),
+        "{blobs:?} {staging:?}"
+    );
+}
+
+async fn uploads_past_limits_or_not_matching_their_digest_then_refused_with_nothing_stored(
+    kind: Store,
+) {
+    let (app, store, _dir) = app_on(kind, |o| {
+        o.artifacts.max_bytes = 1024 * 1024;
+        o.artifacts.type_max_bytes = vec![(entity::enums::ArtifactType::Screenshot, 1_000)];
+    })
+    .await;
+    let run = run_of(&app, 1, 1).await;
+    let shot = attach(&app, run.executions[0], "SCREENSHOT", "s.png", "image/png").await;
+    let log = attach(&app, run.executions[0], "LOG", "l.log", "text/plain").await;
+
+    // declared too large: refused before the body is read
+    let (status, answer) = put_content(&app, &app.admin_token, shot, "", noise(2_000, 5)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(code(&answer), "PAYLOAD_TOO_LARGE");
+    // streamed without a length: refused at the first byte past the limit
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..4).map(|i| Ok(noise(500, 6 + i))).collect();
+    let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let (status, answer) = put_content(&app, &app.admin_token, shot, "", streamed).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    // the overall limit
+    let (status, _) = put_content(&app, &app.admin_token, log, "", noise(1024 * 1024 + 1, 7)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // a digest the bytes do not match
+    let bytes = noise(800, 8);
+    let wrong = sha256(b"something else");
+    let (status, answer) = put_content(
+        &app,
+        &app.admin_token,
+        shot,
+        &format!("?sha256={wrong}"),
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["field"], json!("sha256"));
+    use base64::Engine as _;
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"other"));
+    let res = app
+        .http(Method::PUT, &format!("/api/v1/artifacts/{shot}/content"))
+        .header("content-digest", format!("sha-256=:{digest}:"))
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, answer) =
+        put_content(&app, &app.admin_token, shot, "?sha256=xyz", bytes.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let res = app
+        .http(Method::PUT, "/api/v1/artifacts/not-a-uuid/content")
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = res.json().await.expect("json");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["field"],
+        json!("id"),
+        "{answer}"
+    );
+
+    assert_eq!(artifact_sha(&app, shot).await, None);
+    assert_eq!(blob_rows(&app).await, 0);
+    assert_eq!(
+        objects(&store).await,
+        (vec![], vec![]),
+        "no staging left behind"
+    );
+
+    // within the limits, with a matching Content-Digest: stored
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+    let res = app
+        .http(Method::PUT, &format!("/api/v1/artifacts/{shot}/content"))
+        .header("content-digest", format!("sha-256=:{digest}:"))
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = put_content(&app, &app.admin_token, log, "", noise(2_000, 9)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a log may be larger than a screenshot"
+    );
+    assert_eq!(blob_rows(&app).await, 2);
+}
+
+async fn someone_elses_artifact_then_the_same_answer_as_a_missing_one(kind: Store) {
+    let (app, _store, _dir) = app_on(kind, |_| {}).await;
+    let run = run_of(&app, 1, 1).await;
+    let artifact = attach(&app, run.executions[0], "LOG", "secret.log", "text/plain").await;
+    let (status, _) = put_content(&app, &app.admin_token, artifact, "", b"secret".to_vec()).await;
+    assert_eq!(status, StatusCode::OK);
+    let mallory = app.token("mallory", &[api::auth::Role::Member]).await;
+    let missing = Uuid::now_v7();
+    let answer = |res: reqwest::Response| async move {
+        let status = res.status();
+        let mut body: Value = res.json().await.expect("json");
+        // the id differs; nothing else may
+        body["errors"][0]["message"] = Value::Null;
+        (status, body)
+    };
+    for (method, suffix) in [(Method::GET, ""), (Method::PUT, "/content")] {
+        let theirs = answer(
+            app.http_as(
+                &mallory,
+                method.clone(),
+                &format!("/api/v1/artifacts/{artifact}{suffix}"),
+            )
+            .body("x")
+            .send()
+            .await
+            .expect("send"),
+        )
+        .await;
+        let nobodys = answer(
+            app.http_as(
+                &mallory,
+                method.clone(),
+                &format!("/api/v1/artifacts/{missing}{suffix}"),
+            )
+            .body("x")
+            .send()
+            .await
+            .expect("send"),
+        )
+        .await;
+        assert_eq!(theirs.0, StatusCode::NOT_FOUND, "{method} {suffix}");
+        assert_eq!(theirs, nobodys, "{method} {suffix}");
+    }
+    let theirs = answer(
+        app.http_as(
+            &mallory,
+            Method::POST,
+            &format!(
+                "/api/v1/executions/{}/artifacts?name=x.log",
+                run.executions[0]
+            ),
+        )
+        .body("x")
+        .send()
+        .await
+        .expect("send"),
+    )
+    .await;
+    let nobodys = answer(
+        app.http_as(
+            &mallory,
+            Method::POST,
+            &format!("/api/v1/executions/{missing}/artifacts?name=x.log"),
+        )
+        .body("x")
+        .send()
+        .await
+        .expect("send"),
+    )
+    .await;
+    assert_eq!(theirs.0, StatusCode::NOT_FOUND);
+    assert_eq!(theirs, nobodys);
+    assert_eq!(
+        artifact_sha(&app, artifact).await,
+        Some(sha256(b"secret")),
+        "unchanged"
+    );
+}
+
+/// Uploads `bytes` as a new log artifact of `execution`: its id.
+async fn upload(app: &TestApp, execution: Uuid, name: &str, bytes: &[u8]) -> Uuid {
+    let res = app
+        .http(
+            Method::POST,
+            &format!("/api/v1/executions/{execution}/artifacts?name={name}&type=log"),
+        )
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    uuid(&res.json::<Value>().await.expect("json")["id"])
+}
+
+async fn collect(
+    app: &TestApp,
+    store: &api::artifacts::ArtifactStore,
+) -> api::artifacts::Collected {
+    let db = app.db.sea().await;
+    let collected = api::artifacts::collect(&db, store, false)
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("collecting");
+    let _ = db.close().await;
+    collected
+}
+
+async fn deleted_archived_purged_then_blobs_go_with_their_last_reference(kind: Store) {
+    let (app, store, _dir) = app_on(kind, |_| {}).await;
+    let run = run_of(&app, 2, 1).await;
+    let (x, y) = (noise(10_000, 10), noise(10_000, 11));
+    let x_on_first = upload(&app, run.executions[0], "x.log", &x).await;
+    upload(&app, run.executions[0], "y.log", &y).await;
+    let x_on_second = upload(&app, run.executions[1], "x.log", &x).await;
+    assert_eq!(blob_rows(&app).await, 2);
+
+    // the first case goes with its execution: y has no reference left, x has one
+    let body = app
+        .gql(
+            "mutation($id: UUID!) { deleteTestCase(id: $id) }",
+            json!({ "id": run.cases[0] }),
+        )
+        .await;
+    data(&body);
+    assert_eq!(artifact_sha(&app, x_on_second).await, Some(sha256(&x)));
+    let collected = collect(&app, &store).await;
+    assert_eq!(collected.blobs, 1, "{collected:?}");
+    assert_eq!(collected.bytes, 10_000);
+    assert_eq!(objects(&store).await.0, vec![blob_location(&sha256(&x))]);
+    let _ = x_on_first;
+
+    // archived: still referenced, still downloadable; restored likewise
+    complete(&app, run.executions[1], "PASSED").await;
+    let db = app.db.sea().await;
+    let archived = api::archive::archive(&db, std::time::Duration::ZERO, false, "test")
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("archive");
+    assert_eq!(archived.artifacts, 1);
+    assert_eq!(collect(&app, &store).await.blobs, 0);
+    let res = get(&app, &format!("/api/v1/artifacts/{x_on_second}"), &[]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "an archived artifact downloads"
+    );
+    assert_eq!(res.bytes().await.expect("body").as_ref(), &x[..]);
+    api::archive::restore(&db, Some(run.id), None, "test")
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("restore");
+    assert_eq!(collect(&app, &store).await.blobs, 0);
+    assert_eq!(artifact_sha(&app, x_on_second).await, Some(sha256(&x)));
+
+    // purged: the finished run goes, a pinned one stays
+    let pinned = run_of(&app, 1, 1).await;
+    let z = noise(5_000, 12);
+    let z_artifact = upload(&app, pinned.executions[0], "z.log", &z).await;
+    for r in [run.id, pinned.id] {
+        data(
+            &app.gql(
+                "mutation($id: UUID!) { finishTestRun(id: $id) { id } }",
+                json!({ "id": r }),
+            )
+            .await,
+        );
+    }
+    data(
+        &app.gql(
+            "mutation($id: UUID!) { pinTestRun(id: $id, pinned: true) { id } }",
+            json!({ "id": pinned.id }),
+        )
+        .await,
+    );
+    let dry = api::archive::service::purge(&db, &store, std::time::Duration::ZERO, true, "test")
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("dry purge");
+    assert_eq!(
+        (dry.runs, dry.executions, dry.artifacts),
+        (1, 1, 1),
+        "{dry:?}"
+    );
+    assert_eq!(blob_rows(&app).await, 2, "a dry run changes nothing");
+    let purged =
+        api::archive::service::purge(&db, &store, std::time::Duration::ZERO, false, "test")
+            .await
+            .map_err(|e| format!("{e:?}"))
+            .expect("purge");
+    assert_eq!(
+        (
+            purged.runs,
+            purged.executions,
+            purged.artifacts,
+            purged.blobs,
+            purged.bytes
+        ),
+        (1, 1, 1, 1, 10_000),
+        "{purged:?}"
+    );
+    assert_eq!(objects(&store).await.0, vec![blob_location(&sha256(&z))]);
+    assert_eq!(artifact_sha(&app, z_artifact).await, Some(sha256(&z)));
+    let audited: i64 = query_scalar("SELECT count(*) FROM audit_log WHERE operation = 'PURGE'")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("count");
+    assert_eq!(audited, 1);
+    let _ = db.close().await;
+}
+
+async fn a_deleted_case_then_the_server_collects_its_blobs_by_itself(kind: Store) {
+    let (app, store, _dir) = app_on(kind, |o| {
+        o.artifacts.collect_every = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let run = run_of(&app, 1, 1).await;
+    upload(&app, run.executions[0], "a.log", b"collected by the server").await;
+    data(
+        &app.gql(
+            "mutation($id: UUID!) { deleteTestCase(id: $id) }",
+            json!({ "id": run.cases[0] }),
+        )
+        .await,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while blob_rows(&app).await > 0 || !objects(&store).await.0.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not collect the released blob"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A store whose deletes fail: the store going away between the database and it.
+#[derive(Debug)]
+struct FailingDeletes(Arc<dyn object_store::ObjectStore>);
+
+impl std::fmt::Display for FailingDeletes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FailingDeletes({})", self.0)
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for FailingDeletes {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.0.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.0.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<
+            'static,
+            object_store::Result<object_store::path::Path>,
+        >,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        use futures::StreamExt;
+        locations
+            .map(|_| {
+                Err(object_store::Error::Generic {
+                    store: "test",
+                    source: "the store is unreachable".into(),
+                })
+            })
+            .boxed()
+    }
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+async fn the_store_failing_between_the_database_and_it_then_nothing_lost_and_the_rest_swept(
+    kind: Store,
+) {
+    let (app, store, _dir) = app_on(kind, |_| {}).await;
+    let run = run_of(&app, 2, 1).await;
+    let gone = noise(4_000, 13);
+    upload(&app, run.executions[0], "gone.log", &gone).await;
+    let kept = noise(4_000, 14);
+    let kept_artifact = upload(&app, run.executions[1], "kept.log", &kept).await;
+    data(
+        &app.gql(
+            "mutation($id: UUID!) { deleteTestCase(id: $id) }",
+            json!({ "id": run.cases[0] }),
+        )
+        .await,
+    );
+
+    // the store fails after the rows were deleted: they come back, the object stays
+    let failing = store.wrap(|inner| Arc::new(FailingDeletes(inner)));
+    let db = app.db.sea().await;
+    let err = api::artifacts::collect(&db, &failing, false)
+        .await
+        .expect_err("the store failed");
+    assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+    assert_eq!(blob_rows(&app).await, 2, "the row is back");
+    assert_eq!(objects(&store).await.0.len(), 2, "the object is there");
+    // once the store answers, the next collection finishes the work
+    assert_eq!(collect(&app, &store).await.blobs, 1);
+    assert_eq!(objects(&store).await.0, vec![blob_location(&sha256(&kept))]);
+
+    // a crash after the object went and before the row did: the row is collected later
+    let lost = noise(3_000, 15);
+    upload(&app, run.executions[1], "lost.log", &lost).await;
+    query("DELETE FROM test_artifacts WHERE file_name = 'lost.log'")
+        .execute(&app.db.pool().await)
+        .await
+        .expect("delete");
+    store
+        .delete(&sha256(&lost))
+        .await
+        .expect("delete the object");
+    assert_eq!(collect(&app, &store).await.blobs, 1);
+
+    // leftovers of crashes: an object without a row, an unfinished upload; and a referenced
+    // blob whose object went missing (reported, then healed by the same bytes uploaded)
+    let orphan = store
+        .put_stream(
+            futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                b"orphan",
+            ))]),
+            u64::MAX,
+        )
+        .await
+        .expect("an orphan");
+    let _unfinished = store
+        .stage(
+            futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"half"))]),
+            u64::MAX,
+        )
+        .await
+        .expect("a staged upload");
+    store.delete(&sha256(&kept)).await.expect("lose an object");
+    let young = api::artifacts::sweep(&db, &store, std::time::Duration::from_secs(3600))
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("sweep");
+    assert_eq!(
+        (young.orphans, young.staging, young.missing),
+        (0, 0, 1),
+        "young objects are left to their uploads: {young:?}"
+    );
+    let swept = api::artifacts::sweep(&db, &store, std::time::Duration::ZERO)
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("sweep");
+    assert_eq!(
+        (swept.orphans, swept.staging, swept.missing),
+        (1, 1, 1),
+        "{swept:?}"
+    );
+    assert!(
+        !objects(&store)
+            .await
+            .0
+            .contains(&blob_location(&orphan.sha256))
+    );
+    assert_eq!(objects(&store).await.1, Vec::<String>::new());
+    upload(&app, run.executions[1], "kept-again.log", &kept).await;
+    let res = get(&app, &format!("/api/v1/artifacts/{kept_artifact}"), &[]).await;
+    assert_eq!(res.status(), StatusCode::OK, "the object is back");
+    assert_eq!(res.bytes().await.expect("body").as_ref(), &kept[..]);
+    let _ = db.close().await;
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod file_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Store::File).await
+                }
+            )*
+        }
+        mod s3_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Store::S3).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    upload_then_download_whole_ranged_conditional_and_signed,
+    create_by_post_then_typed_located_and_the_same_bytes_stored_once,
+    attach_with_a_file_over_graphql_then_stored_and_its_declared_size_checked,
+    uploads_past_limits_or_not_matching_their_digest_then_refused_with_nothing_stored,
+    someone_elses_artifact_then_the_same_answer_as_a_missing_one,
+    deleted_archived_purged_then_blobs_go_with_their_last_reference,
+    a_deleted_case_then_the_server_collects_its_blobs_by_itself,
+    the_store_failing_between_the_database_and_it_then_nothing_lost_and_the_rest_swept,
+);
