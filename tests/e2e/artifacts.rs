@@ -1000,6 +1000,368 @@ async fn the_store_failing_between_the_database_and_it_then_nothing_lost_and_the
     let _ = db.close().await;
 }
 
+/// A zip of `files` (path, bytes), as `zip` writes them.
+fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        zip.start_file(*name, options).expect("zip entry");
+        zip.write_all(bytes).expect("zip write");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
+/// The kinds of tar entries a bundle test writes.
+enum TarEntry<'a> {
+    File(&'a str, Vec<u8>),
+    Symlink(&'a str, &'a str),
+    HardLink(&'a str, &'a str),
+    /// A file whose name is written as is (no checks), such as `../evil`.
+    RawName(&'a str, Vec<u8>),
+}
+
+fn tar_gz_of(entries: Vec<TarEntry<'_>>) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        match entry {
+            TarEntry::File(name, bytes) => {
+                header.set_size(bytes.len() as u64);
+                header.set_entry_type(tar::EntryType::Regular);
+                tar.append_data(&mut header, name, bytes.as_slice())
+                    .expect("tar entry");
+            }
+            TarEntry::Symlink(name, target) | TarEntry::HardLink(name, target) => {
+                let kind = if matches!(entry, TarEntry::Symlink(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                };
+                header.set_size(0);
+                header.set_entry_type(kind);
+                tar.append_link(&mut header, name, target)
+                    .expect("tar link");
+            }
+            TarEntry::RawName(name, bytes) => {
+                header.set_size(bytes.len() as u64);
+                header.set_entry_type(tar::EntryType::Regular);
+                let raw = &mut header.as_old_mut().name;
+                raw[..name.len()].copy_from_slice(name.as_bytes());
+                header.set_cksum();
+                tar.append(&header, bytes.as_slice()).expect("tar entry");
+            }
+        }
+    }
+    tar.into_inner().expect("tar").finish().expect("gzip")
+}
+
+/// The files of a fixture directory, relative to it.
+fn fixture_dir(name: &str) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("fixture dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).expect("relative");
+                out.push((
+                    relative.to_string_lossy().into_owned(),
+                    std::fs::read(&path).expect("fixture file"),
+                ));
+            }
+        }
+    }
+    let root = crate::helpers::import::fixture(name);
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out
+}
+
+async fn a_zip_of_pytest_output_then_its_results_and_screenshots_attached(kind: Store) {
+    let (app, _store, _dir) = app_on(kind, |_| {}).await;
+    let files = fixture_dir("pytest-attachments");
+    let bundle = zip_of(
+        &files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, answer) =
+        crate::helpers::import::import(&app, "runKey=ui-1&finish=true", bundle.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], json!(5), "{answer}");
+    assert_eq!(answer["run"]["failedTests"], json!(1));
+    assert_eq!(
+        answer["files"],
+        json!({ "report": "report.xml", "attached": 4, "notFound": [], "refused": [] })
+    );
+    // the screenshots, by the paths pytest's tests printed (absolute, on the machine that ran
+    // them), on their tests' executions; the two identical ones stored once
+    let pool = app.db.pool().await;
+    let rows: Vec<(String, String, Option<String>)> = crate::helpers::q::query_as(
+        "SELECT tc.name, a.file_name, a.blob_sha256 FROM test_artifacts a
+         JOIN test_executions e ON e.id = a.test_execution_id JOIN test_cases tc ON tc.id = e.test_case_id
+         ORDER BY tc.name",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("artifacts");
+    let expected = |name: &str| {
+        let bytes = &files
+            .iter()
+            .find(|(n, _)| n == &format!("test-results/{name}"))
+            .expect("a screenshot")
+            .1;
+        Some(sha256(bytes))
+    };
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "test_cart_shows_items".to_owned(),
+                "cart.png".to_owned(),
+                expected("cart.png")
+            ),
+            (
+                "test_checkout_total".to_owned(),
+                "checkout-total.png".to_owned(),
+                expected("checkout-total.png")
+            ),
+            (
+                "test_price_in[EUR]".to_owned(),
+                "price-EUR.png".to_owned(),
+                expected("price-EUR.png")
+            ),
+            (
+                "test_price_in[USD]".to_owned(),
+                "price-USD.png".to_owned(),
+                expected("price-USD.png")
+            ),
+        ]
+    );
+    assert_eq!(expected("price-EUR.png"), expected("price-USD.png"));
+    assert_eq!(blob_rows(&app).await, 3);
+    let cart: Uuid = query_scalar("SELECT id FROM test_artifacts WHERE file_name = 'cart.png'")
+        .fetch_one(&pool)
+        .await
+        .expect("cart");
+    let res = get(&app, &format!("/api/v1/artifacts/{cart}"), &[]).await;
+    assert_eq!(header(&res, "content-type"), "image/png");
+    assert_eq!(
+        sha256(&res.bytes().await.expect("body")),
+        expected("cart.png").expect("sha")
+    );
+
+    // the same bundle again: nothing new
+    let (status, again) = crate::helpers::import::import(&app, "runKey=ui-1", bundle).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        (again["accepted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(5))
+    );
+    assert_eq!(again["files"]["attached"], json!(0));
+}
+
+async fn a_tar_gz_with_a_ctrf_report_then_relative_paths_attached_and_missing_ones_listed(
+    kind: Store,
+) {
+    let (app, _store, _dir) = app_on(kind, |_| {}).await;
+    let report = crate::helpers::import::fixture_bytes("handwritten-ctrf-steps-attachments.json");
+    let (valid, invalid) = (noise(2_000, 20), noise(3_000, 21));
+    let bundle = tar_gz_of(vec![
+        TarEntry::File("ctrf/report.json", report),
+        TarEntry::File(
+            "ctrf/test-results/login-valid/screenshot.png",
+            valid.clone(),
+        ),
+        TarEntry::File(
+            "ctrf/test-results/login-invalid/test-failed-1.png",
+            invalid.clone(),
+        ),
+    ]);
+    let (status, answer) = crate::helpers::import::import(&app, "runKey=ctrf-1", bundle).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let files = &answer["files"];
+    assert_eq!(files["report"], json!("ctrf/report.json"));
+    assert_eq!(files["attached"], json!(2), "{answer}");
+    let not_found: Vec<&str> = files["notFound"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        not_found.contains(&"test-results/login-invalid/trace.zip"),
+        "{not_found:?}"
+    );
+    assert!(
+        not_found.contains(&"https://ci.example.invalid/artifacts/42/server.log"),
+        "{not_found:?}"
+    );
+    let stored: Vec<(String, Option<String>)> = crate::helpers::q::query_as(
+        "SELECT file_path, blob_sha256 FROM test_artifacts WHERE blob_sha256 IS NOT NULL ORDER BY file_path",
+    )
+    .fetch_all(&app.db.pool().await)
+    .await
+    .expect("artifacts");
+    assert_eq!(
+        stored,
+        vec![
+            (
+                "test-results/login-invalid/test-failed-1.png".to_owned(),
+                Some(sha256(&invalid))
+            ),
+            (
+                "test-results/login-valid/screenshot.png".to_owned(),
+                Some(sha256(&valid))
+            ),
+        ]
+    );
+}
+
+async fn unsafe_or_oversized_bundles_then_refused_whole_with_nothing_written(kind: Store) {
+    let (app, store, _dir) = app_on(kind, |o| o.import.max_bytes = 1024 * 1024).await;
+    let report = crate::helpers::import::fixture_bytes("jest-junit.xml");
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "zip slip",
+            zip_of(&[
+                ("report.xml", report.clone()),
+                ("../evil.txt", b"x".to_vec()),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
+        ),
+        (
+            "absolute path",
+            zip_of(&[
+                ("report.xml", report.clone()),
+                ("/tmp/evil.txt", b"x".to_vec()),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
+        ),
+        (
+            "tar slip",
+            tar_gz_of(vec![
+                TarEntry::File("report.xml", report.clone()),
+                TarEntry::RawName("../../evil.txt", b"x".to_vec()),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
+        ),
+        (
+            "symlink",
+            tar_gz_of(vec![
+                TarEntry::File("report.xml", report.clone()),
+                TarEntry::Symlink("shot.png", "/etc/passwd"),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
+        ),
+        (
+            "hard link",
+            tar_gz_of(vec![
+                TarEntry::File("report.xml", report.clone()),
+                TarEntry::HardLink("shot.png", "report.xml"),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
+        ),
+        (
+            "twice",
+            zip_of(&[
+                ("report.xml", report.clone()),
+                ("./report.xml", report.clone()),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
+        ),
+        (
+            "zip bomb",
+            // 64 MiB of zeros deflate to some 64 KiB; unpacked, they pass the 1 MiB bound
+            zip_of(&[
+                ("report.xml", report.clone()),
+                ("zeros.bin", vec![0u8; 64 * 1024 * 1024]),
+            ]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "tar bomb",
+            tar_gz_of(vec![
+                TarEntry::File("report.xml", report.clone()),
+                TarEntry::File("zeros.bin", vec![0u8; 64 * 1024 * 1024]),
+            ]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "two reports",
+            zip_of(&[("a.xml", report.clone()), ("b.xml", report.clone())]),
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+        ),
+        (
+            "no report",
+            zip_of(&[("shot.png", b"png".to_vec())]),
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+        ),
+        (
+            "not a zip",
+            b"PK\x03\x04 and then nothing".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+        ),
+    ];
+    for (what, body, status, expected) in cases {
+        assert!(
+            body.len() < 1024 * 1024,
+            "{what}: the bundle itself is within the bound"
+        );
+        let (got, answer) = crate::helpers::import::import(&app, "runKey=bad", body).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert_eq!(code(&answer), expected, "{what}: {answer}");
+    }
+    let runs: i64 = query_scalar("SELECT count(*) FROM test_runs")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("count");
+    assert_eq!(runs, 0, "nothing written");
+    assert_eq!(blob_rows(&app).await, 0);
+    assert_eq!(objects(&store).await, (vec![], vec![]));
+    assert!(!std::env::temp_dir().join("evil.txt").exists());
+
+    // named, one of two reports is imported
+    let (status, answer) = crate::helpers::import::import(
+        &app,
+        "runKey=named&report=b.xml",
+        zip_of(&[
+            ("a.xml", b"not even xml".to_vec()),
+            ("b.xml", report.clone()),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["files"]["report"], json!("b.xml"));
+    let (status, answer) =
+        crate::helpers::import::import(&app, "runKey=named&report=b.xml", report).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "report names a file inside a bundle: {answer}"
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod file_store {
@@ -1030,4 +1392,7 @@ on_both_stores!(
     deleted_archived_purged_then_blobs_go_with_their_last_reference,
     a_deleted_case_then_the_server_collects_its_blobs_by_itself,
     the_store_failing_between_the_database_and_it_then_nothing_lost_and_the_rest_swept,
+    a_zip_of_pytest_output_then_its_results_and_screenshots_attached,
+    a_tar_gz_with_a_ctrf_report_then_relative_paths_attached_and_missing_ones_listed,
+    unsafe_or_oversized_bundles_then_refused_whole_with_nothing_written,
 );
