@@ -409,7 +409,8 @@ const fn nonzero(n: usize) -> NonZeroUsize {
 /// What `jbtestsuite report` sends, where, and into which run.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// Report files, sent in order into one run.
+    /// Report files (JUnit XML, CTRF JSON), or bundles (.zip, .tar.gz) of a report and the
+    /// screenshots and other files it refers to, sent in order into one run.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The server's base URL.

@@ -53,7 +53,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let mut rejected = 0u64;
     for (i, file) in args.files.iter().enumerate() {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let body = gzip(&bytes).context("compressing the report")?;
+        let (body, gzipped) = encoded(bytes).context("compressing the report")?;
         let mut query: Vec<(&str, String)> =
             vec![("format", args.format.clone()), ("runKey", run_key.clone())];
         if let Some(name) = &args.run_name {
@@ -68,7 +68,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         if args.known_tests_only {
             query.push(("knownTestsOnly", "true".to_owned()));
         }
-        let answer = send(&client, &endpoint, &args.token, &query, body)
+        let answer = send(&client, &endpoint, &args.token, &query, body, gzipped)
             .await
             .with_context(|| format!("importing {}", file.display()))?;
         rejected += answer["rejected"].as_u64().unwrap_or(0);
@@ -114,6 +114,15 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A file as it is sent: gzip-compressed (`true`), unless it is compressed already (a zip or
+/// tar.gz bundle, a `.gz` report), which is sent as it is.
+fn encoded(bytes: Vec<u8>) -> std::io::Result<(Vec<u8>, bool)> {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok((bytes, false));
+    }
+    Ok((gzip(&bytes)?, true))
+}
+
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = flate2::write::GzEncoder::new(
         Vec::with_capacity(bytes.len() / 8),
@@ -130,18 +139,19 @@ async fn send(
     token: &str,
     query: &[(&str, String)],
     body: Vec<u8>,
+    gzipped: bool,
 ) -> anyhow::Result<Value> {
     let mut wait = Duration::from_millis(500);
     for attempt in 1..=ATTEMPTS {
-        let sent = client
+        let mut request = client
             .post(endpoint)
             .query(query)
             .bearer_auth(token)
-            .header("content-encoding", "gzip")
-            .header("content-type", "application/octet-stream")
-            .body(body.clone())
-            .send()
-            .await;
+            .header("content-type", "application/octet-stream");
+        if gzipped {
+            request = request.header("content-encoding", "gzip");
+        }
+        let sent = request.body(body.clone()).send().await;
         let again = match sent {
             Ok(res) => {
                 let status = res.status();

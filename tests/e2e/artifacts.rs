@@ -1362,6 +1362,109 @@ async fn unsafe_or_oversized_bundles_then_refused_whole_with_nothing_written(kin
     );
 }
 
+/// The pytest bundle as a zip.
+fn pytest_zip() -> Vec<u8> {
+    let files = fixture_dir("pytest-attachments");
+    zip_of(
+        &files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.clone()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+async fn a_bundle_through_the_reporter_cli_and_graphql_then_attached_alike(kind: Store) {
+    let (app, _store, dir) = app_on(kind, |_| {}).await;
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let zip = scratch.path().join("results.zip");
+    std::fs::write(&zip, pytest_zip()).expect("write the bundle");
+    let tgz = scratch.path().join("results.tar.gz");
+    let files = fixture_dir("pytest-attachments");
+    std::fs::write(
+        &tgz,
+        tar_gz_of(
+            files
+                .iter()
+                .map(|(n, b)| TarEntry::File(n.as_str(), b.clone()))
+                .collect(),
+        ),
+    )
+    .expect("write the bundle");
+    for (path, key) in [(&zip, "cli-zip"), (&tgz, "cli-tgz")] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jbtestsuite"));
+        cmd.args([
+            "report",
+            &path.display().to_string(),
+            "--run-key",
+            key,
+            "--url",
+        ])
+        .arg(app.url(""))
+        .env("JBTS_TOKEN", &app.admin_token)
+        .env_remove("DATABASE_URL");
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("the reporter");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{key}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let attached: i64 = query_scalar(
+            "SELECT count(*) FROM test_artifacts a JOIN test_executions e ON e.id = a.test_execution_id
+             JOIN test_runs r ON r.id = e.test_run_id WHERE r.run_key = $1 AND a.blob_sha256 IS NOT NULL",
+        )
+        .bind(key)
+        .fetch_one(&app.db.pool().await)
+        .await
+        .expect("count");
+        assert_eq!(attached, 4, "{key}");
+    }
+
+    // over GraphQL's multipart request
+    let operations = json!({
+        "query": "mutation($file: Upload!) { importResults(file: $file, runKey: \"gql\") {
+            accepted files { report attached notFound refused } } }",
+        "variables": { "file": null },
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(pytest_zip()).file_name("results.zip"),
+        );
+    let body: Value = app
+        .http(Method::POST, "/graphql")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        data(&body)["importResults"],
+        json!({ "accepted": 5, "files": { "report": "report.xml", "attached": 4, "notFound": [], "refused": [] } })
+    );
+
+    // a zip compressed again on the way cannot be unpacked as a stream: said so
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &pytest_zip()).expect("gzip");
+    let res = app
+        .http(Method::POST, "/api/v1/import?runKey=gz")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().expect("gzip"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    drop(dir);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod file_store {
@@ -1395,4 +1498,5 @@ on_both_stores!(
     a_zip_of_pytest_output_then_its_results_and_screenshots_attached,
     a_tar_gz_with_a_ctrf_report_then_relative_paths_attached_and_missing_ones_listed,
     unsafe_or_oversized_bundles_then_refused_whole_with_nothing_written,
+    a_bundle_through_the_reporter_cli_and_graphql_then_attached_alike,
 );

@@ -54,6 +54,18 @@ pub fn kind_of(file: &mut File) -> std::io::Result<Option<BundleKind>> {
     Ok(kind)
 }
 
+/// Whether a gzip-compressed file holds a zip (which cannot be read as a stream).
+pub fn gzipped_zip(file: &mut File) -> std::io::Result<bool> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 4];
+    let got = {
+        let mut gz = flate2::read::GzDecoder::new(BufReader::new(&mut *file));
+        super::read_up_to(&mut gz, &mut magic).unwrap_or(0)
+    };
+    file.seek(SeekFrom::Start(0))?;
+    Ok(got == 4 && magic == *b"PK\x03\x04")
+}
+
 /// An unpacked bundle: its files in a temporary directory (removed when dropped).
 #[derive(Debug)]
 pub struct Bundle {

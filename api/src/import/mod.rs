@@ -205,6 +205,13 @@ pub async fn import_upload(
                 "the report parameter names a report inside a bundle (.zip, .tar.gz); the body \
                  is a report itself",
             )),
+            None if gzip_declared && bundle::gzipped_zip(&mut file).unwrap_or(false) => {
+                Err(Refusal::new(
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "a zip bundle sent with Content-Encoding: gzip: send the zip as it is",
+                ))
+            }
             None => Ok((file, None)),
             Some(kind) => {
                 let unpacked = bundle::unpack(
