@@ -105,3 +105,33 @@ impl<F: Future> Future for Client<F> {
         out
     }
 }
+
+/// Peak live heap of the server (all but the client's allocations) above its level at the
+/// start, while `work` runs.
+pub async fn peak_server_heap<T>(work: impl std::future::Future<Output = T>) -> (T, Option<i64>) {
+    let Some(_) = heap() else {
+        return (work.await, None);
+    };
+    let server = || {
+        heap()
+            .map(|(all, client)| all - client)
+            .unwrap_or(0)
+    };
+    let base = server();
+    let peak = std::sync::Arc::new(AtomicI64::new(0));
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(server() - base, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+    let out = work.await;
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    (out, Some(peak.load(Ordering::Relaxed)))
+}
+

@@ -9,8 +9,6 @@
 //! - the server's peak heap growth during the import (the client's own allocations apart);
 //! - the same report as 8 parallel shards into one run key.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -65,35 +63,6 @@ fn junit(prefix: &str, range: std::ops::Range<usize>) -> String {
     }
     xml.push_str("</testsuites>\n");
     xml
-}
-
-/// Peak live heap of the server (all but the client's allocations) above its level at the
-/// start, while `work` runs.
-async fn peak_server_heap<T>(work: impl std::future::Future<Output = T>) -> (T, Option<i64>) {
-    let Some(_) = alloc_probe::heap() else {
-        return (work.await, None);
-    };
-    let server = || {
-        alloc_probe::heap()
-            .map(|(all, client)| all - client)
-            .unwrap_or(0)
-    };
-    let base = server();
-    let peak = Arc::new(AtomicI64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(server() - base, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
-    let out = work.await;
-    done.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    (out, Some(peak.load(Ordering::Relaxed)))
 }
 
 /// Posts a report; the answer's JSON.
@@ -234,7 +203,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     // new tests: the import creates the cases
     let started = Instant::now();
     let (answer, peak) =
-        peak_server_heap(post(ctx, "runKey=bench-import-1&finish=true", file.clone())).await;
+        alloc_probe::peak_server_heap(post(ctx, "runKey=bench-import-1&finish=true", file.clone())).await;
     let new_rate = rate(&answer?, n, started.elapsed())?;
     let raw_new = raw_insert(ctx, "new", n, true).await?;
     // known tests: the same file into another run
@@ -270,11 +239,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     let shard_rate = n as f64 / elapsed.as_secs_f64();
 
     let ratio_row = |name: &str, api: f64, ceiling: &str, raw: f64, note: &str| {
-        let mut row = Row::value("import", name, "results/s", api, note);
-        row.ceiling = Some(ceiling.to_owned());
-        row.ceiling_throughput = Some(raw);
-        row.ratio = (raw > 0.0).then(|| api / raw);
-        row
+        Row::against("import", name, "results/s", api, (ceiling, raw), note)
     };
     let new_row = ratio_row(
         &format!("import {n} new tests (JUnit, {megabytes:.1} MB)"),

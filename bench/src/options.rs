@@ -86,6 +86,8 @@ pub enum Scenario {
     Analytics,
     /// A 100,000-test JUnit report through the import endpoint vs raw INSERT; memory; shards.
     Import,
+    /// A 200 MB artifact up and down vs the store's own client; memory; 1,000 screenshots.
+    Artifacts,
 }
 
 /// Client connections kept in flight against the query endpoints. The machine has 2 cores

@@ -105,6 +105,23 @@ impl Row {
         }
     }
 
+    /// A row holding a single rate `value` next to the rate of a `ceiling` measured in the
+    /// same run (their ratio).
+    pub fn against(
+        scenario: &str,
+        name: &str,
+        unit: &str,
+        value: f64,
+        ceiling: (&str, f64),
+        note: &str,
+    ) -> Self {
+        let mut row = Self::value(scenario, name, unit, value, note);
+        row.ceiling = Some(ceiling.0.to_owned());
+        row.ceiling_throughput = Some(ceiling.1);
+        row.ratio = (ceiling.1 > 0.0).then(|| value / ceiling.1);
+        row
+    }
+
     pub fn with_note(mut self, note: &str) -> Self {
         if !note.is_empty() {
             if !self.note.is_empty() {
