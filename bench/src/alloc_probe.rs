@@ -112,11 +112,7 @@ pub async fn peak_server_heap<T>(work: impl std::future::Future<Output = T>) -> 
     let Some(_) = heap() else {
         return (work.await, None);
     };
-    let server = || {
-        heap()
-            .map(|(all, client)| all - client)
-            .unwrap_or(0)
-    };
+    let server = || heap().map(|(all, client)| all - client).unwrap_or(0);
     let base = server();
     let peak = std::sync::Arc::new(AtomicI64::new(0));
     let done = std::sync::Arc::new(AtomicBool::new(false));
@@ -134,4 +130,3 @@ pub async fn peak_server_heap<T>(work: impl std::future::Future<Output = T>) -> 
     let _ = sampler.join();
     (out, Some(peak.load(Ordering::Relaxed)))
 }
-

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
@@ -54,7 +54,11 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
 }
 
 /// The store's own path: a multipart put of the file, `PART` bytes a part, 2 in flight.
-async fn store_put(store: &dyn ObjectStore, location: &Path, file: &std::path::Path) -> anyhow::Result<()> {
+async fn store_put(
+    store: &dyn ObjectStore,
+    location: &Path,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
     let upload = store.put_multipart(location).await?;
     let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART);
     let mut f = tokio::fs::File::open(file).await?;
@@ -110,8 +114,9 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     }
     let baseline_dir = scratch.path().join("store");
     std::fs::create_dir_all(&baseline_dir)?;
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&baseline_dir)?);
+    let store: Arc<dyn ObjectStore> = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&baseline_dir)?,
+    );
 
     // the large file: the store's own put, then through the API
     let started = Instant::now();
@@ -156,7 +161,9 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     let got = store_get(store.as_ref(), &Path::from("large")).await?;
     anyhow::ensure!(got == large as u64, "the store gave {got} bytes");
     let get_rate = mb_per_s(large, started.elapsed());
-    let url = ctx.servers.api_url(&format!("/api/v1/artifacts/{artifact}"));
+    let url = ctx
+        .servers
+        .api_url(&format!("/api/v1/artifacts/{artifact}"));
     let (client, token) = (ctx.servers.client.clone(), ctx.env.token.clone());
     let download = alloc_probe::client(async move {
         let res = client
@@ -165,7 +172,11 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
             .timeout(Duration::from_secs(1800))
             .send()
             .await?;
-        anyhow::ensure!(res.status().is_success(), "download answered {}", res.status());
+        anyhow::ensure!(
+            res.status().is_success(),
+            "download answered {}",
+            res.status()
+        );
         let mut stream = res.bytes_stream();
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {
@@ -235,21 +246,26 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     let next = Arc::new(AtomicUsize::new(0));
     let direct = {
         let (store, next) = (store.clone(), next.clone());
-        closed_loop(CLIENTS, Duration::from_secs(600), Duration::ZERO, move |_, _| {
-            let (store, next) = (store.clone(), next.clone());
-            async move {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= screenshots {
-                    return Ok(Step::Exhausted);
+        closed_loop(
+            CLIENTS,
+            Duration::from_secs(600),
+            Duration::ZERO,
+            move |_, _| {
+                let (store, next) = (store.clone(), next.clone());
+                async move {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= screenshots {
+                        return Ok(Step::Exhausted);
+                    }
+                    let bytes = noise(SCREENSHOT, 1_000_000 + i as u64);
+                    store
+                        .put(&Path::from(format!("shots/{i}.png")), bytes.into())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(Step::Done(1))
                 }
-                let bytes = noise(SCREENSHOT, 1_000_000 + i as u64);
-                store
-                    .put(&Path::from(format!("shots/{i}.png")), bytes.into())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(Step::Done(1))
-            }
-        })
+            },
+        )
         .await
     };
     next.store(0, Ordering::Relaxed);
@@ -262,7 +278,8 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
         Duration::from_secs(600),
         Duration::ZERO,
         move |_, _| {
-            let (client, token, url, next) = (client.clone(), token.clone(), url.clone(), next.clone());
+            let (client, token, url, next) =
+                (client.clone(), token.clone(), url.clone(), next.clone());
             alloc_probe::client(async move {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= screenshots {

@@ -203,7 +203,8 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     // new tests: the import creates the cases
     let started = Instant::now();
     let (answer, peak) =
-        alloc_probe::peak_server_heap(post(ctx, "runKey=bench-import-1&finish=true", file.clone())).await;
+        alloc_probe::peak_server_heap(post(ctx, "runKey=bench-import-1&finish=true", file.clone()))
+            .await;
     let new_rate = rate(&answer?, n, started.elapsed())?;
     let raw_new = raw_insert(ctx, "new", n, true).await?;
     // known tests: the same file into another run

@@ -678,6 +678,69 @@ async fn someone_elses_artifact_then_the_same_answer_as_a_missing_one(kind: Stor
     );
 }
 
+async fn a_viewer_then_forbidden_to_upload_and_a_member_uploads(kind: Store) {
+    let (app, _store, _dir) = app_on(kind, |_| {}).await;
+    crate::helpers::projects::project(&app, "web").await;
+    crate::helpers::projects::member(&app, "web", "vera", "VIEWER").await;
+    crate::helpers::projects::member(&app, "web", "milo", "MEMBER").await;
+    let (status, answer) = crate::helpers::import::import(
+        &app,
+        "project=web&runKey=web-1",
+        crate::helpers::import::fixture_bytes("jest-junit.xml"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let execution: Uuid = query_scalar(
+        "SELECT e.id FROM test_executions e JOIN test_runs r ON r.id = e.test_run_id
+         WHERE r.run_key = 'web-1' ORDER BY e.id LIMIT 1",
+    )
+    .fetch_one(&app.db.pool().await)
+    .await
+    .expect("an execution");
+    let vera = crate::helpers::projects::token(&app, "vera", None, None).await;
+    let milo = crate::helpers::projects::token(&app, "milo", None, None).await;
+    let path = format!("/api/v1/executions/{execution}/artifacts?name=shot.png");
+    let res = app
+        .http_as(&vera, Method::POST, &path)
+        .body(noise(1_000, 30))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "a viewer reads the run, writes nothing"
+    );
+    assert_eq!(code(&res.json().await.expect("json")), "FORBIDDEN");
+    let res = app
+        .http_as(&milo, Method::POST, &path)
+        .body(noise(1_000, 31))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = uuid(&res.json::<Value>().await.expect("json")["id"]);
+    // the viewer downloads what they may read
+    let res = app
+        .http_as(&vera, Method::GET, &format!("/api/v1/artifacts/{id}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .http_as(
+            &vera,
+            Method::PUT,
+            &format!("/api/v1/artifacts/{id}/content"),
+        )
+        .body(noise(1_000, 32))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(blob_rows(&app).await, 1);
+}
+
 /// Uploads `bytes` as a new log artifact of `execution`: its id.
 async fn upload(app: &TestApp, execution: Uuid, name: &str, bytes: &[u8]) -> Uuid {
     let res = app
@@ -1492,6 +1555,7 @@ on_both_stores!(
     attach_with_a_file_over_graphql_then_stored_and_its_declared_size_checked,
     uploads_past_limits_or_not_matching_their_digest_then_refused_with_nothing_stored,
     someone_elses_artifact_then_the_same_answer_as_a_missing_one,
+    a_viewer_then_forbidden_to_upload_and_a_member_uploads,
     deleted_archived_purged_then_blobs_go_with_their_last_reference,
     a_deleted_case_then_the_server_collects_its_blobs_by_itself,
     the_store_failing_between_the_database_and_it_then_nothing_lost_and_the_rest_swept,

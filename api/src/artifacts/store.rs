@@ -142,8 +142,10 @@ impl ArtifactStore {
     ) -> Result<Staged, PutError> {
         let staging = Path::from(format!("{STAGING}/{}", uuid::Uuid::now_v7()));
         let upload = self.store.put_multipart(&staging).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        let mut hasher = Sha256::new();
+        let mut writer = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(
+            upload, PART_BYTES,
+        )));
+        let mut hashing = Hashing::default();
         let mut size = 0u64;
         let mut body = std::pin::pin!(body);
         let streamed = async {
@@ -153,9 +155,10 @@ impl ArtifactStore {
                 if size > limit {
                     return Err(PutError::TooLarge { limit });
                 }
-                hasher.update(&chunk);
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.put(chunk);
+                hashing.update(chunk.clone()).await?;
+                let w = writer.get();
+                w.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                w.put(chunk);
             }
             Ok(())
         }
@@ -163,14 +166,18 @@ impl ArtifactStore {
         if let Err(e) = streamed {
             // (what the store kept of it goes too; an abort that fails leaves an incomplete
             // upload, which a bucket's lifecycle rule or the orphan sweep removes)
-            let _ = writer.abort().await;
+            if let Some(w) = writer.0.take() {
+                let _ = w.abort().await;
+            }
             return Err(e);
         }
-        writer.finish().await?;
+        if let Some(w) = writer.0.take() {
+            w.finish().await?;
+        }
         Ok(Staged {
             path: staging,
             blob: Blob {
-                sha256: hex(&hasher.finalize()),
+                sha256: hex(&hashing.finish().await?),
                 size,
             },
         })
@@ -309,6 +316,87 @@ pub fn blob_of(location: &str) -> Option<&str> {
 pub struct Staged {
     path: Path,
     pub blob: Blob,
+}
+
+/// A multipart upload, aborted if dropped before it finished (a client gone, a request timed
+/// out): the store keeps no incomplete upload of it.
+struct AbortOnDrop(Option<WriteMultipart>);
+
+impl AbortOnDrop {
+    fn get(&mut self) -> &mut WriteMultipart {
+        self.0.as_mut().expect("an upload not yet finished")
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = w.abort().await;
+            });
+        }
+    }
+}
+
+/// Bytes hashed per task off the async threads.
+const HASH_BYTES: usize = 4 * 1024 * 1024;
+
+/// SHA-256 of a stream, computed on a blocking thread a few MiB at a time while the next
+/// bytes arrive and the previous ones are written (hashing is the upload's one CPU-bound
+/// step: in line, it would hold up both).
+#[derive(Default)]
+struct Hashing {
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
+    /// The hasher, with a task updating it, or idle.
+    running: Option<tokio::task::JoinHandle<Sha256>>,
+    idle: Option<Sha256>,
+}
+
+impl Hashing {
+    async fn update(&mut self, chunk: Bytes) -> Result<(), PutError> {
+        self.pending_bytes += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_bytes >= HASH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn hasher(&mut self) -> Result<Sha256, PutError> {
+        match self.running.take() {
+            Some(task) => task.await.map_err(|e| {
+                PutError::Store(object_store::Error::Generic {
+                    store: "sha-256",
+                    source: Box::new(e),
+                })
+            }),
+            None => Ok(self.idle.take().unwrap_or_default()),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), PutError> {
+        let mut hasher = self.hasher().await?;
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            for c in &chunks {
+                hasher.update(c);
+            }
+            hasher
+        }));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<[u8; 32], PutError> {
+        let mut hasher = self.hasher().await?;
+        for c in std::mem::take(&mut self.pending) {
+            hasher.update(&c);
+        }
+        Ok(hasher.finalize().into())
+    }
 }
 
 /// Bytes as lowercase hex (digests: blobs' names, results' keys).

@@ -561,15 +561,17 @@ pub fn check_artifact(field: &str, a: &ArtifactInput) -> AppResult<()> {
     Ok(())
 }
 
-/// Locks the run of an execution as for any report into it (when it belongs to a run): one
-/// who may read the run but not report into it is refused for that (NOT_FOUND on the run,
-/// which the caller explains), not told that the execution does not exist.
+/// Checks, for an artifact, that the caller may report into the run of an execution (when it
+/// belongs to a run), and keeps the run from being deleted meanwhile: a shared lock, so that
+/// artifacts uploaded into one run at once (a CI job's parallel workers) do not wait for each
+/// other. One who may read the run but not report into it is refused for that (NOT_FOUND on
+/// the run, which the caller explains), not told that the execution does not exist.
 pub async fn lock_execution_run(conn: &impl ConnectionTrait, execution: Uuid) -> AppResult<()> {
     if let Some(run) = get_execution(conn, execution)
         .await?
         .and_then(|e| e.test_run_id)
     {
-        super::lock_run(conn, run).await?;
+        super::share_run(conn, run).await?;
         super::touch_run(conn, run).await?;
     }
     Ok(())

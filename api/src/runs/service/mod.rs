@@ -29,6 +29,20 @@ pub async fn lock_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult<te
     Ok(test_run::Model::from_query_result(&row, "")?)
 }
 
+/// Checks that the caller may report into the run (a row lock is taken under the policies
+/// that decide who may change the run) with the weakest lock, which only a deletion of the
+/// run waits for; NOT_FOUND when it is absent, hidden, or not the caller's to report into.
+pub async fn share_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult<()> {
+    conn.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT id FROM test_runs WHERE id = $1 FOR KEY SHARE",
+        [run_id.into()],
+    ))
+    .await?
+    .ok_or_else(|| AppError::not_found("TestRun", run_id))?;
+    Ok(())
+}
+
 /// Recounts the run and moves its status along.
 pub async fn refresh_run(conn: &impl ConnectionTrait, run_id: Uuid) -> AppResult<()> {
     conn.execute_raw(Statement::from_sql_and_values(
