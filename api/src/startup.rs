@@ -283,12 +283,12 @@ pub async fn shutdown_signal() {
 
 /// The artifact store the command line names (its default beside the data directory).
 fn artifact_store(cli: &Cli) -> anyhow::Result<crate::artifacts::ArtifactStore> {
-    let url = cli
-        .server_options()
-        .artifacts
+    let options = cli.server_options().artifacts;
+    let url = options
         .store
-        .unwrap_or_else(|| crate::config::default_artifact_store(&cli.database.data_dir));
-    crate::artifacts::ArtifactStore::open(&url).map_err(anyhow::Error::msg)
+        .context("the command line always names an artifact store")?;
+    crate::artifacts::ArtifactStore::open_with(&url, &options.store_options)
+        .map_err(anyhow::Error::msg)
 }
 
 /// Runs the command line.

@@ -60,12 +60,13 @@ REVOKE ALL ON FUNCTION claim_artifact_blob(TEXT, BIGINT) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION claim_artifact_blob(TEXT, BIGINT) TO application_users;
 
 -- An artifact's bytes no longer referred to by it: the blob becomes a candidate for the
--- collector (which checks every reference before it removes anything).
+-- collector (which checks every reference before it removes anything). Always an update,
+-- so that the row stays locked until the deletion commits: a collector clearing a released
+-- blob that is still referred to never clears one whose last reference is going meanwhile.
 CREATE FUNCTION release_artifact_blob() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    UPDATE artifact_blobs SET released_at = now()
-    WHERE sha256 = OLD.blob_sha256 AND released_at IS NULL;
+    UPDATE artifact_blobs SET released_at = now() WHERE sha256 = OLD.blob_sha256;
     RETURN NULL;
 END
 $$;

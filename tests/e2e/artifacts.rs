@@ -4,6 +4,7 @@
 //! purge, a failing store), and imported in bundles. Every scenario runs against the local
 //! file store and against a real S3-compatible server (moto), through the same code.
 
+use std::io::Read as _;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -247,7 +248,15 @@ async fn upload_then_download_whole_ranged_conditional_and_signed(kind: Store) {
 
     let cached = get(&app, &path, &[("if-none-match", &format!("\"{sha}\""))]).await;
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&cached, "cache-control"), "private, no-cache");
     assert!(cached.bytes().await.expect("body").is_empty());
+    let weak = get(
+        &app,
+        &path,
+        &[("if-none-match", &format!("\"x\", W/\"{sha}\""))],
+    )
+    .await;
+    assert_eq!(weak.status(), StatusCode::NOT_MODIFIED, "compared weakly");
     let head = app.http(Method::HEAD, &path).send().await.expect("HEAD");
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(header(&head, "content-length"), "300000");
@@ -679,7 +688,7 @@ async fn someone_elses_artifact_then_the_same_answer_as_a_missing_one(kind: Stor
 }
 
 async fn a_viewer_then_forbidden_to_upload_and_a_member_uploads(kind: Store) {
-    let (app, _store, _dir) = app_on(kind, |_| {}).await;
+    let (app, store, _dir) = app_on(kind, |_| {}).await;
     crate::helpers::projects::project(&app, "web").await;
     crate::helpers::projects::member(&app, "web", "vera", "VIEWER").await;
     crate::helpers::projects::member(&app, "web", "milo", "MEMBER").await;
@@ -738,7 +747,63 @@ async fn a_viewer_then_forbidden_to_upload_and_a_member_uploads(kind: Store) {
         .await
         .expect("send");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // over GraphQL too, before the file reaches the store
+    let operations = json!({
+        "query": "mutation($input: AttachArtifactInput!, $file: Upload) {
+            attachArtifact(input: $input, file: $file) { id } }",
+        "variables": { "input": { "executionId": execution, "artifact": {
+            "artifactType": "SCREENSHOT", "fileName": "s.png", "filePath": "s.png" } }, "file": null },
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(noise(1_000, 33)).file_name("s.png"),
+        );
+    let body: Value = app
+        .http_as(&vera, Method::POST, "/graphql")
+        .multipart(form)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN"),
+        "{body}"
+    );
     assert_eq!(blob_rows(&app).await, 1);
+    assert_eq!(
+        objects(&store).await.1,
+        Vec::<String>::new(),
+        "nothing staged"
+    );
+}
+
+#[tokio::test]
+async fn servers_starting_together_on_a_fresh_database_then_one_signing_key() {
+    let (app, _store, _dir) = app_on(Store::File, |_| {}).await;
+    query("DELETE FROM server_secrets")
+        .execute(&app.db.pool().await)
+        .await
+        .expect("a database without its key");
+    let loads = (0..8).map(|_| async {
+        let db = app.db.sea().await;
+        let signer = api::artifacts::signing::UrlSigner::load(&db)
+            .await
+            .map_err(|e| format!("{e:?}"))
+            .expect("a key");
+        let _ = db.close().await;
+        signer
+    });
+    let signers = futures::future::join_all(loads).await;
+    let id = Uuid::nil();
+    let signatures: std::collections::HashSet<String> =
+        signers.iter().map(|s| s.sign(id, 1)).collect();
+    assert_eq!(signatures.len(), 1, "one key for all");
 }
 
 /// Uploads `bytes` as a new log artifact of `execution`: its id.
@@ -1083,6 +1148,8 @@ enum TarEntry<'a> {
     HardLink(&'a str, &'a str),
     /// A file whose name is written as is (no checks), such as `../evil`.
     RawName(&'a str, Vec<u8>),
+    /// A GNU long-name entry of this many bytes (zeros), which readers keep whole.
+    LongName(usize),
 }
 
 fn tar_gz_of(entries: Vec<TarEntry<'_>>) -> Vec<u8> {
@@ -1108,6 +1175,14 @@ fn tar_gz_of(entries: Vec<TarEntry<'_>>) -> Vec<u8> {
                 header.set_entry_type(kind);
                 tar.append_link(&mut header, name, target)
                     .expect("tar link");
+            }
+            TarEntry::LongName(n) => {
+                header.set_size(n as u64);
+                header.set_entry_type(tar::EntryType::GNULongName);
+                header.set_path("././@LongLink").expect("path");
+                header.set_cksum();
+                tar.append(&header, std::io::repeat(0).take(n as u64))
+                    .expect("tar entry");
             }
             TarEntry::RawName(name, bytes) => {
                 header.set_size(bytes.len() as u64);
@@ -1366,6 +1441,38 @@ async fn unsafe_or_oversized_bundles_then_refused_whole_with_nothing_written(kin
             ]),
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "a long name the size of a bomb",
+            tar_gz_of(vec![
+                TarEntry::File("report.xml", report.clone()),
+                TarEntry::LongName(64 * 1024 * 1024),
+                TarEntry::File("shot.png", b"png".to_vec()),
+            ]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "too many entries",
+            {
+                let names: Vec<String> = (0..10_001).map(|i| format!("{i}")).collect();
+                let mut files: Vec<(&str, Vec<u8>)> =
+                    names.iter().map(|n| (n.as_str(), Vec::new())).collect();
+                files.push(("report.xml", report.clone()));
+                zip_of(&files)
+            },
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "a file where a directory must be",
+            zip_of(&[
+                ("report.xml", report.clone()),
+                ("a", b"x".to_vec()),
+                ("a/b.png", b"y".to_vec()),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "UNSAFE_BUNDLE",
         ),
         (
             "two reports",

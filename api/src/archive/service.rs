@@ -69,12 +69,7 @@ pub async fn archive(
     }
     let mut report = ArchiveReport::default();
     loop {
-        let tx = db.begin().await?;
-        tx.execute_raw(crate::sql::statement(
-            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
-            vec![actor.into()],
-        ))
-        .await?;
+        let tx = begin_as(db, actor).await?;
         let ids: Vec<Uuid> = tx
             .query_all_raw(crate::sql::statement(
                 format!("SELECT e.id {ELIGIBLE} ORDER BY e.completed_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED"),
@@ -115,12 +110,7 @@ pub async fn restore(
     }
     let mut report = ArchiveReport::default();
     loop {
-        let tx = db.begin().await?;
-        tx.execute_raw(crate::sql::statement(
-            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
-            vec![actor.into()],
-        ))
-        .await?;
+        let tx = begin_as(db, actor).await?;
         let ids: Vec<Uuid> = tx
             .query_all_raw(crate::sql::statement(
                 "SELECT id FROM test_executions_archive
@@ -267,6 +257,68 @@ async fn record(
     Ok(())
 }
 
+/// A transaction of maintenance as `actor`: recorded as theirs, without an audit entry per row
+/// (the operation records one with its counts).
+async fn begin_as(db: &DatabaseConnection, actor: &str) -> AppResult<sea_orm::DatabaseTransaction> {
+    let tx = db.begin().await?;
+    tx.execute_raw(crate::sql::statement(
+        "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
+        vec![actor.into()],
+    ))
+    .await?;
+    Ok(tx)
+}
+
+/// Deletes the executions `which` (a condition on `$1`) selects, live and archived, with
+/// what archival moves with them (the tables of [`MOVED`], children first: the archive has
+/// no cascades), counting them into `report`.
+async fn delete_executions(
+    tx: &impl ConnectionTrait,
+    which: &str,
+    value: sea_orm::Value,
+    report: &mut PurgeReport,
+) -> AppResult<()> {
+    for archived in [false, true] {
+        let table = |t: &(&'static str, &'static str, &'static str)| -> &'static str {
+            if archived { t.1 } else { t.0 }
+        };
+        let executions = table(&MOVED[0]);
+        let ids: Vec<Uuid> = tx
+            .query_all_raw(crate::sql::statement(
+                format!("SELECT id FROM {executions} WHERE {which}"),
+                vec![value.clone()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            continue;
+        }
+        let ids: sea_orm::Value = ids.into();
+        for child in MOVED[1..].iter().rev() {
+            let n = tx
+                .execute_raw(crate::sql::statement(
+                    format!("DELETE FROM {} WHERE {} = ANY($1)", table(child), child.2),
+                    vec![ids.clone()],
+                ))
+                .await?
+                .rows_affected() as i64;
+            if child.0 == "test_artifacts" {
+                report.artifacts += n;
+            }
+        }
+        report.executions += tx
+            .execute_raw(crate::sql::statement(
+                format!("DELETE FROM {executions} WHERE id = ANY($1)"),
+                vec![ids],
+            ))
+            .await?
+            .rows_affected() as i64;
+    }
+    Ok(())
+}
+
 /// Runs deleted per transaction by a purge.
 pub const PURGE_BATCH: i64 = 100;
 
@@ -336,92 +388,41 @@ pub async fn purge(
         });
     }
     let mut report = PurgeReport::default();
-    // the runs, a batch at a time; then the executions of no run
-    let mut runs_left = true;
+    // the runs, a batch at a time
     loop {
-        let tx = db.begin().await?;
-        tx.execute_raw(crate::sql::statement(
-            "SELECT set_config('app.user_id', $1, true), set_config('app.archiving', 'on', true)",
-            vec![actor.into()],
-        ))
-        .await?;
-        let runs: Vec<Uuid> = if runs_left {
-            tx.query_all_raw(crate::sql::statement(
+        let tx = begin_as(db, actor).await?;
+        let runs: Vec<Uuid> = tx
+            .query_all_raw(crate::sql::statement(
                 format!("{PURGED_RUNS} ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED"),
                 vec![cutoff.into(), PURGE_BATCH.into()],
             ))
             .await?
             .iter()
             .map(|r| r.try_get::<Uuid>("", "id"))
-            .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
-        let which = if runs_left {
-            "test_run_id = ANY($1)"
-        } else {
-            PURGED_LOOSE
-        };
-        let value: sea_orm::Value = if runs_left {
-            runs.clone().into()
-        } else {
-            cutoff.into()
-        };
-        let mut deleted = [0i64; 2];
-        for (i, (executions, artifacts)) in [
-            ("test_executions", "test_artifacts"),
-            ("test_executions_archive", "test_artifacts_archive"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if runs_left && runs.is_empty() {
-                break;
-            }
-            // an archive has no cascades: its children go first
-            let row = tx
-                .query_one_raw(crate::sql::statement(
-                    format!(
-                        "WITH e AS (SELECT id FROM {executions} WHERE {which}),
-                         a AS (DELETE FROM {artifacts} WHERE test_execution_id IN (SELECT id FROM e) RETURNING 1),
-                         s AS (DELETE FROM {steps} WHERE test_execution_id IN (SELECT id FROM e) RETURNING 1),
-                         k AS (DELETE FROM {keys} WHERE test_execution_id IN (SELECT id FROM e) RETURNING 1)
-                         SELECT (SELECT count(*) FROM a) AS artifacts, (SELECT count(*) FROM s) AS steps,
-                                (SELECT count(*) FROM k) AS keys, (SELECT count(*) FROM e) AS executions",
-                        steps = executions.replace("test_executions", "test_step_executions"),
-                        keys = executions.replace("test_executions", "test_result_reports"),
-                    ),
-                    vec![value.clone()],
-                ))
-                .await?
-                .ok_or_else(|| AppError::internal("delete returned nothing"))?;
-            report.artifacts += row.try_get::<i64>("", "artifacts")?;
-            tx.execute_raw(crate::sql::statement(
-                format!("DELETE FROM {executions} WHERE {which}"),
-                vec![value.clone()],
-            ))
-            .await?;
-            deleted[i] = row.try_get("", "executions")?;
-        }
-        report.executions += deleted[0] + deleted[1];
-        if runs_left {
-            if runs.is_empty() {
-                runs_left = false;
-                tx.rollback().await?;
-                continue;
-            }
-            tx.execute_raw(crate::sql::statement(
-                "DELETE FROM test_runs WHERE id = ANY($1)",
-                vec![runs.clone().into()],
-            ))
-            .await?;
-            report.runs += runs.len() as i64;
-            tx.commit().await?;
-        } else {
-            tx.commit().await?;
+            .collect::<Result<_, _>>()?;
+        if runs.is_empty() {
+            tx.rollback().await?;
             break;
         }
+        delete_executions(
+            &tx,
+            "test_run_id = ANY($1)",
+            runs.clone().into(),
+            &mut report,
+        )
+        .await?;
+        tx.execute_raw(crate::sql::statement(
+            "DELETE FROM test_runs WHERE id = ANY($1)",
+            vec![runs.clone().into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        report.runs += runs.len() as i64;
     }
+    // then the executions of no run
+    let tx = begin_as(db, actor).await?;
+    delete_executions(&tx, PURGED_LOOSE, cutoff.into(), &mut report).await?;
+    tx.commit().await?;
     let collected = crate::artifacts::collect(db, store, false).await?;
     report.blobs = collected.blobs;
     report.bytes = collected.bytes;

@@ -31,8 +31,12 @@ use crate::config::ArtifactOptions;
 use crate::error::{AppError, AppResult};
 
 /// Objects without a row (or staging objects) younger than this are left to the upload that
-/// may be writing them.
-pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+/// may be writing them (an S3 object made by a multipart upload is dated when the upload
+/// began).
+pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The largest object S3 copies in one request (CopyObject): an upload is placed by a copy.
+pub const S3_COPY_MAX: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Blob rows the collector takes per transaction.
 const COLLECT_BATCH: i64 = 500;
@@ -54,6 +58,18 @@ impl Artifacts {
     /// Opens the store `options` name (a temporary directory without one) and loads the
     /// signing key shared through `db`.
     pub async fn open(db: &DatabaseConnection, options: &ArtifactOptions) -> anyhow::Result<Self> {
+        if options
+            .store
+            .as_deref()
+            .is_some_and(|url| url.starts_with("s3://"))
+            && options.max_bytes > S3_COPY_MAX
+        {
+            anyhow::bail!(
+                "--artifact-max-bytes is {} but an S3 store copies a blob into place in one \
+                 request, at most {S3_COPY_MAX} bytes (5 GiB)",
+                options.max_bytes
+            );
+        }
         let (store, temporary) = match &options.store {
             Some(url) => (
                 ArtifactStore::open_with(url, &options.store_options)
@@ -160,6 +176,44 @@ pub fn store_error(e: object_store::Error) -> AppError {
     AppError::Unavailable {
         message: "the artifact store is unavailable; try again".to_owned(),
     }
+}
+
+/// Checks, before any byte of an upload is read, that `identity` may attach an artifact to
+/// the execution or the step result given (exactly one): the answers `attachArtifact` would
+/// give, in a transaction that is rolled back.
+pub async fn may_attach(
+    pool: &DatabaseConnection,
+    identity: &crate::auth::Identity,
+    limits: crate::config::StatementLimits,
+    execution: Option<Uuid>,
+    step: Option<Uuid>,
+) -> AppResult<()> {
+    crate::projects::service::read_as(pool, identity, limits, move |tx| {
+        Box::pin(async move {
+            use sea_orm::EntityTrait;
+            let execution = match (execution, step) {
+                (Some(e), None) => e,
+                (None, Some(s)) => {
+                    entity::test_step_execution::Entity::find_by_id(s)
+                        .one(tx)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("TestStepExecution", s))?
+                        .test_execution_id
+                }
+                _ => {
+                    return Err(AppError::bad_input(
+                        "executionId",
+                        "give exactly one of executionId and stepExecutionId",
+                    ));
+                }
+            };
+            crate::runs::service::get_execution(tx, execution)
+                .await?
+                .ok_or_else(|| AppError::not_found("TestExecution", execution))?;
+            crate::runs::service::lifecycle::lock_execution_run(tx, execution).await
+        })
+    })
+    .await
 }
 
 /// Makes a visible, writable artifact refer to a staged upload (in `conn`, the caller's
@@ -305,16 +359,39 @@ pub async fn collect(
             break;
         }
     }
-    // released blobs that are referenced again (an archived artifact restored, the same
-    // bytes uploaded anew) are no longer candidates
-    db.execute_raw(crate::sql::statement(
-        "UPDATE artifact_blobs b SET released_at = NULL
-         WHERE b.released_at IS NOT NULL
-           AND (EXISTS (SELECT 1 FROM test_artifacts a WHERE a.blob_sha256 = b.sha256)
-                OR EXISTS (SELECT 1 FROM test_artifacts_archive a WHERE a.blob_sha256 = b.sha256))",
-        vec![],
-    ))
-    .await?;
+    // released blobs that are referred to again (an artifact archived or restored, the same
+    // bytes uploaded anew) are no longer candidates: locked first (never one a deletion is
+    // releasing: its trigger holds the row until it commits), checked again in a new snapshot
+    loop {
+        let tx = db.begin().await?;
+        let locked: Vec<String> = tx
+            .query_all_raw(crate::sql::statement(
+                "SELECT b.sha256 FROM artifact_blobs b WHERE b.released_at IS NOT NULL
+                   AND (EXISTS (SELECT 1 FROM test_artifacts a WHERE a.blob_sha256 = b.sha256)
+                        OR EXISTS (SELECT 1 FROM test_artifacts_archive a
+                                   WHERE a.blob_sha256 = b.sha256))
+                 ORDER BY b.sha256 LIMIT $1 FOR UPDATE SKIP LOCKED",
+                vec![COLLECT_BATCH.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get("", "sha256"))
+            .collect::<Result<_, _>>()?;
+        if !locked.is_empty() {
+            tx.execute_raw(crate::sql::statement(
+                "UPDATE artifact_blobs b SET released_at = NULL WHERE b.sha256 = ANY($1)
+                   AND (EXISTS (SELECT 1 FROM test_artifacts a WHERE a.blob_sha256 = b.sha256)
+                        OR EXISTS (SELECT 1 FROM test_artifacts_archive a
+                                   WHERE a.blob_sha256 = b.sha256))",
+                vec![locked.clone().into()],
+            ))
+            .await?;
+        }
+        tx.commit().await?;
+        if (locked.len() as i64) < COLLECT_BATCH {
+            break;
+        }
+    }
     Ok(done)
 }
 
@@ -355,6 +432,7 @@ pub async fn sweep(
             swept.staging += 1;
         }
     }
+    let listed_at = chrono::Utc::now();
     let objects = store.objects(BLOBS).await.map_err(store_error)?;
     let listed: Vec<String> = objects
         .iter()
@@ -375,20 +453,28 @@ pub async fn sweep(
         if let Some(sha) = sha {
             present.insert(sha.to_owned());
         }
-        let orphan = sha.is_none_or(|s| !known.contains(s));
         // (an upload places its object before its row commits: young ones are left alone)
-        if orphan && object.last_modified < cutoff {
+        if object.last_modified >= cutoff || sha.is_some_and(|s| known.contains(s)) {
+            continue;
+        }
+        let Some(sha) = sha else {
+            // not a blob's name: nothing of ours refers to it
             store
                 .delete_object(&object.location)
                 .await
                 .map_err(store_error)?;
             swept.orphans += 1;
+            continue;
+        };
+        if remove_orphan(db, store, sha).await? {
+            swept.orphans += 1;
         }
     }
+    // rows whose object is missing (read after the listing: a row made since is not counted)
     let rows = db
         .query_all_raw(crate::sql::statement(
-            "SELECT sha256 FROM artifact_blobs",
-            vec![],
+            "SELECT sha256 FROM artifact_blobs WHERE created_at < $1",
+            vec![listed_at.into()],
         ))
         .await?;
     for row in rows {
@@ -399,6 +485,38 @@ pub async fn sweep(
         }
     }
     Ok(swept)
+}
+
+/// Removes the object of a blob that has no row, under the uploads' own protocol: a row is
+/// claimed for it first (an upload claiming the same blob meanwhile waits, or is waited for,
+/// on the unique key), the object removed, the row with it. False when an upload made the
+/// blob's row meanwhile: the object is its.
+async fn remove_orphan(
+    db: &DatabaseConnection,
+    store: &ArtifactStore,
+    sha: &str,
+) -> AppResult<bool> {
+    let tx = db.begin().await?;
+    let claimed = tx
+        .query_one_raw(crate::sql::statement(
+            "INSERT INTO artifact_blobs(sha256, size, released_at) VALUES ($1, 0, now())
+             ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
+            vec![sha.to_owned().into()],
+        ))
+        .await?
+        .is_some();
+    if !claimed {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    store.delete(sha).await.map_err(store_error)?;
+    tx.execute_raw(crate::sql::statement(
+        "DELETE FROM artifact_blobs WHERE sha256 = $1",
+        vec![sha.to_owned().into()],
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Collects released blobs every `every` until the server stops; a failed collection is

@@ -41,15 +41,18 @@ impl UrlSigner {
         use rand::RngCore;
         let mut fresh = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
+        // two statements: the second's snapshot sees a key another process created while
+        // the first waited for it
+        db.execute_raw(crate::sql::statement(
+            "INSERT INTO server_secrets(name, secret) VALUES ($1, $2)
+             ON CONFLICT (name) DO NOTHING",
+            vec![KEY_NAME.into(), fresh.into()],
+        ))
+        .await?;
         let row = db
             .query_one_raw(crate::sql::statement(
-                "WITH created AS (
-                     INSERT INTO server_secrets(name, secret) VALUES ($1, $2)
-                     ON CONFLICT (name) DO NOTHING RETURNING secret)
-                 SELECT secret FROM created
-                 UNION ALL SELECT secret FROM server_secrets WHERE name = $1
-                 LIMIT 1",
-                vec![KEY_NAME.into(), fresh.into()],
+                "SELECT secret FROM server_secrets WHERE name = $1",
+                vec![KEY_NAME.into()],
             ))
             .await?
             .ok_or_else(|| AppError::internal("no artifact URL signing key"))?;

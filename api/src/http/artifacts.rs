@@ -28,7 +28,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::HttpState;
-use super::graphql::{Peer, admit, drain, rate_headers, rate_limited};
+use super::graphql::{Peer, drain};
 use crate::artifacts::service::{self, Declared, check_declared, put_error};
 use crate::artifacts::store::Staged;
 use crate::auth::{Identity, RequestDb};
@@ -47,14 +47,8 @@ type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::Q
 fn params_of(params: Params, taken: &[&str]) -> Result<HashMap<String, String>, AppError> {
     let Query(params) =
         params.map_err(|e| AppError::bad_input("query", format!("bad query string: {e}")))?;
-    if let Some(unknown) = params.keys().find(|k| !taken.contains(&k.as_str())) {
-        return Err(AppError::bad_input(
-            unknown.as_str(),
-            format!(
-                "unknown parameter '{unknown}': the parameters are {}",
-                taken.join(", ")
-            ),
-        ));
+    if let Some((unknown, message)) = super::unknown_parameter(params.keys(), taken) {
+        return Err(AppError::bad_input(unknown, message));
     }
     Ok(params)
 }
@@ -111,36 +105,6 @@ fn declared_sha256(
     ))
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Admits a request (rate limit per address), runs `answer`, and adds the rate headers; a
-/// refused request's body is drained so that the client reads the answer.
-async fn admitted<F, Fut>(state: HttpState, peer: Peer, body: Option<Body>, answer: F) -> Response
-where
-    F: FnOnce(HttpState, Option<Body>, Option<crate::rate_limit::Quota>) -> Fut,
-    Fut: std::future::Future<Output = (Response, Option<crate::rate_limit::Quota>)>,
-{
-    let quota = match admit(&state, peer) {
-        Ok(quota) => quota,
-        Err(spent) => {
-            if let Some(body) = body {
-                drain(body, state.max_body_bytes).await;
-            }
-            return rate_limited(&spent, "application/json");
-        }
-    };
-    let (mut response, quota) = answer(state, body, quota).await;
-    if let Some(q) = &quota {
-        rate_headers(response.headers_mut(), q);
-    }
-    response
-}
-
 /// The uploaded artifact's JSON.
 fn uploaded(state: &HttpState, a: &entity::test_artifact::Model) -> serde_json::Value {
     let kind: ArtifactType = a.artifact_type.into();
@@ -165,7 +129,7 @@ async fn stage(
     body: Body,
     limit: u64,
 ) -> AppResult<Staged> {
-    if declared_length(headers).is_some_and(|n| n > limit) {
+    if super::declared_length(headers).is_some_and(|n| n > limit) {
         // not read: the connection closes after the answer
         return Err(AppError::TooLarge {
             message: format!("the artifact exceeds {limit} bytes (its declared Content-Length)"),
@@ -211,26 +175,17 @@ where
     written
 }
 
-/// Checks in a transaction of `identity` that is rolled back (nothing is kept, the run's lock
-/// is let go) that `check` passes: before a body is read, so that one who may not write is
-/// refused without sending it.
-async fn precheck<T, F>(state: &HttpState, identity: &Identity, check: F) -> AppResult<T>
+async fn precheck<T: Send + 'static, F>(
+    state: &HttpState,
+    identity: &Identity,
+    check: F,
+) -> AppResult<T>
 where
-    F: for<'a> FnOnce(&'a sea_orm::DatabaseTransaction) -> crate::auth::context::TxFuture<'a, T>,
+    F: for<'a> FnOnce(&'a sea_orm::DatabaseTransaction) -> crate::auth::context::TxFuture<'a, T>
+        + Send,
 {
-    let db = RequestDb::new(
-        state.app.db.clone(),
-        Some(identity.clone()),
-        state.app.options.statements,
-    );
-    let result = {
-        let conn = db.conn().await?;
-        check(&conn).await
-    };
-    let result = crate::projects::service::explained(&db, result).await;
-    // not committed: a read, or a lock to let go
-    let _ = db.finish().await;
-    result
+    crate::projects::service::read_as(&state.app.db, identity, state.app.options.statements, check)
+        .await
 }
 
 /// `PUT /api/v1/artifacts/{id}/content`.
@@ -242,7 +197,7 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    admitted(
+    super::admitted(
         state,
         peer,
         Some(body),
@@ -324,7 +279,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    admitted(
+    super::admitted(
         state,
         peer,
         Some(body),
@@ -528,12 +483,14 @@ pub(crate) async fn wrong_method(uri: axum::http::Uri) -> Response {
 pub(crate) async fn download(
     State(state): State<HttpState>,
     peer: Peer,
+    method: axum::http::Method,
     Path(id): Path<String>,
     params: Params,
     headers: HeaderMap,
 ) -> Response {
-    admitted(state, peer, None, |state, _, mut quota| async move {
-        let response = match send(&state, &id, params, &headers, &mut quota).await {
+    let head = method == axum::http::Method::HEAD;
+    super::admitted(state, peer, None, |state, _, mut quota| async move {
+        let response = match send(&state, &id, params, &headers, head, &mut quota).await {
             Ok(response) | Err(response) => response,
         };
         (response, quota)
@@ -546,6 +503,7 @@ async fn send(
     id: &str,
     params: Params,
     headers: &HeaderMap,
+    head: bool,
     quota: &mut Option<crate::rate_limit::Quota>,
 ) -> Result<Response, Response> {
     let refused = |e: AppError| super::app_error_response(&e);
@@ -613,14 +571,25 @@ async fn send(
         ));
     };
     let etag = format!("\"{sha256}\"");
+    // (If-None-Match compares weakly: W/"x" matches "x")
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .is_some_and(|v| {
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+            })
+        })
     {
         let mut res = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            res.headers_mut().insert(header::ETAG, v);
+        for (name, value) in [
+            (header::ETAG, etag.as_str()),
+            (header::CACHE_CONTROL, CACHE_CONTROL),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                res.headers_mut().insert(name, v);
+            }
         }
         return Ok(res);
     }
@@ -649,37 +618,38 @@ async fn send(
         },
         _ => None,
     };
-    let got = state
-        .app
-        .artifacts
-        .store
-        .get(&sha256, range.clone())
-        .await
-        .map_err(|e| refused(service::store_error(e)))?;
-    let Some(got) = got else {
-        tracing::error!(artifact = %id, sha256 = %sha256, "an artifact's blob is missing from the store");
-        return Err(super::error_response(
-            StatusCode::NOT_FOUND,
-            "CONTENT_MISSING",
-            &format!("artifact {id}'s bytes are missing from the artifact store"),
-            "application/json",
-        ));
+    let (body, served, total) = if head {
+        // the headers only: the store is not read
+        (Body::empty(), range.clone().unwrap_or(0..size), size)
+    } else {
+        let got = state
+            .app
+            .artifacts
+            .store
+            .get(&sha256, range.clone())
+            .await
+            .map_err(|e| refused(service::store_error(e)))?;
+        let Some(got) = got else {
+            tracing::error!(artifact = %id, sha256 = %sha256, "an artifact's blob is missing from the store");
+            return Err(super::error_response(
+                StatusCode::NOT_FOUND,
+                "CONTENT_MISSING",
+                &format!("artifact {id}'s bytes are missing from the artifact store"),
+                "application/json",
+            ));
+        };
+        let (served, total) = (got.range.clone(), got.meta.size);
+        (Body::from_stream(got.into_stream()), served, total)
     };
-    let served = got.range.clone();
-    let total = got.meta.size;
-    let body = Body::from_stream(got.into_stream());
     let mut res = body.into_response();
     let h = res.headers_mut();
-    let mime = found
-        .mime_type
-        .clone()
-        .unwrap_or_else(|| crate::artifacts::mime_of(&found.file_name));
+    let mime = served_type(found.mime_type.as_deref(), &found.file_name);
     for (name, value) in [
         (header::CONTENT_TYPE, mime.clone()),
         (header::CONTENT_LENGTH, (served.end - served.start).to_string()),
         (header::ETAG, etag),
         (header::ACCEPT_RANGES, "bytes".to_owned()),
-        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        (header::CACHE_CONTROL, CACHE_CONTROL.to_owned()),
         (header::CONTENT_DISPOSITION, disposition(&mime, &found.file_name)),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         // what a browser renders of an upload runs in a sandbox of its own
@@ -700,6 +670,23 @@ async fn send(
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(res)
+}
+
+/// How downloads may be cached: by the one who downloaded them, checked again each time (the
+/// ETag makes that a 304).
+const CACHE_CONTROL: &str = "private, no-cache";
+
+/// The media type a download is served as: the artifact's, reduced to its essence in lowercase
+/// (parameters dropped), else found from its name; `application/octet-stream` when what was
+/// recorded is not a media type.
+fn served_type(recorded: Option<&str>, name: &str) -> String {
+    match recorded {
+        Some(t) => t
+            .parse::<mime_guess::mime::Mime>()
+            .map(|m| m.essence_str().to_ascii_lowercase())
+            .unwrap_or_else(|_| "application/octet-stream".to_owned()),
+        None => crate::artifacts::mime_of(name),
+    }
 }
 
 /// `inline` for what a browser shows safely (images but SVG, video, audio, plain text, PDF),
@@ -800,6 +787,22 @@ mod tests {
         assert_eq!(byte_range("bytes=0-1,5-9", 1000), RangeAsked::Whole);
         assert_eq!(byte_range("items=0-1", 1000), RangeAsked::Whole);
         assert_eq!(byte_range("bytes=x-1", 1000), RangeAsked::Whole);
+    }
+
+    #[test]
+    fn served_type_then_a_lowercase_essence_or_octet_stream() {
+        assert_eq!(
+            served_type(Some("image/SVG+xml; charset=utf-8"), "a"),
+            "image/svg+xml"
+        );
+        assert!(
+            disposition(&served_type(Some("Image/SVG+XML"), "a"), "a").starts_with("attachment")
+        );
+        assert_eq!(
+            served_type(Some("not a type\r\n"), "a.png"),
+            "application/octet-stream"
+        );
+        assert_eq!(served_type(None, "a.png"), "image/png");
     }
 
     #[test]

@@ -109,16 +109,15 @@ async fn post(
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return res;
         }
-        let max = state.app.options.import.max_bytes;
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max) {
+        let max = multipart_max(state);
+        if super::declared_length(headers).is_some_and(|n| n > max) {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
-                &format!("the request body exceeds {max} bytes (--import-max-bytes)"),
+                &format!(
+                    "the request body exceeds {max} bytes (--import-max-bytes and \
+                     --artifact-max-bytes, the larger)"
+                ),
                 json_type,
             );
         }
@@ -215,6 +214,16 @@ fn is_multipart_body(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The largest multipart request: a report or an artifact, whichever may be larger.
+fn multipart_max(state: &HttpState) -> u64 {
+    state
+        .app
+        .options
+        .import
+        .max_bytes
+        .max(state.app.options.artifacts.max_bytes)
+}
+
 /// A GraphQL multipart request: its operations, and its one file spooled to a temporary file
 /// (bounded by the larger of `--import-max-bytes` and `--artifact-max-bytes`: a report or an
 /// artifact; each field then checks its own bound).
@@ -224,12 +233,7 @@ async fn multipart(
     body: Body,
 ) -> Result<async_graphql::Request, Response> {
     use futures::TryStreamExt;
-    let max = state
-        .app
-        .options
-        .import
-        .max_bytes
-        .max(state.app.options.artifacts.max_bytes);
+    let max = multipart_max(state);
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

@@ -29,7 +29,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::HttpState;
-use super::graphql::{Peer, admit, drain, rate_headers, rate_limited};
+use super::graphql::{Peer, drain};
 use crate::import::{ImportFormat, ImportRequest, Importer, Refusal, RunTarget};
 
 /// Path of the import endpoint.
@@ -80,11 +80,8 @@ fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, String> {
 
 /// The import request the parameters describe, or why they do not describe one.
 fn request_of(params: &HashMap<String, String>) -> Result<ImportRequest, String> {
-    if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
-        return Err(format!(
-            "unknown parameter '{unknown}': the parameters are {}",
-            PARAMETERS.join(", ")
-        ));
+    if let Some((_, message)) = super::unknown_parameter(params.keys(), PARAMETERS) {
+        return Err(message);
     }
     let format = ImportFormat::parse(params.get("format").map_or("auto", String::as_str))?;
     let name = params.get("runName").cloned();
@@ -116,19 +113,18 @@ pub(crate) async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let limit = state.app.options.import.max_bytes;
-    let mut quota = match admit(&state, peer) {
-        Ok(quota) => quota,
-        Err(spent) => {
-            drain(body, state.max_body_bytes).await;
-            return rate_limited(&spent, "application/json");
-        }
-    };
-    let mut response = answer(&state, params, &headers, body, limit, &mut quota).await;
-    if let Some(q) = &quota {
-        rate_headers(response.headers_mut(), q);
-    }
-    response
+    super::admitted(
+        state,
+        peer,
+        Some(body),
+        |state, body, mut quota| async move {
+            let limit = state.app.options.import.max_bytes;
+            let body = body.unwrap_or_default();
+            let response = answer(&state, params, &headers, body, limit, &mut quota).await;
+            (response, quota)
+        },
+    )
+    .await
 }
 
 async fn answer(
@@ -197,11 +193,7 @@ async fn answer(
             );
         }
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if super::declared_length(headers).is_some_and(|n| n > limit) {
         // not read: the connection closes after the answer
         return too_large(limit);
     }

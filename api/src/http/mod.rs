@@ -257,6 +257,62 @@ pub(crate) async fn bearer_caller(
     Ok(identity)
 }
 
+/// The body's length as the request declares it (`Content-Length`), if it does.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The first query parameter not among `taken`, as the message that refuses it.
+pub(crate) fn unknown_parameter<'a>(
+    params: impl IntoIterator<Item = &'a String>,
+    taken: &[&str],
+) -> Option<(String, String)> {
+    params
+        .into_iter()
+        .find(|k| !taken.contains(&k.as_str()))
+        .map(|unknown| {
+            (
+                unknown.clone(),
+                format!(
+                    "unknown parameter '{unknown}': the parameters are {}",
+                    taken.join(", ")
+                ),
+            )
+        })
+}
+
+/// Admits a plain HTTP request (the rate limit per client address), runs `answer` with the
+/// quota it stands at, and adds the rate headers to what it answers; a refused request's
+/// body is drained so that the client reads the answer.
+pub(crate) async fn admitted<F, Fut>(
+    state: HttpState,
+    peer: graphql::Peer,
+    body: Option<axum::body::Body>,
+    answer: F,
+) -> Response
+where
+    F: FnOnce(HttpState, Option<axum::body::Body>, Option<crate::rate_limit::Quota>) -> Fut,
+    Fut: std::future::Future<Output = (Response, Option<crate::rate_limit::Quota>)>,
+{
+    let quota = match graphql::admit(&state, peer) {
+        Ok(quota) => quota,
+        Err(spent) => {
+            if let Some(body) = body {
+                graphql::drain(body, state.max_body_bytes).await;
+            }
+            return graphql::rate_limited(&spent, "application/json");
+        }
+    };
+    let (mut response, quota) = answer(state, body, quota).await;
+    if let Some(q) = &quota {
+        graphql::rate_headers(response.headers_mut(), q);
+    }
+    response
+}
+
 /// An [`crate::error::AppError`] as the answer to a plain HTTP request: its status and code.
 pub(crate) fn app_error_response(e: &crate::error::AppError) -> Response {
     if let crate::error::AppError::Internal { cause } = e {

@@ -25,6 +25,9 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Longest entry path.
 const MAX_PATH: usize = 1_000;
 
+/// Longest name of one directory or file in an entry's path (the file systems' bound).
+const MAX_NAME: usize = 255;
+
 /// The kinds of bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundleKind {
@@ -104,6 +107,12 @@ fn inside(name: &str) -> Result<Option<String>, Refusal> {
                     "the bundle's entry '{name}' leaves the bundle (a '..' in its path)"
                 )));
             }
+            p if p.len() > MAX_NAME => {
+                return Err(unsafe_bundle(format!(
+                    "the bundle's entry '{}' has a name longer than {MAX_NAME} bytes",
+                    name.chars().take(80).collect::<String>()
+                )));
+            }
             p => parts.push(p),
         }
     }
@@ -146,7 +155,7 @@ impl Unpacker {
     fn directory(&mut self, name: &str) -> Result<(), Refusal> {
         self.entry()?;
         if let Some(path) = inside(name)? {
-            std::fs::create_dir_all(self.dir.path().join(&path)).map_err(io_refusal)?;
+            std::fs::create_dir_all(self.dir.path().join(&path)).map_err(|e| clash(&path, e))?;
         }
         Ok(())
     }
@@ -163,7 +172,7 @@ impl Unpacker {
         }
         let target = self.dir.path().join(&path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io_refusal)?;
+            std::fs::create_dir_all(parent).map_err(|e| clash(&path, e))?;
         }
         let mut out = std::fs::OpenOptions::new()
             .write(true)
@@ -175,14 +184,15 @@ impl Unpacker {
                     "the bundle's entry '{path}' cannot be written: {e}"
                 ))
             })?;
-        let left = self.limits.max_bytes - self.written;
-        let copied = std::io::copy(&mut content.take(left + 1), &mut out).map_err(|e| {
-            Refusal::new(
-                400,
-                "BAD_REQUEST",
-                format!("the bundle's entry '{path}' cannot be read: {e}"),
-            )
-        })?;
+        let left = self.limits.max_bytes.saturating_sub(self.written);
+        let copied =
+            std::io::copy(&mut content.take(left.saturating_add(1)), &mut out).map_err(|e| {
+                Refusal::new(
+                    400,
+                    "BAD_REQUEST",
+                    format!("the bundle's entry '{path}' cannot be read: {e}"),
+                )
+            })?;
         if copied > left {
             return Err(Refusal::new(
                 413,
@@ -199,9 +209,51 @@ impl Unpacker {
     }
 }
 
+/// An entry that cannot be written where its path says, because another entry is there (a
+/// file where a directory must be, or the reverse).
+fn clash(path: &str, e: std::io::Error) -> Refusal {
+    unsafe_bundle(format!(
+        "the bundle's entry '{path}' cannot be written ({e}): a file and a directory of the \
+         same name"
+    ))
+}
+
 fn io_refusal(e: std::io::Error) -> Refusal {
     tracing::error!(error = %e, "unpacking a bundle failed");
     Refusal::new(500, "INTERNAL_SERVER_ERROR", "internal server error")
+}
+
+/// A reader that fails past `left` bytes.
+struct BoundedRead<R> {
+    inner: R,
+    left: u64,
+}
+
+/// The error of a [`BoundedRead`] past its bound.
+const PAST_BOUND: &str = "the bundle unpacks to more than its bound";
+
+impl<R: Read> Read for BoundedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| std::io::Error::other(PAST_BOUND))?;
+        Ok(n)
+    }
+}
+
+/// A tar's read error: past the bound (413), or not a tar.
+fn tar_error(e: std::io::Error, limits: BundleLimits) -> Refusal {
+    if e.to_string().contains(PAST_BOUND) {
+        Refusal::new(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            format!("the bundle unpacks to more than {} bytes", limits.max_bytes),
+        )
+    } else {
+        not_a_bundle("tar.gz", e)
+    }
 }
 
 fn not_a_bundle(kind: &str, e: impl std::fmt::Display) -> Refusal {
@@ -210,6 +262,46 @@ fn not_a_bundle(kind: &str, e: impl std::fmt::Display) -> Refusal {
         "BAD_REQUEST",
         format!("the body looks like a {kind} but cannot be read as one: {e}"),
     )
+}
+
+/// The number of entries a zip's end of central directory records (its zip64 record's when
+/// it has one); `None` when there is no such record (the zip crate then refuses the file).
+fn zip_entries(file: &mut File) -> std::io::Result<Option<u64>> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const ZIP64_LOCATOR: &[u8] = b"PK\x06\x07";
+    const ZIP64_EOCD: &[u8] = b"PK\x06\x06";
+    let len = file.seek(SeekFrom::End(0))?;
+    // the record is 22 bytes and a comment of at most 65,535
+    let tail_len = len.min(22 + 65_535);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail)?;
+    let Some(at) = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| &tail[i..i + 4] == EOCD)
+    else {
+        return Ok(None);
+    };
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([tail[i], tail[i + 1]]));
+    let entries = u16_at(at + 10);
+    let mut count = Some(entries);
+    if entries == 0xFFFF && at >= 20 && &tail[at - 20..at - 16] == ZIP64_LOCATOR {
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&tail[at - 12..at - 4]);
+        let offset = u64::from_le_bytes(offset);
+        let mut record = [0u8; 40];
+        if offset.saturating_add(40) <= len {
+            file.seek(SeekFrom::Start(offset))?;
+            file.read_exact(&mut record)?;
+            if &record[..4] == ZIP64_EOCD {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&record[32..40]);
+                count = Some(u64::from_le_bytes(n));
+            }
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(count)
 }
 
 /// Unpacks a bundle (blocking: run it off the async threads) and finds its report.
@@ -228,6 +320,17 @@ pub fn unpack(
     };
     match kind {
         BundleKind::Zip => {
+            let mut file = file;
+            // the central directory is read whole when the archive is opened: its count first
+            if let Some(entries) = zip_entries(&mut file).map_err(io_refusal)?
+                && entries > limits.max_entries as u64
+            {
+                return Err(Refusal::new(
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("the bundle has more than {} entries", limits.max_entries),
+                ));
+            }
             let mut zip =
                 zip::ZipArchive::new(BufReader::new(file)).map_err(|e| not_a_bundle("zip", e))?;
             if zip.len() > limits.max_entries {
@@ -256,11 +359,30 @@ pub fn unpack(
             }
         }
         BundleKind::TarGz => {
-            let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
-            for entry in tar.entries().map_err(|e| not_a_bundle("tar.gz", e))? {
-                let mut entry = entry.map_err(|e| not_a_bundle("tar.gz", e))?;
+            // everything decompressed counts, headers and extended headers too (the tar crate
+            // reads a long name whole: a bound on the files alone would not bound it)
+            let bound = limits
+                .max_bytes
+                .saturating_add(1024 * limits.max_entries as u64);
+            let inflated = BoundedRead {
+                inner: flate2::read::GzDecoder::new(BufReader::new(file)),
+                left: bound,
+            };
+            let mut tar = tar::Archive::new(inflated);
+            for entry in tar.entries().map_err(|e| tar_error(e, limits))? {
+                let mut entry = entry.map_err(|e| tar_error(e, limits))?;
                 let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                match entry.header().entry_type() {
+                let kind = entry.header().entry_type();
+                if !matches!(
+                    kind,
+                    tar::EntryType::Regular
+                        | tar::EntryType::Continuous
+                        | tar::EntryType::Directory
+                ) {
+                    // the others are counted here; files and directories where they are written
+                    unpacker.entry()?;
+                }
+                match kind {
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
                         unpacker.file(&name, &mut entry)?
                     }

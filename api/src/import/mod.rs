@@ -267,90 +267,125 @@ async fn attach_files(
     run: Uuid,
     unpacked: &bundle::Bundle,
 ) -> AppResult<BundleFiles> {
-    let wanted = in_transaction(importer, move |tx| {
-        Box::pin(async move {
-            use sea_orm::ConnectionTrait;
-            let rows = tx
-                .query_all_raw(crate::sql::statement(
-                    "SELECT a.id, a.file_path, a.artifact_type FROM test_artifacts a
-                     JOIN test_executions e ON e.id = a.test_execution_id
-                     WHERE e.test_run_id = $1 AND a.blob_sha256 IS NULL
-                     ORDER BY a.id LIMIT $2",
-                    vec![run.into(), (bundle::MAX_ENTRIES as i64).into()],
-                ))
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<Uuid>("", "id")?,
-                        r.try_get::<String>("", "file_path")?,
-                        r.try_get::<entity::enums::ArtifactType>("", "artifact_type")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-                .map_err(AppError::from)
-        })
-    })
-    .await?;
     let mut files = BundleFiles {
         report: unpacked.report.clone(),
         ..BundleFiles::default()
     };
+    // the run's artifacts without bytes, a page at a time
+    let mut after = Uuid::nil();
+    loop {
+        let page = in_transaction(importer, move |tx| {
+            Box::pin(async move {
+                use sea_orm::ConnectionTrait;
+                let rows = tx
+                    .query_all_raw(crate::sql::statement(
+                        "SELECT a.id, a.file_path, a.artifact_type FROM test_artifacts a
+                         JOIN test_executions e ON e.id = a.test_execution_id
+                         WHERE e.test_run_id = $1 AND a.blob_sha256 IS NULL AND a.id > $2
+                         ORDER BY a.id LIMIT $3",
+                        vec![run.into(), after.into(), (ATTACH_BATCH as i64).into()],
+                    ))
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get::<Uuid>("", "id")?,
+                            r.try_get::<String>("", "file_path")?,
+                            r.try_get::<entity::enums::ArtifactType>("", "artifact_type")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+                    .map_err(AppError::from)
+            })
+        })
+        .await?;
+        let Some((last, _, _)) = page.last() else {
+            break;
+        };
+        after = *last;
+        let full = page.len() == ATTACH_BATCH;
+        files.attached += attach_page(importer, artifacts, unpacked, page, &mut files).await?;
+        if !full {
+            break;
+        }
+    }
+    Ok(files)
+}
+
+/// Stores the bytes of one page of artifacts from the bundle, in one transaction.
+async fn attach_page(
+    importer: &Importer,
+    artifacts: &crate::artifacts::Artifacts,
+    unpacked: &bundle::Bundle,
+    page: Vec<(Uuid, String, entity::enums::ArtifactType)>,
+    files: &mut BundleFiles,
+) -> AppResult<u64> {
     let note = |list: &mut Vec<String>, item: String| {
         if list.len() < FILES_LISTED {
             list.push(item);
         }
     };
     let store = &artifacts.store;
-    for chunk in wanted.chunks(ATTACH_BATCH) {
-        let mut staged = Vec::new();
-        for (id, path, kind) in chunk {
-            let Some(file) = unpacked.resolve(path) else {
-                note(&mut files.not_found, path.to_string());
-                continue;
-            };
-            let content = tokio::fs::File::open(&file)
-                .await
-                .map_err(|e| AppError::internal(format!("opening {}: {e}", file.display())))?;
-            match store
-                .stage(
-                    tokio_util::io::ReaderStream::new(content),
-                    artifacts.options.limit(*kind),
-                )
-                .await
-            {
-                Ok(s) => staged.push((*id, s)),
-                Err(crate::artifacts::PutError::TooLarge { limit }) => note(
-                    &mut files.refused,
-                    format!("{path}: larger than {limit} bytes"),
-                ),
-                Err(e) => {
-                    for (_, s) in staged {
-                        let _ = store.discard(s).await;
-                    }
-                    return Err(crate::artifacts::service::put_error(e, "file"));
-                }
+    let mut staged = Vec::new();
+    let mut failed = None;
+    for (id, path, kind) in page {
+        let Some(file) = unpacked.resolve(&path) else {
+            note(&mut files.not_found, path);
+            continue;
+        };
+        let content = match tokio::fs::File::open(&file).await {
+            Ok(f) => f,
+            Err(e) => {
+                failed = Some(AppError::internal(format!(
+                    "opening {}: {e}",
+                    file.display()
+                )));
+                break;
+            }
+        };
+        match store
+            .stage(
+                tokio_util::io::ReaderStream::new(content),
+                artifacts.options.limit(kind),
+            )
+            .await
+        {
+            Ok(s) => staged.push((id, s)),
+            Err(crate::artifacts::PutError::TooLarge { limit }) => note(
+                &mut files.refused,
+                format!("{path}: larger than {limit} bytes"),
+            ),
+            Err(e) => {
+                failed = Some(crate::artifacts::service::put_error(e, "file"));
+                break;
             }
         }
-        let attaching: Vec<(Uuid, crate::artifacts::store::Staged)> = staged.clone();
-        let store_for_tx = store.clone();
-        let attached = in_transaction(importer, move |tx| {
-            Box::pin(async move {
-                for (id, s) in &attaching {
-                    crate::artifacts::service::attach_content(tx, &store_for_tx, *id, s).await?;
-                }
-                Ok(attaching.len() as u64)
-            })
-        })
-        .await;
-        for (_, s) in staged {
-            if let Err(e) = store.discard(s).await {
-                tracing::warn!(error = %e, "removing a staged upload failed; the orphan sweep will");
-            }
-        }
-        files.attached += attached?;
     }
-    Ok(files)
+    let attached = match failed {
+        Some(e) => Err(e),
+        None => {
+            // blobs claimed in one order by every writer: two imports sharing files wait for
+            // each other rather than deadlock
+            let mut attaching = staged.clone();
+            attaching.sort_by(|a, b| a.1.blob.sha256.cmp(&b.1.blob.sha256));
+            let store = store.clone();
+            in_transaction(importer, move |tx| {
+                Box::pin(async move {
+                    for (id, s) in &attaching {
+                        crate::artifacts::service::attach_content(tx, &store, *id, s).await?;
+                    }
+                    Ok(attaching.len() as u64)
+                })
+            })
+            .await
+        }
+    };
+    for (_, s) in staged {
+        if let Err(e) = store.discard(s).await {
+            tracing::warn!(error = %e, "removing a staged upload failed; the orphan sweep will");
+        }
+    }
+    attached
 }
 
 /// Why a report is refused whole: nothing of it was written.

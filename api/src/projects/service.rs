@@ -452,6 +452,28 @@ pub async fn write_as<T: Send + 'static>(
     Ok(value)
 }
 
+/// Runs `f` in a transaction of `identity`'s own that is rolled back, answering as
+/// [`explained`] does: a check before work that must not start unless it would be allowed
+/// (an upload's body is read only once its target is known writable; the locks it took are
+/// let go).
+pub async fn read_as<T: Send + 'static>(
+    pool: &sea_orm::DatabaseConnection,
+    identity: &crate::auth::Identity,
+    limits: crate::config::StatementLimits,
+    f: impl for<'a> FnOnce(&'a sea_orm::DatabaseTransaction) -> crate::auth::context::TxFuture<'a, T>
+    + Send,
+) -> AppResult<T> {
+    let db = crate::auth::RequestDb::new(pool.clone(), Some(identity.clone()), limits);
+    let result = {
+        let conn = db.conn().await?;
+        f(&conn).await
+    };
+    let result = explained(&db, result).await;
+    // not committed: nothing is kept
+    let _ = db.finish().await;
+    result
+}
+
 /// A change answered NOT_FOUND because row-level security let the caller read the row but
 /// not change it (a viewer, a report-only token, a project's archived state) is answered
 /// FORBIDDEN with the reason; a row the caller does not see stays NOT_FOUND, as a missing one.

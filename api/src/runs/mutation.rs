@@ -215,7 +215,9 @@ impl RunsMutation {
     /// Attaches an artifact to an execution or to a step result: its metadata, and its bytes
     /// when `file` is uploaded with the request (a GraphQL multipart request; they go to the
     /// artifact store, and `fileSize`, when given, must match them). Bytes can also come later:
-    /// `PUT /api/v1/artifacts/{id}/content`.
+    /// `PUT /api/v1/artifacts/{id}/content`; a large file is better sent there (or to
+    /// `POST /api/v1/executions/{id}/artifacts`), which the GraphQL request timeout does not
+    /// bound.
     async fn attach_artifact(
         &self,
         ctx: &Context<'_>,
@@ -235,6 +237,21 @@ impl RunsMutation {
             .map(TestArtifact);
         };
         service::lifecycle::check_artifact("artifact.", &input.artifact)?;
+        let identity = db
+            .identity()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthenticated {
+                message: "authentication required: send Authorization: Bearer <token>".to_owned(),
+            })?;
+        // who may not attach is refused before the file reaches the store
+        crate::artifacts::service::may_attach(
+            db.pool_outside_request(),
+            &identity,
+            db.limits(),
+            input.execution_id,
+            input.step_execution_id,
+        )
+        .await?;
         let artifacts = ctx
             .data::<crate::state::AppState>()
             .map_err(|_| AppError::internal("no state"))?
