@@ -82,9 +82,12 @@ impl ArtifactStore {
             }
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("creating the artifact directory {dir}: {e}"))?;
+            // written through to the disk before an upload is acknowledged: a blob the
+            // database refers to survives a crash of the machine
             Arc::new(
                 LocalFileSystem::new_with_prefix(dir)
-                    .map_err(|e| format!("opening the artifact directory {dir}: {e}"))?,
+                    .map_err(|e| format!("opening the artifact directory {dir}: {e}"))?
+                    .with_fsync(true),
             )
         } else if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));

@@ -197,24 +197,17 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    super::admitted(
+    let headers = &headers;
+    super::with_caller(
         state,
         peer,
-        Some(body),
-        |state, body, mut quota| async move {
-            let body = body.unwrap_or_default();
-            let identity = match super::bearer_caller(&state, &headers, &mut quota).await {
-                Ok(identity) => identity,
-                Err(refused) => {
-                    drain(body, state.max_body_bytes).await;
-                    return (refused, quota);
-                }
-            };
-            let response = match put_content(&state, identity, &id, params, &headers, body).await {
+        headers,
+        body,
+        |state, identity, body| async move {
+            match put_content(&state, identity, &id, params, headers, body).await {
                 Ok(a) => (StatusCode::OK, Json(uploaded(&state, &a))).into_response(),
                 Err(e) => super::app_error_response(&e),
-            };
-            (response, quota)
+            }
         },
     )
     .await
@@ -279,36 +272,25 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    super::admitted(
+    let headers = &headers;
+    super::with_caller(
         state,
         peer,
-        Some(body),
-        |state, body, mut quota| async move {
-            let body = body.unwrap_or_default();
-            let identity = match super::bearer_caller(&state, &headers, &mut quota).await {
-                Ok(identity) => identity,
-                Err(refused) => {
-                    drain(body, state.max_body_bytes).await;
-                    return (refused, quota);
-                }
-            };
-            let response =
-                match create_with_content(&state, identity, &execution, params, &headers, body)
-                    .await
-                {
-                    Ok(a) => {
-                        let mut res =
-                            (StatusCode::CREATED, Json(uploaded(&state, &a))).into_response();
-                        if let Ok(location) =
-                            HeaderValue::from_str(&format!("{ARTIFACTS_PATH}/{}", a.id))
-                        {
-                            res.headers_mut().insert(header::LOCATION, location);
-                        }
-                        res
+        headers,
+        body,
+        |state, identity, body| async move {
+            match create_with_content(&state, identity, &execution, params, headers, body).await {
+                Ok(a) => {
+                    let mut res = (StatusCode::CREATED, Json(uploaded(&state, &a))).into_response();
+                    if let Ok(location) =
+                        HeaderValue::from_str(&format!("{ARTIFACTS_PATH}/{}", a.id))
+                    {
+                        res.headers_mut().insert(header::LOCATION, location);
                     }
-                    Err(e) => super::app_error_response(&e),
-                };
-            (response, quota)
+                    res
+                }
+                Err(e) => super::app_error_response(&e),
+            }
         },
     )
     .await

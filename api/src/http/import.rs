@@ -113,15 +113,15 @@ pub(crate) async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    super::admitted(
+    let headers = &headers;
+    super::with_caller(
         state,
         peer,
-        Some(body),
-        |state, body, mut quota| async move {
+        headers,
+        body,
+        |state, identity, body| async move {
             let limit = state.app.options.import.max_bytes;
-            let body = body.unwrap_or_default();
-            let response = answer(&state, params, &headers, body, limit, &mut quota).await;
-            (response, quota)
+            answer(&state, identity, params, headers, body, limit).await
         },
     )
     .await
@@ -129,19 +129,12 @@ pub(crate) async fn import(
 
 async fn answer(
     state: &HttpState,
+    identity: crate::auth::Identity,
     params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
     body: Body,
     limit: u64,
-    quota: &mut Option<crate::rate_limit::Quota>,
 ) -> Response {
-    let identity = match super::bearer_caller(state, headers, quota).await {
-        Ok(identity) => identity,
-        Err(refused) => {
-            drain(body, state.max_body_bytes).await;
-            return refused;
-        }
-    };
     let (request, report) = match params {
         Ok(Query(params)) => match request_of(&params) {
             Ok(r) => (r, params.get("report").cloned()),

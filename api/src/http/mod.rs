@@ -313,6 +313,38 @@ where
     response
 }
 
+/// As [`admitted`], for a request with a body that needs its caller: `answer` runs with the
+/// identity the bearer token authenticates (counted against the token's rate limit); without
+/// one the body is drained and the refusal answered.
+pub(crate) async fn with_caller<F, Fut>(
+    state: HttpState,
+    peer: graphql::Peer,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    answer: F,
+) -> Response
+where
+    F: FnOnce(HttpState, crate::auth::Identity, axum::body::Body) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    admitted(
+        state,
+        peer,
+        Some(body),
+        |state, body, mut quota| async move {
+            let body = body.unwrap_or_default();
+            match bearer_caller(&state, headers, &mut quota).await {
+                Ok(identity) => (answer(state, identity, body).await, quota),
+                Err(refused) => {
+                    graphql::drain(body, state.max_body_bytes).await;
+                    (refused, quota)
+                }
+            }
+        },
+    )
+    .await
+}
+
 /// An [`crate::error::AppError`] as the answer to a plain HTTP request: its status and code.
 pub(crate) fn app_error_response(e: &crate::error::AppError) -> Response {
     if let crate::error::AppError::Internal { cause } = e {
