@@ -466,6 +466,13 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "stepExecutionId",
         "no such step execution",
     ),
+    // (claimed in the same transaction, a blob cannot be missing; if it ever were, the bytes
+    // are to be sent again)
+    bad(
+        "fk_test_artifacts_blob",
+        "file",
+        "the artifact's bytes are not stored: upload them again",
+    ),
 ];
 
 /// SQLSTATE of a missing privilege, which is also how row-level security refuses a new row.

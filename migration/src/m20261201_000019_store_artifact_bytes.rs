@@ -31,6 +31,8 @@ CREATE TABLE artifact_blobs (
 CREATE INDEX ix_artifact_blobs_released_at ON artifact_blobs(released_at)
     WHERE released_at IS NOT NULL;
 REVOKE ALL ON artifact_blobs FROM PUBLIC;
+-- (no policy: nobody but the owner sees a row, whatever is granted later)
+ALTER TABLE artifact_blobs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE test_artifacts ADD COLUMN blob_sha256 CHAR(64)
     CONSTRAINT fk_test_artifacts_blob REFERENCES artifact_blobs(sha256);
@@ -86,6 +88,7 @@ CREATE TABLE server_secrets (
     created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()
 );
 REVOKE ALL ON server_secrets FROM PUBLIC;
+ALTER TABLE server_secrets ENABLE ROW LEVEL SECURITY;
 "#;
 
 const DOWN: &str = r#"

@@ -34,10 +34,12 @@ async fn migrations_up_down_up_leave_the_same_schema() {
         tables,
         [
             "api_tokens",
+            "artifact_blobs",
             "audit_log",
             "configurations",
             "project_members",
             "projects",
+            "server_secrets",
             "test_artifacts",
             "test_artifacts_archive",
             "test_case_aliases",
