@@ -526,7 +526,8 @@ pub async fn collect_periodically(
     artifacts: Artifacts,
     every: std::time::Duration,
 ) {
-    let mut ticks = tokio::time::interval(every);
+    // (the first after `every`: a server's start is not the time to collect)
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
