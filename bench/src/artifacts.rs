@@ -4,7 +4,8 @@
 //!   streamed from disk) against a multipart put of the same file with the same part size,
 //!   into a store configured as the server's (written through to the disk);
 //! - the same bytes downloaded (`GET /api/v1/artifacts/{id}`) against a get of the object,
-//!   each read to the end; both in 3 rounds, the median ratio reported; the upload also
+//!   each read to the end; both in 6 rounds of alternating order, the ratios' geometric mean
+//!   reported; the upload also
 //!   against the put followed by the file's SHA-256 (what a content-addressed store needs);
 //! - the server's peak heap growth during each (the client's own allocations apart);
 //! - 1,000 screenshot-sized uploads (200 KB, all different) from 8 clients into one run, as a
@@ -87,8 +88,9 @@ async fn store_get(store: &dyn ObjectStore, location: &Path) -> anyhow::Result<u
     Ok(n)
 }
 
-/// Rounds of the large file (`--quick`: one).
-const ROUNDS: usize = 3;
+/// Rounds of the large file (`--quick`: one): even, so that each side is measured first as
+/// often as second.
+const ROUNDS: usize = 6;
 
 /// What one round of the large file measured: rates in MB/s, peaks in bytes.
 #[derive(Debug, Clone, Copy)]
@@ -115,11 +117,14 @@ fn write_noise(file: &std::path::Path, n: usize, seed: u64) -> anyhow::Result<()
         written += chunk.len();
         seed += 1;
     }
+    // on the disk before the round: its write-back is not measured on either side
+    out.sync_all()?;
     Ok(())
 }
 
-/// One round of the large file: the store's put, the API's upload, the store's get, the API's
-/// download.
+/// One round of the large file: the store's put and the API's upload, then the store's get and
+/// the API's download, each pair in one order in even rounds and the other in odd ones (what
+/// the machine does meanwhile, such as writing back earlier rounds, falls on both sides).
 async fn large_round(
     ctx: &Ctx<'_>,
     store: &dyn ObjectStore,
@@ -129,50 +134,111 @@ async fn large_round(
 ) -> anyhow::Result<LargeRound> {
     let large = std::fs::metadata(file)?.len() as usize;
     let location = Path::from(format!("large-{round}"));
+    let store_first = round % 2 == 0;
+    let ((put, put_and_hash), (upload, upload_peak, artifact)) = if store_first {
+        let put = store_put_timed(store, &location, file, large).await?;
+        (put, api_upload(ctx, file, execution, round, large).await?)
+    } else {
+        let up = api_upload(ctx, file, execution, round, large).await?;
+        (store_put_timed(store, &location, file, large).await?, up)
+    };
+    let (get, (download, download_peak)) = if store_first {
+        let get = store_get_timed(store, &location, large).await?;
+        (get, api_download(ctx, &artifact, large).await?)
+    } else {
+        let down = api_download(ctx, &artifact, large).await?;
+        (store_get_timed(store, &location, large).await?, down)
+    };
+    store.delete(&location).await?;
+    Ok(LargeRound {
+        put,
+        put_and_hash,
+        upload,
+        get,
+        download,
+        upload_peak,
+        download_peak,
+    })
+}
+
+/// The store's put of the file, and the same followed by the file's SHA-256: MB/s of each.
+async fn store_put_timed(
+    store: &dyn ObjectStore,
+    location: &Path,
+    file: &std::path::Path,
+    large: usize,
+) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
-    store_put(store, &location, file).await?;
+    store_put(store, location, file).await?;
     let put_took = started.elapsed();
-    let put = mb_per_s(large, put_took);
     let started = Instant::now();
     hash_file(file).await?;
-    let put_and_hash = mb_per_s(large, put_took + started.elapsed());
+    Ok((
+        mb_per_s(large, put_took),
+        mb_per_s(large, put_took + started.elapsed()),
+    ))
+}
+
+/// The store's get of the object read to the end: MB/s.
+async fn store_get_timed(
+    store: &dyn ObjectStore,
+    location: &Path,
+    large: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let got = store_get(store, location).await?;
+    anyhow::ensure!(got == large as u64, "the store gave {got} bytes");
+    Ok(mb_per_s(large, started.elapsed()))
+}
+
+/// The file uploaded through the API: MB/s, the server's peak heap growth, the artifact's id.
+async fn api_upload(
+    ctx: &Ctx<'_>,
+    file: &std::path::Path,
+    execution: Uuid,
+    round: usize,
+    large: usize,
+) -> anyhow::Result<(f64, Option<i64>, String)> {
     let url = ctx.servers.api_url(&format!(
         "/api/v1/executions/{execution}/artifacts?name=video-{round}.webm&type=video"
     ));
     let (client, token) = (ctx.servers.client.clone(), ctx.env.token.clone());
-    let upload = {
-        let file = file.to_path_buf();
-        alloc_probe::client(async move {
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                tokio::fs::File::open(&file).await?,
-                1 << 20,
-            ));
-            let res = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "video/webm")
-                .timeout(Duration::from_secs(1800))
-                .body(body)
-                .send()
-                .await?;
-            let status = res.status();
-            let answer: serde_json::Value = res.json().await?;
-            anyhow::ensure!(status.is_success(), "upload answered {status}: {answer}");
-            Ok::<_, anyhow::Error>(answer)
-        })
-    };
+    let file = file.to_path_buf();
+    let upload = alloc_probe::client(async move {
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            tokio::fs::File::open(&file).await?,
+            1 << 20,
+        ));
+        let res = client
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "video/webm")
+            .timeout(Duration::from_secs(1800))
+            .body(body)
+            .send()
+            .await?;
+        let status = res.status();
+        let answer: serde_json::Value = res.json().await?;
+        anyhow::ensure!(status.is_success(), "upload answered {status}: {answer}");
+        Ok::<_, anyhow::Error>(answer)
+    });
     let started = Instant::now();
-    let (answer, upload_peak) = alloc_probe::peak_server_heap(upload).await;
-    let upload = mb_per_s(large, started.elapsed());
+    let (answer, peak) = alloc_probe::peak_server_heap(upload).await;
+    let rate = mb_per_s(large, started.elapsed());
     let artifact = answer?["id"]
         .as_str()
         .context("the artifact's id")?
         .to_owned();
+    Ok((rate, peak, artifact))
+}
 
-    let started = Instant::now();
-    let got = store_get(store, &location).await?;
-    anyhow::ensure!(got == large as u64, "the store gave {got} bytes");
-    let get = mb_per_s(large, started.elapsed());
+/// The artifact downloaded through the API and read to the end: MB/s, the server's peak heap
+/// growth.
+async fn api_download(
+    ctx: &Ctx<'_>,
+    artifact: &str,
+    large: usize,
+) -> anyhow::Result<(f64, Option<i64>)> {
     let url = ctx
         .servers
         .api_url(&format!("/api/v1/artifacts/{artifact}"));
@@ -197,19 +263,10 @@ async fn large_round(
         Ok::<_, anyhow::Error>(n)
     });
     let started = Instant::now();
-    let (got, download_peak) = alloc_probe::peak_server_heap(download).await;
-    let download = mb_per_s(large, started.elapsed());
+    let (got, peak) = alloc_probe::peak_server_heap(download).await;
+    let rate = mb_per_s(large, started.elapsed());
     anyhow::ensure!(got? == large as u64, "the download was short");
-    store.delete(&location).await?;
-    Ok(LargeRound {
-        put,
-        put_and_hash,
-        upload,
-        get,
-        download,
-        upload_peak,
-        download_peak,
-    })
+    Ok((rate, peak))
 }
 
 /// SHA-256 of a file, read as the store's put reads it.
@@ -251,8 +308,9 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
         object_store::local::LocalFileSystem::new_with_prefix(&baseline_dir)?.with_fsync(true),
     );
 
-    // the large file, in rounds (each side by side: the store's own put and get, then the
-    // API's), the ratios' median reported: one round on this machine varies by a third
+    // the large file, in rounds, each side by side in alternating order (the side measured
+    // second in a round runs up to twice slower here, whichever it is); each rate's geometric
+    // mean over the rounds is reported, so each ratio is the geometric mean of the rounds'
     let rounds = if quick { 1 } else { ROUNDS };
     let mut measured = Vec::new();
     for round in 0..rounds {
@@ -261,44 +319,52 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
         measured.push(large_round(ctx, store.as_ref(), &file, execution, round).await?);
         std::fs::remove_file(&file)?;
     }
-    let median = |ratio: fn(&LargeRound) -> f64| {
-        let mut sorted: Vec<&LargeRound> = measured.iter().collect();
-        sorted.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
-        *sorted[sorted.len() / 2]
+    let mean = |rate: fn(&LargeRound) -> f64| {
+        (measured.iter().map(|r| rate(r).ln()).sum::<f64>() / measured.len() as f64).exp()
     };
-    let up = median(|r| r.upload / r.put);
-    let down = median(|r| r.download / r.get);
     let all = |ratio: fn(&LargeRound) -> f64| {
         measured
             .iter()
-            .map(|r| format!("{:.2}×", ratio(r)))
+            .enumerate()
+            .map(|(i, r)| {
+                let first = if i % 2 == 0 { "store" } else { "API" };
+                format!("{:.2}× ({first} first)", ratio(r))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
     let mb = large / 1_000_000;
-    let upload_ratio = up.upload / up.put;
-    let download_ratio = down.download / down.get;
+    let (upload, put, put_and_hash) = (
+        mean(|r| r.upload),
+        mean(|r| r.put),
+        mean(|r| r.put_and_hash),
+    );
+    let (download, get) = (mean(|r| r.download), mean(|r| r.get));
+    let upload_ratio = upload / put;
+    let download_ratio = download / get;
     report.row(Row::against(
         "artifacts",
         &format!("upload of a {mb} MB artifact (streamed, SHA-256, stored, recorded)"),
         "MB/s",
-        up.upload,
-        ("the store's own multipart put of the file", up.put),
-        &format!("median of {rounds} rounds: {}", all(|r| r.upload / r.put)),
+        upload,
+        ("the store's own multipart put of the file", put),
+        &format!(
+            "geometric mean of {rounds} rounds: {}",
+            all(|r| r.upload / r.put)
+        ),
     ));
-    let hashed = median(|r| r.upload / r.put_and_hash);
     report.row(Row::against(
         "artifacts",
         "the same upload, against the put and the file's SHA-256",
         "MB/s",
-        hashed.upload,
+        upload,
         (
             "the store's put, then SHA-256 of the file (one after the other)",
-            hashed.put_and_hash,
+            put_and_hash,
         ),
         &format!(
-            "median of {rounds} rounds: {}; the digest content addressing needs, on a core \
-             the client also uses",
+            "geometric mean of {rounds} rounds: {}; the digest content addressing needs, on \
+             a core the client also uses",
             all(|r| r.upload / r.put_and_hash)
         ),
     ));
@@ -306,9 +372,12 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
         "artifacts",
         &format!("download of the {mb} MB artifact (token, streamed)"),
         "MB/s",
-        down.download,
-        ("the store's own get of the object", down.get),
-        &format!("median of {rounds} rounds: {}", all(|r| r.download / r.get)),
+        download,
+        ("the store's own get of the object", get),
+        &format!(
+            "geometric mean of {rounds} rounds: {}",
+            all(|r| r.download / r.get)
+        ),
     ));
     report.target(
         "artifact upload throughput",
