@@ -134,7 +134,7 @@ async fn large_round(
 ) -> anyhow::Result<LargeRound> {
     let large = std::fs::metadata(file)?.len() as usize;
     let location = Path::from(format!("large-{round}"));
-    let store_first = round % 2 == 0;
+    let store_first = round.is_multiple_of(2);
     let ((put, put_and_hash), (upload, upload_peak, artifact)) = if store_first {
         let put = store_put_timed(store, &location, file, large).await?;
         (put, api_upload(ctx, file, execution, round, large).await?)
@@ -327,7 +327,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let first = if i % 2 == 0 { "store" } else { "API" };
+                let first = if i.is_multiple_of(2) { "store" } else { "API" };
                 format!("{:.2}× ({first} first)", ratio(r))
             })
             .collect::<Vec<_>>()
