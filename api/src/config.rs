@@ -198,7 +198,7 @@ impl Cli {
                 max_bytes: self.artifact_max_bytes,
                 type_max_bytes: self.artifact_type_max_bytes.clone(),
                 url_ttl: self.artifact_url_ttl,
-                collect_every: crate::artifacts::service::COLLECT_EVERY,
+                collect_every: DEFAULT_ARTIFACT_COLLECT_EVERY,
             },
         }
     }
@@ -216,6 +216,9 @@ pub const DEFAULT_ARTIFACT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Default of `--artifact-url-ttl`: long enough to open a page of screenshots and a video.
 pub const DEFAULT_ARTIFACT_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// How often a server collects the blobs nothing refers to any more, by default.
+pub const DEFAULT_ARTIFACT_COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Where artifacts' bytes go and how large they may be.
 #[derive(Debug, Clone)]
@@ -255,7 +258,7 @@ impl Default for ArtifactOptions {
             max_bytes: DEFAULT_ARTIFACT_MAX_BYTES,
             type_max_bytes: Vec::new(),
             url_ttl: DEFAULT_ARTIFACT_URL_TTL,
-            collect_every: crate::artifacts::service::COLLECT_EVERY,
+            collect_every: DEFAULT_ARTIFACT_COLLECT_EVERY,
         }
     }
 }

@@ -7,6 +7,10 @@ pub mod signing;
 pub mod store;
 
 pub use service::{Artifacts, Collected, Swept, collect, sweep};
+
+/// Path of artifacts over plain HTTP (`/{id}` the bytes, `/{id}/content` to upload them):
+/// the routes serve it, signed URLs name it.
+pub const ARTIFACTS_PATH: &str = "/api/v1/artifacts";
 pub use store::{ArtifactStore, Blob, PutError};
 
 use crate::runs::enums::ArtifactType;

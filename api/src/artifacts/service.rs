@@ -41,9 +41,6 @@ pub const S3_COPY_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Blob rows the collector takes per transaction.
 const COLLECT_BATCH: i64 = 500;
 
-/// How often a server collects released blobs.
-pub const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Where a server's artifacts go: the store, the URL signer, the limits.
 #[derive(Clone, Debug)]
 pub struct Artifacts {

@@ -84,7 +84,7 @@ impl UrlSigner {
         let expires = chrono::Utc::now().timestamp().saturating_add(ttl);
         format!(
             "{}/{id}?expires={expires}&signature={}",
-            crate::http::ARTIFACTS_PATH,
+            super::ARTIFACTS_PATH,
             self.sign(id, expires)
         )
     }

@@ -35,8 +35,7 @@ use crate::auth::{Identity, RequestDb};
 use crate::error::{AppError, AppResult};
 use crate::runs::enums::ArtifactType;
 
-/// Path of artifacts (`/{id}` the bytes, `/{id}/content` to upload them).
-pub const ARTIFACTS_PATH: &str = "/api/v1/artifacts";
+pub use crate::artifacts::ARTIFACTS_PATH;
 
 /// Path of executions (`/{id}/artifacts` to upload a new artifact of one).
 pub const EXECUTIONS_PATH: &str = "/api/v1/executions";
