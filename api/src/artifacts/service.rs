@@ -82,38 +82,14 @@ impl Artifacts {
                 )
             }
         };
-        Ok(Self::with_store(
+        Ok(Self {
             store,
-            UrlSigner::load(db)
+            signer: UrlSigner::load(db)
                 .await
                 .map_err(|e| anyhow::anyhow!("loading the URL signing key: {e:?}"))?,
-            options.clone(),
-            temporary,
-        ))
-    }
-
-    fn with_store(
-        store: ArtifactStore,
-        signer: UrlSigner,
-        options: ArtifactOptions,
-        temporary: Option<Arc<tempfile::TempDir>>,
-    ) -> Self {
-        Self {
-            store,
-            signer,
-            options,
+            options: options.clone(),
             _temporary: temporary,
-        }
-    }
-
-    /// The same, over another store (tests inject failures through it).
-    pub fn replace_store(&self, store: ArtifactStore) -> Self {
-        Self::with_store(
-            store,
-            self.signer.clone(),
-            self.options.clone(),
-            self._temporary.clone(),
-        )
+        })
     }
 }
 

@@ -199,10 +199,7 @@ impl ArtifactStore {
 
     /// Removes a staged upload's staging object.
     pub async fn discard(&self, staged: Staged) -> Result<(), object_store::Error> {
-        match self.store.delete(&staged.path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.remove(&staged.path).await
     }
 
     /// Stores the bytes of `body`, at most `limit` of them, as the blob of their digest.
@@ -222,17 +219,13 @@ impl ArtifactStore {
 
     /// Deletes the blob of `sha256` (done when there is none).
     pub async fn delete(&self, sha256: &str) -> Result<(), object_store::Error> {
-        match self.store.delete(&Self::blob_path(sha256)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.remove(&Self::blob_path(sha256)).await
     }
 
-    /// Whether the blob of `sha256` is stored.
-    pub async fn has(&self, sha256: &str) -> Result<bool, object_store::Error> {
-        match self.store.head(&Self::blob_path(sha256)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+    /// Deletes the object at `path`; one that is not there is deleted already.
+    async fn remove(&self, path: &Path) -> Result<(), object_store::Error> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -282,10 +275,7 @@ impl ArtifactStore {
 
     /// Deletes the object at `location` (as [`ArtifactStore::objects`] names it).
     pub async fn delete_object(&self, location: &str) -> Result<(), object_store::Error> {
-        match self.store.delete(&Path::from(location)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.remove(&Path::from(location)).await
     }
 }
 

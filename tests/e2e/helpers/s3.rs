@@ -22,8 +22,9 @@ fn server() -> &'static Server {
     SERVER.get_or_init(|| {
         let port = free_port();
         // the server is killed when the thread that started it ends (PR_SET_PDEATHSIG is the
-        // thread's): a thread of its own waits on it for the life of the process
-        let (started, spawned) = std::sync::mpsc::channel();
+        // thread's): a thread of its own waits on it for the life of the process, and says
+        // when the server announces that it listens
+        let (listening, announced) = std::sync::mpsc::channel::<Result<(), String>>();
         std::thread::spawn(move || {
             let mut command = Command::new("python3");
             command
@@ -36,7 +37,7 @@ fn server() -> &'static Server {
                     &port.to_string(),
                 ])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                .stderr(Stdio::piped());
             unsafe {
                 use std::os::unix::process::CommandExt;
                 command.pre_exec(|| {
@@ -46,29 +47,37 @@ fn server() -> &'static Server {
                     Ok(())
                 });
             }
-            match command.spawn() {
-                Ok(mut child) => {
-                    let _ = started.send(Ok(()));
-                    let _ = child.wait();
-                }
+            let mut child = match command.spawn() {
+                Ok(child) => child,
                 Err(e) => {
-                    let _ = started.send(Err(e));
+                    let _ = listening.send(Err(format!("starting python3 -m moto.server: {e}")));
+                    return;
+                }
+            };
+            // its log goes to stderr: read to the end (a full pipe would stop the server)
+            if let Some(stderr) = child.stderr.take() {
+                use std::io::BufRead;
+                let mut told = false;
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if !told && line.contains("Running on") {
+                        let _ = listening.send(Ok(()));
+                        told = true;
+                    }
                 }
             }
+            let status = child.wait();
+            let _ = listening.send(Err(format!(
+                "moto's S3 server ended ({status:?}): is it installed? (pip install 'moto[server]')"
+            )));
         });
-        spawned
-            .recv()
-            .expect("the S3 server's thread")
-            .expect("starting moto's S3 server (python3 -m moto.server)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "moto's S3 server did not listen within 60 s: is it installed? \
-                 (pip install 'moto[server]')"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        announced
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .map_err(|_| "moto's S3 server did not say it listens within 60 s".to_owned())
+            .and_then(|r| r)
+            .expect("moto's S3 server");
         Server {
             endpoint: format!("http://127.0.0.1:{port}"),
         }
