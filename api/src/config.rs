@@ -119,7 +119,52 @@ pub struct Cli {
     #[arg(long, env = "JBTS_ARTIFACT_URL_TTL", value_parser = humantime::parse_duration,
           default_value = "15m", global = true)]
     pub artifact_url_ttl: std::time::Duration,
+
+    /// A web origin whose pages may call the API from a browser (CORS), such as
+    /// `http://localhost:3000`; repeat for more (comma-separated in the variable). `*`: any
+    /// origin, without credentials. None by default: only the server's own pages.
+    #[arg(long = "cors-origin", env = "JBTS_CORS_ORIGINS", value_parser = parse_origin,
+          value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
+    /// Documents kept for automatic persisted queries (clients send a document's SHA-256
+    /// instead of the document); the least recently used go first. 0: off.
+    #[arg(long, env = "JBTS_PERSISTED_QUERIES", default_value_t = DEFAULT_PERSISTED_QUERIES, global = true)]
+    pub persisted_queries: usize,
 }
+
+/// A web origin as browsers send it (`scheme://host[:port]`, no path), or `*`.
+pub fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s == "*" {
+        return Ok(s.to_owned());
+    }
+    let refused = |why: &str| {
+        format!(
+            "'{s}' is not a web origin (such as http://localhost:3000 or https://app.example.com): {why}"
+        )
+    };
+    let origin = s.strip_suffix('/').unwrap_or(s);
+    let uri: axum::http::Uri = origin.parse().map_err(|e| refused(&format!("{e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(refused("the scheme is not http or https"));
+    }
+    match uri.authority() {
+        None => return Err(refused("it has no host")),
+        Some(a) if a.as_str().contains('@') => return Err(refused("it names a user")),
+        Some(_) => {}
+    }
+    if uri
+        .path_and_query()
+        .is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty())
+    {
+        return Err(refused("an origin has no path or query"));
+    }
+    Ok(origin.to_ascii_lowercase())
+}
+
+/// Default of `--persisted-queries`: the documents of a few front ends, a few KB each.
+pub const DEFAULT_PERSISTED_QUERIES: usize = 1_000;
 
 /// A size such as `1048576`, `20MiB` or `1GB`.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
@@ -200,6 +245,8 @@ impl Cli {
                 url_ttl: self.artifact_url_ttl,
                 collect_every: DEFAULT_ARTIFACT_COLLECT_EVERY,
             },
+            cors_origins: self.cors_origins.clone(),
+            persisted_queries: self.persisted_queries,
         }
     }
 }
@@ -342,6 +389,10 @@ pub struct ServerOptions {
     pub run_inactivity_timeout: std::time::Duration,
     /// Artifacts' store and limits.
     pub artifacts: ArtifactOptions,
+    /// Web origins allowed to call the API from a browser (`*`: any, without credentials).
+    pub cors_origins: Vec<String>,
+    /// Documents kept for automatic persisted queries (0: off).
+    pub persisted_queries: usize,
 }
 
 /// Default largest report (`--import-max-bytes`), compressed or not: a 100,000-test JUnit
@@ -397,6 +448,8 @@ impl Default for ServerOptions {
             import: Default::default(),
             run_inactivity_timeout: DEFAULT_RUN_INACTIVITY_TIMEOUT,
             artifacts: ArtifactOptions::default(),
+            cors_origins: Vec::new(),
+            persisted_queries: DEFAULT_PERSISTED_QUERIES,
         }
     }
 }

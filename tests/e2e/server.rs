@@ -51,8 +51,17 @@ async fn get_graphql_without_a_query_serves_graphiql() {
     );
     let html = res.text().await.expect("body");
     assert!(html.contains("graphiql"), "not the GraphiQL page");
+    let script = app
+        .client
+        .get(app.url("/assets/session.js"))
+        .send()
+        .await
+        .expect("script")
+        .text()
+        .await
+        .expect("body");
     assert!(
-        html.contains("/graphql/ws"),
+        script.contains("'/graphql/ws'"),
         "subscriptions endpoint not wired"
     );
 }

@@ -227,6 +227,8 @@ pub async fn attach_content(
         ))
         .await?
         .ok_or_else(|| AppError::not_found("TestArtifact", artifact_id))?;
+    metrics::counter!(crate::telemetry::ARTIFACT_UPLOADS).increment(1);
+    metrics::counter!(crate::telemetry::ARTIFACT_UPLOAD_BYTES).increment(staged.blob.size);
     Ok(<entity::test_artifact::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?)
 }
 
@@ -506,7 +508,10 @@ pub async fn collect_periodically(
         ticks.tick().await;
         match collect(&db, &artifacts.store, false).await {
             Ok(c) if c.blobs == 0 => {}
-            Ok(c) => tracing::info!(blobs = c.blobs, bytes = c.bytes, "artifact blobs collected"),
+            Ok(c) => {
+                metrics::counter!(crate::telemetry::ARTIFACT_BLOBS_COLLECTED).increment(c.blobs);
+                tracing::info!(blobs = c.blobs, bytes = c.bytes, "artifact blobs collected")
+            }
             Err(e) => tracing::warn!(error = ?e, "collecting artifact blobs failed"),
         }
     }

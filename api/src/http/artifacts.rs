@@ -552,17 +552,7 @@ async fn send(
         ));
     };
     let etag = format!("\"{sha256}\"");
-    // (If-None-Match compares weakly: W/"x" matches "x")
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',').any(|t| {
-                let t = t.trim();
-                t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
-            })
-        })
-    {
+    if super::not_modified(headers, &etag) {
         let mut res = StatusCode::NOT_MODIFIED.into_response();
         for (name, value) in [
             (header::ETAG, etag.as_str()),

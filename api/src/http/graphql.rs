@@ -43,7 +43,6 @@
 //! and when neither is acceptable (the specification allows the server's choice there, and a
 //! browser or a script that asks for something else still gets a readable answer).
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
 };
@@ -51,16 +50,16 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use std::net::SocketAddr;
 
 use crate::rate_limit::{Client, Quota};
 
-use super::{
-    GRAPHQL_PATH, GRAPHQL_RESPONSE_JSON, GRAPHQL_WS_PATH, HttpState, error_response, response_type,
-};
+use super::persisted::PersistedQueries;
+
+use super::{GRAPHQL_RESPONSE_JSON, HttpState, error_response, response_type};
 
 /// The address a request came from, when the server runs with connect info (as
 /// [`crate::startup::Application`] does).
@@ -164,7 +163,10 @@ async fn post(
     };
     // async-graphql takes a missing `query` for an empty one, which is a document that does
     // not parse; without the parameter the request is not well-formed at all
-    if request.query.is_empty() && serde_json::from_slice::<QueryParameter>(&bytes).is_err() {
+    if request.query.is_empty()
+        && !PersistedQueries::asked(&request)
+        && serde_json::from_slice::<QueryParameter>(&bytes).is_err()
+    {
         return missing_query(json_type);
     }
     answer(state, request, Method::POST, headers, json_type, quota).await
@@ -282,7 +284,7 @@ pub(crate) async fn graphql_get(
     let json_type = response_type(&headers);
     let query = uri.query().unwrap_or("");
     if query.is_empty() {
-        return Html(graphiql_page()).into_response();
+        return super::pages::graphiql(&headers);
     }
     let mut quota = match admit(&state, peer) {
         Ok(quota) => quota,
@@ -310,7 +312,7 @@ async fn get(
     });
     let request = match parsed {
         Ok((mut request, params)) => {
-            if params.query.is_none() {
+            if params.query.is_none() && !PersistedQueries::asked(&request) {
                 return missing_query(json_type);
             }
             if params.operation_name.is_some() {
@@ -362,6 +364,12 @@ async fn answer(
     json_type: &'static str,
     quota: &mut Option<Quota>,
 ) -> Response {
+    if let Err(refused) = state.persisted.resolve(&mut request) {
+        let status = refused
+            .status
+            .unwrap_or_else(|| request_error_status(json_type));
+        return error_response(status, refused.code, &refused.message, json_type);
+    }
     let operation_name = request.operation_name.clone();
     if let Err(e) = crate::limits::check_request(&mut request) {
         return limit_response(&e, json_type);
@@ -612,14 +620,4 @@ fn has_code(body: &Value, code: &str) -> bool {
     body["errors"]
         .as_array()
         .is_some_and(|errors| errors.iter().any(|e| e["extensions"]["code"] == code))
-}
-
-/// The GraphiQL playground, wired to the HTTP and WebSocket endpoints.
-pub fn graphiql_page() -> String {
-    GraphiQLSource::build()
-        .endpoint(GRAPHQL_PATH)
-        .subscription_endpoint(GRAPHQL_WS_PATH)
-        .title("JBTestSuite GraphiQL")
-        .header("Authorization", "Bearer <paste your token>")
-        .finish()
 }

@@ -3,18 +3,25 @@
 //! - `graphql`: GraphQL over HTTP (POST, GET) and the GraphiQL page.
 //! - `ws`: GraphQL over WebSocket (graphql-transport-ws and the legacy graphql-ws).
 //! - `import`: `POST /api/v1/import`, report files (JUnit XML, CTRF) in.
+//! - `pages`: the dashboard at `/`, GraphiQL, and their files under `/assets/`.
+//! - `metrics`: `/metrics`, the process's figures in Prometheus' text format.
+//! - `cors`: cross-origin requests from other origins' pages (`--cors-origin`).
 //! - `artifacts`: artifacts' bytes in (`PUT /api/v1/artifacts/{id}/content`,
 //!   `POST /api/v1/executions/{id}/artifacts`) and out (`GET /api/v1/artifacts/{id}`).
 
 mod artifacts;
+mod cors;
 mod graphql;
 mod import;
+mod metrics;
+mod pages;
+mod persisted;
 mod ws;
 
 pub use artifacts::{ARTIFACTS_PATH, EXECUTIONS_PATH};
 pub use import::IMPORT_PATH;
 
-pub use graphql::graphiql_page;
+pub use pages::ASSETS_PATH;
 pub use ws::{
     WS_CLOSE_REPLY_TIMEOUT, WS_FLUSH_TIMEOUT, WS_INIT_TIMEOUT, WS_MAX_MESSAGE_BYTES,
     WS_MAX_READ_BYTES, WS_PING_INTERVAL, WS_READ_BUFFER_BYTES,
@@ -65,6 +72,7 @@ pub(crate) struct HttpState {
     pub(crate) hub: Arc<Hub>,
     pub(crate) max_body_bytes: usize,
     pub(crate) ws: Arc<ws::WsShared>,
+    pub(crate) persisted: Arc<persisted::PersistedQueries>,
 }
 
 /// The service's router (its options, such as the largest body, are `app.options`).
@@ -83,15 +91,20 @@ pub fn router_with_routes(served: Served, extra: Router) -> Router {
         tokens,
         hub,
     } = served;
+    crate::telemetry::metrics();
+    let cors_origins = app.options.cors_origins.clone();
     let state = HttpState {
         schema,
         max_body_bytes: app.options.max_body_bytes,
         ws: Arc::new(ws::WsShared::new(app.options.ws)),
+        persisted: Arc::new(persisted::PersistedQueries::new(
+            app.options.persisted_queries,
+        )),
         app,
         tokens,
         hub,
     };
-    Router::new()
+    let router = Router::new()
         .route(
             GRAPHQL_PATH,
             get(graphql::graphql_get).post(graphql::graphql_post),
@@ -115,12 +128,21 @@ pub fn router_with_routes(served: Served, extra: Router) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/", get(pages::dashboard))
+        .route(&format!("{ASSETS_PATH}/{{*path}}"), get(pages::asset))
         .with_state(state)
         .merge(extra)
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(metrics::count_request))
         // inside the trace layer, so that a panic is traced as the 500 it is answered with
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response));
+    // outside the routes: a preflight is answered before a route could refuse its method
+    let router = match cors::layer(&cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http())
 }
 
 /// The answer to a request whose handler panicked: a coded 500, the panic logged. Only that
@@ -148,6 +170,7 @@ pub(crate) fn error_response(
     message: &str,
     json_type: &'static str,
 ) -> Response {
+    ::metrics::counter!(crate::telemetry::HTTP_ERRORS, "code" => code.to_owned()).increment(1);
     let body = json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
@@ -265,6 +288,20 @@ pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Whether the client's copy is current: an `If-None-Match` tag (compared weakly: `W/"x"`
+/// matches `"x"`), or `*`, matches `etag`.
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+        })
+}
+
 /// The first query parameter not among `taken`, as the message that refuses it.
 pub(crate) fn unknown_parameter<'a>(
     params: impl IntoIterator<Item = &'a String>,
@@ -350,6 +387,7 @@ pub(crate) fn app_error_response(e: &crate::error::AppError) -> Response {
     if let crate::error::AppError::Internal { cause } = e {
         tracing::error!(%cause, "internal error");
     }
+    ::metrics::counter!(crate::telemetry::HTTP_ERRORS, "code" => e.code()).increment(1);
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut extensions = json!({ "code": e.code() });
     if let Some(field) = e.field() {

@@ -193,6 +193,33 @@ pub async fn import_upload(
     request: ImportRequest,
     report: Option<String>,
 ) -> Result<ImportSummary, Refusal> {
+    let imported = import_file(importer, artifacts, file, gzip_declared, request, report).await;
+    match &imported {
+        Ok(summary) => {
+            metrics::counter!(crate::telemetry::IMPORTS, "outcome" => "ok").increment(1);
+            for (kind, n) in [
+                ("accepted", summary.accepted),
+                ("duplicate", summary.duplicates),
+                ("rejected", summary.rejected),
+            ] {
+                metrics::counter!(crate::telemetry::IMPORT_RESULTS, "result" => kind).increment(n);
+            }
+        }
+        Err(refusal) => {
+            metrics::counter!(crate::telemetry::IMPORTS, "outcome" => refusal.code).increment(1);
+        }
+    }
+    imported
+}
+
+async fn import_file(
+    importer: &Importer,
+    artifacts: &crate::artifacts::Artifacts,
+    file: std::fs::File,
+    gzip_declared: bool,
+    request: ImportRequest,
+    report: Option<String>,
+) -> Result<ImportSummary, Refusal> {
     let max_bytes = importer.max_bytes;
     let unpacked = tokio::task::spawn_blocking(move || {
         let mut file = file;

@@ -120,6 +120,7 @@ impl Hub {
         shutdown: watch::Receiver<bool>,
         statements: crate::config::StatementLimits,
     ) -> Arc<Self> {
+        crate::telemetry::metrics();
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (state_tx, state) = watch::channel(ListenerState::Connecting);
         let (notes_tx, notes_rx) = mpsc::channel(NOTIFICATION_BUFFER);
@@ -216,6 +217,9 @@ async fn listen(
                 tokens.announce_all();
                 if connected_before {
                     // anything sent while we were away is lost: everyone re-reads
+                    metrics::counter!(crate::telemetry::LIVE_RECONNECTS).increment(1);
+                    metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "reconnect")
+                        .increment(1);
                     resyncs += 1;
                     let _ = events.send(LiveEvent::Resync(resyncs));
                     tracing::info!("live listener reconnected; subscriptions resynchronised");
@@ -236,6 +240,7 @@ async fn listen(
                             }
                             Ok(Some(n)) => match serde_json::from_str::<Notification>(n.payload()) {
                                 Ok(note) => {
+                                    metrics::counter!(crate::telemetry::LIVE_NOTIFICATIONS).increment(1);
                                     if notes.send(note).await.is_err() {
                                         return;
                                     }
@@ -304,6 +309,7 @@ async fn coalesce(mut notes: mpsc::Receiver<Notification>, events: broadcast::Se
                 for run in due {
                     if let Some((_, change)) = pending.remove(&run) {
                         sent.insert(run, now);
+                        metrics::counter!(crate::telemetry::LIVE_EVENTS).increment(1);
                         let _ = events.send(LiveEvent::Changed(Arc::new(change)));
                     }
                 }

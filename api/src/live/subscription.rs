@@ -425,7 +425,10 @@ async fn next_event(hub: &Hub, rx: &mut tokio::sync::broadcast::Receiver<LiveEve
         event = rx.recv() => match event {
             Ok(LiveEvent::Changed(c)) => Next::Change(c),
             Ok(LiveEvent::Resync(n)) => Next::Resync(Some(n)),
-            Err(RecvError::Lagged(_)) => Next::Resync(None),
+            Err(RecvError::Lagged(_)) => {
+                metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
+                Next::Resync(None)
+            }
             Err(RecvError::Closed) => Next::Stop,
         }
     }
@@ -443,6 +446,11 @@ fn context(ctx: &Context<'_>) -> AppResult<(Arc<Hub>, Identity)> {
 #[derive(Default)]
 pub struct LiveSubscription;
 
+/// Live updates, over WebSocket at `/graphql/ws`: a run's progress, its executions and their
+/// step results as they change, whoever writes them. Each subscription but `testRunsUpdates`
+/// first sends the current state, then the changes; after a gap (a client that fell behind,
+/// the server's database connection lost and regained) it sends the current state again, so
+/// that nothing is missed silently.
 #[Subscription]
 impl LiveSubscription {
     /// A run's progress: its current state first, then one message per change (bursts merged).
@@ -566,7 +574,8 @@ impl LiveSubscription {
         })
     }
 
-    /// Runs started, progressing and finished, for a dashboard of runs.
+    /// Runs started, progressing and finished, for a dashboard of runs. Only changes are
+    /// sent: read the current list with `testRuns` first, and again after a reconnection.
     async fn test_runs_updates(
         &self,
         ctx: &Context<'_>,

@@ -154,6 +154,7 @@ async fn serve_ws(
     address_slot: Option<SocketSlot<IpAddr>>,
     socket: WebSocket,
 ) {
+    let _open = OpenSocket::new();
     let (mut sink, stream) = socket.split();
     let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(WS_OUTBOX);
     let mut writer = tokio::spawn(async move {
@@ -199,6 +200,9 @@ async fn serve_ws(
         .sink_map_err(axum::Error::new)
         .with(move |message: Message| {
             operations.observe(&message);
+            if matches!(message, Message::Text(_)) {
+                metrics::counter!(crate::telemetry::WS_MESSAGES).increment(1);
+            }
             futures::future::ready(Ok::<_, axum::Error>(message))
         });
     GraphQLWebSocket::new_with_pair(out, input, state.schema.clone(), engine_protocol)
@@ -217,4 +221,20 @@ async fn serve_ws(
         writer.abort();
     }
     drop(address_slot);
+}
+
+/// A socket counted as open while it lives (however its task ends).
+struct OpenSocket;
+
+impl OpenSocket {
+    fn new() -> Self {
+        metrics::gauge!(crate::telemetry::WS_OPEN).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::telemetry::WS_OPEN).decrement(1.0);
+    }
 }

@@ -1,0 +1,337 @@
+//! The pages a person sees, in a real browser (headless Chromium): GraphiQL runs a query and
+//! a subscription with nothing loaded from outside the server; the dashboard shows a run
+//! reported through the API, its bar moving live to 100% with the database's counts, and the
+//! run's page with its failing step. Each test saves screenshots (their paths are printed) and
+//! the dashboard's test prints its first render and commit-to-paint times.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::browser::Browser;
+use crate::helpers::runs::{REPORT_STEP, complete, counters, run_of, start_execution};
+use crate::helpers::spawn_app;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Whether every resource the page loaded came from its own origin.
+const SAME_ORIGIN_ONLY: &str = "return performance.getEntriesByType('resource')
+    .filter(e => new URL(e.name).origin !== location.origin).map(e => e.name);";
+
+/// The text of GraphiQL's result pane.
+const RESULT: &str = "const r = document.querySelector('.result-window .CodeMirror');
+    return r ? r.CodeMirror.getValue() : '';";
+
+async fn run_in_graphiql(browser: &Browser, document: &str) {
+    let set = format!(
+        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue({});
+         return true;",
+        serde_json::to_string(document).unwrap()
+    );
+    browser.eval(&set).await;
+    // GraphiQL reads the operation's name from the editor after a short debounce: clicked at
+    // once, the run would still name the previous document's operation
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser
+        .eval("document.querySelector('.graphiql-execute-button').click(); return true;")
+        .await;
+}
+
+#[tokio::test]
+async fn graphiql_works_offline_runs_a_query_and_a_subscription() {
+    let app = spawn_app().await;
+    let browser = Browser::start("graphiql").await;
+    browser
+        .client
+        .goto(&app.url("/graphql"))
+        .await
+        .expect("open");
+    browser
+        .until(
+            "GraphiQL's editor",
+            WAIT,
+            "return !!document.querySelector('.graphiql-editor .CodeMirror');",
+        )
+        .await;
+    let elsewhere = browser.eval(SAME_ORIGIN_ONLY).await;
+    assert_eq!(elsewhere, json!([]), "loaded from elsewhere");
+    // the default document is a first query, valid as it is
+    let default = browser
+        .eval(
+            "return document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue();",
+        )
+        .await;
+    assert!(
+        default.as_str().unwrap_or("").contains("testRuns"),
+        "{default}"
+    );
+
+    // without a token: the server's own refusal, not a malformed placeholder
+    browser
+        .eval("document.querySelector('.graphiql-execute-button').click(); return true;")
+        .await;
+    let refused = browser
+        .until("the refusal", WAIT, &format!("{RESULT} "))
+        .await;
+    let refused = refused.as_str().unwrap_or("").to_owned();
+    assert!(
+        refused.contains("authentication required"),
+        "without a token: {refused}"
+    );
+
+    // the token typed into its field, as a person does
+    let field = browser
+        .client
+        .find(fantoccini::Locator::Css("#jbts-token"))
+        .await
+        .expect("token field");
+    field
+        .send_keys(&format!("{}\u{E007}", app.admin_token))
+        .await
+        .expect("typed");
+    browser
+        .until(
+            "the token accepted",
+            WAIT,
+            "return document.querySelector('#jbts-status[data-state=\"ok\"]') !== null;",
+        )
+        .await;
+    run_in_graphiql(
+        &browser,
+        "query First { testRuns(first: 5) { totalCount } }",
+    )
+    .await;
+    let answer = browser
+        .until(
+            "the query's answer",
+            WAIT,
+            &format!(
+                "const v = (() => {{ {RESULT} }})(); return v.includes('totalCount') ? v : '';"
+            ),
+        )
+        .await;
+    assert!(
+        answer.as_str().unwrap().contains("\"totalCount\": 0"),
+        "{answer}"
+    );
+
+    // a subscription over the WebSocket, then a run reported through the API
+    run_in_graphiql(
+        &browser,
+        "subscription Live { testRunsUpdates { runId name status } }",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = run_of(&app, 2, 1).await;
+    let seen = browser
+        .until(
+            "the run in the subscription's answer",
+            WAIT,
+            &format!(
+                "const v = (() => {{ {RESULT} }})(); return v.includes('{}') ? v : '';",
+                run.id
+            ),
+        )
+        .await;
+    assert!(seen.as_str().unwrap().contains("testRunsUpdates"), "{seen}");
+    let elsewhere = browser.eval(SAME_ORIGIN_ONLY).await;
+    assert_eq!(elsewhere, json!([]), "loaded from elsewhere");
+    browser.screenshot("graphiql").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_follows_a_reported_run_live_to_its_end() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    let run = run_of(&app, 8, 1).await;
+    let browser = Browser::start("dashboard").await;
+    browser
+        .client
+        .goto(&app.url(&format!("/#token={}", app.admin_token)))
+        .await
+        .expect("open");
+    browser
+        .until(
+            "the runs list, live",
+            WAIT,
+            "return window.jbtsTiming && window.jbtsTiming.firstRender !== null
+                && document.querySelector('#live-status[data-state=\"live\"]') !== null;",
+        )
+        .await;
+    // the token went from the address into the browser's storage
+    let stored = browser
+        .eval("return [localStorage.getItem('jbts.token'), location.hash];")
+        .await;
+    assert_eq!(stored[0], app.admin_token.as_str());
+    assert!(!stored[1].as_str().unwrap().contains("token"), "{stored}");
+    let first_render = browser.eval("return window.jbtsTiming.firstRender;").await;
+    let bar = format!("[data-run-id=\"{}\"] [data-progress]", run.id);
+    browser
+        .until(
+            "the run's row",
+            WAIT,
+            &format!("return document.querySelector('{bar}') !== null;"),
+        )
+        .await;
+    let elsewhere = browser.eval(SAME_ORIGIN_ONLY).await;
+    assert_eq!(elsewhere, json!([]), "loaded from elsewhere");
+
+    // results reported one by one: the bar follows each commit
+    let mut commits = Vec::new();
+    for (i, execution) in run.executions.iter().enumerate() {
+        start_execution(&app, *execution).await;
+        let outcome = match i {
+            1 => "FAILED",
+            5 => "SKIPPED",
+            _ => "PASSED",
+        };
+        if outcome == "FAILED" {
+            let body = app
+                .gql(
+                    REPORT_STEP,
+                    json!({ "e": execution, "s": run.steps[i][0], "status": "FAILED",
+                            "error": "expected the basket to hold 2 items, found 1" }),
+                )
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+        }
+        let body = complete(&app, *execution, outcome).await;
+        assert!(body["errors"].is_null(), "{body}");
+        // the answer comes after the commit
+        let committed = chrono::Utc::now().timestamp_millis();
+        // (the dashboard rounds half up, as Math.round does)
+        let total = run.executions.len();
+        let percent = ((i + 1) * 100 + total / 2) / total;
+        commits.push((committed, percent));
+        if i == 3 {
+            browser.screenshot("dashboard-live").await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    browser
+        .until(
+            "the bar at 100%",
+            WAIT,
+            &format!(
+                "const b = document.querySelector('{bar}'); return b && b.dataset.percent === '100';"
+            ),
+        )
+        .await;
+    let shown = browser
+        .eval(&format!(
+            "const b = document.querySelector('{bar}').dataset;
+             return [b.total, b.passed, b.failed, b.skipped].map(Number);"
+        ))
+        .await;
+    let stored = counters(&pool, run.id).await;
+    assert_eq!(
+        shown,
+        json!([stored.total, stored.passed, stored.failed, stored.skipped]),
+        "the bar's counts are the database's"
+    );
+    assert_eq!(shown, json!([8, 6, 1, 1]));
+
+    // commit to paint: each commit against the first paint showing its share
+    let paints = browser
+        .eval(&format!(
+            "return window.jbtsTiming.paints.filter(p => p.runId === '{}');",
+            run.id
+        ))
+        .await;
+    let paints = paints.as_array().expect("paints").clone();
+    let mut latencies: Vec<i64> = commits
+        .iter()
+        .filter_map(|(at, percent)| {
+            paints
+                .iter()
+                .find(|p| p["percent"].as_u64() == Some(*percent as u64))
+                .map(|p| p["at"].as_i64().unwrap_or(0) - at)
+        })
+        .collect();
+    assert!(
+        !latencies.is_empty(),
+        "no paint matched a commit: {paints:?}"
+    );
+    latencies.sort_unstable();
+    eprintln!(
+        "dashboard: first render {first_render} ms after navigation; commit to paint over {} \
+         updates: median {} ms, max {} ms",
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    browser.screenshot("dashboard").await;
+
+    // the run's page: every execution's status, and the failing step with its error
+    browser
+        .client
+        .goto(&app.url(&format!("/#/runs/{}", run.id)))
+        .await
+        .expect("run page");
+    browser
+        .until(
+            "the run's page",
+            WAIT,
+            &format!(
+                "return document.querySelector('[data-run-page=\"{}\"]') !== null;",
+                run.id
+            ),
+        )
+        .await;
+    browser
+        .until(
+            "the failing step's error",
+            WAIT,
+            "const f = document.querySelector('#run-failures');
+             return f && f.textContent.includes('expected the basket to hold 2 items');",
+        )
+        .await;
+    let statuses = browser
+        .eval(
+            "return [...document.querySelectorAll('[data-execution-id]')].map(e => e.dataset.status).sort();",
+        )
+        .await;
+    assert_eq!(
+        statuses,
+        json!([
+            "FAILED", "PASSED", "PASSED", "PASSED", "PASSED", "PASSED", "PASSED", "SKIPPED"
+        ])
+    );
+    browser.screenshot("run-page").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_says_what_is_wrong_with_a_token() {
+    let app = spawn_app().await;
+    let browser = Browser::start("dashboard-token").await;
+    browser.client.goto(&app.url("/")).await.expect("open");
+    let notice = browser
+        .until(
+            "the notice asking for a token",
+            WAIT,
+            "const n = document.querySelector('#notice'); return n && n.offsetParent !== null ? n.textContent : '';",
+        )
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("token create"),
+        "no hint how to make a token: {notice}"
+    );
+    browser
+        .client
+        .goto(&app.url("/#token=not-a-token"))
+        .await
+        .expect("open");
+    browser.client.refresh().await.expect("reload");
+    let notice = browser
+        .until(
+            "the server's refusal",
+            WAIT,
+            "const n = document.querySelector('#notice-text'); return n && n.textContent.includes('malformed') ? n.textContent : '';",
+        )
+        .await;
+    assert!(notice.as_str().unwrap().contains("malformed"), "{notice}");
+    browser.screenshot("bad-token").await;
+    browser.close().await;
+}
