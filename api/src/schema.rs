@@ -98,6 +98,8 @@ pub fn build(state: AppState, tokens: Arc<TokenCache>, hub: Arc<Hub>) -> AppSche
         .data(hub)
         .data(tokens)
         .data(state)
+        // outermost: it counts what the client gets, codes included
+        .extension(crate::telemetry::GraphqlMetrics)
         .extension(crate::auth::extension::RequestContext::new(pool, limits))
         .extension(crate::codes::ErrorCodes)
         .finish()
