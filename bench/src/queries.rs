@@ -1,5 +1,5 @@
 //! Scenario 1, queries: (a) a filtered, sorted page of 20 cases; (b) a nested dashboard of 10
-//! runs × 50 executions with their case, steps and step results; (c) full-text search. Each
+//! runs × 50 executions with their case, steps and step results; (c) search as you type. Each
 //! against the raw endpoint serving the same JSON (checked equal first), the SQL statements
 //! of one request, and the cost of the per-request security context (raw with vs without it).
 
@@ -28,14 +28,17 @@ const DASHBOARD: &str = "query B($runs: Int!, $executions: Int!) {
 
 const SEARCH: &str = "query C($first: Int!, $filter: TestCaseFilter!) {
   testCases(first: $first, filter: $filter) {
-    totalCount edges { rank snippet node { id name } } } }";
+    totalCount edges { rank nameSnippet descriptionSnippet node { id name } } } }";
 
-/// Searches of (c), in web-search syntax, taken in turn: words, a phrase, OR, exclusion.
+/// Searches of (c), in web-search syntax, taken in turn: words, a phrase, OR, exclusion, a
+/// word being typed, a misspelt word.
 const SEARCH_TERMS: &[&str] = &[
     "checkout times out",
     "\"fails gracefully\" payment",
     "login OR signup -mobile",
     "password validates input",
+    "invoice ret",
+    "pasword validates",
 ];
 
 /// Runs in the dashboard (b) and executions per run: the issue's 10 × 50.

@@ -28,10 +28,6 @@ use uuid::Uuid;
 
 use crate::BENCH_USER;
 
-/// The search snippet options of the API (`catalog::service::cases`), so both compute the
-/// same `ts_headline`.
-const SNIPPET_OPTIONS: &str = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" ... \"";
-
 pub fn router(pool: PgPool) -> Router {
     Router::new()
         .route("/raw/cases", post(cases))
@@ -339,31 +335,61 @@ struct SearchVars {
     first: i64,
 }
 
-/// Query (c): full-text search, ranked, with snippets and the number of matches; the same
-/// expressions as the API so that `ix_test_cases_search` serves both.
+/// Query (c): search as you type, ranked, with snippets and the number of matches. The API's
+/// own search (`catalog::service::cases::search`): the same parameters and expressions, so
+/// that the same indexes serve both and the JSON is the same.
 async fn search(
     State(pool): State<PgPool>,
     Query(mode): Query<Mode>,
     body: Bytes,
 ) -> Result<Response, Fail> {
+    use api::catalog::service::cases::{NAME_SNIPPET_OPTIONS, SNIPPET_OPTIONS, search};
     let vars: Body<SearchVars> = serde_json::from_slice(&body)?;
     let v = vars.variables;
+    // the statement's parameters are numbered as they are bound below: these three, then the
+    // search's own in the order `search::bind` gives
+    let mut numbered = api::sql::Sql::default();
+    let (first, name_options, options) = (
+        numbered.bind(v.first),
+        numbered.bind(NAME_SNIPPET_OPTIONS),
+        numbered.bind(SNIPPET_OPTIONS),
+    );
+    let found = search::bind(&v.q, &mut numbered);
+    let parsed = search::parse(&v.q);
+    let spelt = parsed.terms.iter().any(|t| !t.spelling.is_empty());
+    if numbered.values.len() != if spelt { 8 } else { 4 } {
+        return Err(Fail(
+            "the search's parameters are not those bound here".to_owned(),
+        ));
+    }
+    let text = format!(
+        "SELECT id, name,
+                ts_headline('english', {name}, {tsquery}, {name_options}) AS name_snippet,
+                ts_headline('english', {description}, {tsquery}, {options}) AS description_snippet,
+                ({relevance})::float8 AS rank,
+                (SELECT count(*) FROM test_cases WHERE {condition}) AS total
+         FROM test_cases WHERE {condition}
+         ORDER BY rank DESC, id DESC LIMIT {first}",
+        name = search::html_escaped("test_cases.name"),
+        description = search::html_escaped("test_cases.description"),
+        tsquery = found.tsquery,
+        relevance = found.relevance,
+        condition = found.condition,
+    );
     let data = with_conn(&pool, &mode, async move |conn| {
-        let rows = sqlx::query(
-            "SELECT id, name,
-                    ts_headline('english', coalesce(name, '') || ' ' || coalesce(description, ''), q, $3) AS snippet,
-                    ts_rank(to_tsvector('english', coalesce(name, '') || ' ' || coalesce(description, '')), q)::float8 AS rank,
-                    (SELECT count(*) FROM test_cases
-                     WHERE to_tsvector('english', coalesce(name, '') || ' ' || coalesce(description, '')) @@ q) AS total
-             FROM test_cases, websearch_to_tsquery('english', $1) AS q
-             WHERE to_tsvector('english', coalesce(name, '') || ' ' || coalesce(description, '')) @@ q
-             ORDER BY rank DESC, id DESC LIMIT $2",
-        )
-        .bind(&v.q)
-        .bind(v.first)
-        .bind(SNIPPET_OPTIONS)
-        .fetch_all(&mut *conn)
-        .await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text))
+            .bind(v.first)
+            .bind(NAME_SNIPPET_OPTIONS)
+            .bind(SNIPPET_OPTIONS)
+            .bind(&parsed.query);
+        if spelt {
+            query = query
+                .bind(parsed.terms.iter().map(|t| t.group).collect::<Vec<_>>())
+                .bind(parsed.terms.iter().map(|t| t.query.clone()).collect::<Vec<_>>())
+                .bind(parsed.terms.iter().map(|t| t.spelling.clone()).collect::<Vec<_>>())
+                .bind(&parsed.excluded);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
         let total: i64 = match rows.first() {
             Some(r) => r.try_get("total")?,
             None => 0,
@@ -372,7 +398,8 @@ async fn search(
         for r in &rows {
             edges.push(json!({
                 "rank": r.try_get::<f64, _>("rank")?,
-                "snippet": r.try_get::<Option<String>, _>("snippet")?,
+                "nameSnippet": r.try_get::<Option<String>, _>("name_snippet")?,
+                "descriptionSnippet": r.try_get::<Option<String>, _>("description_snippet")?,
                 "node": { "id": r.try_get::<Uuid, _>("id")?, "name": r.try_get::<String, _>("name")? },
             }));
         }

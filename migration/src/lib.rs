@@ -27,6 +27,8 @@
 //! - `m20261201_000018_cheaper_import_batches`: cheaper batches of imported results.
 //! - `m20261201_000019_store_artifact_bytes`: artifacts' bytes on an object store, blobs
 //!   collected once nothing refers to them, shared server secrets.
+//! - `m20261202_000020_search_as_you_type`: pg_trgm, a trigram index on case names, search by
+//!   a tsquery the API builds (prefixes) and by the spelling of names.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -49,6 +51,7 @@ mod m20261201_000016_add_projects;
 mod m20261201_000017_import_results;
 mod m20261201_000018_cheaper_import_batches;
 mod m20261201_000019_store_artifact_bytes;
+mod m20261202_000020_search_as_you_type;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -76,6 +79,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_import_results::Migration),
             Box::new(m20261201_000018_cheaper_import_batches::Migration),
             Box::new(m20261201_000019_store_artifact_bytes::Migration),
+            Box::new(m20261202_000020_search_as_you_type::Migration),
         ]
     }
 }

@@ -32,8 +32,12 @@ pub struct TestCaseFilter {
     pub created_after: Option<Timestamp>,
     /// Created before this time.
     pub created_before: Option<Timestamp>,
-    /// Full-text search over name and description, web-search syntax: `"exact phrase"`,
-    /// `a OR b`, `-excluded`. Results are ranked by relevance unless `orderBy` says otherwise.
+    /// Search over name and description as it is typed (at most 500 characters), web-search
+    /// syntax: `"exact phrase"`, `a OR b`, `-excluded`; every other word matches as the start
+    /// of a word (`check` finds "Checkout"), and one of 4 letters or more that few cases
+    /// contain also as a word of the name spelled alike (`chekout` finds "Checkout"). Results
+    /// are ranked by relevance unless `orderBy` says otherwise, cases found by spelling alone
+    /// last.
     pub search: Option<String>,
     /// In this project (its key).
     pub project_key: Option<String>,

@@ -52,13 +52,22 @@ impl CatalogQuery {
             before,
         };
         let filter = crate::projects::service::resolved(&*conn, filter).await?;
+        let edges = ctx.look_ahead().field("edges");
+        let fields = service::cases::SearchFields {
+            combined: edges.field("snippet").exists(),
+            name: edges.field("nameSnippet").exists(),
+            description: edges.field("descriptionSnippet").exists(),
+            rank: edges.field("rank").exists(),
+        };
         let (hits, total) =
-            service::cases::list(&*conn, filter, order_by, &args, selected(ctx)).await?;
+            service::cases::list(&*conn, filter, order_by, &args, selected(ctx), fields).await?;
         Ok(connection(hits, total, |h| {
             (
                 TestCase(h.case),
                 SearchMatch {
                     snippet: h.snippet,
+                    name_snippet: h.name_snippet,
+                    description_snippet: h.description_snippet,
                     rank: h.rank,
                 },
             )

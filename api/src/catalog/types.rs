@@ -425,18 +425,34 @@ impl Configuration {
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
     ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
-        crate::audit::history(ctx, "configurations", self.0.id, first, after).await
+        crate::audit::history(
+            ctx,
+            crate::audit::AuditedType::Configuration,
+            self.0.id,
+            first,
+            after,
+        )
+        .await
     }
 }
 
 // ---------------------------------------------------------------- connections
 
-/// What a search found in a listed case (null without `filter.search`).
+/// What a search found in a listed case (null without `filter.search`). Snippets are HTML:
+/// the case's text escaped (`&lt;` for `<`, ...), matches of the full text in `<mark>`.
 #[derive(SimpleObject, Clone)]
 pub struct SearchMatch {
-    /// With a search: the matching parts of name and description, matches in `<mark>`.
+    /// With a search: the matching parts of name and description together, as HTML.
+    #[graphql(deprecation = "Use nameSnippet and descriptionSnippet, which keep the two apart.")]
     pub snippet: Option<String>,
-    /// With a search: its relevance (higher is better).
+    /// With a search: the whole name, as HTML, its matches in `<mark>` (none when only its
+    /// spelling is like the search's).
+    pub name_snippet: Option<String>,
+    /// With a search: the best-matching parts of the description (its beginning when only the
+    /// name matches), as HTML, matches in `<mark>`; null without a description.
+    pub description_snippet: Option<String>,
+    /// With a search: its relevance, higher first: 0 or more for a match of the full text
+    /// (its `ts_rank`), below 0 for a case found only by the spelling of its name.
     pub rank: Option<f64>,
 }
 

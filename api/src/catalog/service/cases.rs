@@ -1,5 +1,7 @@
 //! Test cases: lists with filters, search and keyset pages; create (with steps), update, delete.
 
+pub mod search;
+
 use entity::{test_case, test_step};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult,
@@ -31,17 +33,37 @@ pub const SEARCH_DOCUMENT: &str =
     "coalesce(test_cases.name, '') || ' ' || coalesce(test_cases.description, '')";
 
 /// `ts_headline` options of search snippets: matches wrapped in `<mark>`, up to two fragments.
-const SNIPPET_OPTIONS: &str = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" ... \"";
+pub const SNIPPET_OPTIONS: &str = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" ... \"";
+
+/// `ts_headline` options of a name's snippet: the whole name (at most `NAME_MAX` characters),
+/// matches wrapped in `<mark>`.
+pub const NAME_SNIPPET_OPTIONS: &str = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true";
 
 /// Priority as a number in severity order, for sorting (critical highest).
 const PRIORITY_RANK: &str = "CASE test_cases.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 \
      WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END";
 
-/// A listed case and, with a search, its snippet and rank.
+/// A listed case and, with a search, its snippets and rank.
 pub struct CaseHit {
     pub case: test_case::Model,
     pub snippet: Option<String>,
+    pub name_snippet: Option<String>,
+    pub description_snippet: Option<String>,
     pub rank: Option<f64>,
+}
+
+/// What a search computes for each listed case: what the client asked for only, a snippet
+/// being a `ts_headline` over the case's text and a rank a `ts_rank` over it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchFields {
+    /// The snippet of name and description together (`snippet`).
+    pub combined: bool,
+    /// The snippet of the name (`nameSnippet`).
+    pub name: bool,
+    /// The snippet of the description (`descriptionSnippet`).
+    pub description: bool,
+    /// The relevance (`rank`); the sort key itself when the list is ordered by it.
+    pub rank: bool,
 }
 
 pub async fn get(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<test_case::Model>> {
@@ -113,55 +135,80 @@ pub async fn list(
     order: Option<TestCaseOrder>,
     args: &PageArgs,
     want: crate::pagination::Selected,
+    fields: SearchFields,
 ) -> AppResult<(Fetched<CaseHit>, Total)> {
     let mut sql = Sql::default();
     let mut conditions = filter_conditions(&filter, &mut sql)?;
     check_len("filter.search", filter.search.as_deref(), SEARCH_MAX)?;
-    let search = filter.search.filter(|s| !s.trim().is_empty());
-    let mut search_param = None;
-    let query = search.map(|text| {
-        let p = sql.bind(text);
-        let query = format!("websearch_to_tsquery('english', {p})");
-        search_param = Some(p);
-        query
-    });
+    let search = filter
+        .search
+        .filter(|s| !s.trim().is_empty())
+        .map(|text| search::bind(&text, &mut sql));
+    let ordering = case_ordering(order, search.as_ref().map(|s| s.relevance.as_str()))?;
+    let by_relevance = ordering.name.starts_with("relevance:");
     let mut extra = String::new();
-    if let (Some(query), Some(p)) = (&query, &search_param) {
-        // matched through the index by search_test_cases (see its migration), then filtered
-        // by the caller's row-level security
-        conditions.push(format!(
-            "test_cases.id IN (SELECT id FROM search_test_cases({p}))"
-        ));
-        extra = format!(
-            ", ts_headline('english', {SEARCH_DOCUMENT}, {query}, '{SNIPPET_OPTIONS}') AS snippet, \
-             ts_rank(to_tsvector('english', {SEARCH_DOCUMENT}), {query})::float8 AS rank"
-        );
+    if let Some(search) = &search {
+        conditions.push(search.condition.clone());
+        let query = &search.tsquery;
+        let headline = |text: &str, options: &str, name: &str| {
+            let text = search::html_escaped(text);
+            format!(", ts_headline('english', {text}, {query}, '{options}') AS {name}")
+        };
+        if fields.combined {
+            extra.push_str(&headline(SEARCH_DOCUMENT, SNIPPET_OPTIONS, "snippet"));
+        }
+        if fields.name {
+            extra.push_str(&headline(
+                "test_cases.name",
+                NAME_SNIPPET_OPTIONS,
+                "name_snippet",
+            ));
+        }
+        if fields.description {
+            extra.push_str(&headline(
+                "test_cases.description",
+                SNIPPET_OPTIONS,
+                "description_snippet",
+            ));
+        }
+        if fields.rank && !by_relevance {
+            extra.push_str(&format!(", ({})::float8 AS rank", search.relevance));
+        }
     }
     let q = ListQuery {
         table: "test_cases",
         extra,
         conditions,
         sql,
-        ordering: case_ordering(order, query.as_deref())?,
+        ordering,
     };
     let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
     let fetched = fetched.try_map(|row| -> AppResult<CaseHit> {
-        let (snippet, rank) = if query.is_some() {
-            (row.try_get("", "snippet")?, row.try_get("", "rank")?)
-        } else {
-            (None, None)
+        let snippet = |wanted: bool, name: &str| -> AppResult<Option<String>> {
+            Ok(if search.is_some() && wanted {
+                row.try_get("", name)?
+            } else {
+                None
+            })
         };
         Ok(CaseHit {
+            snippet: snippet(fields.combined, "snippet")?,
+            name_snippet: snippet(fields.name, "name_snippet")?,
+            description_snippet: snippet(fields.description, "description_snippet")?,
+            rank: match (&search, fields.rank, by_relevance) {
+                (Some(_), true, true) => row.try_get("", "sort_key")?,
+                (Some(_), true, false) => row.try_get("", "rank")?,
+                _ => None,
+            },
             case: test_case::Model::from_query_result(&row, "")?,
-            snippet,
-            rank,
         })
     })?;
     Ok((fetched, total))
 }
 
-fn case_ordering(order: Option<TestCaseOrder>, query: Option<&str>) -> AppResult<Ordering> {
-    let (field, direction) = match (order, query) {
+/// The ordering of a case list; `relevance` is the search's, when there is one.
+fn case_ordering(order: Option<TestCaseOrder>, relevance: Option<&str>) -> AppResult<Ordering> {
+    let (field, direction) = match (order, relevance) {
         (Some(o), _) => (o.field, o.direction),
         (None, Some(_)) => (TestCaseOrderField::Relevance, OrderDirection::Desc),
         (None, None) => (TestCaseOrderField::CreatedAt, OrderDirection::Desc),
@@ -181,14 +228,10 @@ fn case_ordering(order: Option<TestCaseOrder>, query: Option<&str>) -> AppResult
         TestCaseOrderField::Name => ("name", "test_cases.name".to_owned(), KeyKind::Text),
         TestCaseOrderField::Priority => ("priority", PRIORITY_RANK.to_owned(), KeyKind::Int),
         TestCaseOrderField::Relevance => {
-            let query = query.ok_or_else(|| {
+            let relevance = relevance.ok_or_else(|| {
                 AppError::bad_input("orderBy", "RELEVANCE ordering needs filter.search")
             })?;
-            (
-                "relevance",
-                format!("ts_rank(to_tsvector('english', {SEARCH_DOCUMENT}), {query})::float8"),
-                KeyKind::Float,
-            )
+            ("relevance", format!("({relevance})"), KeyKind::Float)
         }
     };
     Ok(Ordering {
