@@ -4,6 +4,10 @@
 //! or variable its location points at as `field` (from the document's positions, not from the
 //! errors' English), else the field its path ends with. One extension does it for every
 //! transport (HTTP, both WebSocket protocols) and every stage.
+//!
+//! An enum value the schema does not have (a literal, or a variable's value) is answered with
+//! the values it has: `"BOGUS" is not a valid TestCaseStatus; valid values: ACTIVE, ARCHIVED,
+//! DEPRECATED, DRAFT`, and the same list as `extensions.validValues`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +17,7 @@ use async_graphql::extensions::{
     NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{Pos, Response, ServerError, ServerResult, ValidationResult, Variables};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -54,9 +59,86 @@ pub fn names_at(doc: &ExecutableDocument) -> HashMap<Pos, String> {
     out
 }
 
+/// What async-graphql says of an enum value the enum does not have, in its two wordings:
+/// validation's (a literal, or a variable's value, checked before anything runs) and coercion's
+/// (a value read as a resolver's argument). Each is the text before the enum's name, the text
+/// between the name and the value, and the text that closes the value (empty: the message's
+/// last quote).
+const UNKNOWN_ENUM_VALUE: &[(&str, &str, &str)] = &[
+    (
+        ", enumeration type \"",
+        "\" does not contain the value \"",
+        "",
+    ),
+    (
+        "Failed to parse \"",
+        "\": Enumeration type does not contain value \"",
+        "\".",
+    ),
+];
+
+/// Where `message` says an enum lacks a value: the span saying it, the enum and the value.
+fn unknown_enum_value(message: &str) -> Option<(std::ops::Range<usize>, &str, &str)> {
+    UNKNOWN_ENUM_VALUE
+        .iter()
+        .find_map(|(before, between, close)| {
+            let middle = message.find(between)?;
+            let start = message[..middle].rfind(before)?;
+            let name = &message[start + before.len()..middle];
+            let value_start = middle + between.len();
+            let value_end = if close.is_empty() {
+                value_start + message[value_start..].rfind('"')?
+            } else {
+                value_start + message[value_start..].find(close)?
+            };
+            let end = value_end + close.len().max(1);
+            Some((start..end, name, &message[value_start..value_end]))
+        })
+}
+
+/// The values of the enum `name` of `registry`, in alphabetical order (as the SDL lists them).
+fn enum_values(registry: &Registry, name: &str) -> Option<Vec<String>> {
+    match registry.types.get(name)? {
+        MetaType::Enum { enum_values, .. } => {
+            let mut values: Vec<String> = enum_values.keys().cloned().collect();
+            values.sort();
+            Some(values)
+        }
+        _ => None,
+    }
+}
+
+/// Says which values an enum has when `error` is about a value it has not: the message names
+/// them, and `extensions.validValues` lists them.
+pub fn list_enum_values(error: &mut ServerError, registry: &Registry) {
+    let Some((span, name, value)) = unknown_enum_value(&error.message) else {
+        return;
+    };
+    let Some(values) = enum_values(registry, name) else {
+        return;
+    };
+    // validation's wording joins its argument to the rest with a comma: a colon reads better
+    let joint = if error.message[span.clone()].starts_with(", ") {
+        ": "
+    } else {
+        ""
+    };
+    let said = format!(
+        "{joint}\"{value}\" is not a valid {name}; valid values: {}",
+        values.join(", ")
+    );
+    error.message.replace_range(span, &said);
+    error.extensions.get_or_insert_with(Default::default).set(
+        "validValues",
+        async_graphql::Value::List(values.into_iter().map(Into::into).collect()),
+    );
+}
+
 /// Codes `error` if it has no code: `BAD_USER_INPUT`, with the field `names` gives at its
-/// locations, else its path's last field, else `query`.
-pub fn code_error(error: &mut ServerError, names: &HashMap<Pos, String>) {
+/// locations, else its path's last field, else `query`. An unknown enum value's error lists
+/// the enum's values ([`list_enum_values`]).
+pub fn code_error(error: &mut ServerError, names: &HashMap<Pos, String>, registry: &Registry) {
+    list_enum_values(error, registry);
     let coded = error
         .extensions
         .as_ref()
@@ -106,13 +188,13 @@ impl ErrorCodesExtension {
         current(&self.names)
     }
 
-    fn code_response(&self, mut response: Response) -> Response {
+    fn code_response(&self, mut response: Response, registry: &Registry) -> Response {
         if response.errors.is_empty() {
             return response;
         }
         let names = self.names();
         for error in &mut response.errors {
-            code_error(error, &names);
+            code_error(error, &names, registry);
         }
         response
     }
@@ -158,7 +240,7 @@ impl Extension for ErrorCodesExtension {
         next.run(ctx).await.map_err(|mut errors| {
             let names = self.names();
             for error in &mut errors {
-                code_error(error, &names);
+                code_error(error, &names, &ctx.schema_env.registry);
             }
             errors
         })
@@ -167,7 +249,7 @@ impl Extension for ErrorCodesExtension {
     /// A whole request (over HTTP): what it answers, errors of its preparation included.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = next.run(ctx).await;
-        self.code_response(response)
+        self.code_response(response, &ctx.schema_env.registry)
     }
 
     /// A subscription (over WebSocket): each message, errors of its preparation included.
@@ -179,15 +261,84 @@ impl Extension for ErrorCodesExtension {
     ) -> BoxStream<'s, Response> {
         // the document parses as the stream starts: its names are read when an error comes
         let names = self.names.clone();
+        let schema = ctx.schema_env.clone();
         let coded = stream.map(move |mut response| {
             if !response.errors.is_empty() {
                 let names = current(&names);
                 for error in &mut response.errors {
-                    code_error(error, &names);
+                    code_error(error, &names, &schema.registry);
                 }
             }
             response
         });
         next.run(ctx, Box::pin(coded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry with the schema's enum `TestCaseStatus`.
+    fn registry() -> Registry {
+        use async_graphql::InputType;
+        let mut registry = Registry::default();
+        crate::catalog::enums::TestCaseStatus::create_type_info(&mut registry);
+        registry
+    }
+
+    fn listed(message: &str) -> ServerError {
+        let mut error = ServerError::new(message, None);
+        list_enum_values(&mut error, &registry());
+        error
+    }
+
+    #[test]
+    fn an_unknown_literal_or_variable_value_when_validated_then_lists_the_valid_ones() {
+        let error = listed(
+            "Invalid value for argument \"input.status\", enumeration type \"TestCaseStatus\" \
+             does not contain the value \"BOGUS\"",
+        );
+        assert_eq!(
+            error.message,
+            "Invalid value for argument \"input.status\": \"BOGUS\" is not a valid \
+             TestCaseStatus; valid values: ACTIVE, ARCHIVED, DEPRECATED, DRAFT"
+        );
+        let values = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("validValues").cloned());
+        assert_eq!(
+            values,
+            Some(async_graphql::Value::List(
+                ["ACTIVE", "ARCHIVED", "DEPRECATED", "DRAFT"]
+                    .map(Into::into)
+                    .to_vec()
+            ))
+        );
+    }
+
+    #[test]
+    fn an_unknown_value_when_coerced_then_lists_the_valid_ones() {
+        let error = listed(
+            "Failed to parse \"TestCaseStatus\": Enumeration type does not contain value \
+             \"BOGUS\". (occurred while parsing \"CreateTestCaseInput\")",
+        );
+        assert_eq!(
+            error.message,
+            "\"BOGUS\" is not a valid TestCaseStatus; valid values: ACTIVE, ARCHIVED, \
+             DEPRECATED, DRAFT (occurred while parsing \"CreateTestCaseInput\")"
+        );
+    }
+
+    #[test]
+    fn another_error_when_listed_then_is_left_as_it_is() {
+        let message = "Invalid value for argument \"id\", expected type \"UUID\"";
+        let error = listed(message);
+        assert_eq!(error.message, message);
+        assert!(error.extensions.is_none());
+        // a type that is not an enum of the schema names no values
+        let unknown = "Failed to parse \"Nope\": Enumeration type does not contain value \"X\".";
+        assert_eq!(listed(unknown).message, unknown);
     }
 }

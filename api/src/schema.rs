@@ -83,11 +83,11 @@ impl ServerQuery {
 /// The schema with its roots, without request data. Its limits (depth, fields, introspection)
 /// are checked before it sees a request: [`crate::limits`].
 pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, LiveSubscription> {
-    Schema::build(
+    crate::scalars::describe(Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         LiveSubscription,
-    )
+    ))
 }
 
 /// The schema serving requests against `state`, with the process's token cache and live hub.

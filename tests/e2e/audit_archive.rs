@@ -38,11 +38,141 @@ async fn every_mutation_leaves_one_entry_with_the_acting_user_and_its_changed_fi
         history["edges"][0]["node"]["changedFields"],
         json!(["name"])
     );
-    assert_eq!(history["edges"][1]["node"]["operation"], "INSERT");
+    assert_eq!(history["edges"][1]["node"]["operation"], "CREATE");
     let log = app
-        .gql("query { auditLog(filter: {tableName: \"configurations\", changedBy: \"alice\"}) { totalCount } }", json!({}))
+        .gql("query { auditLog(filter: {recordType: CONFIGURATION, changedBy: \"alice\"}) { totalCount } }", json!({}))
         .await;
     assert_eq!(log["data"]["auditLog"]["totalCount"], 2, "{log}");
+}
+
+/// The keys of a JSON object.
+fn keys(object: &serde_json::Value) -> Vec<String> {
+    object
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_step_changed_then_its_entry_names_the_graphql_type_operation_and_fields() {
+    let app = spawn_app().await;
+    let created = app
+        .gql(
+            "mutation { createTestCase(input: {name: \"login\", steps: [{name: \"open\", stepType: NAVIGATE}]}) { id steps { id } } }",
+            json!({}),
+        )
+        .await;
+    let case = created["data"]["createTestCase"]["id"].clone();
+    let step = created["data"]["createTestCase"]["steps"][0]["id"].clone();
+    let updated = app
+        .gql(
+            "mutation($id: UUID!) { updateTestStep(id: $id, input: {isOptional: true}) { id } }",
+            json!({"id": step}),
+        )
+        .await;
+    assert!(updated["errors"].is_null(), "{updated}");
+    let entries = |operation: &str| {
+        format!(
+            "{{ auditLog(filter: {{recordType: TEST_STEP, operation: {operation}}}) {{ totalCount nodes {{ recordType operation recordId changedFields oldValues newValues }} }} }}"
+        )
+    };
+    let body = app.gql(&entries("UPDATE"), json!({})).await;
+    let log = &body["data"]["auditLog"];
+    assert_eq!(log["totalCount"], 1, "{body}");
+    let update = &log["nodes"][0];
+    assert_eq!(update["recordType"], "TEST_STEP", "{body}");
+    assert_eq!(update["operation"], "UPDATE", "{body}");
+    assert_eq!(update["recordId"], step, "{body}");
+    assert_eq!(update["changedFields"], json!(["isOptional"]), "{body}");
+    assert_eq!(update["oldValues"]["isOptional"], false, "{body}");
+    assert_eq!(update["newValues"]["isOptional"], true, "{body}");
+    assert_eq!(update["newValues"]["testCaseId"], case, "{body}");
+    // a creation lists every field, each named as the type's field is
+    let body = app.gql(&entries("CREATE"), json!({})).await;
+    let create = &body["data"]["auditLog"]["nodes"][0];
+    assert_eq!(create["operation"], "CREATE", "{body}");
+    assert!(create["oldValues"].is_null(), "{body}");
+    let fields: Vec<String> =
+        serde_json::from_value(create["changedFields"].clone()).expect("changedFields");
+    for field in [
+        "testCaseId",
+        "orderIndex",
+        "stepType",
+        "isOptional",
+        "continueOnFailure",
+    ] {
+        assert!(fields.iter().any(|f| f == field), "{field} missing: {body}");
+    }
+    assert_eq!(fields, keys(&create["newValues"]), "{body}");
+    assert!(fields.iter().all(|f| !f.contains('_')), "{body}");
+}
+
+#[tokio::test]
+async fn a_case_put_in_a_suite_then_its_entry_is_a_suite_test_case_with_its_position() {
+    let app = spawn_app().await;
+    let case = app
+        .gql(
+            "mutation { createTestCase(input: {name: \"login\"}) { id } }",
+            json!({}),
+        )
+        .await["data"]["createTestCase"]["id"]
+        .clone();
+    let suite = app
+        .gql(
+            "mutation($c: UUID!) { createTestSuite(input: {name: \"smoke\", testCaseIds: [$c]}) { id } }",
+            json!({"c": case}),
+        )
+        .await["data"]["createTestSuite"]["id"]
+        .clone();
+    let body = app
+        .gql(
+            "{ auditLog(filter: {recordType: SUITE_TEST_CASE}) { totalCount nodes { recordId operation changedFields newValues } } }",
+            json!({}),
+        )
+        .await;
+    let log = &body["data"]["auditLog"];
+    assert_eq!(log["totalCount"], 1, "{body}");
+    let entry = &log["nodes"][0];
+    assert_eq!(entry["recordId"], suite, "{body}");
+    assert_eq!(entry["operation"], "CREATE", "{body}");
+    assert_eq!(
+        entry["changedFields"],
+        json!(["position", "testCaseId", "testSuiteId"]),
+        "{body}"
+    );
+    assert_eq!(entry["newValues"]["testCaseId"], case, "{body}");
+    assert_eq!(entry["newValues"]["position"], 1, "{body}");
+    // a case's project is its `project`
+    let body = app
+        .gql(
+            "query($id: UUID!) { testCase(id: $id) { history { nodes { recordType changedFields } } } }",
+            json!({"id": case}),
+        )
+        .await;
+    let created = &body["data"]["testCase"]["history"]["nodes"][0];
+    assert_eq!(created["recordType"], "TEST_CASE", "{body}");
+    let fields = created["changedFields"].as_array().expect("changedFields");
+    assert!(fields.contains(&json!("project")), "{body}");
+    assert!(!fields.contains(&json!("projectId")), "{body}");
+}
+
+#[tokio::test]
+async fn every_table_with_an_audit_trigger_then_has_an_audited_type() {
+    let app = spawn_app().await;
+    let pool = app.db.pool().await;
+    let mut triggered: Vec<String> = crate::helpers::q::query_scalar(
+        "SELECT DISTINCT event_object_table::text FROM information_schema.triggers
+         WHERE action_statement LIKE '%audit_trigger%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("audit triggers");
+    triggered.sort();
+    let mut mapped: Vec<String> = api::audit::AuditedType::tables()
+        .map(str::to_owned)
+        .collect();
+    mapped.sort();
+    assert_eq!(mapped, triggered);
 }
 
 #[tokio::test]
@@ -71,7 +201,7 @@ async fn members_see_audit_entries_only_of_records_they_can_see() {
     assert_eq!(admin["data"]["auditLog"]["totalCount"], 1);
     let bad = app
         .gql(
-            "{ auditLog(filter: {tableName: \"api_tokens\"}) { totalCount } }",
+            "{ auditLog(filter: {recordType: API_TOKEN}) { totalCount } }",
             json!({}),
         )
         .await;
@@ -244,6 +374,17 @@ async fn archive_then_restore_round_trips_to_an_identical_database() {
     assert_eq!(again["data"]["testRun"], counters["data"]["testRun"]);
     // one ARCHIVE entry with the counts, no per-row deletes
     assert_eq!(count(&app, "SELECT count(*) FROM audit_log WHERE operation = 'ARCHIVE' AND (new_values->>'executions')::int = 3").await, 1);
+    let entries = app
+        .gql(
+            "{ auditLog(filter: {operation: ARCHIVE}) { nodes { recordType operation newValues } } }",
+            json!({}),
+        )
+        .await;
+    let entry = &entries["data"]["auditLog"]["nodes"][0];
+    assert_eq!(entry["recordType"], "TEST_EXECUTION", "{entries}");
+    assert_eq!(entry["operation"], "ARCHIVE", "{entries}");
+    // its counts named as `archiveExecutions` names them
+    assert_eq!(entry["newValues"]["stepExecutions"], 3, "{entries}");
     assert_eq!(
         count(
             &app,

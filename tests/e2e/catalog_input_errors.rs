@@ -2,7 +2,7 @@
 //! mistyped numbers, non-array tags, unknown enum values, fields and arguments, text
 //! PostgreSQL cannot store. Each is BAD_USER_INPUT, never a 500, and writes nothing.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::catalog_errors::{
     ADD_CASES, ADD_STEP, CREATE_CASE, CREATE_CONFIGURATION, LIST_CASES, UPDATE_CASE, check,
@@ -200,4 +200,150 @@ async fn malformed_values_then_bad_user_input_before_anything_runs() {
         ),
     ];
     check(&app, rows).await;
+}
+
+/// The values of the enums the rows below get wrong, as the schema lists them.
+const CASE_STATUSES: &[&str] = &["ACTIVE", "ARCHIVED", "DEPRECATED", "DRAFT"];
+const PRIORITIES: &[&str] = &["CRITICAL", "HIGH", "LOW", "MEDIUM"];
+const RUN_STATUSES: &[&str] = &[
+    "ABORTED",
+    "CANCELLED",
+    "FAILED",
+    "PASSED",
+    "PENDING",
+    "RUNNING",
+];
+
+/// A request that sends an enum a value it does not have, and what the error must say.
+struct BadEnum {
+    what: &'static str,
+    query: &'static str,
+    variables: Value,
+    value: &'static str,
+    enum_name: &'static str,
+    values: &'static [&'static str],
+}
+
+/// Asserts that `error` refuses `bad`'s value as a value of its enum, listing the enum's values
+/// in `extensions.validValues` and in its message.
+fn assert_lists_valid_values(error: &Value, bad: &BadEnum) {
+    assert_eq!(
+        error["extensions"]["code"], "BAD_USER_INPUT",
+        "{}: {error}",
+        bad.what
+    );
+    assert_eq!(
+        error["extensions"]["validValues"],
+        json!(bad.values),
+        "{}: {error}",
+        bad.what
+    );
+    let said = format!(
+        "\"{}\" is not a valid {}; valid values: {}",
+        bad.value,
+        bad.enum_name,
+        bad.values.join(", ")
+    );
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&said),
+        "{}: {message:?} does not say {said:?}",
+        bad.what
+    );
+}
+
+#[tokio::test]
+async fn unknown_enum_value_over_http_then_the_error_lists_the_valid_values() {
+    let app = spawn_app().await;
+    let rows = [
+        BadEnum {
+            what: "literal",
+            query: "mutation { createTestCase(input: { name: \"n\", status: BOGUS }) { id } }",
+            variables: json!({}),
+            value: "BOGUS",
+            enum_name: "TestCaseStatus",
+            values: CASE_STATUSES,
+        },
+        BadEnum {
+            what: "variable",
+            query: CREATE_CASE,
+            variables: json!({ "input": { "name": "n", "status": "BOGUS" } }),
+            value: "BOGUS",
+            enum_name: "TestCaseStatus",
+            values: CASE_STATUSES,
+        },
+        BadEnum {
+            what: "variable of the enum's own type",
+            query: "mutation($p: Priority) { createTestCase(input: { name: \"n\", priority: $p }) { id } }",
+            variables: json!({ "p": "URGENT" }),
+            value: "URGENT",
+            enum_name: "Priority",
+            values: PRIORITIES,
+        },
+        BadEnum {
+            what: "in a list of a filter",
+            query: LIST_CASES,
+            variables: json!({ "filter": { "status": ["ACTIVE", "NOPE"] } }),
+            value: "NOPE",
+            enum_name: "TestCaseStatus",
+            values: CASE_STATUSES,
+        },
+    ];
+    for bad in &rows {
+        let (status, body) =
+            crate::helpers::catalog::post(&app, bad.query, bad.variables.clone()).await;
+        assert!(!status.is_server_error(), "{}: {status}: {body}", bad.what);
+        let error = crate::helpers::catalog::first_error(&body);
+        assert_lists_valid_values(error, bad);
+    }
+}
+
+#[tokio::test]
+async fn unknown_enum_value_over_websocket_then_the_error_lists_the_valid_values() {
+    use crate::helpers::ws::{LEGACY_WS, TRANSPORT_WS, WsClient};
+    let app = spawn_app().await;
+    let requests = [
+        BadEnum {
+            what: "literal in a subscription",
+            query: "subscription { testRunsUpdates(filter: { status: [BOGUS] }) { runId } }",
+            variables: json!({}),
+            value: "BOGUS",
+            enum_name: "RunStatus",
+            values: RUN_STATUSES,
+        },
+        BadEnum {
+            what: "variable in a query",
+            query: "query($f: TestCaseFilter) { testCases(filter: $f) { totalCount } }",
+            variables: json!({ "f": { "status": ["NOPE"] } }),
+            value: "NOPE",
+            enum_name: "TestCaseStatus",
+            values: CASE_STATUSES,
+        },
+    ];
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut ws = WsClient::connect_with(app.addr, protocol, &app.admin_token).await;
+        let start = if protocol == TRANSPORT_WS {
+            "subscribe"
+        } else {
+            "start"
+        };
+        for (n, bad) in requests.iter().enumerate() {
+            let id = n.to_string();
+            ws.send(json!({
+                "type": start,
+                "id": id,
+                "payload": { "query": bad.query, "variables": bad.variables }
+            }))
+            .await;
+            let answer = ws.next_about(&id).await.expect("an answer");
+            // an error message carries the errors themselves (graphql-transport-ws), or a
+            // payload with them (graphql-ws)
+            let errors = if answer["payload"].is_array() {
+                answer["payload"].clone()
+            } else {
+                answer["payload"]["errors"].clone()
+            };
+            assert_lists_valid_values(&errors[0], bad);
+        }
+    }
 }

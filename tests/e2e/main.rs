@@ -47,6 +47,7 @@ mod runs_start;
 mod runs_transitions;
 mod runs_visibility;
 mod schema_constraints;
+mod schema_descriptions;
 mod schema_indexes;
 mod schema_migrations;
 mod schema_triggers;

@@ -558,7 +558,7 @@ async fn lists_analytics_and_search_filter_by_project_and_a_hidden_key_is_an_unk
     let body = w
         .app
         .gql(
-            "query($k: String) { auditLog(filter: { projectKey: $k }, first: 100) { nodes { recordId tableName } } }",
+            "query($k: String) { auditLog(filter: { projectKey: $k }, first: 100) { nodes { recordId recordType } } }",
             json!({ "k": "mobile" }),
         )
         .await;
@@ -575,7 +575,7 @@ async fn lists_analytics_and_search_filter_by_project_and_a_hidden_key_is_an_unk
             .as_array()
             .expect("nodes")
             .iter()
-            .any(|n| n["tableName"] == "test_executions" || n["tableName"] == "TEST_EXECUTIONS"),
+            .any(|n| n["recordType"] == "TEST_EXECUTION"),
         "the results of mobile's run: {body}"
     );
     // without a filter, each sees their own projects' failures, search hits and tags

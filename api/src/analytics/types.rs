@@ -5,15 +5,16 @@ use uuid::Uuid;
 
 use crate::scalars::{Json, Timestamp};
 
-/// The spec's stability rating of a case.
+/// How stable a case is, from the share of its executions that failed (those the statistics'
+/// window selects).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StabilityRating {
-    /// No execution.
+    /// No execution counted.
     #[default]
     NeverExecuted,
-    /// No failure.
+    /// Executions, none of them failed.
     Stable,
-    /// Failures, at most half of the executions.
+    /// Some executions failed, at most half of them.
     Moderate,
     /// More than half of the executions failed.
     Unstable,
@@ -33,38 +34,42 @@ pub struct StatsWindow {
     pub include_archived: bool,
 }
 
-/// Execution statistics of a test case.
+/// Execution statistics of a test case, over the executions a window selects. Durations are
+/// those of the executions that have one.
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct CaseStats {
     /// Executions counted (every status).
     pub total_executions: i64,
-    /// Passed.
+    /// Executions that passed.
     pub passed: i64,
-    /// Failed.
+    /// Executions that failed.
     pub failed: i64,
-    /// Skipped.
+    /// Executions that were skipped.
     pub skipped: i64,
     /// passed / (passed + failed) × 100, two decimals; null without either.
     pub success_rate: Option<f64>,
-    /// Average duration in seconds.
+    /// Average duration in seconds (to the millisecond); null when no execution has one.
     pub avg_duration: Option<f64>,
-    /// Shortest duration.
+    /// Shortest duration in whole seconds; null when no execution has one.
     pub min_duration: Option<i32>,
-    /// Longest duration.
+    /// Longest duration in whole seconds; null when no execution has one.
     pub max_duration: Option<i32>,
-    /// Median duration.
+    /// Median duration in seconds (to the millisecond); null when no execution has one, and
+    /// in the `testCaseStats` list, which leaves percentiles to `TestCase.stats`.
     pub median_duration: Option<f64>,
-    /// 95th percentile of durations.
+    /// 95th percentile of the durations in seconds (to the millisecond): 95% of the
+    /// executions took at most this long. Null when no execution has one, and in the
+    /// `testCaseStats` list, which leaves percentiles to `TestCase.stats`.
     pub p95_duration: Option<f64>,
-    /// First completion.
+    /// When the first counted execution completed; null when none has.
     pub first_executed_at: Option<Timestamp>,
-    /// Last completion.
+    /// When the last counted execution completed; null when none has.
     pub last_executed_at: Option<Timestamp>,
     /// Executions started in the last 30 days.
     pub executions_last_30_days: i64,
-    /// Executions started 60 to 30 days ago.
+    /// Executions started 60 to 30 days ago, to compare with `executionsLast30Days`.
     pub executions_previous_30_days: i64,
-    /// The spec's stability rating.
+    /// How stable the case is: from the share of counted executions that failed.
     pub stability_rating: StabilityRating,
 }
 
@@ -160,14 +165,17 @@ pub struct DailyPassRate {
     pub pass_rate: Option<f64>,
 }
 
-/// Aggregates of a run.
+/// Aggregates of a run, over its executions (archived ones included).
 #[derive(SimpleObject, Clone, Debug)]
 pub struct RunStats {
-    /// passed / (passed + failed) × 100 over the cases' latest attempts.
+    /// passed / (passed + failed) × 100 over the cases' latest attempts; null while no case
+    /// has passed or failed.
     pub pass_rate: Option<f64>,
-    /// Average execution duration in seconds.
+    /// Average execution duration in seconds (to the millisecond); null when no execution
+    /// has a duration yet.
     pub avg_duration: Option<f64>,
-    /// 95th percentile of execution durations.
+    /// 95th percentile of the execution durations in seconds (to the millisecond): 95% of the
+    /// run's executions took at most this long. Null when no execution has a duration yet.
     pub p95_duration: Option<f64>,
     /// Executions that were retries.
     pub retries: i64,

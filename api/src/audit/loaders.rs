@@ -7,7 +7,7 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::service;
-use super::types::{AuditEntry, AuditEntryConnection};
+use super::types::{AuditEntry, AuditEntryConnection, AuditedType};
 use crate::connection::plain;
 use crate::error::{AppError, AppResult};
 use crate::loader::{Batch, load_one};
@@ -29,10 +29,10 @@ impl Batch for HistoryOf {
     }
 }
 
-/// The history of one record of `table`, newest first.
+/// The history of one record of type `ty`, newest first.
 pub async fn history(
     ctx: &Context<'_>,
-    table: &'static str,
+    ty: AuditedType,
     record: Uuid,
     first: Option<i32>,
     after: Option<String>,
@@ -43,7 +43,7 @@ pub async fn history(
         last: None,
         before: None,
     };
-    let (fetched, total) = load_one::<HistoryOf>(ctx, ((table, record), args))
+    let (fetched, total) = load_one::<HistoryOf>(ctx, ((ty.table(), record), args))
         .await?
         .ok_or_else(|| AppError::internal("history page missing"))?;
     Ok(plain(fetched, Total::Known(total), |e| e))

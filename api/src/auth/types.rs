@@ -7,9 +7,9 @@ use uuid::Uuid;
 use super::Role;
 use super::service::TokenRecord;
 
-/// Who is calling, and what their token lets them do.
 pub struct Viewer(pub super::Identity);
 
+/// Who is calling, and what their token lets them do.
 #[async_graphql::Object]
 impl Viewer {
     /// The caller's user id.

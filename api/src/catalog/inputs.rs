@@ -217,9 +217,11 @@ pub struct TestStepInput {
     pub configuration: Option<Json>,
     /// Timeout in seconds (greater than 0; default 30).
     pub timeout_seconds: Option<i32>,
-    /// Whether a failure of this step fails the case (default false).
+    /// Whether the step is optional: when it fails, the case need not fail (default false).
+    /// Guidance for the test runner: an execution's outcome is the one reported for it.
     pub is_optional: Option<bool>,
-    /// Whether the case goes on after this step fails (default false).
+    /// Whether the runner goes on with the case's next steps after this step fails (default
+    /// false).
     pub continue_on_failure: Option<bool>,
 }
 
@@ -243,9 +245,10 @@ pub struct UpdateTestStepInput {
     pub configuration: MaybeUndefined<Json>,
     /// New timeout.
     pub timeout_seconds: MaybeUndefined<i32>,
-    /// New optional flag.
+    /// Whether the step is optional from now on (see `TestStep.isOptional`).
     pub is_optional: MaybeUndefined<bool>,
-    /// New continue-on-failure flag.
+    /// Whether the runner goes on after the step fails from now on (see
+    /// `TestStep.continueOnFailure`).
     pub continue_on_failure: MaybeUndefined<bool>,
 }
 

@@ -22,10 +22,12 @@ fn tags_of(v: &Option<JsonValue>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A test case: what to verify, in ordered steps, with its classification.
 #[derive(Clone)]
 pub struct TestCase(pub test_case::Model);
 
+/// A test case: one thing to verify, as ordered steps, with its classification (status,
+/// priority, category, tags), the executions it has had and statistics over them. It belongs to
+/// a project, and suites group cases to run them together.
 #[Object]
 impl TestCase {
     /// Unique id.
@@ -33,7 +35,7 @@ impl TestCase {
         self.0.id
     }
     /// The project it belongs to; null when the caller does not see the project (the author
-    /// of a row in a project they are not a member of).
+    /// of a record in a project they are not a member of).
     async fn project(
         &self,
         ctx: &Context<'_>,
@@ -42,7 +44,8 @@ impl TestCase {
             .await?
             .map(crate::projects::types::Project))
     }
-    /// Name, unique within its category among cases that are not archived.
+    /// Name (1 to 255 characters), unique within its category and project among the cases
+    /// that are not archived.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -50,32 +53,34 @@ impl TestCase {
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
-    /// Lifecycle status.
+    /// Where the case is in its life: DRAFT, ACTIVE, DEPRECATED or ARCHIVED. A suite's run
+    /// executes only its ACTIVE cases.
     async fn status(&self) -> TestCaseStatus {
         self.0.status.into()
     }
-    /// Priority.
+    /// How much the case matters, from CRITICAL to LOW.
     async fn priority(&self) -> Priority {
         self.0.priority.into()
     }
-    /// Free-form labels.
+    /// Free-form labels (empty when it has none).
     async fn tags(&self) -> Vec<String> {
         tags_of(&self.0.tags)
     }
-    /// Free-form attributes (a JSON object).
+    /// Free-form attributes (a JSON object; `{}` when it has none).
     async fn metadata(&self) -> Json {
         object_or_empty(&self.0.metadata)
     }
-    /// User id of the author.
+    /// User id of the author; null when none was recorded.
     async fn author(&self) -> Option<&str> {
         self.0.author.as_deref()
     }
-    /// Category (feature area).
+    /// Category (a feature area, or the suite or class path of an imported test); null when
+    /// it has none.
     async fn category(&self) -> Option<&str> {
         self.0.category.as_deref()
     }
     /// The test framework's stable name for the case (such as `classname::name`): results
-    /// reported or imported by this key land on the case.
+    /// reported or imported by this key land on the case. Null when it has none.
     async fn identity_key(&self) -> Option<&str> {
         self.0.identity_key.as_deref()
     }
@@ -83,23 +88,25 @@ impl TestCase {
     async fn aliases(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         loaders::aliases_of_case(ctx, self.0.id).await
     }
-    /// Expected duration in seconds.
+    /// How long the case is expected to take, in seconds (greater than 0); null when not
+    /// given.
     async fn expected_duration_seconds(&self) -> Option<i32> {
         self.0.expected_duration_seconds
     }
-    /// Whether the case runs automatically.
+    /// Whether the case runs automatically (false: it is carried out by hand).
     async fn is_automated(&self) -> bool {
         self.0.is_automated
     }
-    /// How many times a failed execution may be retried (0 to 10).
+    /// How many times a failed execution of the case may be retried within a run (0 to 10;
+    /// 0 unless given).
     async fn retry_count(&self) -> i32 {
         self.0.retry_count
     }
-    /// Id of the default configuration.
+    /// Id of the configuration the case runs with by default; null when it has none.
     async fn configuration_id(&self) -> Option<Uuid> {
         self.0.configuration_id
     }
-    /// The default configuration.
+    /// The configuration the case runs with by default; null when it has none.
     async fn configuration(
         &self,
         ctx: &Context<'_>,
@@ -117,7 +124,7 @@ impl TestCase {
     async fn updated_at(&self) -> Option<Timestamp> {
         self.0.updated_at
     }
-    /// The steps, in order.
+    /// The case's steps, in order (first `orderIndex` 1).
     async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestStep>> {
         Ok(loaders::steps_of_case(ctx, self.0.id)
             .await?
@@ -125,7 +132,7 @@ impl TestCase {
             .map(TestStep)
             .collect())
     }
-    /// The suites the case belongs to, by name.
+    /// The suites the case belongs to, ordered by name (empty when it is in none).
     async fn suites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestSuite>> {
         Ok(loaders::suites_of_case(ctx, self.0.id)
             .await?
@@ -156,7 +163,9 @@ impl TestCase {
         )
         .await
     }
-    /// Execution statistics (the spec's metrics), over a window.
+    /// Statistics of the case's executions: how many passed, failed and were skipped, the
+    /// success rate, durations (average, shortest, longest, median, 95th percentile), when it
+    /// first and last ran, and a stability rating. The window chooses which executions count.
     async fn stats(
         &self,
         ctx: &Context<'_>,
@@ -188,9 +197,16 @@ impl TestCase {
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
     ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
-        crate::audit::history(ctx, "test_cases", self.0.id, first, after).await
+        crate::audit::history(
+            ctx,
+            crate::audit::AuditedType::TestCase,
+            self.0.id,
+            first,
+            after,
+        )
+        .await
     }
-    /// The case's most recent execution.
+    /// The case's most recent execution; null when it has never been executed.
     async fn last_execution(
         &self,
         ctx: &Context<'_>,
@@ -201,10 +217,11 @@ impl TestCase {
     }
 }
 
-/// One step of a test case.
 #[derive(Clone)]
 pub struct TestStep(pub test_step::Model);
 
+/// One step of a test case: an action (open a URL, click, type, call an API, assert, ...),
+/// what it acts on, its input and what should happen. A case's steps are numbered from 1.
 #[Object]
 impl TestStep {
     /// Unique id.
@@ -219,7 +236,7 @@ impl TestStep {
     async fn order_index(&self) -> i32 {
         self.0.order_index
     }
-    /// Name.
+    /// Name (1 to 255 characters).
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -227,11 +244,12 @@ impl TestStep {
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
-    /// Kind of action.
+    /// The kind of action the step performs.
     async fn step_type(&self) -> StepType {
         self.0.step_type.into()
     }
-    /// Element selector the action targets.
+    /// Selector of the page element the action targets (at most 500 characters); null when
+    /// the action targets none.
     async fn selector(&self) -> Option<&str> {
         self.0.selector.as_deref()
     }
@@ -243,19 +261,23 @@ impl TestStep {
     async fn expected_result(&self) -> Option<&str> {
         self.0.expected_result.as_deref()
     }
-    /// Step settings (a JSON object).
+    /// Settings of the step (a JSON object; `{}` when it has none).
     async fn configuration(&self) -> Json {
         object_or_empty(&self.0.configuration)
     }
-    /// Timeout in seconds.
+    /// How long the step may take, in seconds (greater than 0; 30 unless given); null when
+    /// it has no limit.
     async fn timeout_seconds(&self) -> Option<i32> {
         self.0.timeout_seconds
     }
-    /// Whether a failure of this step fails the case.
+    /// Whether the step is optional: when it fails, the case need not fail (default false).
+    /// It tells the test runner how to treat the step; the service does not judge outcomes
+    /// from it: an execution's outcome is the one reported for it.
     async fn is_optional(&self) -> bool {
         self.0.is_optional
     }
-    /// Whether the case goes on after this step fails.
+    /// Whether the runner goes on with the case's next steps after this step fails (default
+    /// false: the case stops there). Like `isOptional`, guidance for the runner.
     async fn continue_on_failure(&self) -> bool {
         self.0.continue_on_failure
     }
@@ -273,10 +295,11 @@ impl TestStep {
     }
 }
 
-/// A suite: an ordered group of test cases run together.
 #[derive(Clone)]
 pub struct TestSuite(pub test_suite::Model);
 
+/// A test suite: an ordered group of test cases that run together. Starting a run of a suite
+/// creates one execution per ACTIVE case, in the suite's order. A case can be in many suites.
 #[Object]
 impl TestSuite {
     /// Unique id.
@@ -284,7 +307,7 @@ impl TestSuite {
         self.0.id
     }
     /// The project it belongs to; null when the caller does not see the project (the author
-    /// of a row in a project they are not a member of).
+    /// of a record in a project they are not a member of).
     async fn project(
         &self,
         ctx: &Context<'_>,
@@ -293,7 +316,7 @@ impl TestSuite {
             .await?
             .map(crate::projects::types::Project))
     }
-    /// Name.
+    /// Name (1 to 255 characters).
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -305,11 +328,12 @@ impl TestSuite {
     async fn tags(&self) -> Vec<String> {
         tags_of(&self.0.tags)
     }
-    /// Suite settings (a JSON object).
+    /// Settings of the suite (a JSON object; `{}` when it has none).
     async fn configuration(&self) -> Json {
         object_or_empty(&self.0.configuration)
     }
-    /// Whether the suite is in use.
+    /// Whether the suite is in use (a label for the team: an inactive suite can still be
+    /// run).
     async fn is_active(&self) -> bool {
         self.0.is_active
     }
@@ -340,7 +364,14 @@ impl TestSuite {
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
     ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
-        crate::audit::history(ctx, "test_suites", self.0.id, first, after).await
+        crate::audit::history(
+            ctx,
+            crate::audit::AuditedType::TestSuite,
+            self.0.id,
+            first,
+            after,
+        )
+        .await
     }
     /// The suite's test cases, in the suite's order.
     async fn test_cases(
@@ -366,10 +397,12 @@ impl TestSuite {
     }
 }
 
-/// A reusable configuration (browser, environment, ...).
 #[derive(Clone)]
 pub struct Configuration(pub configuration::Model);
 
+/// A reusable configuration: named settings of one kind (a browser, an environment, an
+/// integration, ...). Test cases name one as their default, and runs and executions record the
+/// one they ran with, so that statistics can be sliced by it.
 #[Object]
 impl Configuration {
     /// Unique id.
@@ -377,7 +410,7 @@ impl Configuration {
         self.0.id
     }
     /// The project it belongs to; null when the caller does not see the project (the author
-    /// of a row in a project they are not a member of).
+    /// of a record in a project they are not a member of).
     async fn project(
         &self,
         ctx: &Context<'_>,
@@ -386,7 +419,8 @@ impl Configuration {
             .await?
             .map(crate::projects::types::Project))
     }
-    /// Name; unique among active configurations of the same type.
+    /// Name (1 to 255 characters), unique among the project's active configurations of the
+    /// same kind.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -394,7 +428,7 @@ impl Configuration {
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
-    /// Kind.
+    /// What the configuration configures.
     async fn config_type(&self) -> ConfigType {
         self.0.config_type.into()
     }
@@ -402,7 +436,7 @@ impl Configuration {
     async fn configuration_data(&self) -> Json {
         async_graphql::Json(self.0.configuration_data.clone())
     }
-    /// Whether the configuration is in use.
+    /// Whether the configuration is in use (an inactive one frees its name for a new one).
     async fn is_active(&self) -> bool {
         self.0.is_active
     }

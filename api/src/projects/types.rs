@@ -9,11 +9,11 @@ use super::loaders;
 pub use super::service::{ProjectFilter, ProjectRole};
 use crate::connection::Connection;
 
-/// A project: a team's shared test cases, suites, configurations and runs. Its members see
-/// all of it; their role says what they may change.
 #[derive(Clone)]
 pub struct Project(pub project::Model);
 
+/// A project: a team's shared test cases, suites, configurations and runs. Its members see
+/// all of it; their role says what they may change.
 #[Object]
 impl Project {
     /// Unique id.
@@ -36,7 +36,7 @@ impl Project {
     async fn archived(&self) -> bool {
         self.0.archived
     }
-    /// Who created it.
+    /// User id of whoever created it; null when none was recorded.
     async fn created_by(&self) -> Option<&str> {
         self.0.created_by.as_deref()
     }
@@ -49,7 +49,7 @@ impl Project {
         self.0.updated_at
     }
     /// The caller's role in it (null when they are not a member: an admin, or the author of
-    /// rows in the default project).
+    /// records in the default project).
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ProjectRole>> {
         loaders::viewer_role(ctx, self.0.id).await
     }

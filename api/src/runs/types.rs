@@ -11,10 +11,13 @@ use crate::connection::{Connection, NoFields};
 use crate::pagination::PageArgs;
 use crate::scalars::{Json, Timestamp, object_or_empty};
 
-/// A run of a suite: one execution per case, counters kept exact as results arrive.
 #[derive(Clone)]
 pub struct TestRun(pub test_run::Model);
 
+/// A test run: one pass over a suite's cases (one execution per case, plus any retries), or an
+/// ad-hoc run whose executions come with the results a reporter sends. Its counters follow the
+/// cases' latest attempts exactly as results arrive, and it finishes by itself when its last
+/// execution does (an ad-hoc one with `finishTestRun`).
 #[Object]
 impl TestRun {
     /// Unique id.
@@ -22,7 +25,7 @@ impl TestRun {
         self.0.id
     }
     /// The project it belongs to; null when the caller does not see the project (the author
-    /// of a row in a project they are not a member of).
+    /// of a record in a project they are not a member of).
     async fn project(
         &self,
         ctx: &Context<'_>,
@@ -31,11 +34,11 @@ impl TestRun {
             .await?
             .map(crate::projects::types::Project))
     }
-    /// Name.
+    /// Name (1 to 255 characters).
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// Status.
+    /// Where the run stands: PENDING, RUNNING, then PASSED, FAILED, CANCELLED or ABORTED.
     async fn status(&self) -> RunStatus {
         self.0.status.into()
     }
@@ -44,7 +47,8 @@ impl TestRun {
     async fn ad_hoc(&self) -> bool {
         self.0.ad_hoc
     }
-    /// The client's key for the run (a CI build id), unique per project.
+    /// The client's key for the run (a CI build id), unique per project; null when the run
+    /// was started without one.
     async fn run_key(&self) -> Option<&str> {
         self.0.run_key.as_deref()
     }
@@ -53,22 +57,24 @@ impl TestRun {
     async fn last_activity_at(&self) -> Timestamp {
         self.0.last_activity_at
     }
-    /// Id of the suite run (null once the suite is deleted).
+    /// Id of the suite run; null for an ad-hoc run, and once the suite is deleted.
     async fn test_suite_id(&self) -> Option<Uuid> {
         self.0.test_suite_id
     }
-    /// The suite run.
+    /// The suite run; null for an ad-hoc run, and once the suite is deleted.
     async fn test_suite(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestSuite>> {
         match self.0.test_suite_id {
             Some(id) => Ok(loaders::suite(ctx, id).await?.map(TestSuite)),
             None => Ok(None),
         }
     }
-    /// Id of the configuration the run uses.
+    /// Id of the configuration the run uses; null when it was started without one (or the
+    /// configuration was deleted since).
     async fn configuration_id(&self) -> Option<Uuid> {
         self.0.configuration_id
     }
-    /// The configuration the run uses.
+    /// The configuration the run uses; null when it was started without one (or the
+    /// configuration was deleted since).
     async fn configuration(
         &self,
         ctx: &Context<'_>,
@@ -80,11 +86,11 @@ impl TestRun {
             None => Ok(None),
         }
     }
-    /// When the first execution started.
+    /// When the first execution started; null while none has.
     async fn started_at(&self) -> Option<Timestamp> {
         self.0.started_at
     }
-    /// When the run finished.
+    /// When the run finished (PASSED, FAILED, CANCELLED or ABORTED); null while it is open.
     async fn completed_at(&self) -> Option<Timestamp> {
         self.0.completed_at
     }
@@ -104,11 +110,11 @@ impl TestRun {
     async fn skipped_tests(&self) -> i32 {
         self.0.skipped_tests
     }
-    /// Settings of this run (a JSON object).
+    /// Settings of this run (a JSON object; `{}` when none were given).
     async fn run_configuration(&self) -> Json {
         object_or_empty(&self.0.run_configuration)
     }
-    /// User id of whoever started the run.
+    /// User id of whoever started the run; null when none was recorded.
     async fn triggered_by(&self) -> Option<&str> {
         self.0.triggered_by.as_deref()
     }
@@ -120,7 +126,7 @@ impl TestRun {
     async fn updated_at(&self) -> Option<Timestamp> {
         self.0.updated_at
     }
-    /// Whether the run is kept out of archival.
+    /// Whether the run is kept out of archival and purging, whatever its age.
     async fn pinned(&self) -> bool {
         self.0.pinned
     }
@@ -138,7 +144,14 @@ impl TestRun {
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
     ) -> async_graphql::Result<crate::audit::AuditEntryConnection> {
-        crate::audit::history(ctx, "test_runs", self.0.id, first, after).await
+        crate::audit::history(
+            ctx,
+            crate::audit::AuditedType::TestRun,
+            self.0.id,
+            first,
+            after,
+        )
+        .await
     }
     /// The run's executions (every attempt), in the order they were created.
     async fn executions(
@@ -164,10 +177,12 @@ impl TestRun {
     }
 }
 
-/// One attempt of a case in a run.
 #[derive(Clone)]
 pub struct TestExecution(pub test_execution::Model);
 
+/// A test execution: one attempt at a test case in a run, with its outcome, timing, error and
+/// the results of its steps. A retried case has one execution per attempt (`retryAttempt` 0,
+/// 1, ...); the run counts the latest.
 #[Object]
 impl TestExecution {
     /// Unique id.
@@ -178,52 +193,53 @@ impl TestExecution {
     async fn test_case_id(&self) -> Uuid {
         self.0.test_case_id
     }
-    /// The case executed.
+    /// The case executed; null when the caller cannot see it.
     async fn test_case(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestCase>> {
         Ok(crate::catalog::loaders::case(ctx, self.0.test_case_id)
             .await?
             .map(TestCase))
     }
-    /// Id of the run.
+    /// Id of the run the execution belongs to; null once that run is deleted.
     async fn test_run_id(&self) -> Option<Uuid> {
         self.0.test_run_id
     }
-    /// The run.
+    /// The run the execution belongs to; null once that run is deleted.
     async fn test_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestRun>> {
         match self.0.test_run_id {
             Some(id) => Ok(loaders::run(ctx, id).await?.map(TestRun)),
             None => Ok(None),
         }
     }
-    /// Id of the configuration used.
+    /// Id of the configuration it ran with; null when none (or it was deleted since).
     async fn configuration_id(&self) -> Option<Uuid> {
         self.0.configuration_id
     }
-    /// Status.
+    /// Where the attempt stands: PENDING, RUNNING, then PASSED, FAILED, SKIPPED or CANCELLED.
     async fn status(&self) -> ExecutionStatus {
         self.0.status.into()
     }
-    /// When it started.
+    /// When it started; null while it is PENDING.
     async fn started_at(&self) -> Option<Timestamp> {
         self.0.started_at
     }
-    /// When it finished.
+    /// When it finished; null while it is open (PENDING or RUNNING).
     async fn completed_at(&self) -> Option<Timestamp> {
         self.0.completed_at
     }
-    /// Duration in whole seconds (rounded from `durationMs`).
+    /// Duration in whole seconds (rounded from `durationMs`); null while it is open, or when
+    /// no duration is known.
     async fn duration_seconds(&self) -> Option<i32> {
         self.0.duration_seconds
     }
-    /// Duration in milliseconds.
+    /// Duration in milliseconds; null while it is open, or when no duration is known.
     async fn duration_ms(&self) -> Option<i32> {
         self.0.duration_ms
     }
-    /// Why it failed.
+    /// Why it failed, as reported; null when no message was given.
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()
     }
-    /// Reporter-supplied details (a JSON object).
+    /// Details the reporter sent with the result (a JSON object; `{}` when none).
     async fn execution_metadata(&self) -> Json {
         object_or_empty(&self.0.execution_metadata)
     }
@@ -260,61 +276,64 @@ impl TestExecution {
     }
 }
 
-/// The result of one step in an execution.
 #[derive(Clone)]
 pub struct TestStepExecution(pub test_step_execution::Model);
 
+/// A test step execution: the result of one step of the case in one execution, with its
+/// status, timing, what actually happened and its artifacts. An execution has at most one per
+/// step.
 #[Object]
 impl TestStepExecution {
     /// Unique id.
     async fn id(&self) -> Uuid {
         self.0.id
     }
-    /// Id of the execution.
+    /// Id of the execution the result belongs to.
     async fn test_execution_id(&self) -> Uuid {
         self.0.test_execution_id
     }
-    /// Id of the step.
+    /// Id of the step the result is of.
     async fn test_step_id(&self) -> Uuid {
         self.0.test_step_id
     }
-    /// The step.
+    /// The step the result is of; null when the caller cannot see it.
     async fn test_step(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestStep>> {
         Ok(loaders::step(ctx, self.0.test_step_id).await?.map(TestStep))
     }
-    /// Status.
+    /// The step's outcome, or where it stands while the execution runs.
     async fn status(&self) -> StepExecutionStatus {
         self.0.status.into()
     }
-    /// When it started.
+    /// When the step started; null when not reported.
     async fn started_at(&self) -> Option<Timestamp> {
         self.0.started_at
     }
-    /// When it finished.
+    /// When the step finished; null when not reported or not finished.
     async fn completed_at(&self) -> Option<Timestamp> {
         self.0.completed_at
     }
-    /// Duration in whole seconds (rounded from `durationMs`).
+    /// Duration in whole seconds (rounded from `durationMs`); null when not reported.
     async fn duration_seconds(&self) -> Option<i32> {
         self.0.duration_seconds
     }
-    /// Duration in milliseconds.
+    /// Duration in milliseconds; null when not reported.
     async fn duration_ms(&self) -> Option<i32> {
         self.0.duration_ms
     }
-    /// Why it failed.
+    /// Why the step failed, as reported; null when no message was given.
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()
     }
-    /// What actually happened.
+    /// What actually happened, to compare with the step's `expectedResult`; null when not
+    /// reported.
     async fn actual_result(&self) -> Option<&str> {
         self.0.actual_result.as_deref()
     }
-    /// Reporter-supplied details (a JSON object).
+    /// Details the reporter sent with the step's result (a JSON object; `{}` when none).
     async fn step_metadata(&self) -> Json {
         object_or_empty(&self.0.step_metadata)
     }
-    /// Artifacts attached to this step result.
+    /// Artifacts attached to this step result, oldest first.
     async fn artifacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TestArtifact>> {
         Ok(loaders::step_execution_artifacts(ctx, self.0.id)
             .await?
@@ -324,31 +343,33 @@ impl TestStepExecution {
     }
 }
 
-/// A file produced by an execution or a step: a screenshot, a video, a log, a trace. Its
-/// bytes, once uploaded (`attachArtifact`'s `file`, or `PUT /api/v1/artifacts/{id}/content`),
-/// are on the server's artifact store and downloaded from `downloadUrl`.
 #[derive(Clone)]
 pub struct TestArtifact(pub test_artifact::Model);
 
+/// A test artifact: a file produced by an execution or by one of its steps (a screenshot, a
+/// video, a log, a trace, ...). Its bytes, once uploaded (`attachArtifact`'s `file`, or
+/// `PUT /api/v1/artifacts/{id}/content`), are on the server's artifact store and downloaded
+/// from `downloadUrl`.
 #[Object]
 impl TestArtifact {
     /// Unique id.
     async fn id(&self) -> Uuid {
         self.0.id
     }
-    /// Id of the execution it belongs to.
+    /// Id of the execution it belongs to (for a step result's artifact: that result's
+    /// execution); null only for an artifact recorded against a step result alone.
     async fn test_execution_id(&self) -> Option<Uuid> {
         self.0.test_execution_id
     }
-    /// Id of the step result it belongs to.
+    /// Id of the step result it belongs to; null for an artifact of the whole execution.
     async fn test_step_execution_id(&self) -> Option<Uuid> {
         self.0.test_step_execution_id
     }
-    /// Kind.
+    /// What kind of file it is.
     async fn artifact_type(&self) -> ArtifactType {
         self.0.artifact_type.into()
     }
-    /// File name.
+    /// File name (1 to 255 characters).
     async fn file_name(&self) -> &str {
         &self.0.file_name
     }
@@ -357,7 +378,8 @@ impl TestArtifact {
     async fn file_path(&self) -> &str {
         &self.0.file_path
     }
-    /// SHA-256 of its bytes (lowercase hex), once uploaded; the same bytes are stored once.
+    /// SHA-256 of its bytes (64 lowercase hex digits); null until they are uploaded. The same
+    /// bytes are stored once, whichever artifacts share them.
     async fn sha256(&self) -> Option<&str> {
         self.0.blob_sha256.as_deref()
     }
@@ -373,15 +395,15 @@ impl TestArtifact {
             artifacts.signer.url(self.0.id, artifacts.options.url_ttl),
         ))
     }
-    /// MIME type.
+    /// MIME type (such as `image/png`); null when not given.
     async fn mime_type(&self) -> Option<&str> {
         self.0.mime_type.as_deref()
     }
-    /// Size in bytes (a float: sizes may exceed 2^31).
+    /// Size in bytes (a float: sizes may exceed 2^31); null when not given and not uploaded.
     async fn file_size(&self) -> Option<f64> {
         self.0.file_size.map(|s| s as f64)
     }
-    /// Details (a JSON object).
+    /// Details sent with the artifact (a JSON object; `{}` when none).
     async fn metadata(&self) -> Json {
         object_or_empty(&self.0.metadata)
     }
@@ -497,11 +519,11 @@ pub struct StepResultInput {
 /// Metadata of an artifact file.
 #[derive(InputObject, Clone, Debug)]
 pub struct ArtifactInput {
-    /// Kind.
+    /// What kind of file it is.
     pub artifact_type: ArtifactType,
     /// File name (1 to 255 characters).
     pub file_name: String,
-    /// Where the file is stored (1 to 1000 characters).
+    /// Where the file is on the machine that produced it (1 to 1000 characters).
     pub file_path: String,
     /// MIME type (at most 100 characters).
     pub mime_type: Option<String>,
