@@ -133,6 +133,24 @@ async fn graphql_with_a_query_string_still_answers_json() {
     assert_eq!(body["data"]["__typename"], "QueryRoot");
 }
 
+/// A GraphQL POST with the admin's token (and an `Origin`, as a browser sends it).
+async fn send_from(
+    app: &crate::helpers::app::TestApp,
+    origin: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = app.http(Method::POST, "/graphql").json(&body);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    request.send().await.expect("request")
+}
+
+/// The JSON answer to a GraphQL POST with the admin's token.
+async fn answer(app: &crate::helpers::app::TestApp, body: Value) -> Value {
+    send_from(app, None, body).await.json().await.expect("json")
+}
+
 fn with_origins(origins: &[&str]) -> api::config::ServerOptions {
     api::config::ServerOptions {
         cors_origins: origins
@@ -161,13 +179,12 @@ async fn cors_is_off_by_default() {
     let app = spawn_app().await;
     let res = preflight(&app, "http://localhost:3000").await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
-    let res = app
-        .http(Method::POST, "/graphql")
-        .header("origin", "http://localhost:3000")
-        .json(&json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .expect("post");
+    let res = send_from(
+        &app,
+        Some("http://localhost:3000"),
+        json!({ "query": "{ __typename }" }),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
@@ -213,13 +230,12 @@ async fn an_allowed_origin_gets_its_preflight_and_answers_with_credentials() {
     );
 
     // the request itself: its answer is readable by the page, rate headers included
-    let res = app
-        .http(Method::POST, "/graphql")
-        .header("origin", "http://localhost:3000")
-        .json(&json!({ "query": "{ serverInfo { version } }" }))
-        .send()
-        .await
-        .expect("post");
+    let res = send_from(
+        &app,
+        Some("http://localhost:3000"),
+        json!({ "query": "{ serverInfo { version } }" }),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["access-control-allow-origin"],
@@ -234,13 +250,12 @@ async fn an_allowed_origin_gets_its_preflight_and_answers_with_credentials() {
     // another origin: no grant, so the browser keeps the answer from the page
     let res = preflight(&app, "http://evil.example").await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
-    let res = app
-        .http(Method::POST, "/graphql")
-        .header("origin", "http://evil.example")
-        .json(&json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .expect("post");
+    let res = send_from(
+        &app,
+        Some("http://evil.example"),
+        json!({ "query": "{ __typename }" }),
+    )
+    .await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -297,12 +312,12 @@ async fn persisted_queries_follow_the_hash_miss_and_retry_sequence() {
     let hash = sha256_hex(query);
 
     // 1. the hash alone: unknown yet
-    let res = app
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "extensions": persisted(&hash), "operationName": "Version" }))
-        .send()
-        .await
-        .expect("miss");
+    let res = send_from(
+        &app,
+        None,
+        json!({ "extensions": persisted(&hash), "operationName": "Version" }),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.expect("json");
     assert_eq!(
@@ -316,15 +331,11 @@ async fn persisted_queries_follow_the_hash_miss_and_retry_sequence() {
     assert!(body.get("data").is_none(), "{body}");
 
     // 2. the retry with the document: answered, and kept
-    let body: Value = app
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "query": query, "extensions": persisted(&hash) }))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
+    let body: Value = answer(
+        &app,
+        json!({ "query": query, "extensions": persisted(&hash) }),
+    )
+    .await;
     assert!(body["data"]["serverInfo"]["version"].is_string(), "{body}");
 
     // 3. the hash alone, over GET as Apollo's clients send queries
@@ -342,15 +353,11 @@ async fn persisted_queries_follow_the_hash_miss_and_retry_sequence() {
     let body: Value = res.json().await.expect("json");
     assert!(body["data"]["serverInfo"]["version"].is_string(), "{body}");
     // and over POST, in upper case
-    let body: Value = app
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "extensions": persisted(&hash.to_ascii_uppercase()) }))
-        .send()
-        .await
-        .expect("hit")
-        .json()
-        .await
-        .expect("json");
+    let body: Value = answer(
+        &app,
+        json!({ "extensions": persisted(&hash.to_ascii_uppercase()) }),
+    )
+    .await;
     assert!(body["data"]["serverInfo"]["version"].is_string(), "{body}");
 }
 
@@ -358,24 +365,24 @@ async fn persisted_queries_follow_the_hash_miss_and_retry_sequence() {
 async fn persisted_queries_refuse_wrong_hashes_and_keep_mutations_off_get() {
     let app = spawn_app().await;
     // a hash that is not the document's: refused, nothing kept under it
-    let res = app
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "query": "{ __typename }", "extensions": persisted(&sha256_hex("other")) }))
-        .send()
-        .await
-        .expect("mismatch");
+    let res = send_from(
+        &app,
+        None,
+        json!({ "query": "{ __typename }", "extensions": persisted(&sha256_hex("other")) }),
+    )
+    .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.expect("json");
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
         "{body}"
     );
-    let res = app
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "extensions": persisted(&sha256_hex("other")) }))
-        .send()
-        .await
-        .expect("still unknown");
+    let res = send_from(
+        &app,
+        None,
+        json!({ "extensions": persisted(&sha256_hex("other")) }),
+    )
+    .await;
     let body: Value = res.json().await.expect("json");
     assert_eq!(
         body["errors"][0]["extensions"]["code"],
@@ -387,12 +394,7 @@ async fn persisted_queries_refuse_wrong_hashes_and_keep_mutations_off_get() {
         json!({ "persistedQuery": { "version": 1, "sha256Hash": "abc" } }),
         json!({ "persistedQuery": "yes" }),
     ] {
-        let res = app
-            .http(Method::POST, "/graphql")
-            .json(&json!({ "extensions": bad }))
-            .send()
-            .await
-            .expect("bad");
+        let res = send_from(&app, None, json!({ "extensions": bad })).await;
         assert_eq!(res.status(), 400, "{bad}");
         let body: Value = res.json().await.expect("json");
         assert_eq!(
@@ -402,17 +404,13 @@ async fn persisted_queries_refuse_wrong_hashes_and_keep_mutations_off_get() {
     }
 
     // a persisted mutation is still a mutation: not over GET
-    let mutation = r#"mutation { createConfiguration(input: { name: "apq", configType: BROWSER, values: {} }) { id } }"#;
+    let mutation = r#"mutation { createConfiguration(input: { name: "apq", configType: BROWSER }) { id } }"#;
     let hash = sha256_hex(mutation);
-    let body: Value = app
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "query": mutation, "extensions": persisted(&hash) }))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
+    let body: Value = answer(
+        &app,
+        json!({ "query": mutation, "extensions": persisted(&hash) }),
+    )
+    .await;
     assert!(body["errors"].is_null(), "{body}");
     let extensions = serde_json::to_string(&persisted(&hash)).unwrap();
     let res = app
@@ -437,29 +435,17 @@ async fn the_persisted_query_cache_is_bounded_and_can_be_off() {
         "{ c: __typename }",
     ];
     for d in documents {
-        let body: Value = app
-            .http(Method::POST, "/graphql")
-            .json(&json!({ "query": d, "extensions": persisted(&sha256_hex(d)) }))
-            .send()
-            .await
-            .expect("register")
-            .json()
-            .await
-            .expect("json");
+        let body: Value = answer(
+            &app,
+            json!({ "query": d, "extensions": persisted(&sha256_hex(d)) }),
+        )
+        .await;
         assert!(body["errors"].is_null(), "{body}");
     }
     let code_of = |body: &Value| body["errors"][0]["extensions"]["code"].clone();
     let mut codes = Vec::new();
     for d in documents {
-        let body: Value = app
-            .http(Method::POST, "/graphql")
-            .json(&json!({ "extensions": persisted(&sha256_hex(d)) }))
-            .send()
-            .await
-            .expect("hash")
-            .json()
-            .await
-            .expect("json");
+        let body: Value = answer(&app, json!({ "extensions": persisted(&sha256_hex(d)) })).await;
         codes.push(code_of(&body));
     }
     // the least recently used went first
@@ -473,15 +459,11 @@ async fn the_persisted_query_cache_is_bounded_and_can_be_off() {
         ..Default::default()
     })
     .await;
-    let body: Value = off
-        .http(Method::POST, "/graphql")
-        .json(&json!({ "extensions": persisted(&sha256_hex("{ __typename }")) }))
-        .send()
-        .await
-        .expect("off")
-        .json()
-        .await
-        .expect("json");
+    let body: Value = answer(
+        &off,
+        json!({ "extensions": persisted(&sha256_hex("{ __typename }")) }),
+    )
+    .await;
     assert_eq!(code_of(&body), "PERSISTED_QUERY_NOT_SUPPORTED", "{body}");
 }
 
