@@ -519,6 +519,18 @@ pub struct DatabaseArgs {
 pub enum Command {
     /// Serve the GraphQL API (the default).
     Serve,
+    /// Serve with a demo: a seeded "Demo shop" project and a simulated CI reporting runs live.
+    ///
+    /// Serves as `serve` does (same options, same database), and seeds once a project with
+    /// suites, test cases and a week of run history; a simulated CI then reports runs through
+    /// the API until the server stops. Prints the dashboard's URL with an admin token named
+    /// "demo" (a new one each start; the previous one is revoked).
+    Demo {
+        /// How often the simulated CI starts a run (e.g. `20s`); each run reports its results
+        /// over 15 to 30 seconds.
+        #[arg(long, value_parser = crate::demo::parse_every, default_value = "20s")]
+        every: std::time::Duration,
+    },
     /// Manage the database schema.
     Migrate {
         #[command(subcommand)]

@@ -41,6 +41,7 @@
 //! - `http`: routes (GraphQL, GraphiQL, WebSocket, health).
 //! - `startup`: open the database, migrate, serve, shut down.
 //! - `reporter`: `jbtestsuite report`, the client that sends report files to a server.
+//! - `demo`: `jbtestsuite demo`: a seeded catalogue and history, and a simulated CI, served.
 
 pub mod analytics;
 pub mod archive;
@@ -52,6 +53,7 @@ pub mod codes;
 pub mod config;
 pub mod connection;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod import;

@@ -38,10 +38,29 @@ impl OpenDatabase {
         }
         Ok(())
     }
+
+    /// Says in the data directory that this server serves on `addr` (its migrations applied):
+    /// from then on commands use its cluster through the socket instead of waiting for it.
+    pub fn announce_serving(&self, addr: SocketAddr) {
+        if let Some(cluster) = &self.cluster
+            && let Err(e) = cluster.announce_serving(&addr.to_string())
+        {
+            tracing::warn!(
+                error = %e,
+                "could not say in the data directory that this server serves; commands on it \
+                 wait for this server to stop"
+            );
+        }
+    }
 }
 
-/// Starts (creating if needed) the managed cluster in `data_dir` and creates the application
-/// database in it. Blocking work runs off the async threads.
+/// How many times a command opens the managed database when the server whose cluster it used
+/// does not answer (it stopped meanwhile): the next time it finds nobody and starts the cluster
+/// itself.
+const OPEN_ATTEMPTS: u32 = 2;
+
+/// Starts (creating if needed) the managed cluster in `data_dir`, as a server, and creates the
+/// application database in it. Blocking work runs off the async threads.
 pub async fn start_managed(
     data_dir: &Path,
     options: ClusterOptions,
@@ -50,6 +69,33 @@ pub async fn start_managed(
     let cluster = tokio::task::spawn_blocking(move || ManagedCluster::start(&dir, &options))
         .await
         .context("joining the cluster start")??;
+    let url = create_app_database(&cluster).await?;
+    Ok((cluster, url))
+}
+
+/// The managed database for a command: a serving server's, through its socket (nothing to
+/// stop then), or the cluster started for this command, to stop when done.
+async fn start_or_attach(
+    data_dir: &Path,
+    options: ClusterOptions,
+) -> anyhow::Result<(Option<ManagedCluster>, String)> {
+    let dir = data_dir.to_path_buf();
+    let found =
+        tokio::task::spawn_blocking(move || ManagedCluster::start_or_attach(&dir, &options))
+            .await
+            .context("joining the cluster start")??;
+    match found {
+        managed::Cluster::Started(cluster) => {
+            let url = create_app_database(&cluster).await?;
+            Ok((Some(cluster), url))
+        }
+        managed::Cluster::Running(running) => Ok((None, running.url(managed::APP_DATABASE))),
+    }
+}
+
+/// Creates the application database in a cluster this process started, unless it exists;
+/// its URL.
+async fn create_app_database(cluster: &ManagedCluster) -> anyhow::Result<String> {
     let admin = crate::db::connect(&cluster.url("postgres"), 1)
         .await
         .context("connecting to the managed cluster")?;
@@ -60,35 +106,60 @@ pub async fn start_managed(
         );
     }
     let _ = admin.close().await;
-    let url = cluster.url(managed::APP_DATABASE);
-    Ok((cluster, url))
+    Ok(cluster.url(managed::APP_DATABASE))
 }
 
-/// Opens the database the arguments name: DATABASE_URL, or the managed cluster; the pool's
-/// own statements (maintenance, migrations) limited to `statement_timeout`.
+/// Opens the database the arguments name for a command: DATABASE_URL, or the managed cluster
+/// (a serving server's, or started for the command); the pool's own statements (maintenance,
+/// migrations) limited to `statement_timeout`.
 pub async fn open_database(
     args: &DatabaseArgs,
     statement_timeout: Duration,
 ) -> anyhow::Result<OpenDatabase> {
-    let (cluster, url) = match &args.database_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let (cluster, url) = start_managed(&args.data_dir, ClusterOptions::default()).await?;
-            (Some(cluster), url)
-        }
-    };
-    let db = match crate::db::connect_with(&url, crate::db::POOL_MAX_CONNECTIONS, statement_timeout)
-        .await
-    {
-        Ok(db) => db,
-        Err(e) => {
-            if let Some(cluster) = cluster {
-                let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+    open_database_as(args, statement_timeout, managed::Role::Command).await
+}
+
+/// As [`open_database`], for `role`: a server runs the managed cluster itself, for as long as
+/// it serves.
+pub async fn open_database_as(
+    args: &DatabaseArgs,
+    statement_timeout: Duration,
+    role: managed::Role,
+) -> anyhow::Result<OpenDatabase> {
+    let mut attempt = 1;
+    loop {
+        let (cluster, url) = match (&args.database_url, role) {
+            (Some(url), _) => (None, crate::db::url::normalize(url)),
+            (None, managed::Role::Serve) => {
+                let (cluster, url) =
+                    start_managed(&args.data_dir, ClusterOptions::default()).await?;
+                (Some(cluster), url)
             }
-            return Err(e).context("connecting to the database");
+            (None, managed::Role::Command) => {
+                start_or_attach(&args.data_dir, ClusterOptions::default()).await?
+            }
+        };
+        let attached = args.database_url.is_none() && cluster.is_none();
+        match crate::db::connect_with(&url, crate::db::POOL_MAX_CONNECTIONS, statement_timeout)
+            .await
+        {
+            Ok(db) => return Ok(OpenDatabase { db, url, cluster }),
+            Err(e) => {
+                if let Some(cluster) = cluster {
+                    let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+                }
+                if attached && attempt < OPEN_ATTEMPTS {
+                    tracing::warn!(
+                        error = %e,
+                        "the serving server's database did not answer; looking again"
+                    );
+                    attempt += 1;
+                    continue;
+                }
+                return Err(e).context("connecting to the database");
+            }
         }
-    };
-    Ok(OpenDatabase { db, url, cluster })
+    }
 }
 
 /// A bound, ready-to-serve HTTP application.
@@ -262,23 +333,25 @@ impl Application {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    // the handlers are installed now, not when the future is first polled: a signal sent as
+    // soon as the server says it serves stops it gracefully, like any other
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let received = async |s: std::io::Result<tokio::signal::unix::Signal>| match s {
             Ok(mut s) => {
                 s.recv().await;
             }
             Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = received(interrupt) => {},
+            _ = received(terminate) => {},
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }
 
 /// The artifact store the command line names (its default beside the data directory).
@@ -298,7 +371,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::schema::sdl());
             Ok(())
         }
-        Command::Serve => serve(&cli).await,
+        Command::Serve => serve(&cli, None).await,
+        Command::Demo { every } => {
+            let options = cli.server_options();
+            let demo: Beside =
+                Box::new(move |db, addr| Box::pin(crate::demo::run(db, addr, options, every)));
+            serve(&cli, Some(demo)).await
+        }
         Command::Report(args) => crate::reporter::report(args).await,
         Command::Archive {
             older_than,
@@ -647,8 +726,13 @@ fn error_text(e: crate::error::AppError) -> String {
 pub const LOCAL_ADMIN_USER: &str = "local-admin";
 
 /// On a managed database with no token at all, creates an admin token and prints it with a
-/// request that uses it, so that a first start is never a dead end.
-async fn ensure_first_token(db: &DatabaseConnection, addr: SocketAddr) -> anyhow::Result<()> {
+/// request that uses it and the command that makes more (as `cargo run` runs it, on this
+/// server's data directory, while the server runs), so that a first start is never a dead end.
+async fn ensure_first_token(
+    db: &DatabaseConnection,
+    addr: SocketAddr,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
     use crate::auth::service;
     let to_anyhow = |e: crate::error::AppError| anyhow::anyhow!("{}", error_text(e));
     if service::any_exists(db).await.map_err(to_anyhow)? {
@@ -665,8 +749,15 @@ async fn ensure_first_token(db: &DatabaseConnection, addr: SocketAddr) -> anyhow
     )
     .await
     .map_err(to_anyhow)?;
+    let data_dir = if data_dir == Path::new(crate::config::DEFAULT_DATA_DIR) {
+        String::new()
+    } else {
+        format!(" --data-dir {}", shell_word(&data_dir.to_string_lossy()))
+    };
     eprintln!(
-        "\nFirst start: an admin API token was created (shown once; `jbtestsuite token create` makes more):\n\n  {token}\n\n\
+        "\nFirst start: an admin API token was created (shown once):\n\n  {token}\n\n\
+         More tokens, beside the running server:\n  \
+         cargo run --release -- token create --user alice --role member --name laptop{data_dir}\n\n\
          Try it:\n  curl -s http://{addr}/graphql -H 'Authorization: Bearer {token}' \\\n    \
          -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ userId roles }} }}\"}}'\n\n\
          In GraphiQL (http://{addr}/graphql) set the header Authorization: Bearer <token>.\n"
@@ -674,14 +765,38 @@ async fn ensure_first_token(db: &DatabaseConnection, addr: SocketAddr) -> anyhow
     Ok(())
 }
 
-async fn serve(cli: &Cli) -> anyhow::Result<()> {
-    let open = open_database(&cli.database, cli.maintenance_statement_timeout).await?;
-    let result = serve_on(&open, cli).await;
+/// `word` as one shell word: quoted unless it is plain.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:=@%".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Work beside a server, started once it listens (given its pool and address) and dropped
+/// when it stops: `demo`'s seeding and simulated CI.
+pub type Beside = Box<
+    dyn FnOnce(DatabaseConnection, SocketAddr) -> futures::future::BoxFuture<'static, ()> + Send,
+>;
+
+async fn serve(cli: &Cli, beside: Option<Beside>) -> anyhow::Result<()> {
+    let open = open_database_as(
+        &cli.database,
+        cli.maintenance_statement_timeout,
+        managed::Role::Serve,
+    )
+    .await?;
+    let result = serve_on(&open, cli, beside).await;
     open.close().await?;
     result
 }
 
-async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
+async fn serve_on(open: &OpenDatabase, cli: &Cli, beside: Option<Beside>) -> anyhow::Result<()> {
     if cli.no_migrate {
         tracing::info!("--no-migrate: pending migrations are not applied");
     } else {
@@ -693,13 +808,18 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli) -> anyhow::Result<()> {
         .await?;
     let addr = app.local_addr()?;
     if open.cluster.is_some() {
-        ensure_first_token(&open.db, addr).await?;
+        ensure_first_token(&open.db, addr, &cli.database.data_dir).await?;
     }
+    let stop = shutdown_signal();
+    open.announce_serving(addr);
     tracing::info!(
-        "GraphiQL on http://{addr}/graphql ; WebSocket subscriptions on ws://{addr}/graphql/ws"
+        "Dashboard on http://{addr}/ ; GraphiQL on http://{addr}/graphql ; WebSocket \
+         subscriptions on ws://{addr}/graphql/ws ; metrics on http://{addr}/metrics"
     );
     let refresher = tokio::spawn(refresh_analytics(open.db.clone()));
-    let served = app.run_until(shutdown_signal()).await;
+    let beside = beside.map(|start| AbortOnDrop(tokio::spawn(start(open.db.clone(), addr))));
+    let served = app.run_until(stop).await;
+    drop(beside);
     refresher.abort();
     served?;
     tracing::info!("server stopped");

@@ -24,6 +24,7 @@ mod catalog_search;
 mod catalog_steps;
 mod catalog_suite_members;
 mod catalog_suites;
+mod demo;
 mod fuzz;
 mod hardening;
 mod http_audit;

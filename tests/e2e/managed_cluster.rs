@@ -12,7 +12,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use api::db::managed::{ClusterOptions, ManagedCluster};
+use api::db::managed::{Cluster, ClusterOptions, ManagedCluster};
 
 use crate::helpers::db::temp_data_dir;
 
@@ -24,6 +24,13 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the server logs once it is bound and about to serve.
 const SERVING_LINE: &str = "GraphiQL on http://";
+
+/// The server's and the commands' log: start-up and the managed cluster (its connection lines,
+/// who holds the data directory).
+const LOG_FILTER: &str = "warn,api::startup=info,api::db::managed=info";
+
+/// A command beside a server: it connects, or starts and stops a cluster, within this.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -51,6 +58,38 @@ impl Server {
         })
     }
 
+    /// The first line of the server's standard error containing `text`, waiting for it; None
+    /// once the server closed its standard error without writing one, or after
+    /// [`START_TIMEOUT`].
+    async fn line_containing(&self, text: &str) -> Option<String> {
+        let mut lines = self.stderr.clone();
+        let found = |all: &Vec<String>| all.iter().find(|l| l.contains(text)).cloned();
+        let wait = async {
+            loop {
+                if let Some(line) = found(&lines.borrow_and_update()) {
+                    return Some(line);
+                }
+                if lines.changed().await.is_err() {
+                    return found(&lines.borrow());
+                }
+            }
+        };
+        tokio::time::timeout(START_TIMEOUT, wait)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Everything the server wrote to its standard error, once it closed it.
+    async fn all_stderr(&self) -> String {
+        let mut lines = self.stderr.clone();
+        let closed = async { while lines.changed().await.is_ok() {} };
+        tokio::time::timeout(STOP_TIMEOUT, closed)
+            .await
+            .expect("the server closed its standard error in time");
+        self.stderr.borrow().join("\n")
+    }
+
     fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.pid), signal).expect("signalling the server");
     }
@@ -74,7 +113,7 @@ fn start_server(data_dir: &Path) -> Server {
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn,api::startup=info")
+        .env("RUST_LOG", LOG_FILTER)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -262,7 +301,7 @@ async fn server_killed_hard_takes_its_cluster_down_and_the_next_start_recovers()
 }
 
 #[tokio::test]
-async fn second_server_on_the_same_data_dir_is_refused() {
+async fn second_server_on_the_same_data_dir_is_refused_saying_which_process_serves() {
     let dir = temp_data_dir("inuse");
     let mut first = start_server(&dir);
     wait_healthy(&mut first).await;
@@ -272,9 +311,299 @@ async fn second_server_on_the_same_data_dir_is_refused() {
     let mut second = start_server(&dir);
     let status = wait_exit(&mut second).await;
     assert!(!status.success(), "a second server shared the data dir");
+    let refusal = second.all_stderr().await;
+    for what in [
+        "is in use by".to_owned(),
+        format!("a jbtestsuite server (pid {}", first.pid),
+        format!("serving on http://127.0.0.1:{}", first.port),
+        "--data-dir".to_owned(),
+        "DATABASE_URL='postgres://postgres@/jbtestsuite?host=".to_owned(),
+    ] {
+        assert!(refusal.contains(&what), "{what:?} not in: {refusal}");
+    }
     graphql_ok(first.port, &token).await;
     first.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut first).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the binary with `args` (the data directory is the caller's to give), without
+/// DATABASE_URL unless `env` sets it.
+async fn run_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", LOG_FILTER)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{args:?} did not finish in time"))
+        .expect("running the command");
+    eprintln!(
+        "[{}] {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The user a token authenticates as, asked of the server over HTTP.
+async fn viewer(port: u16, token: &str) -> String {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"query": "{ viewer { userId } }"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    body["data"]["viewer"]["userId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no viewer: {body}"))
+        .to_owned()
+}
+
+/// The token a `token create` printed on its standard output.
+fn created_token(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("jbts_"))
+        .unwrap_or_else(|| panic!("no token printed: {stdout}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn token_commands_beside_a_serving_server_use_its_cluster_and_leave_it_serving() {
+    let dir = temp_data_dir("beside");
+    let mut server = start_server(&dir);
+    wait_healthy(&mut server).await;
+    let postmaster = postmaster_pid(&dir).expect("postmaster.pid while serving");
+    // the command the first start suggests, as printed (after `cargo run --release --`)
+    let hint = server
+        .line_containing("cargo run --release -- token create")
+        .await
+        .expect("the first start says how to make more tokens");
+    let (_, args) = hint
+        .split_once("cargo run --release -- ")
+        .expect("the hint runs the binary through cargo");
+    let args: Vec<&str> = args.split_whitespace().collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--data-dir", dir.to_str().expect("a UTF-8 temp dir")]),
+        "the hint names the server's data dir: {hint}"
+    );
+
+    let created = run_command(&args, &[]).await;
+    assert!(
+        created.status.success(),
+        "token create beside the server failed"
+    );
+    let token = created_token(&created);
+    let listed = run_command(
+        &["token", "list", "--data-dir", dir.to_str().expect("utf-8")],
+        &[],
+    )
+    .await;
+    assert!(
+        listed.status.success(),
+        "token list beside the server failed"
+    );
+    let list = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        list.contains("alice") && list.contains("local-admin"),
+        "{list}"
+    );
+
+    assert_eq!(viewer(server.port, &token).await, "alice");
+    assert_eq!(
+        postmaster_pid(&dir),
+        Some(postmaster),
+        "the commands restarted the server's cluster"
+    );
+    assert!(alive(postmaster), "a command stopped the server's cluster");
+    assert!(
+        server
+            .child
+            .try_wait()
+            .expect("polling the server")
+            .is_none(),
+        "the server stopped"
+    );
+
+    server.signal(Signal::SIGTERM);
+    assert!(wait_exit(&mut server).await.success());
+    assert!(!alive(postmaster), "the server did not stop its cluster");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn command_with_no_server_running_starts_the_cluster_and_stops_it_after() {
+    let dir = temp_data_dir("alone");
+    let dir_arg = dir.to_str().expect("utf-8");
+    let created = run_command(
+        &[
+            "token",
+            "create",
+            "--user",
+            "bob",
+            "--role",
+            "admin",
+            "--data-dir",
+            dir_arg,
+        ],
+        &[],
+    )
+    .await;
+    assert!(created.status.success(), "token create alone failed");
+    let token = created_token(&created);
+    assert!(
+        dir.join("pgdata/PG_VERSION").is_file(),
+        "no cluster was created"
+    );
+    assert!(
+        !dir.join("pgdata/postmaster.pid").exists(),
+        "the command left its cluster running"
+    );
+    assert!(
+        !dir.join("jbtestsuite.owner").exists(),
+        "the command left its note behind"
+    );
+
+    // and a server started afterwards finds bob's token
+    let mut server = start_server(&dir);
+    wait_healthy(&mut server).await;
+    assert_eq!(server.printed_token(), None, "a token existed already");
+    assert_eq!(viewer(server.port, &token).await, "bob");
+    server.signal(Signal::SIGTERM);
+    assert!(wait_exit(&mut server).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn server_started_while_a_command_runs_the_cluster_waits_for_it_then_serves() {
+    let dir = temp_data_dir("waits");
+    // this test process plays the command that runs the cluster
+    let command = {
+        let dir = dir.clone();
+        let options = ClusterOptions {
+            max_connections: 10,
+            ephemeral: true,
+        };
+        tokio::task::spawn_blocking(move || ManagedCluster::start_or_attach(&dir, &options))
+            .await
+            .expect("joining the start")
+            .expect("starting the cluster as a command")
+    };
+    let Cluster::Started(command) = command else {
+        panic!("nothing served, yet the command found a running cluster");
+    };
+    let mut server = start_server(&dir);
+    let waiting = server
+        .line_containing("waiting for it to finish")
+        .await
+        .expect("the server says what it waits for");
+    assert!(
+        waiting.contains(&format!(
+            "a jbtestsuite command (pid {}",
+            std::process::id()
+        )),
+        "{waiting}"
+    );
+    assert!(
+        server.child.try_wait().expect("polling").is_none(),
+        "the server gave up instead of waiting"
+    );
+    stop_cluster(command).await;
+    wait_healthy(&mut server).await;
+    let token = server
+        .printed_token()
+        .expect("the first start prints an admin token");
+    graphql_ok(server.port, &token).await;
+    server.signal(Signal::SIGTERM);
+    assert!(wait_exit(&mut server).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `DATABASE_URL='...'` the server's log prints.
+async fn printed_database_url(server: &Server) -> String {
+    let line = server
+        .line_containing("DATABASE_URL='")
+        .await
+        .expect("the log prints a DATABASE_URL");
+    let (_, rest) = line.split_once("DATABASE_URL='").expect("quoted");
+    rest.split_once('\'')
+        .map(|(url, _)| url.to_owned())
+        .expect("closing quote")
+}
+
+#[tokio::test]
+async fn printed_database_url_when_used_by_a_command_and_a_pool_then_both_connect() {
+    let dir = temp_data_dir("dburl");
+    let mut server = start_server(&dir);
+    wait_healthy(&mut server).await;
+    let url = printed_database_url(&server).await;
+    assert!(
+        url.starts_with("postgres://postgres@/jbtestsuite?host=/"),
+        "{url}"
+    );
+
+    let pool = api::db::connect(&url, 1).await.expect("connecting with it");
+    assert!(api::db::ping(&pool).await);
+    let _ = pool.close().await;
+    // a command given it (and a data dir where nothing is) uses the server's database
+    let elsewhere = temp_data_dir("dburl-elsewhere");
+    let listed = run_command(
+        &[
+            "token",
+            "list",
+            "--data-dir",
+            elsewhere.to_str().expect("utf-8"),
+        ],
+        &[("DATABASE_URL", &url)],
+    )
+    .await;
+    assert!(listed.status.success(), "token list with the printed URL");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("local-admin"),
+        "not the server's database"
+    );
+    assert!(
+        !elsewhere.exists(),
+        "a cluster was made despite DATABASE_URL"
+    );
+
+    server.signal(Signal::SIGTERM);
+    assert!(wait_exit(&mut server).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn socket_urls_in_libpq_forms_when_connecting_then_each_reaches_the_cluster() {
+    let dir = temp_data_dir("urlforms");
+    let cluster = start_cluster(&dir).await;
+    let socket = dir.join("run");
+    let socket = socket.to_str().expect("utf-8");
+    let encoded = socket.replace('/', "%2F");
+    for url in [
+        format!("postgres://postgres@/postgres?host={socket}"),
+        format!("postgresql://postgres@/postgres?host={encoded}"),
+        format!("postgres://postgres@{encoded}/postgres"),
+        format!("postgres://postgres@{encoded}:5432/postgres"),
+        format!("postgres:///postgres?host={socket}&user=postgres"),
+        format!("postgres://postgres@:5432/postgres?host={socket}"),
+    ] {
+        let pool = api::db::connect(&url, 1)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(api::db::ping(&pool).await, "{url}");
+        let _ = pool.close().await;
+    }
+    stop_cluster(cluster).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

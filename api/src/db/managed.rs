@@ -4,7 +4,8 @@
 //! Layout of a data directory:
 //! ```text
 //! <data-dir>/
-//!   jbtestsuite.lock   held (flock) by the process that manages the cluster
+//!   jbtestsuite.lock   held (flock) by the process that runs the cluster
+//!   jbtestsuite.owner  who holds the lock: pid, serve or command, the address once serving
 //!   pgdata/            the cluster (initdb)
 //!   run/               the unix socket; no TCP port is taken
 //!   postgresql.log     the server's log
@@ -22,9 +23,20 @@
 //! The postmaster is a child of a dedicated thread and carries a parent-death signal, so a
 //! killed service never leaves it running; a cluster that is found running anyway (an older
 //! process, a crash of the machine's init) is stopped and started afresh.
+//!
+//! One process runs a data directory's cluster at a time: the one holding the lock, which
+//! starts the cluster after taking it and stops it before letting it go. Who that is decides
+//! what another process does ([`ManagedCluster::start`] for a server,
+//! [`ManagedCluster::start_or_attach`] for a command):
+//! - nobody: it takes the lock and runs the cluster itself (a command stops it when done);
+//! - a server: a second server is refused, saying which process serves; a command waits until
+//!   the server serves (its start applied the migrations) and then connects through the
+//!   server's socket, neither starting nor stopping the cluster;
+//! - a command: a server or a command waits until that command is done and has stopped the
+//!   cluster, then takes the lock (a command's cluster ends with it, so nothing may lean on it).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +78,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Interval between readiness probes while waiting for the postmaster.
 const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long a held lock may go without a note of who holds it before the holder counts as
+/// unknown (an older version, which wrote none): the holder writes it right after locking.
+const HOLDER_NOTE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a process waits for another's hold on the data directory to end (a command's
+/// whole run, or a server's start with its migrations) before giving up: as long as one
+/// maintenance statement may run.
+const HOLDER_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Longest part of a holder's command line quoted in messages.
+const MAX_QUOTED_COMMAND_LINE: usize = 200;
+
 /// Port number used only to name the socket file (`.s.PGSQL.<port>`); nothing listens on TCP.
 const SOCKET_PORT: u16 = 5432;
 
@@ -91,11 +115,28 @@ pub enum ClusterError {
     )]
     BinariesNotFound,
     #[error(
-        "the data directory {0} is in use by another running jbtestsuite process: stop it, or \
-         give this command that server's database with --database-url (the server's log prints \
-         the psql command that connects to it: its host, port, user and database)"
+        "the data directory {} is in use by {holder}.\n  Stop that server first, give this one \
+         another --data-dir, or point this one at the running server's database: \
+         DATABASE_URL='{url}'",
+        data_dir.display()
     )]
-    InUse(PathBuf),
+    InUse {
+        data_dir: PathBuf,
+        /// Who holds it ([`Holder::describe`]).
+        holder: String,
+        /// The URL of the running cluster's application database.
+        url: String,
+    },
+    #[error(
+        "the data directory {} is still held by {holder} after {waited:?}: let it finish or stop \
+         it, then try again",
+        data_dir.display()
+    )]
+    Busy {
+        data_dir: PathBuf,
+        holder: String,
+        waited: Duration,
+    },
     #[error(
         "the unix socket path {0} is longer than {MAX_SOCKET_PATH} bytes; choose a shorter --data-dir"
     )]
@@ -145,6 +186,150 @@ impl Default for ClusterOptions {
             ephemeral: false,
         }
     }
+}
+
+/// What a process does with a data directory's cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Serves: runs the cluster for as long as it serves; one server per data directory.
+    Serve,
+    /// A command (tokens, projects, migrations, maintenance...): uses a serving server's
+    /// cluster through its socket, or runs the cluster for its own duration.
+    Command,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Serve => "serve",
+            Self::Command => "command",
+        }
+    }
+}
+
+/// The process holding a data directory, as its note (`jbtestsuite.owner`) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub role: Role,
+    /// The address a server serves on, once it serves (its migrations applied).
+    pub listen: Option<String>,
+}
+
+impl Holder {
+    fn note(&self) -> String {
+        let mut note = format!("pid={}\nrole={}\n", self.pid, self.role.as_str());
+        if let Some(listen) = &self.listen {
+            note.push_str(&format!("listen={listen}\n"));
+        }
+        note
+    }
+
+    fn parse(note: &str) -> Option<Self> {
+        let mut pid = None;
+        let mut role = None;
+        let mut listen = None;
+        for (key, value) in note.lines().filter_map(|l| l.split_once('=')) {
+            match key {
+                "pid" => pid = value.trim().parse().ok(),
+                "role" if value == Role::Serve.as_str() => role = Some(Role::Serve),
+                "role" if value == Role::Command.as_str() => role = Some(Role::Command),
+                "listen" => listen = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        Some(Self {
+            pid: pid?,
+            role: role?,
+            listen,
+        })
+    }
+
+    /// Who this is, for a person: `a jbtestsuite server (pid 42: jbtestsuite --data-dir d),
+    /// serving on http://127.0.0.1:8000`.
+    pub fn describe(&self) -> String {
+        let what = match self.role {
+            Role::Serve => "a jbtestsuite server",
+            Role::Command => "a jbtestsuite command",
+        };
+        let command_line = fs::read(format!("/proc/{}/cmdline", self.pid))
+            .ok()
+            .map(|raw| {
+                let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+                let line = line.trim();
+                match line.char_indices().nth(MAX_QUOTED_COMMAND_LINE) {
+                    Some((cut, _)) => format!(": {}...", &line[..cut]),
+                    None => format!(": {line}"),
+                }
+            })
+            .unwrap_or_default();
+        let serving = match (&self.role, &self.listen) {
+            (Role::Serve, Some(listen)) => format!(", serving on http://{listen}"),
+            (Role::Serve, None) => ", starting".to_owned(),
+            (Role::Command, _) => String::new(),
+        };
+        format!("{what} (pid {}{command_line}){serving}", self.pid)
+    }
+}
+
+/// What [`ManagedCluster::start_or_attach`] found: a cluster this process started (and stops),
+/// or a server's, reached through its socket.
+#[derive(Debug)]
+pub enum Cluster {
+    Started(ManagedCluster),
+    Running(RunningCluster),
+}
+
+/// A cluster a serving server runs, used through its socket: this process neither started it
+/// nor stops it.
+#[derive(Debug, Clone)]
+pub struct RunningCluster {
+    data_dir: PathBuf,
+    socket_dir: PathBuf,
+    holder: Holder,
+}
+
+impl RunningCluster {
+    /// Connection URL for `database` over the server's socket.
+    pub fn url(&self, database: &str) -> String {
+        socket_url(&self.socket_dir, database)
+    }
+
+    /// The data directory the cluster belongs to.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The server that runs the cluster.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+}
+
+/// The URL the service connects with over the socket in `socket_dir`.
+fn socket_url(socket_dir: &Path, database: &str) -> String {
+    format!(
+        "postgres://{SUPERUSER}@localhost:{SOCKET_PORT}/{database}?host={}",
+        socket_dir.display()
+    )
+}
+
+/// The URL a person writes from the psql command line (user before an empty host, the socket
+/// directory as `host`), as printed for `DATABASE_URL`: escaped for a URL and for the shell's
+/// single quotes alike.
+fn socket_database_url(socket_dir: &Path, database: &str) -> String {
+    format!(
+        "postgres://{SUPERUSER}@/{database}?host={}",
+        super::url::encode_param(&socket_dir.to_string_lossy())
+    )
+}
+
+/// The socket directory of `data_dir`'s cluster, without changing anything (see
+/// [`cluster_location`], which made it).
+fn socket_dir_of(data_dir: &Path) -> PathBuf {
+    fs::read_link(data_dir.join("cluster"))
+        .unwrap_or_else(|_| data_dir.to_path_buf())
+        .join("run")
 }
 
 /// Located PostgreSQL server binaries.
@@ -316,23 +501,72 @@ pub struct ManagedCluster {
     /// Receives the postmaster's exit status (behind a mutex so the handle is `Sync`).
     exited: Mutex<mpsc::Receiver<String>>,
     stopped: bool,
-    /// Held for the cluster's lifetime: one managing process per data directory.
-    _lock: File,
+    /// Held for the cluster's lifetime: one process runs a data directory's cluster. Dropped
+    /// last, after the postmaster stopped.
+    lock: DirLock,
+}
+
+/// What [`acquire`] got: the lock, or a serving server's cluster to use.
+enum Acquired {
+    Locked(DirLock),
+    Running(RunningCluster),
 }
 
 impl ManagedCluster {
-    /// Creates the cluster in `data_dir` if it does not exist yet, recovers one left running by a
-    /// killed process, starts it, and makes sure the application database exists.
+    /// As a server: creates the cluster in `data_dir` if it does not exist yet, recovers one
+    /// left running by a killed process, and starts it. Refuses a data directory another
+    /// server runs; waits for a command running it to be done.
     #[tracing::instrument(skip(options))]
     pub fn start(data_dir: &Path, options: &ClusterOptions) -> Result<Self, ClusterError> {
-        let binaries = PgBinaries::locate()?;
-        let run_as = RunAs::resolve()?;
+        let (binaries, run_as, data_dir) = prepare(data_dir)?;
+        match acquire(&data_dir, Role::Serve)? {
+            Acquired::Locked(lock) => Self::start_locked(binaries, run_as, data_dir, lock, options),
+            // [`acquire`] offers a running cluster to commands only; another server's is refused
+            Acquired::Running(running) => Err(ClusterError::InUse {
+                url: socket_database_url(&running.socket_dir, APP_DATABASE),
+                holder: running.holder.describe(),
+                data_dir,
+            }),
+        }
+    }
 
-        create_private_dir(data_dir)?;
-        let data_dir = fs::canonicalize(data_dir)
-            .map_err(io_err(format!("resolving {}", data_dir.display())))?;
-        let lock = lock_data_dir(&data_dir)?;
+    /// As a command: the cluster a serving server runs in `data_dir`, through its socket; or,
+    /// when nothing runs it, the cluster started as [`ManagedCluster::start`] does, for this
+    /// command to stop when done. Waits for another command running it to be done.
+    #[tracing::instrument(skip(options))]
+    pub fn start_or_attach(
+        data_dir: &Path,
+        options: &ClusterOptions,
+    ) -> Result<Cluster, ClusterError> {
+        let (binaries, run_as, data_dir) = prepare(data_dir)?;
+        match acquire(&data_dir, Role::Command)? {
+            Acquired::Locked(lock) => {
+                Self::start_locked(binaries, run_as, data_dir, lock, options).map(Cluster::Started)
+            }
+            Acquired::Running(running) => {
+                tracing::info!(
+                    data_dir = %running.data_dir.display(),
+                    "using the cluster of {}, through its socket",
+                    running.holder.describe()
+                );
+                Ok(Cluster::Running(running))
+            }
+        }
+    }
 
+    /// Says in the data directory's note that this process serves on `listen`: from then on,
+    /// commands use its cluster.
+    pub fn announce_serving(&self, listen: &str) -> Result<(), ClusterError> {
+        self.lock.write_note(Some(listen))
+    }
+
+    fn start_locked(
+        binaries: PgBinaries,
+        run_as: RunAs,
+        data_dir: PathBuf,
+        lock: DirLock,
+        options: &ClusterOptions,
+    ) -> Result<Self, ClusterError> {
         let cluster_dir = cluster_location(&data_dir, &run_as)?;
         // after the cluster's user owns them (a directory it cannot enter is useless to it)
         restrict(&data_dir, PRIVATE_DIR_MODE)?;
@@ -423,25 +657,30 @@ impl ManagedCluster {
             pid: Pid::from_raw(pid as i32),
             exited: Mutex::new(exit_rx),
             stopped: false,
-            _lock: lock,
+            lock,
         };
         cluster.wait_ready(&pgdata, log_start)?;
         tracing::info!(
             data_dir = %data_dir.display(),
             cluster_dir = %cluster.cluster_dir.display(),
             pg_major = binaries.major,
-            "managed PostgreSQL is running; connect with: {}",
-            cluster.psql_command(APP_DATABASE)
+            "managed PostgreSQL is running; connect with: {} ; or give a program \
+             DATABASE_URL='{}'",
+            cluster.psql_command(APP_DATABASE),
+            cluster.database_url(APP_DATABASE)
         );
         Ok(cluster)
     }
 
     /// Connection URL for `database` over the private socket.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}@localhost:{SOCKET_PORT}/{database}?host={}",
-            self.socket_dir.display()
-        )
+        socket_url(&self.socket_dir, database)
+    }
+
+    /// The `DATABASE_URL` the log prints for `database`: the psql command line's parameters as
+    /// a URL (`postgres://postgres@/db?host=<socket dir>`).
+    pub fn database_url(&self, database: &str) -> String {
+        socket_database_url(&self.socket_dir, database)
     }
 
     /// A psql command line that connects to `database`.
@@ -564,7 +803,109 @@ fn restrict(path: &Path, mode: u32) -> Result<(), ClusterError> {
     )))
 }
 
-fn lock_data_dir(data_dir: &Path) -> Result<File, ClusterError> {
+/// What every use of a data directory needs first: the binaries (before anything is created,
+/// so that a machine without them is told so and left as it was), the cluster's OS user, and
+/// the data directory, created and resolved.
+fn prepare(data_dir: &Path) -> Result<(PgBinaries, RunAs, PathBuf), ClusterError> {
+    let binaries = PgBinaries::locate()?;
+    let run_as = RunAs::resolve()?;
+    create_private_dir(data_dir)?;
+    let data_dir =
+        fs::canonicalize(data_dir).map_err(io_err(format!("resolving {}", data_dir.display())))?;
+    Ok((binaries, run_as, data_dir))
+}
+
+/// Takes the data directory's lock for `role`, or finds a serving server's cluster for a
+/// command (see the module documentation for who waits for whom). Polls: the holder's note
+/// can change while we wait (a command's lock may pass to a server, which a waiting command
+/// then uses rather than waiting for its end).
+fn acquire(data_dir: &Path, role: Role) -> Result<Acquired, ClusterError> {
+    let file = open_lock_file(data_dir)?;
+    let started = Instant::now();
+    // since when the lock is held with no note (reset whenever one is seen)
+    let mut unnamed_since: Option<Instant> = None;
+    let mut told: Option<Holder> = None;
+    loop {
+        let locked = match file.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err("locking the data directory")(e));
+            }
+        };
+        if locked {
+            let lock = DirLock {
+                _file: file,
+                note: data_dir.join(NOTE_FILE),
+                holder: Holder {
+                    pid: std::process::id(),
+                    role,
+                    listen: None,
+                },
+            };
+            lock.write_note(None)?;
+            return Ok(Acquired::Locked(lock));
+        }
+        let holder = read_holder(data_dir);
+        unnamed_since = match holder {
+            Some(_) => None,
+            None => unnamed_since.or_else(|| Some(Instant::now())),
+        };
+        let in_use = |holder: String| ClusterError::InUse {
+            data_dir: data_dir.to_path_buf(),
+            holder,
+            url: socket_database_url(&socket_dir_of(data_dir), APP_DATABASE),
+        };
+        match (role, &holder) {
+            (Role::Serve, Some(h)) if h.role == Role::Serve => {
+                return Err(in_use(h.describe()));
+            }
+            (Role::Command, Some(h)) if h.role == Role::Serve && h.listen.is_some() => {
+                return Ok(Acquired::Running(RunningCluster {
+                    data_dir: data_dir.to_path_buf(),
+                    socket_dir: socket_dir_of(data_dir),
+                    holder: h.clone(),
+                }));
+            }
+            (_, None) if unnamed_since.is_some_and(|t| t.elapsed() > HOLDER_NOTE_WAIT) => {
+                return Err(in_use(
+                    "another process that does not say which (pid unknown; an older \
+                     jbtestsuite?)"
+                        .to_owned(),
+                ));
+            }
+            (_, None) => {}
+            (_, Some(h)) => {
+                if started.elapsed() > HOLDER_WAIT_TIMEOUT {
+                    return Err(ClusterError::Busy {
+                        data_dir: data_dir.to_path_buf(),
+                        holder: h.describe(),
+                        waited: HOLDER_WAIT_TIMEOUT,
+                    });
+                }
+                if told.as_ref() != Some(h) {
+                    tracing::info!(
+                        data_dir = %data_dir.display(),
+                        "the data directory is held by {}; waiting for it to {}",
+                        h.describe(),
+                        match h.role {
+                            Role::Serve => "serve",
+                            Role::Command => "finish",
+                        }
+                    );
+                    told = Some(h.clone());
+                }
+            }
+        }
+        std::thread::sleep(PROBE_INTERVAL);
+    }
+}
+
+/// The note beside the lock saying who holds it.
+const NOTE_FILE: &str = "jbtestsuite.owner";
+
+/// The lock file, opened (created if missing) to be locked.
+fn open_lock_file(data_dir: &Path) -> Result<File, ClusterError> {
     let path = data_dir.join("jbtestsuite.lock");
     let file = OpenOptions::new()
         .create(true)
@@ -574,10 +915,56 @@ fn lock_data_dir(data_dir: &Path) -> Result<File, ClusterError> {
         .open(&path)
         .map_err(io_err(format!("opening {}", path.display())))?;
     restrict(&path, PRIVATE_FILE_MODE)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ClusterError::InUse(data_dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_err("locking the data directory")(e)),
+    Ok(file)
+}
+
+/// The holder the note names, if it names a live process: a note left by a killed holder
+/// names a dead one, until the next holder replaces it.
+fn read_holder(data_dir: &Path) -> Option<Holder> {
+    let holder = Holder::parse(&fs::read_to_string(data_dir.join(NOTE_FILE)).ok()?)?;
+    let alive = match kill(Pid::from_raw(i32::try_from(holder.pid).ok()?), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => true,
+        Err(_) => false,
+    };
+    alive.then_some(holder)
+}
+
+/// The data directory's lock and the note saying who holds it. The note goes before the lock
+/// is let go (fields drop after `drop`), so that it never names a process that holds nothing.
+#[derive(Debug)]
+struct DirLock {
+    /// Holds the flock: closing it unlocks.
+    _file: File,
+    note: PathBuf,
+    holder: Holder,
+}
+
+impl DirLock {
+    /// Replaces the note at once (written aside, then renamed over it): a reader sees the old
+    /// note or the new one, never a part.
+    fn write_note(&self, listen: Option<&str>) -> Result<(), ClusterError> {
+        let holder = Holder {
+            listen: listen.map(str::to_owned),
+            ..self.holder.clone()
+        };
+        let aside = self.note.with_extension("owner.new");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(&aside)
+            .map_err(io_err(format!("writing {}", aside.display())))?;
+        file.write_all(holder.note().as_bytes())
+            .map_err(io_err(format!("writing {}", aside.display())))?;
+        fs::rename(&aside, &self.note).map_err(io_err(format!("writing {}", self.note.display())))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // `_file` closes after this: the lock is let go
+        let _ = fs::remove_file(&self.note);
     }
 }
 

@@ -2,6 +2,7 @@
 //! migrations.
 
 pub mod managed;
+pub mod url;
 
 use std::time::Duration;
 
@@ -27,15 +28,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     connect_with(url, max_connections, DEFAULT_MAINTENANCE_STATEMENT_TIMEOUT).await
 }
 
-/// Opens the connection pool for `url`; a statement of its own (outside a request's
-/// transaction, which sets a shorter limit) may run for `statement_timeout`.
+/// Opens the connection pool for `url` (any libpq form, see [`url::normalize`]); a statement
+/// of its own (outside a request's transaction, which sets a shorter limit) may run for
+/// `statement_timeout`.
 #[tracing::instrument(skip_all)]
 pub async fn connect_with(
     url: &str,
     max_connections: u32,
     statement_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url.to_owned());
+    let mut options = ConnectOptions::new(url::normalize(url));
     let timeout = format!("{}", statement_timeout.as_millis());
     options
         .max_connections(max_connections)
