@@ -404,7 +404,8 @@ async fn persisted_queries_refuse_wrong_hashes_and_keep_mutations_off_get() {
     }
 
     // a persisted mutation is still a mutation: not over GET
-    let mutation = r#"mutation { createConfiguration(input: { name: "apq", configType: BROWSER }) { id } }"#;
+    let mutation =
+        r#"mutation { createConfiguration(input: { name: "apq", configType: BROWSER }) { id } }"#;
     let hash = sha256_hex(mutation);
     let body: Value = answer(
         &app,
