@@ -760,7 +760,9 @@ async fn ensure_first_token(
          cargo run --release -- token create --user alice --role member --name laptop{data_dir}\n\n\
          Try it:\n  curl -s http://{addr}/graphql -H 'Authorization: Bearer {token}' \\\n    \
          -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ userId roles }} }}\"}}'\n\n\
-         In GraphiQL (http://{addr}/graphql) set the header Authorization: Bearer <token>.\n"
+         In a browser: the dashboard, http://{addr}/#token={token}\n  \
+         (the link keeps the token in the browser), and GraphiQL, http://{addr}/graphql\n  \
+         (paste the token into its API token field).\n"
     );
     Ok(())
 }

@@ -90,6 +90,7 @@ pub fn metrics() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics shows nothing");
         }
+        describe();
         handle
     })
 }
@@ -272,4 +273,63 @@ impl async_graphql::extensions::Extension for OperationMetrics {
         });
         next.run(ctx, Box::pin(counted))
     }
+}
+
+/// The `# HELP` lines of the metrics.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route and method"
+    );
+    describe_counter!(
+        HTTP_ERRORS,
+        "Coded errors answered by the HTTP layer, by code"
+    );
+    describe_counter!(
+        GRAPHQL_OPERATIONS,
+        "GraphQL operations executed, by operation name, type and outcome"
+    );
+    describe_histogram!(
+        GRAPHQL_DURATION,
+        Unit::Seconds,
+        "Time to execute a GraphQL operation (a subscription: its first answer)"
+    );
+    describe_counter!(GRAPHQL_ERRORS, "Errors in GraphQL responses, by code");
+    describe_gauge!(WS_OPEN, "WebSockets open now");
+    describe_counter!(WS_MESSAGES, "WebSocket messages sent to clients");
+    describe_gauge!(
+        SUBSCRIPTIONS_OPEN,
+        "Subscriptions following the live hub now"
+    );
+    describe_counter!(LIVE_NOTIFICATIONS, "Notifications received from PostgreSQL");
+    describe_counter!(LIVE_EVENTS, "Events the live hub sent to its subscriptions");
+    describe_counter!(
+        LIVE_RESYNCS,
+        "Resynchronisations of every subscription, by reason (reconnect, lagged)"
+    );
+    describe_counter!(LIVE_RECONNECTS, "Reconnections of the LISTEN connection");
+    describe_gauge!(
+        LIVE_CONNECTED,
+        "Whether the LISTEN connection is up (1) or not (0)"
+    );
+    describe_gauge!(POOL_IN_USE, "Database connections of the pool in use");
+    describe_gauge!(POOL_IDLE, "Idle database connections of the pool");
+    describe_counter!(IMPORTS, "Report imports ended, by outcome");
+    describe_counter!(IMPORT_RESULTS, "Results of imports, by what became of them");
+    describe_counter!(
+        ARTIFACT_UPLOADS,
+        "Artifacts whose uploaded bytes were stored"
+    );
+    describe_counter!(
+        ARTIFACT_UPLOAD_BYTES,
+        Unit::Bytes,
+        "Bytes of the artifacts stored by uploads"
+    );
+    describe_counter!(ARTIFACT_BLOBS_COLLECTED, "Blobs the collector deleted");
 }

@@ -416,7 +416,10 @@ async fn demo_command_started_again_revokes_its_token_and_adds_only_runs() {
         .iter()
         .find(|r| r["name"].as_str().is_some_and(|n| n.ends_with(&first_live)))
         .expect("the first start's run");
-    assert_eq!(left["status"], "CANCELLED", "{left}");
+    assert_eq!(
+        left["status"], "CANCELLED",
+        "{left}; all the project's runs: {runs:?}"
+    );
     again.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -571,6 +571,10 @@ async fn metrics_count_operations_errors_sockets_and_the_live_path() {
         "pool gauge"
     );
     assert!(
+        before.contains("# HELP jbts_graphql_operations_total GraphQL operations executed"),
+        "help lines"
+    );
+    assert!(
         before.contains("jbts_db_pool_connections_idle"),
         "pool gauge"
     );
