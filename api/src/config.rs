@@ -160,7 +160,14 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
     {
         return Err(refused("an origin has no path or query"));
     }
-    Ok(origin.to_ascii_lowercase())
+    // browsers leave a scheme's default port out of the origin they send
+    let origin = origin.to_ascii_lowercase();
+    let origin = match (uri.scheme_str(), uri.port_u16()) {
+        (Some("http"), Some(80)) => origin.trim_end_matches(":80").to_owned(),
+        (Some("https"), Some(443)) => origin.trim_end_matches(":443").to_owned(),
+        _ => origin,
+    };
+    Ok(origin)
 }
 
 /// Default of `--persisted-queries`: the documents of a few front ends, a few KB each.

@@ -31,10 +31,11 @@ pub const HTTP_DURATION: &str = "jbts_http_request_duration_seconds";
 /// Coded errors answered by the HTTP layer before or beside GraphQL (authentication, rate
 /// limits, bodies, imports, artifacts), by code.
 pub const HTTP_ERRORS: &str = "jbts_http_errors_total";
-/// GraphQL operations executed (HTTP and WebSocket), by operation name, type and outcome
-/// (`ok`, `field_errors`, `request_error`).
+/// GraphQL operations executed (HTTP and WebSocket; a subscription at its first message), by
+/// operation name (`unauthenticated` without a token), type and outcome (`ok`,
+/// `field_errors`, `request_error`).
 pub const GRAPHQL_OPERATIONS: &str = "jbts_graphql_operations_total";
-/// Time to execute a GraphQL operation (a subscription: its first answer), in seconds.
+/// Time to execute a GraphQL query or mutation, in seconds.
 pub const GRAPHQL_DURATION: &str = "jbts_graphql_operation_duration_seconds";
 /// Errors in GraphQL responses, by `extensions.code`.
 pub const GRAPHQL_ERRORS: &str = "jbts_graphql_errors_total";
@@ -63,8 +64,9 @@ pub const POOL_IDLE: &str = "jbts_db_pool_connections_idle";
 pub const IMPORTS: &str = "jbts_imports_total";
 /// Results of imports, by what became of them (`accepted`, `duplicate`, `rejected`).
 pub const IMPORT_RESULTS: &str = "jbts_import_results_total";
-/// Artifacts whose uploaded bytes were stored (uploads, and files of imported bundles);
-/// refused uploads are counted by their codes in the error counts.
+/// Artifacts whose uploaded bytes were placed in the store (uploads, and files of imported
+/// bundles), counted when placed: a transaction that then fails leaves them to the
+/// collector. Refused uploads are counted by their codes in the error counts.
 pub const ARTIFACT_UPLOADS: &str = "jbts_artifact_uploads_total";
 /// Bytes of the artifacts stored by uploads.
 pub const ARTIFACT_UPLOAD_BYTES: &str = "jbts_artifact_upload_bytes_total";
@@ -142,21 +144,34 @@ struct OperationMetrics {
     operation: Operation,
 }
 
-/// The operation's name as the request gives it, and its type once the document parsed.
-type Operation = std::sync::Arc<Mutex<(Option<String>, Option<&'static str>)>>;
+/// What is known of an operation: its name (as the request gives it, then as the document
+/// defines it), its type and whether its caller has a token, once the document parsed.
+type Operation = std::sync::Arc<Mutex<Known>>;
 
-/// Counts an operation that answered `response`.
+#[derive(Default)]
+struct Known {
+    name: Option<String>,
+    kind: Option<&'static str>,
+    authenticated: bool,
+}
+
+/// Counts an operation that answered `response`, under its name when its caller has a token
+/// (a caller without one, who may only introspect, cannot fill the bounded set of names);
+/// `started`: when it started, for its latency (none for subscriptions, whose first answer
+/// may wait for a change as long as it takes).
 fn count_operation(
     operation: &Operation,
     response: &async_graphql::Response,
-    started: std::time::Instant,
+    started: Option<std::time::Instant>,
 ) {
     let (name, kind) = {
         let operation = operation.lock().unwrap_or_else(|p| p.into_inner());
-        (
-            operation_label(operation.0.as_deref()),
-            operation.1.unwrap_or("unknown"),
-        )
+        let name = if operation.authenticated {
+            operation_label(operation.name.as_deref())
+        } else {
+            "unauthenticated".to_owned()
+        };
+        (name, operation.kind.unwrap_or("unknown"))
     };
     let outcome = if response.errors.is_empty() {
         "ok"
@@ -169,8 +184,10 @@ fn count_operation(
     };
     metrics::counter!(GRAPHQL_OPERATIONS, "operation" => name.clone(), "type" => kind, "outcome" => outcome)
         .increment(1);
-    metrics::histogram!(GRAPHQL_DURATION, "operation" => name, "type" => kind)
-        .record(started.elapsed().as_secs_f64());
+    if let Some(started) = started {
+        metrics::histogram!(GRAPHQL_DURATION, "operation" => name, "type" => kind)
+            .record(started.elapsed().as_secs_f64());
+    }
     count_errors(response);
 }
 
@@ -202,7 +219,7 @@ impl async_graphql::extensions::Extension for OperationMetrics {
         self.operation
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .0
+            .name
             .clone_from(&request.operation_name);
         next.run(ctx, request).await
     }
@@ -217,7 +234,11 @@ impl async_graphql::extensions::Extension for OperationMetrics {
         use async_graphql::parser::types::{DocumentOperations, OperationType};
         let document = next.run(ctx, query, variables).await?;
         let mut operation = self.operation.lock().unwrap_or_else(|p| p.into_inner());
-        let ty = match (&document.operations, operation.0.as_deref()) {
+        // (the request's data is known from here on, a socket's from its connection_init)
+        operation.authenticated = ctx
+            .data_opt::<crate::auth::extension::Authenticated>()
+            .is_some();
+        let ty = match (&document.operations, operation.name.as_deref()) {
             (DocumentOperations::Single(op), _) => Some(op.node.ty),
             (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
             (DocumentOperations::Multiple(ops), None) => ops
@@ -226,13 +247,16 @@ impl async_graphql::extensions::Extension for OperationMetrics {
                 .filter(|_| ops.len() == 1)
                 .map(|op| op.node.ty),
         };
-        if operation.0.is_none()
-            && let DocumentOperations::Multiple(ops) = &document.operations
-            && ops.len() == 1
-        {
-            operation.0 = ops.keys().next().map(|k| k.to_string());
-        }
-        operation.1 = ty.map(|ty| match ty {
+        // the name counted is one the document defines (not any name a request gives)
+        operation.name = match (&document.operations, ty) {
+            (DocumentOperations::Multiple(ops), Some(_)) => match operation.name.as_deref() {
+                Some(name) if ops.contains_key(name) => Some(name.to_owned()),
+                _ if ops.len() == 1 => ops.keys().next().map(|k| k.to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        operation.kind = ty.map(|ty| match ty {
             OperationType::Query => "query",
             OperationType::Mutation => "mutation",
             OperationType::Subscription => "subscription",
@@ -247,7 +271,7 @@ impl async_graphql::extensions::Extension for OperationMetrics {
     ) -> async_graphql::Response {
         let started = std::time::Instant::now();
         let response = next.run(ctx).await;
-        count_operation(&self.operation, &response, started);
+        count_operation(&self.operation, &response, Some(started));
         response
     }
 
@@ -258,14 +282,13 @@ impl async_graphql::extensions::Extension for OperationMetrics {
         next: async_graphql::extensions::NextSubscribe<'_>,
     ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
         use futures::StreamExt;
-        let started = std::time::Instant::now();
         // the document parses as the stream starts: the first message is counted as the
         // operation, with its type and name known by then
         let operation = self.operation.clone();
         let mut first = true;
         let counted = stream.map(move |response| {
             if std::mem::take(&mut first) {
-                count_operation(&operation, &response, started);
+                count_operation(&operation, &response, None);
             } else {
                 count_errors(&response);
             }
@@ -298,7 +321,7 @@ fn describe() {
     describe_histogram!(
         GRAPHQL_DURATION,
         Unit::Seconds,
-        "Time to execute a GraphQL operation (a subscription: its first answer)"
+        "Time to execute a GraphQL query or mutation"
     );
     describe_counter!(GRAPHQL_ERRORS, "Errors in GraphQL responses, by code");
     describe_gauge!(WS_OPEN, "WebSockets open now");

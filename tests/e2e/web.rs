@@ -110,6 +110,10 @@ async fn the_pages_and_everything_they_load_come_from_the_server_itself() {
         "/assets/vendor.sh",
         "/assets/../Cargo.toml",
         "/assets/%2e%2e/Cargo.toml",
+        // (sent as they are: a client's URL parser does not resolve encoded slashes)
+        "/assets/..%2FCargo.toml",
+        "/assets/%2E%2E%2FCargo.toml",
+        "/assets/vendor%2F..%2F..%2Fsrc%2Flib.rs",
     ] {
         let res = app
             .http_anonymous(Method::GET, missing)
@@ -293,11 +297,23 @@ fn origins_are_checked_when_the_server_starts() {
         "http://localhost:3000",
         "--cors-origin",
         "HTTPS://App.Example.com",
+        "--cors-origin",
+        "http://localhost:80",
+        "--cors-origin",
+        "https://secure.example.com:443",
+        "--cors-origin",
+        "https://other.example.com:8443",
     ])
     .expect("origins");
     assert_eq!(
         cli.server_options().cors_origins,
-        ["http://localhost:3000", "https://app.example.com"]
+        [
+            "http://localhost:3000",
+            "https://app.example.com",
+            "http://localhost",
+            "https://secure.example.com",
+            "https://other.example.com:8443"
+        ]
     );
 }
 
@@ -700,5 +716,98 @@ async fn metrics_count_imports_and_their_results() {
             "jbts_import_results_total",
             &[("result", "accepted")]
         ) + 3.0
+    );
+}
+
+#[tokio::test]
+async fn persisted_queries_keep_only_documents_that_parse_from_admitted_senders() {
+    let app = spawn_app().await;
+    // a document that does not parse: answered as such, not kept
+    let broken = "{ serverInfo {";
+    let body = answer(
+        &app,
+        json!({ "query": broken, "extensions": persisted(&sha256_hex(broken)) }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
+        "{body}"
+    );
+    let body = answer(
+        &app,
+        json!({ "extensions": persisted(&sha256_hex(broken)) }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+
+    // a sender without a token: refused, its document not kept
+    let query = "query Anonymous { serverInfo { version } }";
+    let res = app
+        .http_anonymous(Method::POST, "/graphql")
+        .json(&json!({ "query": query, "extensions": persisted(&sha256_hex(query)) }))
+        .send()
+        .await
+        .expect("anonymous");
+    assert_eq!(res.status(), 401);
+    let body = answer(&app, json!({ "extensions": persisted(&sha256_hex(query)) })).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+
+    // a document past the size bound: refused by the bound, never hashed or kept
+    let long = format!(
+        "{{ __typename }}{}",
+        " ".repeat(api::limits::MAX_QUERY_BYTES)
+    );
+    let res = send_from(
+        &app,
+        None,
+        json!({ "query": long, "extensions": persisted(&sha256_hex(&long)) }),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_name_only_operations_the_document_defines_sent_with_a_token() {
+    let app = spawn_app().await;
+    let name = format!("Anonymous{}", uuid::Uuid::new_v4().simple());
+    // introspection needs no token: counted, but not under a name its sender chose
+    let res = app
+        .http_anonymous(Method::POST, "/graphql")
+        .json(&json!({ "query": format!("query {name} {{ __typename }}") }))
+        .send()
+        .await
+        .expect("introspection");
+    assert_eq!(res.status(), 200);
+    // a name the document does not define is not counted as a name either
+    let other = format!("Undefined{}", uuid::Uuid::new_v4().simple());
+    let body = answer(
+        &app,
+        json!({ "query": "query Defined { __typename }", "operationName": other }),
+    )
+    .await;
+    assert!(!body["errors"].is_null(), "{body}");
+    let scrape = scrape(&app).await;
+    assert!(
+        !scrape.contains(&name),
+        "an anonymous caller's name is counted"
+    );
+    assert!(!scrape.contains(&other), "an undefined name is counted");
+    assert!(
+        series(
+            &scrape,
+            "jbts_graphql_operations_total",
+            &[("operation", "unauthenticated")]
+        ) >= 1.0
     );
 }

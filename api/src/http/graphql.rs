@@ -364,12 +364,15 @@ async fn answer(
     json_type: &'static str,
     quota: &mut Option<Quota>,
 ) -> Response {
-    if let Err(refused) = state.persisted.resolve(&mut request) {
-        let status = refused
-            .status
-            .unwrap_or_else(|| request_error_status(json_type));
-        return error_response(status, refused.code, &refused.message, json_type);
-    }
+    let keep = match state.persisted.resolve(&mut request) {
+        Ok(keep) => keep,
+        Err(refused) => {
+            let status = refused
+                .status
+                .unwrap_or_else(|| request_error_status(json_type));
+            return error_response(status, refused.code, &refused.message, json_type);
+        }
+    };
     let operation_name = request.operation_name.clone();
     if let Err(e) = crate::limits::check_request(&mut request) {
         return limit_response(&e, json_type);
@@ -443,6 +446,12 @@ async fn answer(
     }
     if let Some(q) = quota {
         request = request.data(*q);
+    }
+    // a document sent with its hash is kept once it parsed and its sender was admitted
+    if let Some(hash) = keep
+        && request.parsed_query().is_ok()
+    {
+        state.persisted.keep(hash, &request.query);
     }
     let timeout = state.app.options.request_timeout;
     let watch = std::sync::Arc::new(crate::auth::context::RequestWatch::default());

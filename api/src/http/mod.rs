@@ -134,9 +134,10 @@ pub fn router_with_routes(served: Served, extra: Router) -> Router {
         .with_state(state)
         .merge(extra)
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn(metrics::count_request))
         // inside the trace layer, so that a panic is traced as the 500 it is answered with
-        .layer(CatchPanicLayer::custom(panic_response));
+        .layer(CatchPanicLayer::custom(panic_response))
+        // outside the panic layer: a panic is counted as the 500 it is answered with
+        .layer(axum::middleware::from_fn(metrics::count_request));
     // outside the routes: a preflight is answered before a route could refuse its method
     let router = match cors::layer(&cors_origins) {
         Some(cors) => router.layer(cors),

@@ -72,11 +72,16 @@ impl PersistedQueries {
         request.extensions.contains_key("persistedQuery")
     }
 
-    /// Completes `request` if it names a persisted query: its document from the hash, or its
-    /// document kept under its (checked) hash. A request without one is left as it is.
-    pub(crate) fn resolve(&self, request: &mut async_graphql::Request) -> Result<(), Refused> {
+    /// Completes `request` if it names a persisted query by its hash alone: its document
+    /// from the cache. With the document sent too, checks that the hash is the document's and
+    /// gives the hash to [`Self::keep`] once the document proved worth keeping (it parsed and
+    /// its sender was admitted). A request without one is left as it is.
+    pub(crate) fn resolve(
+        &self,
+        request: &mut async_graphql::Request,
+    ) -> Result<Option<String>, Refused> {
         let Some(asked) = request.extensions.get("persistedQuery") else {
-            return Ok(());
+            return Ok(None);
         };
         let bad = |message: &str| Refused {
             status: Some(StatusCode::BAD_REQUEST),
@@ -107,12 +112,12 @@ impl PersistedQueries {
                 message: "PersistedQueryNotSupported".to_owned(),
             });
         };
-        let mut documents = documents.lock().unwrap_or_else(|p| p.into_inner());
         if request.query.is_empty() {
+            let mut documents = documents.lock().unwrap_or_else(|p| p.into_inner());
             return match documents.documents.get(&hash) {
                 Some(document) => {
                     request.query.clone_from(document);
-                    Ok(())
+                    Ok(None)
                 }
                 None => Err(Refused {
                     status: None,
@@ -121,13 +126,26 @@ impl PersistedQueries {
                 }),
             };
         }
+        // a document too long to run is refused by the size bound, not hashed
+        if request.query.len() > crate::limits::MAX_QUERY_BYTES {
+            return Ok(None);
+        }
         let actual = crate::artifacts::store::hex(&Sha256::digest(request.query.as_bytes()));
         if actual != hash {
             return Err(bad(
                 "the sha256Hash is not the SHA-256 of the query sent with it",
             ));
         }
-        documents.put(hash, request.query.clone());
-        Ok(())
+        Ok(Some(hash))
+    }
+
+    /// Keeps `document` under `hash` (checked by [`Self::resolve`]).
+    pub(crate) fn keep(&self, hash: String, document: &str) {
+        if let Some(documents) = &self.documents {
+            documents
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .put(hash, document.to_owned());
+        }
     }
 }
