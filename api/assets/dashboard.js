@@ -477,10 +477,12 @@
           connecting: function () {
             if (client === Live.client) setLiveState('connecting');
           },
-          connected: function (socket, payload, wasRetry) {
+          connected: function () {
             if (client !== Live.client) return;
             setLiveState('live');
-            if (wasRetry) App.resync();
+            // every connection, the first too: a page's first read may have been answered
+            // before its subscription was registered, and changes since then are not resent
+            App.resync();
           },
           ping: function (received) {
             // our ping: without a pong within 10 s the socket is dead; drop it to reconnect
@@ -1193,7 +1195,12 @@
     if (p.snapshot && !this.firstProgress) this.resync();
     this.firstProgress = false;
     if (p.changedExecutions.length >= 50) this.resync();
-    if (!this.run) return; // the first read is still under way; it will be shown whole
+    if (!this.run) {
+      // the first read is still under way: its pages may have been read before these changes,
+      // so the page reads once more after it (resyncSoon waits for quiet)
+      if (p.changedExecutions.length) this.resync();
+      return;
+    }
     Object.assign(this.run, pickCounters(p));
     var failed = false;
     var added = false;
@@ -1521,7 +1528,12 @@
     route: function () {
       if (!session.getToken() || App.authProblem) return;
       var match = /^#\/runs\/([^/?&]+)/.exec(window.location.hash);
-      var runId = match ? decodeURIComponent(match[1]) : null;
+      var runId = null;
+      try {
+        runId = match ? decodeURIComponent(match[1]) : null;
+      } catch (e) {
+        runId = null; // a malformed link: the home page
+      }
       if (runId && !UUID_RE.test(runId)) runId = null;
       if (App.view && App.view.runId === runId && runId) return;
       if (App.view instanceof HomeView && !runId) return;

@@ -102,7 +102,17 @@
     } catch (e) {
       /* not percent-encoded: taken as it is */
     }
-    setToken(found);
+    var stored = getToken();
+    // a link must not swap the token this browser keeps without the person saying so: work
+    // done afterwards would go to the link's owner
+    var take =
+      !stored ||
+      stored === found ||
+      window.confirm(
+        'This link carries an API token other than the one this browser keeps. ' +
+          'Use the link\'s token from now on (for the dashboard and GraphiQL)?'
+      );
+    if (take) setToken(found);
     var url = window.location.pathname + window.location.search + (rest.length ? '#' + rest.join('&') : '');
     window.history.replaceState(null, '', url);
   }

@@ -333,5 +333,28 @@ async fn the_dashboard_says_what_is_wrong_with_a_token() {
         .await;
     assert!(notice.as_str().unwrap().contains("malformed"), "{notice}");
     browser.screenshot("bad-token").await;
+
+    // a link carrying another token does not replace the stored one unless the person agrees
+    let stored = "return localStorage.getItem('jbts.token');";
+    browser
+        .client
+        .goto(&app.url(&format!("/#token={}", app.admin_token)))
+        .await
+        .expect("link");
+    let asked = browser.dialog(WAIT).await;
+    assert!(
+        asked.contains("other than the one this browser keeps"),
+        "{asked}"
+    );
+    browser.client.dismiss_alert().await.expect("declined");
+    assert_eq!(browser.eval(stored).await, "not-a-token");
+    browser
+        .client
+        .goto(&app.url(&format!("/#/&token={}", app.admin_token)))
+        .await
+        .expect("link");
+    browser.dialog(WAIT).await;
+    browser.client.accept_alert().await.expect("accepted");
+    assert_eq!(browser.eval(stored).await, app.admin_token.as_str());
     browser.close().await;
 }

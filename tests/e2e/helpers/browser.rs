@@ -133,6 +133,20 @@ impl Browser {
         }
     }
 
+    /// The text of the dialog the page opens (`alert`, `confirm`), waited for.
+    pub async fn dialog(&self, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.client.get_alert_text().await {
+                Ok(text) => return text,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("no dialog within {within:?}: {e}"),
+            }
+        }
+    }
+
     /// Saves a screenshot of the page as `<name>.png` in the test's directory.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("screenshot");
