@@ -38,6 +38,10 @@ pub const SPELLING_MIN_CHARS: usize = 4;
 /// list being typed into shows.
 pub const SPELLING_BELOW: i64 = 10;
 
+/// Most words of one search matched by spelling (each costs a lookup): the first ones long
+/// enough; the others match as they are written.
+pub const SPELLING_MAX_TERMS: usize = 8;
+
 /// The parameters a search text becomes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
@@ -162,16 +166,20 @@ pub fn parse(text: &str) -> Parsed {
         .collect::<Vec<_>>()
         .join(" | ");
     let mut terms = Vec::new();
+    let mut spelled = 0;
     for (number, group) in (0..).zip(&groups) {
         for term in group.iter().filter(|t| !t.excluded) {
             let letters = term.text.chars().filter(|c| c.is_alphanumeric()).count();
+            let spell =
+                !term.phrase && letters >= SPELLING_MIN_CHARS && spelled < SPELLING_MAX_TERMS;
+            spelled += usize::from(spell);
             terms.push(GroupTerm {
                 group: number,
                 query: term_query(term),
-                spelling: if term.phrase || letters < SPELLING_MIN_CHARS {
-                    String::new()
-                } else {
+                spelling: if spell {
                     term.text.clone()
+                } else {
+                    String::new()
                 },
             });
         }
@@ -324,6 +332,26 @@ mod tests {
         assert_eq!(
             query("'; DROP TABLE test_cases; --"),
             "'\\';':* & 'DROP':* & 'TABLE':* & 'test_cases;':*"
+        );
+    }
+
+    #[test]
+    fn many_long_words_then_only_the_first_ones_by_spelling() {
+        let text = (0..20)
+            .map(|i| format!("word{i:02}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let parsed = parse(&text);
+        assert_eq!(parsed.terms.len(), 20);
+        let spelled: Vec<&str> = parsed
+            .terms
+            .iter()
+            .map(|t| t.spelling.as_str())
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(
+            spelled,
+            (0..8).map(|i| format!("word{i:02}")).collect::<Vec<_>>()
         );
     }
 
