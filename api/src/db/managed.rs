@@ -310,7 +310,7 @@ impl RunningCluster {
 fn socket_url(socket_dir: &Path, database: &str) -> String {
     format!(
         "postgres://{SUPERUSER}@localhost:{SOCKET_PORT}/{database}?host={}",
-        socket_dir.display()
+        super::url::encode_param(&socket_dir.to_string_lossy())
     )
 }
 

@@ -97,7 +97,8 @@ fn socket_form(rest: &str) -> Option<String> {
             .into_iter()
             .flat_map(|q| q.split('&'))
             .filter(|p| !p.is_empty())
-            .map(str::to_owned),
+            // libpq reads `+` as itself, the driver (form encoding) as a space
+            .map(|p| p.replace('+', "%2B")),
     );
     let mut out = format!("{SCHEME}{path}");
     if !path.starts_with('/') {
@@ -269,5 +270,13 @@ mod tests {
             once,
             "postgres:///jbtestsuite?user=postgres&host=/srv/jb/run"
         );
+    }
+
+    #[test]
+    fn a_plus_in_a_parameter_then_kept_as_libpq_keeps_it() {
+        let url = normalize("postgres://u@/db?host=/run&password=p+w");
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("parses");
+        assert_eq!(options.get_username(), "u");
+        assert!(url.contains("password=p%2Bw"), "{url}");
     }
 }
