@@ -285,7 +285,9 @@ impl DemoServer {
     /// The dashboard URL the demo prints once it is ready.
     async fn dashboard_url(&mut self) -> String {
         let find = |all: &Vec<String>| {
+            // the demo's banner line (a first start also prints its admin token's link)
             all.iter()
+                .filter(|l| l.trim_start().starts_with("Dashboard "))
                 .find_map(|l| l.split_whitespace().find(|w| w.contains("/#token=")))
                 .map(str::to_owned)
         };
