@@ -121,7 +121,26 @@ async fn graphiql_works_offline_runs_a_query_and_a_subscription() {
         "subscription Live { testRunsUpdates { runId name status } }",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // the subscription sends changes only: the run is reported once the server follows it
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let ready: serde_json::Value = app
+            .http_anonymous(reqwest::Method::GET, "/readyz")
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        if ready["subscribers"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscription never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let run = run_of(&app, 2, 1).await;
     let seen = browser
         .until(
@@ -207,6 +226,7 @@ async fn the_dashboard_follows_a_reported_run_live_to_its_end() {
         if i == 3 {
             browser.screenshot("dashboard-live").await;
         }
+        // results come as from a CI, a little apart: each commit gets a paint of its own
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     browser
