@@ -2,15 +2,11 @@
 //! simulated run seen live, and the command itself on a data directory of its own.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
-use tokio::sync::watch;
 
 use crate::helpers::db::temp_data_dir;
 use crate::helpers::q::query_scalar;
@@ -221,65 +217,17 @@ async fn demo_run_seen_live_goes_from_nothing_to_finished_with_the_stored_counte
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `jbtestsuite demo` on a data directory of its own; stopped with SIGTERM when dropped.
-struct DemoServer {
-    child: Child,
-    pid: i32,
-    port: u16,
-    /// Every line the server wrote to stderr so far.
-    stderr: watch::Receiver<Vec<String>>,
-}
-
-impl Drop for DemoServer {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
-        }
-    }
-}
+/// `jbtestsuite demo` on a data directory of its own (see [`crate::helpers::binary`]).
+type DemoServer = crate::helpers::binary::Running;
 
 impl DemoServer {
     fn start(data_dir: &Path, every: &str) -> Self {
-        let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
-            .arg("demo")
-            .arg("--every")
-            .arg(every)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn,api::startup=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning jbtestsuite demo");
-        let pid = child.id().expect("a running child") as i32;
-        let (lines_tx, stderr) = watch::channel(Vec::new());
-        if let Some(pipe) = child.stderr.take() {
-            tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    eprintln!("[demo] {line}");
-                    lines_tx.send_modify(|all| all.push(line));
-                }
-            });
-        }
-        Self {
-            child,
-            pid,
-            port,
-            stderr,
-        }
+        crate::helpers::binary::run(
+            "demo",
+            &["demo", "--every", every],
+            data_dir,
+            "warn,api::startup=info",
+        )
     }
 
     /// The dashboard URL the demo prints once it is ready.

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
-use tokio::sync::watch;
+use tokio::process::Command;
 
 use api::db::managed::{Cluster, ClusterOptions, ManagedCluster};
 
@@ -32,20 +30,8 @@ const LOG_FILTER: &str = "warn,api::startup=info,api::db::managed=info";
 /// A command beside a server: it connects, or starts and stops a cluster, within this.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Server {
-    child: Child,
-    pid: i32,
-    port: u16,
-    /// Every line the server wrote to stderr so far.
-    stderr: watch::Receiver<Vec<String>>,
-}
+/// The server of a test (see [`crate::helpers::binary`]).
+type Server = crate::helpers::binary::Running;
 
 impl Server {
     /// The admin token the first start printed, if it did (it is printed before the server
@@ -95,47 +81,8 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    /// A failing test must not leave its server (and so its cluster) running: SIGTERM makes
-    /// it stop its cluster itself.
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
-        }
-    }
-}
-
 fn start_server(data_dir: &Path) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jbtestsuite"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", LOG_FILTER)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the server");
-    let pid = child.id().expect("a running child") as i32;
-    let (lines_tx, stderr) = watch::channel(Vec::new());
-    if let Some(pipe) = child.stderr.take() {
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(pipe).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("[server] {line}");
-                lines_tx.send_modify(|all| all.push(line));
-            }
-        });
-    }
-    Server {
-        child,
-        pid,
-        port,
-        stderr,
-    }
+    crate::helpers::binary::run("server", &[], data_dir, LOG_FILTER)
 }
 
 /// Waits until the server says it serves; fails if it exits first or takes too long.

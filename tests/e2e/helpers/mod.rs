@@ -2,6 +2,7 @@
 //! and the real server on 127.0.0.1:0.
 
 pub mod app;
+pub mod binary;
 pub mod browser;
 pub mod bulk;
 pub mod catalog;
