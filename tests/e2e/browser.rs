@@ -23,15 +23,21 @@ const RESULT: &str = "const r = document.querySelector('.result-window .CodeMirr
     return r ? r.CodeMirror.getValue() : '';";
 
 async fn run_in_graphiql(browser: &Browser, document: &str) {
+    let document = serde_json::to_string(document).unwrap();
     let set = format!(
-        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue({});
-         return true;",
-        serde_json::to_string(document).unwrap()
+        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue({document});
+         return true;"
     );
     browser.eval(&set).await;
-    // GraphiQL reads the operation's name from the editor after a short debounce: clicked at
-    // once, the run would still name the previous document's operation
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // GraphiQL takes the editor's document (and its operation's name) after a short debounce,
+    // then keeps it in storage: run before that, it would name the previous operation
+    browser
+        .until(
+            "GraphiQL to take the document",
+            WAIT,
+            &format!("return localStorage.getItem('graphiql:query') === {document};"),
+        )
+        .await;
     browser
         .eval("document.querySelector('.graphiql-execute-button').click(); return true;")
         .await;
