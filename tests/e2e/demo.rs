@@ -259,16 +259,6 @@ impl DemoServer {
         assert!(status.success(), "exit status {status}");
     }
 
-    async fn gql(&self, token: &str, query: &str, variables: Value) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}/graphql", self.port))
-            .bearer_auth(token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("a GraphQL request")
-    }
-
     /// The first update of a simulated run, seen with `token` over a WebSocket.
     async fn first_run(&self, token: &str) -> Value {
         let addr = format!("127.0.0.1:{}", self.port).parse().expect("addr");

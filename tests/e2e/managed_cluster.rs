@@ -160,14 +160,14 @@ async fn sql(data_dir: &Path, statement: &str) -> Vec<String> {
     rows
 }
 
-async fn graphql_ok(port: u16, token: &str) {
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"query": "{ serverInfo { databaseReachable } }"}))
-        .send()
+async fn graphql_ok(server: &Server, token: &str) {
+    let body: serde_json::Value = server
+        .gql(
+            token,
+            "{ serverInfo { databaseReachable } }",
+            serde_json::json!({}),
+        )
         .await
-        .expect("request")
         .json()
         .await
         .expect("json");
@@ -185,7 +185,7 @@ async fn server_creates_its_cluster_stops_it_on_sigterm_and_reuses_it_on_restart
     let token = server
         .printed_token()
         .expect("the first start prints an admin token");
-    graphql_ok(server.port, &token).await;
+    graphql_ok(&server, &token).await;
     assert!(
         dir.join("pgdata/PG_VERSION").is_file(),
         "cluster not in the data dir"
@@ -213,7 +213,7 @@ async fn server_creates_its_cluster_stops_it_on_sigterm_and_reuses_it_on_restart
 
     let mut again = start_server(&dir);
     wait_healthy(&mut again).await;
-    graphql_ok(again.port, &token).await;
+    graphql_ok(&again, &token).await;
     assert_eq!(
         again.printed_token(),
         None,
@@ -241,7 +241,7 @@ async fn server_killed_hard_takes_its_cluster_down_and_the_next_start_recovers()
 
     let mut again = start_server(&dir);
     wait_healthy(&mut again).await;
-    graphql_ok(again.port, &token).await;
+    graphql_ok(&again, &token).await;
     again.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut again).await.success());
     let _ = std::fs::remove_dir_all(&dir);
@@ -268,7 +268,7 @@ async fn second_server_on_the_same_data_dir_is_refused_saying_which_process_serv
     ] {
         assert!(refusal.contains(&what), "{what:?} not in: {refusal}");
     }
-    graphql_ok(first.port, &token).await;
+    graphql_ok(&first, &token).await;
     first.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut first).await.success());
     let _ = std::fs::remove_dir_all(&dir);
@@ -297,14 +297,10 @@ async fn run_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Outpu
 }
 
 /// The user a token authenticates as, asked of the server over HTTP.
-async fn viewer(port: u16, token: &str) -> String {
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"query": "{ viewer { userId } }"}))
-        .send()
+async fn viewer(server: &Server, token: &str) -> String {
+    let body: serde_json::Value = server
+        .gql(token, "{ viewer { userId } }", serde_json::json!({}))
         .await
-        .expect("request")
         .json()
         .await
         .expect("json");
@@ -366,7 +362,7 @@ async fn token_commands_beside_a_serving_server_use_its_cluster_and_leave_it_ser
         "{list}"
     );
 
-    assert_eq!(viewer(server.port, &token).await, "alice");
+    assert_eq!(viewer(&server, &token).await, "alice");
     assert_eq!(
         postmaster_pid(&dir),
         Some(postmaster),
@@ -425,7 +421,7 @@ async fn command_with_no_server_running_starts_the_cluster_and_stops_it_after() 
     let mut server = start_server(&dir);
     wait_healthy(&mut server).await;
     assert_eq!(server.printed_token(), None, "a token existed already");
-    assert_eq!(viewer(server.port, &token).await, "bob");
+    assert_eq!(viewer(&server, &token).await, "bob");
     server.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut server).await.success());
     let _ = std::fs::remove_dir_all(&dir);
@@ -470,7 +466,7 @@ async fn server_started_while_a_command_runs_the_cluster_waits_for_it_then_serve
     let token = server
         .printed_token()
         .expect("the first start prints an admin token");
-    graphql_ok(server.port, &token).await;
+    graphql_ok(&server, &token).await;
     server.signal(Signal::SIGTERM);
     assert!(wait_exit(&mut server).await.success());
     let _ = std::fs::remove_dir_all(&dir);

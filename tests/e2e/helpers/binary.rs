@@ -64,6 +64,24 @@ pub fn run(name: &'static str, args: &[&str], data_dir: &Path, log: &str) -> Run
     }
 }
 
+impl Running {
+    /// A GraphQL request to it with `token`.
+    pub async fn gql(
+        &self,
+        token: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/graphql", self.port))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("a GraphQL request")
+    }
+}
+
 impl Drop for Running {
     /// A failing test must not leave its server (and so its cluster) running: SIGTERM makes
     /// it stop its cluster itself.
