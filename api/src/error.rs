@@ -377,6 +377,23 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "a finished run needs a completion time, an open one none",
     ),
     bad(
+        "ck_test_runs_commit_sha",
+        "commitSha",
+        "must be 1 to 64 letters, digits, '.', '_' or '-'",
+    ),
+    bad("ck_test_runs_branch", "branch", "must not be blank"),
+    bad(
+        "ck_test_runs_build_url",
+        "buildUrl",
+        "must be an http or https URL",
+    ),
+    bad("ck_test_runs_environment", "environment", "must not be blank"),
+    bad(
+        "ck_test_runs_quarantined_failed",
+        "quarantinedFailedTests",
+        "must be 0 to the number of failed tests",
+    ),
+    bad(
         "test_runs_test_suite_id_fkey",
         "suiteId",
         "no such test suite",

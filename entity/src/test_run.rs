@@ -41,6 +41,22 @@ pub struct Model {
     pub run_key: Option<String>,
     /// The last write into the run; a run idle for too long is aborted.
     pub last_activity_at: DateTimeWithTimeZone,
+    /// The commit the run tested (a VCS revision, 1 to 64 of `[0-9A-Za-z._-]`).
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
+    pub commit_sha: Option<String>,
+    /// The branch the run tested.
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub branch: Option<String>,
+    /// Where the CI build that made the run is (http or https).
+    #[sea_orm(column_type = "String(StringLen::N(2000))")]
+    pub build_url: Option<String>,
+    /// The environment the run tested (staging, production, ...).
+    #[sea_orm(column_type = "String(StringLen::N(100))")]
+    pub environment: Option<String>,
+    /// Most of the run's tests failed: an outage, left out of flaky classification.
+    pub infrastructure_failure: bool,
+    /// Failures of quarantined cases: counted in `failed_tests`, not in the run's outcome.
+    pub quarantined_failed_tests: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

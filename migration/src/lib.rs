@@ -52,6 +52,10 @@ mod m20261201_000017_import_results;
 mod m20261201_000018_cheaper_import_batches;
 mod m20261201_000019_store_artifact_bytes;
 mod m20261202_000020_search_as_you_type;
+mod m20261202_000021_add_run_context;
+mod m20261202_000022_deliver_webhooks_from_an_outbox;
+mod m20261202_000023_classify_and_quarantine_flaky_tests;
+mod m20261202_000024_keep_failure_groups;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -80,6 +84,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_cheaper_import_batches::Migration),
             Box::new(m20261201_000019_store_artifact_bytes::Migration),
             Box::new(m20261202_000020_search_as_you_type::Migration),
+            Box::new(m20261202_000021_add_run_context::Migration),
+            Box::new(m20261202_000022_deliver_webhooks_from_an_outbox::Migration),
+            Box::new(m20261202_000023_classify_and_quarantine_flaky_tests::Migration),
+            Box::new(m20261202_000024_keep_failure_groups::Migration),
         ]
     }
 }
