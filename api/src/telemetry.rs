@@ -72,6 +72,10 @@ pub const ARTIFACT_UPLOADS: &str = "jbts_artifact_uploads_total";
 pub const ARTIFACT_UPLOAD_BYTES: &str = "jbts_artifact_upload_bytes_total";
 /// Blobs the collector deleted.
 pub const ARTIFACT_BLOBS_COLLECTED: &str = "jbts_artifact_blobs_collected_total";
+/// Webhook delivery attempts ended, by outcome (`delivered`, `retrying`, `failed`).
+pub const WEBHOOK_DELIVERIES: &str = "jbts_webhook_deliveries_total";
+/// Time a webhook's receiver took to answer an attempt (or to fail it).
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "jbts_webhook_attempt_duration_seconds";
 
 /// Latency buckets of the histograms, in seconds: from a cached read to a long import.
 const BUCKETS: &[f64] = &[
@@ -355,4 +359,13 @@ fn describe() {
         "Bytes of the artifacts stored by uploads"
     );
     describe_counter!(ARTIFACT_BLOBS_COLLECTED, "Blobs the collector deleted");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts ended, by outcome (delivered, retrying, failed)"
+    );
+    describe_histogram!(
+        WEBHOOK_ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Time a webhook's receiver took to answer an attempt"
+    );
 }

@@ -6,6 +6,9 @@
 //! The same connection listens for token changes ([`TOKENS_CHANNEL`]) and hands them to the
 //! token cache, which evicts the token and tells its open sockets to re-check it. Whenever the
 //! listener (re)connects, announcements may have been lost: every token is re-checked.
+//!
+//! And for new webhook deliveries ([`WEBHOOKS_CHANNEL`]): it wakes the process's deliverer
+//! ([`Hub::webhooks`]), also on every (re)connection, since a wake-up may have been lost.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,6 +24,9 @@ use uuid::Uuid;
 
 use super::event::{CHANNEL, LiveEvent, Notification, RunChange};
 use crate::auth::tokens::{TOKENS_CHANNEL, TokenCache};
+
+/// The channel `enqueue_webhook_event` notifies at COMMIT (migration 22).
+pub const WEBHOOKS_CHANNEL: &str = "jbts_webhooks";
 
 /// Least time between two events of one run: the changes of a burst (a bulk report, many
 /// completions) arriving within it after an event are merged into the next one, so dashboards
@@ -108,6 +114,8 @@ pub struct Hub {
     pub pool: DatabaseConnection,
     /// Time limits of the subscriptions' reads.
     pub statements: crate::config::StatementLimits,
+    /// Woken when webhook deliveries were committed (or may have been, after a reconnect).
+    webhooks: Arc<tokio::sync::Notify>,
 }
 
 impl Hub {
@@ -124,11 +132,13 @@ impl Hub {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (state_tx, state) = watch::channel(ListenerState::Connecting);
         let (notes_tx, notes_rx) = mpsc::channel(NOTIFICATION_BUFFER);
+        let webhooks = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(listen(
             url,
             notes_tx,
             events.clone(),
             tokens,
+            webhooks.clone(),
             state_tx,
             shutdown.clone(),
         ));
@@ -140,7 +150,13 @@ impl Hub {
             snapshots: SnapshotCache::default(),
             pool,
             statements,
+            webhooks,
         })
+    }
+
+    /// What wakes the webhook deliverer: notified when deliveries were committed.
+    pub fn webhooks(&self) -> Arc<tokio::sync::Notify> {
+        self.webhooks.clone()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
@@ -193,6 +209,7 @@ async fn listen(
     notes: mpsc::Sender<Notification>,
     events: broadcast::Sender<LiveEvent>,
     tokens: Arc<TokenCache>,
+    webhooks: Arc<tokio::sync::Notify>,
     state: watch::Sender<ListenerState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -205,7 +222,9 @@ async fn listen(
         }
         let attempt = async {
             let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
-            listener.listen_all([CHANNEL, TOKENS_CHANNEL]).await?;
+            listener
+                .listen_all([CHANNEL, TOKENS_CHANNEL, WEBHOOKS_CHANNEL])
+                .await?;
             Ok::<_, sqlx::Error>(listener)
         };
         match attempt.await {
@@ -215,6 +234,8 @@ async fn listen(
                 // token changes announced while no listener was connected are lost: sockets
                 // opened meanwhile (or before a drop) re-check theirs
                 tokens.announce_all();
+                // deliveries committed while no listener was connected woke nobody
+                webhooks.notify_one();
                 if connected_before {
                     // anything sent while we were away is lost: everyone re-reads
                     metrics::counter!(crate::telemetry::LIVE_RECONNECTS).increment(1);
@@ -229,6 +250,7 @@ async fn listen(
                     tokio::select! {
                         _ = until_true(&mut shutdown) => return,
                         received = listener.try_recv() => match received {
+                            Ok(Some(n)) if n.channel() == WEBHOOKS_CHANNEL => webhooks.notify_one(),
                             Ok(Some(n)) if n.channel() == TOKENS_CHANNEL => {
                                 match Uuid::try_parse(n.payload()) {
                                     Ok(id) => tokens.announce_changed(id),

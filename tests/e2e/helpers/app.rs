@@ -151,6 +151,14 @@ impl TestApp {
         token
     }
 
+    /// Stops this server, keeping its database: its background work ends as at a process's
+    /// end (what it held is let go), and `spawn_server` starts the next one on the database.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Another server process on this test's database, with `options`.
     pub async fn spawn_server(&self, options: api::config::ServerOptions) -> OtherServer {
         let conn = api::db::connect(&self.db.url, 5)
