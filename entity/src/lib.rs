@@ -12,6 +12,7 @@
 //! - [`test_artifact`]: `test_artifacts`, files produced by executions and steps
 //! - [`project`]: `projects`, what a team shares
 //! - [`project_member`]: `project_members`, a user's role in a project
+//! - [`test_case_quarantine`]: `test_case_quarantines`, cases whose failures do not fail runs
 //! - [`audit_log`]: `audit_log`, the trigger-written change history
 //! - [`enums`]: status, priority and type enums stored as strings
 //! - [`prelude`]: the entities under short names
@@ -24,6 +25,7 @@ pub mod project;
 pub mod project_member;
 pub mod test_artifact;
 pub mod test_case;
+pub mod test_case_quarantine;
 pub mod test_execution;
 pub mod test_run;
 pub mod test_step;

@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A project: its cases, suites, configurations and runs are shared by its members.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "projects")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -22,6 +22,13 @@ pub struct Model {
     pub created_by: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
+    /// A finished run with more than this share of failed outcomes (and enough of them) is an
+    /// infrastructure failure, left out of flaky classification (0.05 to 1).
+    pub infra_failure_share: f64,
+    /// Cases that become FLAKY are quarantined automatically.
+    pub auto_quarantine_flaky: bool,
+    /// Fewest results a case's flip rate is judged on (2 to 20).
+    pub flaky_min_sample: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -183,6 +183,14 @@ impl TestCase {
     ) -> async_graphql::Result<crate::analytics::types::Flakiness> {
         crate::analytics::loaders::case_flakiness(ctx, self.0.id, last_n).await
     }
+    /// The case's quarantine if it is quarantined now (not released, not expired): its
+    /// failures are shown but do not fail runs. Null otherwise.
+    async fn quarantine(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::quarantine::types::TestCaseQuarantine>> {
+        crate::quarantine::loaders::active(ctx, self.0.id).await
+    }
     /// The case's failing steps with their common errors, most failing first.
     async fn failing_steps(
         &self,

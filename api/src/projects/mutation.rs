@@ -38,7 +38,8 @@ impl ProjectsMutation {
         Ok(Project(project))
     }
 
-    /// Changes a project's name or description (its maintainers, or an admin).
+    /// Changes a project's name, description or classification settings (its maintainers,
+    /// or an admin).
     async fn update_project(
         &self,
         ctx: &Context<'_>,
@@ -57,6 +58,11 @@ impl ProjectsMutation {
                         input.name.as_deref(),
                         input.description,
                         None,
+                        service::ProjectSettings {
+                            infra_failure_share: input.infra_failure_share,
+                            auto_quarantine_flaky: input.auto_quarantine_flaky,
+                            flaky_min_sample: input.flaky_min_sample,
+                        },
                     )
                     .await
                 })
@@ -85,6 +91,7 @@ impl ProjectsMutation {
                         None,
                         async_graphql::MaybeUndefined::Undefined,
                         Some(archived),
+                        service::ProjectSettings::default(),
                     )
                     .await
                 })

@@ -588,7 +588,54 @@ pub async fn create(
     .ok_or_else(|| AppError::internal("project insert returned nothing"))
 }
 
-/// Changes a project's name, description or archived flag (its maintainers, or an admin).
+/// Smallest share of failed outcomes a project may set as its infrastructure-failure
+/// threshold: below it, an ordinary bad run would be taken for an outage.
+pub const INFRA_FAILURE_SHARE_MIN: f64 = 0.05;
+
+/// Fewest results a project may ask its flip rates to be judged on: two results make one
+/// possible flip.
+pub const FLAKY_MIN_SAMPLE_MIN: i32 = 2;
+
+/// Most results a project may ask its flip rates to be judged on: the classification looks at
+/// the last 20.
+pub const FLAKY_MIN_SAMPLE_MAX: i32 = 20;
+
+/// How a project's results are classified; absent settings stay as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProjectSettings {
+    /// Share of failed outcomes above which a finished run is an infrastructure failure.
+    pub infra_failure_share: Option<f64>,
+    /// Whether cases that become FLAKY are quarantined automatically.
+    pub auto_quarantine_flaky: Option<bool>,
+    /// Fewest results a flip rate is judged on.
+    pub flaky_min_sample: Option<i32>,
+}
+
+impl ProjectSettings {
+    /// Refuses a setting out of its bounds (`ck_projects_*` say the same).
+    fn check(&self) -> AppResult<()> {
+        if let Some(share) = self.infra_failure_share
+            && !(INFRA_FAILURE_SHARE_MIN..=1.0).contains(&share)
+        {
+            return Err(AppError::bad_input(
+                "input.infraFailureShare",
+                format!("infraFailureShare must be between {INFRA_FAILURE_SHARE_MIN} and 1"),
+            ));
+        }
+        if let Some(n) = self.flaky_min_sample {
+            crate::input::check_range(
+                "input.flakyMinSample",
+                n,
+                FLAKY_MIN_SAMPLE_MIN,
+                FLAKY_MIN_SAMPLE_MAX,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes a project's name, description, archived flag or classification settings (its
+/// maintainers, or an admin).
 pub async fn update(
     conn: &impl ConnectionTrait,
     identity: &Identity,
@@ -596,8 +643,10 @@ pub async fn update(
     name: Option<&str>,
     description: async_graphql::MaybeUndefined<String>,
     archived: Option<bool>,
+    settings: ProjectSettings,
 ) -> AppResult<project::Model> {
     check_fields(name, description.as_opt_deref().flatten())?;
+    settings.check()?;
     let project = resolve(conn, "key", key).await?;
     if project.id == DEFAULT_PROJECT && archived == Some(true) {
         return Err(AppError::bad_input(
@@ -623,7 +672,10 @@ pub async fn update(
         conn,
         "UPDATE projects SET name = coalesce($2, name),
                 description = CASE WHEN $3 THEN $4 ELSE description END,
-                archived = coalesce($5, archived)
+                archived = coalesce($5, archived),
+                infra_failure_share = coalesce($6, infra_failure_share),
+                auto_quarantine_flaky = coalesce($7, auto_quarantine_flaky),
+                flaky_min_sample = coalesce($8, flaky_min_sample)
          WHERE id = $1 RETURNING *",
         vec![
             project.id.into(),
@@ -631,6 +683,9 @@ pub async fn update(
             set_description.into(),
             description.into(),
             archived.into(),
+            settings.infra_failure_share.into(),
+            settings.auto_quarantine_flaky.into(),
+            settings.flaky_min_sample.into(),
         ],
     )
     .await?)

@@ -48,6 +48,23 @@ impl Project {
     async fn updated_at(&self) -> DateTime<FixedOffset> {
         self.0.updated_at
     }
+    /// A finished run with at least 10 passed/failed outcomes, more than this share of them
+    /// failed, is flagged an infrastructure failure (an outage, not the tests) and left out of
+    /// flaky classification (0.05 to 1; default 0.5).
+    async fn infra_failure_share(&self) -> f64 {
+        self.0.infra_failure_share
+    }
+    /// Whether cases that become FLAKY are quarantined automatically (for 14 days, owned by
+    /// the case's author); BROKEN cases never are. Default false.
+    async fn auto_quarantine_flaky(&self) -> bool {
+        self.0.auto_quarantine_flaky
+    }
+    /// Fewest results a case's flip rate is judged on (2 to 20; default 5): with fewer, a
+    /// case is FLAKY only on direct evidence (a pass and a fail on one commit, a pass on a
+    /// retry).
+    async fn flaky_min_sample(&self) -> i32 {
+        self.0.flaky_min_sample
+    }
     /// The caller's role in it (null when they are not a member: an admin, or the author of
     /// records in the default project).
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ProjectRole>> {
@@ -117,6 +134,13 @@ pub struct UpdateProjectInput {
     pub name: Option<String>,
     /// What it is about (null clears it).
     pub description: MaybeUndefined<String>,
+    /// Share of failed outcomes above which a finished run is an infrastructure failure
+    /// (0.05 to 1).
+    pub infra_failure_share: Option<f64>,
+    /// Whether cases that become FLAKY are quarantined automatically.
+    pub auto_quarantine_flaky: Option<bool>,
+    /// Fewest results a flip rate is judged on (2 to 20).
+    pub flaky_min_sample: Option<i32>,
 }
 
 /// A project and the member just added, changed or removed.
