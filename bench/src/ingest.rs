@@ -1,8 +1,10 @@
 //! Scenario 2, ingestion: `reportResults` with batches of 1,000 step results (125 executions ×
 //! 8 steps) vs the same rows written by the raw endpoint's multi-row statements; the same
 //! API batches with the NOTIFY triggers disabled (their cost) and with the analytics triggers
-//! disabled (the write path's cost of the kept flakiness); single `reportStepResult` mutations
-//! vs a raw one-row upsert.
+//! disabled (the write path's cost of what is kept as results arrive: flakiness, failure groups,
+//! and every trigger on executions and runs added since); single `reportStepResult` mutations
+//! vs a raw one-row upsert. One result in [`FAILED_EVERY`] fails, with a message, as the
+//! seeded history does, so that the triggers keeping failures have work.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,16 +40,30 @@ const STEP_RUN_EXECUTIONS: usize = 100;
 /// Step results in one bulk report.
 const BATCH_RESULTS: u64 = (BATCH_EXECUTIONS * BATCH_STEPS) as u64;
 
+/// One result in this many fails (about the seeded history's 6%).
+const FAILED_EVERY: usize = 16;
+
+/// Triggers on executions and runs that were there before anything was kept as results
+/// arrive: NOTIFY, audit, `updated_at`, durations kept in step, report keys forgotten. Every
+/// other trigger on those tables (the kept flakiness, failure groups, and whatever is added
+/// later) is an analytics trigger for the comparison.
+const BASE_TRIGGERS: &str =
+    "_(notify|audit)_|updated_at|_sync_duration$|_(forget|truncate)_reports$";
+
 fn batch_body(run: &PendingRun) -> anyhow::Result<Bytes> {
     let results: Vec<Value> = run
         .executions
         .iter()
         .enumerate()
         .map(|(i, e)| {
+            let failed = i % FAILED_EVERY == FAILED_EVERY - 1;
             json!({
                 "idempotencyKey": format!("{}-{i}", run.id),
                 "testCaseId": e.case_id,
-                "status": "PASSED",
+                "status": if failed { "FAILED" } else { "PASSED" },
+                "errorMessage": failed.then(|| format!(
+                    "Timeout after {} ms waiting for selector #btn-{}", 1000 + i * 7, i % 97
+                )),
                 "durationSeconds": 12,
                 "steps": e.steps.iter().map(|s| json!({
                     "stepId": s, "status": "PASSED", "durationSeconds": 1, "actualResult": "ok"
@@ -131,8 +147,24 @@ async fn step_side(
     .await
 }
 
-/// The triggers calling `function` (`notify_live_change`: NOTIFY; `note_flakiness_pending`:
-/// the analytics' note of changed cases), as (table, trigger).
+/// The analytics triggers of executions and runs (see [`BASE_TRIGGERS`]), as (table,
+/// trigger), listed from the catalogue so that triggers added later are included.
+async fn analytics_triggers(ctx: &Ctx<'_>) -> anyhow::Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT tgrelid::regclass::text AS tbl, tgname::text AS name FROM pg_trigger
+         WHERE tgrelid IN ('test_executions'::regclass, 'test_runs'::regclass)
+           AND NOT tgisinternal AND tgname !~ $1 ORDER BY 1, 2",
+    )
+    .bind(BASE_TRIGGERS)
+    .fetch_all(&ctx.env.pg)
+    .await
+    .context("listing the analytics triggers")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("tbl")?, r.try_get("name")?)))
+        .collect()
+}
+
+/// The triggers calling `function` (`notify_live_change`: NOTIFY), as (table, trigger).
 async fn triggers_calling(ctx: &Ctx<'_>, function: &str) -> anyhow::Result<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT tgrelid::regclass::text AS tbl, tgname::text AS name FROM pg_trigger
@@ -211,10 +243,15 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     bar.finish_and_clear();
     let triggers = triggers_calling(ctx, "notify_live_change").await?;
     anyhow::ensure!(!triggers.is_empty(), "no NOTIFY triggers found");
-    let analytics_triggers = triggers_calling(ctx, "note_flakiness_pending").await?;
+    let analytics_triggers = analytics_triggers(ctx).await?;
     anyhow::ensure!(
-        !analytics_triggers.is_empty(),
-        "no analytics triggers found"
+        analytics_triggers
+            .iter()
+            .any(|(_, name)| name.contains("flakiness"))
+            && analytics_triggers
+                .iter()
+                .any(|(_, name)| name.contains("failure_groups")),
+        "analytics triggers not found: {analytics_triggers:?}"
     );
 
     let api_url = ctx.servers.api_url("/graphql");
@@ -320,8 +357,13 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
             Some(("API with them", &api)),
         )
         .with_note(&format!(
-            "{} batches; the triggers note the changed cases for the kept flakiness",
-            plain.requests
+            "{} batches; disabled: {}",
+            plain.requests,
+            analytics_triggers
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     );
     report.target(
@@ -365,7 +407,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
             .map(|r| format!("{r:.2}× (with: {api_rate:.0}/s, without: {plain_rate:.0}/s)"))
             .unwrap_or_else(|| "no figure".to_owned()),
         analytics_ratio.map(|r| r >= 0.95),
-        "the write path's part of the kept flakiness: one INSERT of the changed cases' ids per statement; within 5% counts as ≈ 1×",
+        "the write path's part of what is kept as results arrive (flakiness, failure groups, events): one INSERT of notes per statement; within 5% counts as ≈ 1×",
     );
 
     // single step results
@@ -403,7 +445,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
         )),
     );
     report.note(format!(
-        "Ingestion: {INGEST_CONCURRENCY} bulk reports in flight, each on a fresh run of {BATCH_EXECUTIONS} pending executions (8 steps each), reported once; sides interleaved (API, raw, API without NOTIFY, API without the analytics triggers) in {ROUNDS} rounds. The raw endpoint receives the same JSON body and writes the same rows in one transaction: UPDATE test_executions ... FROM unnest(...) RETURNING, then INSERT INTO test_step_executions SELECT FROM unnest(...); it does no idempotency keys, no run recount, no validation reads. Audit and updated_at triggers fire for both. NOTIFY and analytics triggers are switched with ALTER TABLE ... DISABLE/ENABLE TRIGGER between phases (no traffic then)."
+        "Ingestion: {INGEST_CONCURRENCY} bulk reports in flight, each on a fresh run of {BATCH_EXECUTIONS} pending executions (8 steps each), reported once, one result in {FAILED_EVERY} failed with a message (the raw endpoint writes the status, not the message); sides interleaved (API, raw, API without NOTIFY, API without the analytics triggers: every trigger on test_executions and test_runs but NOTIFY, audit, updated_at, durations and report keys) in {ROUNDS} rounds. The raw endpoint receives the same JSON body and writes the same rows in one transaction: UPDATE test_executions ... FROM unnest(...) RETURNING, then INSERT INTO test_step_executions SELECT FROM unnest(...); it does no idempotency keys, no run recount, no validation reads. Audit and updated_at triggers fire for both. NOTIFY and analytics triggers are switched with ALTER TABLE ... DISABLE/ENABLE TRIGGER between phases (no traffic then)."
     ));
     Ok(())
 }

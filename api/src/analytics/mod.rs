@@ -4,11 +4,15 @@
 //! configuration. Row-level security applies: a member's statistics cover what they see.
 //!
 //! - `types`: the GraphQL objects of figures (statistics, flakiness, groups, trends).
+//! - `classification`: a case's failure-probability estimate and classification confidence.
 //! - `lists`: cases listed with their figures.
 //! - `service`: the SQL.
+//! - `failures`: failure groups, read from the kept groups or grouped on demand.
 //! - `loaders`: statistics, flakiness and failing steps of a level of parents at once.
 //! - `query`: entry points.
 
+pub mod classification;
+pub mod failures;
 pub mod lists;
 pub mod loaders;
 pub mod query;

@@ -15,7 +15,9 @@ pub struct AnalyticsQuery;
 
 #[Object]
 impl AnalyticsQuery {
-    /// The flakiest cases: among cases that failed in the last `days`, the highest flaky scores.
+    /// The flakiest cases: among cases that failed in the last `days`, the highest flaky scores
+    /// (those whose outcome flipped or that passed on a retry); with `classification`, the
+    /// cases of that class instead, highest scores first.
     async fn flakiest_test_cases(
         &self,
         ctx: &Context<'_>,
@@ -23,6 +25,8 @@ impl AnalyticsQuery {
         #[graphql(desc = "Executions per case the score looks at.", default = 20)] last_n: i32,
         #[graphql(desc = "Days of history considered.", default = 30)] days: i32,
         #[graphql(desc = "Only this project's cases (its key).")] project_key: Option<String>,
+        #[graphql(desc = "Only cases of this classification (BROKEN ones included).")]
+        classification: Option<super::types::FlakyClassification>,
     ) -> async_graphql::Result<Vec<FlakyTestCase>> {
         let rows = {
             let db = request_db(ctx)?;
@@ -38,7 +42,7 @@ impl AnalyticsQuery {
             let project =
                 crate::projects::service::resolve_id(&*conn, "projectKey", project_key.as_deref())
                     .await?;
-            service::flakiest(&*conn, limit, last_n, days, project).await?
+            service::flakiest(&*conn, limit, last_n, days, project, classification).await?
         };
         let cases =
             crate::catalog::loaders::cases(ctx, rows.iter().map(|(id, _)| *id).collect()).await?;
@@ -91,9 +95,15 @@ impl AnalyticsQuery {
         #[graphql(desc = "How many groups (1 to 500).", default = 50)] limit: i32,
     ) -> AppResult<Vec<FailureGroup>> {
         let db = request_db(ctx)?;
+        if filter.as_ref().is_none_or(super::failures::kept_answers) {
+            // as for the flakiest list: authenticated first, then the kept groups brought up to
+            // date in a short transaction of their own, before the request's statements read
+            crate::auth::guard::identity(ctx)?;
+            super::failures::fold(db.pool_outside_request()).await?;
+        }
         let conn = db.conn().await?;
         let filter = crate::projects::service::resolved(&*conn, filter).await?;
-        service::failure_groups(&*conn, &filter, limit).await
+        super::failures::failure_groups(&*conn, &filter, limit).await
     }
 
     /// Daily pass rate over a date range (inclusive), of everything or of a suite or a case.

@@ -7,8 +7,8 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
 use super::types::{
-    CaseStats, DailyPassRate, FailingStep, FailureFilter, FailureGroup, Flakiness, FlakinessReason,
-    RunStats, StabilityRating, StatsWindow, SuiteStats,
+    CaseStats, ClassificationReason, DailyPassRate, FailingStep, Flakiness, FlakinessReason,
+    FlakyClassification, RunStats, StabilityRating, StatsWindow, SuiteStats,
 };
 use crate::error::{AppError, AppResult};
 use crate::input::{check_days, check_object};
@@ -140,12 +140,25 @@ pub async fn case_stats(
 /// `refresh_test_case_flakiness()`): the flakiest list with this sample is read from it.
 pub const SUMMARY_SAMPLE: i32 = 20;
 
-const FLAKINESS_COLUMNS: &str =
-    "test_case_id, sample_size AS n, failures, flips, failed_runs, recovered, score";
+/// The flakiness and classification columns, of the kept summary or of
+/// `test_case_classification_of` (both aliased `f`), with `classified_at` as `k`'s.
+const FLAKINESS_COLUMNS: &str = "f.test_case_id, f.sample_size AS n, f.failures, f.flips, \
+     f.failed_runs, f.recovered, f.score, f.same_commit_flips, f.classification::text AS classification, \
+     f.reasons, k.classified_at";
+
+/// The kept classification's time, for a classification computed on demand that agrees with it.
+const KEPT_CLASSIFICATION: &str = "LEFT JOIN test_case_flakiness k \
+     ON k.test_case_id = f.test_case_id AND k.classification = f.classification";
 
 fn flakiness_of(r: &QueryResult) -> AppResult<Flakiness> {
+    use super::classification::{confidence, failure_probability};
     let flips: i64 = r.try_get("", "flips")?;
     let recovered: i64 = r.try_get("", "recovered")?;
+    let failures: i64 = r.try_get("", "failures")?;
+    let sample_size: i64 = r.try_get("", "n")?;
+    let same_commit_flips: i64 = r.try_get("", "same_commit_flips")?;
+    let classification =
+        FlakyClassification::of_stored(&r.try_get::<String>("", "classification")?);
     let mut reasons = Vec::new();
     if recovered > 0 {
         reasons.push(FlakinessReason::PassedOnRetry);
@@ -156,10 +169,24 @@ fn flakiness_of(r: &QueryResult) -> AppResult<Flakiness> {
     Ok(Flakiness {
         flaky_score: (r.try_get::<f64>("", "score")? * 1000.0).round() / 1000.0,
         reasons,
-        sample_size: r.try_get("", "n")?,
+        sample_size,
         flips,
-        failures: r.try_get("", "failures")?,
+        failures,
         passed_on_retry: recovered,
+        classification,
+        classification_reasons: ClassificationReason::list_of(
+            &r.try_get::<serde_json::Value>("", "reasons")?,
+        ),
+        same_commit_flips,
+        failure_probability: failure_probability(failures, sample_size),
+        confidence: confidence(
+            classification,
+            same_commit_flips,
+            recovered,
+            failures,
+            sample_size,
+        ),
+        classified_at: r.try_get("", "classified_at")?,
     })
 }
 
@@ -173,7 +200,7 @@ fn check_sample(sample: i32) -> AppResult<i32> {
     Ok(sample)
 }
 
-/// Flakiness of each case of `cases` over its last `sample` executions.
+/// Flakiness and classification of each case of `cases` over its last `sample` executions.
 pub async fn flakiness(
     conn: &impl ConnectionTrait,
     cases: &[Uuid],
@@ -182,7 +209,9 @@ pub async fn flakiness(
     let sample = check_sample(sample)?;
     let rows = conn
         .query_all_raw(crate::sql::statement(
-            format!("SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of($2, $1)"),
+            format!(
+                "SELECT {FLAKINESS_COLUMNS} FROM test_case_classification_of($2, $1) f {KEPT_CLASSIFICATION}"
+            ),
             vec![sample.into(), cases.to_vec().into()],
         ))
         .await?;
@@ -193,17 +222,20 @@ pub async fn flakiness(
     Ok(out)
 }
 
-/// The flakiest cases: among cases that failed in the last `days`, the highest scores.
+/// The flakiest cases: among cases that failed in the last `days`, the highest scores; with a
+/// classification, the cases of that class (BROKEN ones included, which need not flip).
 ///
 /// With the default sample, read from the kept summary (refreshed first by the caller with
-/// [`refresh_flakiness`], so that it reflects every committed write); with another sample,
-/// computed from each recently failed case's executions.
+/// [`refresh_flakiness`], so that it reflects every committed write) through its index on
+/// (classification, score) or on score; with another sample, computed from each recently
+/// failed case's executions.
 pub async fn flakiest(
     conn: &impl ConnectionTrait,
     limit: i32,
     sample: i32,
     days: i32,
     project: Option<Uuid>,
+    classification: Option<FlakyClassification>,
 ) -> AppResult<Vec<(Uuid, Flakiness)>> {
     let sample = check_sample(sample)?;
     let limit = check_limit(limit)?;
@@ -218,21 +250,28 @@ pub async fn flakiest(
         ),
         None => String::new(),
     };
+    let which = match classification {
+        Some(c) => format!("f.classification = {}", sql.bind(c.stored())),
+        None => "(f.flips > 0 OR f.recovered > 0)".to_owned(),
+    };
     let query = if sample == SUMMARY_SAMPLE {
         sql.statement(format!(
-            "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness
-             WHERE (flips > 0 OR recovered > 0)
-               AND last_failed_at >= now() - {days} * interval '1 day'{in_project}
-             ORDER BY score DESC, test_case_id LIMIT {limit}"
+            "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness f
+             CROSS JOIN LATERAL (SELECT f.classified_at) k
+             WHERE {which}
+               AND f.last_failed_at >= now() - {days} * interval '1 day'{}
+             ORDER BY f.score DESC, f.test_case_id LIMIT {limit}",
+            in_project.replace(" test_case_id IN", " f.test_case_id IN")
         ))
     } else {
         let sample = sql.bind(sample);
         sql.statement(format!(
-            "SELECT {FLAKINESS_COLUMNS} FROM test_case_flakiness_of(ARRAY(
+            "SELECT {FLAKINESS_COLUMNS} FROM test_case_classification_of(ARRAY(
                  SELECT DISTINCT test_case_id FROM test_executions
-                 WHERE status = 'failed' AND completed_at >= now() - {days} * interval '1 day'{in_project}), {sample})
-             WHERE flips > 0 OR recovered > 0
-             ORDER BY score DESC, test_case_id LIMIT {limit}"
+                 WHERE status = 'failed' AND completed_at >= now() - {days} * interval '1 day'{in_project}), {sample}) f
+             {KEPT_CLASSIFICATION}
+             WHERE {which}
+             ORDER BY f.score DESC, f.test_case_id LIMIT {limit}"
         ))
     };
     let rows = conn.query_all_raw(query).await?;
@@ -256,7 +295,7 @@ pub async fn refresh_flakiness(conn: &impl ConnectionTrait) -> AppResult<i32> {
     Ok(row.try_get("", "n")?)
 }
 
-fn check_limit(limit: i32) -> AppResult<i32> {
+pub(super) fn check_limit(limit: i32) -> AppResult<i32> {
     if !(1..=MAX_LIST).contains(&limit) {
         return Err(AppError::bad_input(
             "limit",
@@ -310,60 +349,6 @@ pub async fn most_failing(
                 r.try_get("", "executions")?,
                 r.try_get("", "last_failure")?,
             ))
-        })
-        .collect()
-}
-
-/// Failures grouped by error fingerprint, most frequent first.
-pub async fn failure_groups(
-    conn: &impl ConnectionTrait,
-    filter: &FailureFilter,
-    limit: i32,
-) -> AppResult<Vec<FailureGroup>> {
-    let limit = check_limit(limit)?;
-    let mut sql = Sql::default();
-    let limit = sql.bind(limit);
-    let mut conditions = vec![
-        "e.status = 'failed'".to_owned(),
-        "e.error_message IS NOT NULL".to_owned(),
-    ];
-    if let Some(c) = filter.test_case_id {
-        conditions.push(format!("e.test_case_id = {}", sql.bind(c)));
-    }
-    if let Some(r) = filter.run_id {
-        conditions.push(format!("e.test_run_id = {}", sql.bind(r)));
-    }
-    if let Some(c) = filter.configuration_id {
-        conditions.push(format!("e.configuration_id = {}", sql.bind(c)));
-    }
-    if let Some(s) = filter.since {
-        conditions.push(format!("e.completed_at >= {}", sql.bind(s)));
-    }
-    if let Some(p) = filter.project_id {
-        conditions.push(format!(
-            "e.test_case_id IN (SELECT id FROM test_cases WHERE project_id = {})",
-            sql.bind(p)
-        ));
-    }
-    let text = format!(
-        "SELECT error_fingerprint(e.error_message) AS fingerprint, count(*) AS n,
-                count(DISTINCT e.test_case_id) AS cases, min(e.completed_at) AS first_at, max(e.completed_at) AS last_at,
-                (array_agg(DISTINCT e.error_message))[1:3] AS examples
-         FROM test_executions e{}
-         GROUP BY 1 ORDER BY n DESC, fingerprint LIMIT {limit}",
-        where_clause(&conditions)
-    );
-    let rows = conn.query_all_raw(sql.statement(text)).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(FailureGroup {
-                fingerprint: r.try_get("", "fingerprint")?,
-                count: r.try_get("", "n")?,
-                affected_test_cases: r.try_get("", "cases")?,
-                first_seen_at: r.try_get("", "first_at")?,
-                last_seen_at: r.try_get("", "last_at")?,
-                examples: r.try_get("", "examples")?,
-            })
         })
         .collect()
 }

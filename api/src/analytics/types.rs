@@ -82,6 +82,116 @@ pub enum FlakinessReason {
     StatusFlips,
 }
 
+/// What a case's recent results say it is (over its last passed/failed results outside runs
+/// flagged as infrastructure failures).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlakyClassification {
+    /// Neither flaky nor broken.
+    #[default]
+    Healthy,
+    /// Passes and fails the same code: a pass and a fail on one commit, a pass on a retry,
+    /// or a flip rate of at least 20% (3 flips or more) over at least the project's
+    /// `flakyMinSample` results.
+    Flaky,
+    /// Its latest 3 or more runs all failed, with no pass on a retry: it needs fixing.
+    Broken,
+}
+
+impl FlakyClassification {
+    /// As the database stores it.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Self::Healthy => "HEALTHY",
+            Self::Flaky => "FLAKY",
+            Self::Broken => "BROKEN",
+        }
+    }
+
+    /// The class stored as `s` (HEALTHY for anything else).
+    pub fn of_stored(s: &str) -> Self {
+        match s {
+            "FLAKY" => Self::Flaky,
+            "BROKEN" => Self::Broken,
+            _ => Self::Healthy,
+        }
+    }
+}
+
+/// The kind of evidence behind a classification.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassificationReasonCode {
+    /// It passed and failed on the same commit.
+    SameCommit,
+    /// It passed on a retry after failing in the same run.
+    PassedOnRetry,
+    /// Its outcome changes often between consecutive results.
+    FlipRate,
+    /// Its latest runs all failed.
+    ConsecutiveFailures,
+    /// Its flip rate is high, but over fewer results than the project's minimum sample.
+    SampleTooSmall,
+}
+
+impl ClassificationReasonCode {
+    fn of_stored(s: &str) -> Option<Self> {
+        Some(match s {
+            "SAME_COMMIT" => Self::SameCommit,
+            "PASSED_ON_RETRY" => Self::PassedOnRetry,
+            "FLIP_RATE" => Self::FlipRate,
+            "CONSECUTIVE_FAILURES" => Self::ConsecutiveFailures,
+            "SAMPLE_TOO_SMALL" => Self::SampleTooSmall,
+            _ => return None,
+        })
+    }
+}
+
+/// One reason for a classification.
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
+pub struct ClassificationReason {
+    /// What kind of evidence.
+    pub code: ClassificationReasonCode,
+    /// The evidence in words, with its figures.
+    pub text: String,
+}
+
+impl ClassificationReason {
+    /// The reasons as stored (a JSON array of `{code, text}`); unknown codes are skipped.
+    pub fn list_of(stored: &serde_json::Value) -> Vec<Self> {
+        stored
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|r| {
+                        Some(Self {
+                            code: ClassificationReasonCode::of_stored(r.get("code")?.as_str()?)?,
+                            text: r.get("text")?.as_str()?.to_owned(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// An estimate of the probability that the case's next result is a failure: the Beta(1, 1)
+/// prior updated with the sample's failures and passes (its mean and 90% interval).
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
+pub struct FailureProbability {
+    /// Posterior mean: (failures + 1) / (sample + 2).
+    pub mean: f64,
+    /// Lower end of the 90% interval (the posterior's 5% quantile).
+    pub lower: f64,
+    /// Upper end of the 90% interval (the posterior's 95% quantile).
+    pub upper: f64,
+}
+
+impl Default for FailureProbability {
+    fn default() -> Self {
+        super::classification::failure_probability(0, 0)
+    }
+}
+
 /// How flaky a case is, and why (a case without executions: 0, no reasons, no sample).
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct Flakiness {
@@ -98,10 +208,27 @@ pub struct Flakiness {
     pub failures: i64,
     /// Runs in which a failed attempt was followed by a passing retry.
     pub passed_on_retry: i64,
+    /// HEALTHY, FLAKY or BROKEN, from the same sample (results of runs flagged as
+    /// infrastructure failures left out).
+    pub classification: FlakyClassification,
+    /// Why the case has its classification (empty for a plain HEALTHY).
+    pub classification_reasons: Vec<ClassificationReason>,
+    /// Commits on which the case both passed and failed within the sample.
+    pub same_commit_flips: i64,
+    /// The probability that its next result is a failure, estimated from the sample.
+    pub failure_probability: FailureProbability,
+    /// How sure the classification is, 0 to 1: 1 for FLAKY on direct evidence (a pass and a
+    /// fail on one commit, or a pass on a retry); otherwise the posterior probability that
+    /// the failure probability lies in the class's range (HEALTHY below 0.1, FLAKY 0.1 to
+    /// 0.9, BROKEN above 0.9).
+    pub confidence: f64,
+    /// When the kept classification became what it is; null when it was computed on demand
+    /// and differs from the kept one (another sample size), or is not kept yet.
+    pub classified_at: Option<Timestamp>,
 }
 
 /// Failures sharing an error fingerprint.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
 pub struct FailureGroup {
     /// The error message with numbers, UUIDs, hex, quoted strings and paths replaced.
     pub fingerprint: String,
@@ -109,26 +236,30 @@ pub struct FailureGroup {
     pub count: i64,
     /// Distinct cases affected.
     pub affected_test_cases: i64,
-    /// First seen.
+    /// Distinct runs affected (executions of no run are not counted here).
+    pub affected_runs: i64,
+    /// When the first of its failures completed.
     pub first_seen_at: Option<Timestamp>,
-    /// Last seen.
+    /// When the last of its failures completed.
     pub last_seen_at: Option<Timestamp>,
-    /// Up to three distinct original messages.
+    /// Up to three distinct original messages, the alphabetically first.
     pub examples: Vec<String>,
 }
 
-/// Which failures to group.
-#[derive(InputObject, Clone, Default)]
+/// Which failures to group. Without a filter, or with `projectKey` alone, the groups are read
+/// from a summary kept up to date as results arrive; the other filters group on demand.
+#[derive(InputObject, Clone, Default, Debug)]
 pub struct FailureFilter {
-    /// Failures of this case.
+    /// Failures of this case (grouped on demand).
     pub test_case_id: Option<Uuid>,
-    /// Failures in this run.
+    /// Failures in this run (grouped on demand).
     pub run_id: Option<Uuid>,
-    /// Failures of this configuration.
+    /// Failures of this configuration: grouped on demand, over the last 31 days unless `since`,
+    /// `testCaseId` or `runId` is given.
     pub configuration_id: Option<Uuid>,
-    /// Failures at or after this time.
+    /// Failures completed at or after this time, at most 31 days ago (grouped on demand).
     pub since: Option<Timestamp>,
-    /// Failures of this project's cases (its key).
+    /// Failures in this project's runs (its key).
     pub project_key: Option<String>,
     /// The project of `project_key`, once resolved.
     #[graphql(skip)]

@@ -444,13 +444,17 @@ pub async fn purge(
 }
 
 /// Database maintenance, run from the application because PostgreSQL forbids VACUUM and
-/// REINDEX CONCURRENTLY inside functions (errata 5): the kept flakiness of changed cases,
-/// statistics, upcoming audit partitions, and rebuilding bloated indexes.
+/// REINDEX CONCURRENTLY inside functions (errata 5): the kept flakiness of changed cases, the
+/// kept failure groups, statistics, upcoming audit partitions, and rebuilding bloated indexes.
 #[tracing::instrument(skip(db))]
 pub async fn maintenance(db: &DatabaseConnection, months_ahead: i32) -> AppResult<Vec<String>> {
     let mut done = Vec::new();
     let refreshed = crate::analytics::service::refresh_flakiness(db).await?;
     done.push(format!("flakiness of {refreshed} changed cases refreshed"));
+    let folded = crate::analytics::failures::fold(db).await?;
+    done.push(format!(
+        "{folded} failure notes folded into the failure groups"
+    ));
     db.execute_unprepared("VACUUM (ANALYZE)").await?;
     done.push("vacuum analyze".to_owned());
     let rows = db
