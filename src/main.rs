@@ -9,7 +9,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<api::reporter::TestsFailed>().is_some() {
+            if e.downcast_ref::<api::reporter::GateFailed>().is_some() {
+                ExitCode::from(api::reporter::GATE_FAILED_EXIT)
+            } else if e.downcast_ref::<api::reporter::TestsFailed>().is_some() {
                 // the tests failed, not the tool: CI tells the two apart
                 ExitCode::from(2)
             } else {

@@ -4,9 +4,17 @@
 //! creates. Each file is gzip-compressed on the way. An upload that fails for the network, a
 //! 5xx or a 429 is tried again (imports are idempotent: a file sent twice changes nothing).
 //!
-//! Exit codes: 0 the reports were imported (whatever the tests did); 1 an upload failed or
-//! was refused, or some of its results were not imported; 2 with `--fail-on-test-failure`,
-//! the run has failed tests. Without `--run-key` the files go into a run keyed by a fresh id.
+//! The run gets the commit, branch and build URL of the CI job (`--commit`, `--branch`,
+//! `--build-url`, by default from the variables GitHub Actions, GitLab CI and Jenkins set),
+//! so that it is compared with the previous run of its branch. With `--gate` the run is
+//! finished after the last file and the quality gate is evaluated (`evaluateQualityGate`):
+//! the verdict and its reasons are printed.
+//!
+//! Exit codes: 0 the reports were imported (whatever the tests did), and the gate passed when
+//! asked; 1 an upload failed or was refused, or some of its results were not imported, or the
+//! gate could not be evaluated; 2 with `--fail-on-test-failure`, the run has failed tests; 3
+//! with `--gate`, the quality gate failed. Without `--run-key` the files go into a run keyed
+//! by a fresh id.
 
 use std::io::Write;
 use std::time::Duration;
@@ -30,6 +38,52 @@ impl std::fmt::Display for TestsFailed {
 
 impl std::error::Error for TestsFailed {}
 
+/// The quality gate failed (`--gate`; exit code 3).
+#[derive(Debug)]
+pub struct GateFailed;
+
+impl std::fmt::Display for GateFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the quality gate failed")
+    }
+}
+
+impl std::error::Error for GateFailed {}
+
+/// The exit code of a failed quality gate: apart from a failed tool (1) and failed tests (2).
+pub const GATE_FAILED_EXIT: u8 = 3;
+
+/// The CI job's commit, branch and build URL, from the variables its CI sets: GitHub Actions,
+/// GitLab CI, Jenkins (the first that has one).
+pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> [Option<String>; 3] {
+    let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let commit = get("GITHUB_SHA")
+        .or_else(|| get("CI_COMMIT_SHA"))
+        .or_else(|| get("GIT_COMMIT"));
+    // a pull request's GITHUB_REF_NAME is `123/merge`: its head branch says more
+    let branch = get("GITHUB_HEAD_REF")
+        .or_else(|| get("GITHUB_REF_NAME"))
+        .or_else(|| get("CI_COMMIT_REF_NAME"))
+        .or_else(|| {
+            get("GIT_BRANCH").map(|b| b.strip_prefix("origin/").map(str::to_owned).unwrap_or(b))
+        });
+    let github_run = match (
+        get("GITHUB_SERVER_URL"),
+        get("GITHUB_REPOSITORY"),
+        get("GITHUB_RUN_ID"),
+    ) {
+        (Some(server), Some(repo), Some(run)) => Some(format!(
+            "{}/{repo}/actions/runs/{run}",
+            server.trim_end_matches('/')
+        )),
+        _ => None,
+    };
+    let build_url = github_run
+        .or_else(|| get("CI_JOB_URL"))
+        .or_else(|| get("BUILD_URL"));
+    [commit, branch, build_url]
+}
+
 /// Attempts per file when the server cannot be reached or answers 5xx or 429.
 const ATTEMPTS: u32 = 4;
 
@@ -49,6 +103,18 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         .run_key
         .clone()
         .unwrap_or_else(|| format!("report-{}", uuid::Uuid::now_v7()));
+    let [ci_commit, ci_branch, ci_build_url] = ci_context(|name| std::env::var(name).ok());
+    let context = [
+        ("commitSha", args.commit.clone().or(ci_commit)),
+        ("branch", args.branch.clone().or(ci_branch)),
+        ("buildUrl", args.build_url.clone().or(ci_build_url)),
+        ("environment", args.environment.clone()),
+    ];
+    if let Some(rate) = args.min_pass_rate
+        && !(0.0..=1.0).contains(&rate)
+    {
+        bail!("--min-pass-rate must be between 0 and 1, not {rate}");
+    }
     let mut last: Option<Value> = None;
     let mut rejected = 0u64;
     for (i, file) in args.files.iter().enumerate() {
@@ -62,8 +128,13 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         if let Some(project) = &args.project {
             query.push(("project", project.clone()));
         }
-        if args.finish && i + 1 == args.files.len() {
+        if (args.finish || args.gate) && i + 1 == args.files.len() {
             query.push(("finish", "true".to_owned()));
+        }
+        for (name, value) in &context {
+            if let Some(value) = value {
+                query.push((name, value.clone()));
+            }
         }
         if args.known_tests_only {
             query.push(("knownTestsOnly", "true".to_owned()));
@@ -108,10 +179,82 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<()> {
         bail!("{rejected} results were not imported (see above)");
     }
     let failed = run["failedTests"].as_i64().unwrap_or(0);
+    let gate_passed = match (args.gate, run["id"].as_str()) {
+        (true, Some(id)) => gate(&client, base, &args, id).await?,
+        (true, None) => bail!("the server did not say which run it imported into"),
+        (false, _) => true,
+    };
+    if !gate_passed {
+        return Err(GateFailed.into());
+    }
     if args.fail_on_test_failure && failed > 0 {
         return Err(TestsFailed { failed }.into());
     }
     Ok(())
+}
+
+/// Evaluates the quality gate of run `id` and prints the verdict; whether it passed.
+async fn gate(
+    client: &reqwest::Client,
+    base: &str,
+    args: &ReportArgs,
+    id: &str,
+) -> anyhow::Result<bool> {
+    let mut rules = serde_json::Map::new();
+    if let Some(n) = args.max_new_failures {
+        rules.insert("maxNewFailures".to_owned(), n.into());
+    }
+    if let Some(rate) = args.min_pass_rate {
+        rules.insert("minPassRate".to_owned(), rate.into());
+    }
+    let body = serde_json::json!({
+        "query": "mutation($run: UUID!, $rules: QualityGateRules) { \
+                  evaluateQualityGate(runId: $run, rules: $rules) { status \
+                  baseline { id name } reasons { rule passed message } } }",
+        "variables": { "run": id, "rules": Value::Object(rules) },
+    });
+    let endpoint = format!("{base}{}", crate::http::GRAPHQL_PATH);
+    let res = client
+        .post(&endpoint)
+        .bearer_auth(&args.token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("evaluating the quality gate at {endpoint}"))?;
+    let status = res.status();
+    let answer: Value = res.json().await.unwrap_or(Value::Null);
+    if let Some(error) = answer["errors"].get(0) {
+        bail!(
+            "the quality gate could not be evaluated ({status} {}): {}",
+            error["extensions"]["code"].as_str().unwrap_or(""),
+            error["message"].as_str().unwrap_or("")
+        );
+    }
+    let result = &answer["data"]["evaluateQualityGate"];
+    let verdict = result["status"].as_str().unwrap_or("");
+    if verdict.is_empty() {
+        bail!("the quality gate could not be evaluated ({status})");
+    }
+    match result["baseline"]["id"].as_str() {
+        Some(baseline) => println!(
+            "quality gate: {verdict} (compared with run {} ({baseline}))",
+            result["baseline"]["name"].as_str().unwrap_or("")
+        ),
+        None => println!("quality gate: {verdict} (no earlier run of the branch to compare with)"),
+    }
+    for reason in result["reasons"].as_array().into_iter().flatten() {
+        let mark = if reason["passed"].as_bool() == Some(true) {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        println!(
+            "  {mark} {}: {}",
+            reason["rule"].as_str().unwrap_or(""),
+            reason["message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(verdict == "PASSED")
 }
 
 /// A file as it is sent: gzip-compressed (`true`), unless it is compressed already (a zip or

@@ -56,6 +56,7 @@ mod m20261202_000021_add_run_context;
 mod m20261202_000022_deliver_webhooks_from_an_outbox;
 mod m20261202_000023_classify_and_quarantine_flaky_tests;
 mod m20261202_000024_keep_failure_groups;
+mod m20261202_000025_compare_runs;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -88,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000022_deliver_webhooks_from_an_outbox::Migration),
             Box::new(m20261202_000023_classify_and_quarantine_flaky_tests::Migration),
             Box::new(m20261202_000024_keep_failure_groups::Migration),
+            Box::new(m20261202_000025_compare_runs::Migration),
         ]
     }
 }

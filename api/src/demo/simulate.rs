@@ -32,6 +32,12 @@ const API_HICCUP: &str = "FetchError: request to https://staging.shop.example/ap
     at ClientRequest.<anonymous> (node_modules/node-fetch/lib/index.js:1491:11)
     at request (tests/api/support/http.ts:14:18)";
 
+/// The environment the simulated builds test.
+const DEMO_ENVIRONMENT: &str = "staging";
+
+/// Where the simulated CI's builds would be (a page per build number).
+const DEMO_CI_URL: &str = "https://ci.shop.example/builds";
+
 /// Branches the simulated builds are of, `main` most often.
 const BRANCHES: &[&str] = &[
     "main",
@@ -287,6 +293,7 @@ impl Demo {
             .get(suite)
             .ok_or_else(|| anyhow::anyhow!("no suite {suite}"))?;
         let branch = BRANCHES[rng.gen_range(0..BRANCHES.len())];
+        let commit = format!("{:07x}", rng.next_u32() & 0x0fff_ffff);
         let started = self
             .gql(
                 "mutation($input: StartTestRunInput!) { startTestRun(input: $input) { id status \
@@ -297,11 +304,17 @@ impl Demo {
                     "configurationId": configuration.and_then(|c| catalogue.configuration(c)),
                     "runKey": run_key,
                     "triggeredBy": CI_USER,
+                    // the run's context: each run is compared with the previous one of its
+                    // suite on its branch
+                    "commitSha": commit,
+                    "branch": branch,
+                    "environment": DEMO_ENVIRONMENT,
+                    "buildUrl": format!("{DEMO_CI_URL}/{build}"),
                     "runConfiguration": {
                         "ci": "jbtestsuite demo",
                         "build": build,
                         "branch": branch,
-                        "commit": format!("{:07x}", rng.next_u32() & 0x0fff_ffff),
+                        "commit": commit,
                         "trigger": if branch == "main" { "push" } else { "pull_request" },
                     },
                 } }),

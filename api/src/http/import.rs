@@ -6,7 +6,9 @@
 //! such as a CI build id: the run is created on first use, so parallel shards and retried
 //! uploads land in one run) with `runName`, `finish` (`true`: end the run with the outcome its
 //! results imply), `knownTestsOnly` (`true`: reject results for unknown tests instead of
-//! creating their cases) and `report` (the report's path inside a bundle).
+//! creating their cases), `report` (the report's path inside a bundle), and the run's context:
+//! `commitSha`, `branch`, `buildUrl`, `environment` (a run that has them keeps its own; see
+//! `crate::runs::service::context`).
 //!
 //! The body may also be a bundle, a `.zip` or `.tar.gz` of the report and the files it refers
 //! to (screenshots, videos, traces): their bytes are stored as the artifacts' (see
@@ -45,6 +47,10 @@ const PARAMETERS: &[&str] = &[
     "finish",
     "knownTestsOnly",
     "report",
+    "commitSha",
+    "branch",
+    "buildUrl",
+    "environment",
 ];
 
 fn refused(status: StatusCode, code: &str, message: &str) -> Response {
@@ -97,12 +103,22 @@ fn request_of(params: &HashMap<String, String>) -> Result<ImportRequest, String>
         },
         (None, None) => RunTarget::New { name },
     };
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let context = crate::runs::service::context::RunContext::checked(
+        "",
+        param("commitSha"),
+        param("branch"),
+        param("buildUrl"),
+        param("environment"),
+    )
+    .map_err(|e| e.message())?;
     Ok(ImportRequest {
         format,
         project_key: params.get("project").cloned(),
         run,
         finish: flag(params, "finish")?,
         known_only: flag(params, "knownTestsOnly")?,
+        context,
     })
 }
 

@@ -101,6 +101,9 @@ pub struct ImportRequest {
     pub finish: bool,
     /// Reject results for unknown keys instead of creating cases.
     pub known_only: bool,
+    /// The run's commit, branch, build URL and environment (checked); a run that has them
+    /// keeps its own.
+    pub context: crate::runs::service::context::RunContext,
 }
 
 /// Where the import runs: the pool, who imports, and the limits of their statements.
@@ -1089,8 +1092,12 @@ async fn target_run(
     let (run_key, name) = match &request.run {
         RunTarget::Id(id) => {
             let id = *id;
+            let context = request.context.clone();
             let run = in_transaction(importer, move |tx| {
-                Box::pin(async move { crate::runs::service::lock_run(tx, id).await })
+                Box::pin(async move {
+                    let run = crate::runs::service::lock_run(tx, id).await?;
+                    crate::runs::service::context::fill(tx, run, &context).await
+                })
             })
             .await?;
             return Ok(run);
@@ -1110,6 +1117,10 @@ async fn target_run(
         triggered_by: None,
         run_key,
         project_key,
+        commit_sha: request.context.commit_sha.clone(),
+        branch: request.context.branch.clone(),
+        build_url: request.context.build_url.clone(),
+        environment: request.context.environment.clone(),
     };
     let run = in_transaction(importer, move |tx| {
         Box::pin(

@@ -77,7 +77,21 @@ impl ImportMutation {
                     nearest the root)."
         )]
         report: Option<String>,
+        #[graphql(desc = "The commit tested (1 to 64 letters, digits, '.', '_' or '-').")]
+        commit_sha: Option<String>,
+        #[graphql(desc = "The branch tested (1 to 255 characters).")] branch: Option<String>,
+        #[graphql(desc = "The CI build's page (an http or https URL).")] build_url: Option<String>,
+        #[graphql(desc = "The environment tested (1 to 100 characters).")] environment: Option<
+            String,
+        >,
     ) -> async_graphql::Result<ImportResultsPayload> {
+        let context = crate::runs::service::context::RunContext::checked(
+            "",
+            commit_sha.as_deref(),
+            branch.as_deref(),
+            build_url.as_deref(),
+            environment.as_deref(),
+        )?;
         let db = request_db(ctx)?;
         let identity =
             db.identity()
@@ -119,6 +133,7 @@ impl ImportMutation {
             run,
             finish: finish.unwrap_or(false),
             known_only: known_tests_only.unwrap_or(false),
+            context,
         };
         let summary = super::import_upload(
             &importer,

@@ -52,6 +52,41 @@ impl TestRun {
     async fn run_key(&self) -> Option<&str> {
         self.0.run_key.as_deref()
     }
+    /// The commit the run tested (lower-case); null when not given.
+    async fn commit_sha(&self) -> Option<&str> {
+        self.0.commit_sha.as_deref()
+    }
+    /// The branch the run tested; null when not given.
+    async fn branch(&self) -> Option<&str> {
+        self.0.branch.as_deref()
+    }
+    /// The page of the CI build that made the run; null when not given.
+    async fn build_url(&self) -> Option<&str> {
+        self.0.build_url.as_deref()
+    }
+    /// The environment the run tested (`staging`, ...); null when not given.
+    async fn environment(&self) -> Option<&str> {
+        self.0.environment.as_deref()
+    }
+    /// The run it is compared with by default: the previous run of its project, suite (or
+    /// ad hoc), branch and environment that finished (PASSED or FAILED) before it was created
+    /// and was not an infrastructure failure; null when there is none.
+    async fn baseline(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TestRun>> {
+        crate::insights::types::baseline_of(ctx, &self.0).await
+    }
+    /// What changed since its baseline (new failures, fixed, still failing, new and missing
+    /// tests, duration regressions); null when it has no baseline.
+    async fn comparison(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The ratio by which a passed case must have slowed down to be a duration \
+                    regression (default 0.5: 50% slower), besides at least 100 ms."
+        )]
+        duration_threshold: Option<f64>,
+    ) -> async_graphql::Result<Option<crate::insights::types::RunComparison>> {
+        crate::insights::types::comparison_of(ctx, &self.0, duration_threshold).await
+    }
     /// The last write into the run; a run idle for longer than the server's
     /// `--run-inactivity-timeout` is ABORTED.
     async fn last_activity_at(&self) -> Timestamp {
@@ -109,6 +144,18 @@ impl TestRun {
     /// Cases whose latest attempt was skipped.
     async fn skipped_tests(&self) -> i32 {
         self.0.skipped_tests
+    }
+    /// Whether the run is flagged as an infrastructure failure: when it finished, more of its
+    /// passed/failed outcomes failed than its project's `infraFailureShare` (with at least 10
+    /// of them), or a maintainer said so (`markInfrastructureFailure`). Its results are left
+    /// out of flaky classification.
+    async fn infrastructure_failure(&self) -> bool {
+        self.0.infrastructure_failure
+    }
+    /// Failed cases that were quarantined when the run's outcome was decided: counted in
+    /// `failedTests`, but they did not fail the run.
+    async fn quarantined_failed_tests(&self) -> i32 {
+        self.0.quarantined_failed_tests
     }
     /// Settings of this run (a JSON object; `{}` when none were given).
     async fn run_configuration(&self) -> Json {
@@ -454,6 +501,10 @@ pub struct TestRunFilter {
     /// The project of `project_key`, once resolved.
     #[graphql(skip)]
     pub project_id: Option<Uuid>,
+    /// Of this branch.
+    pub branch: Option<String>,
+    /// Of this commit (compared lower-case).
+    pub commit_sha: Option<String>,
 }
 
 /// Which executions to list.
@@ -493,6 +544,17 @@ pub struct StartTestRunInput {
     /// The project of an ad-hoc run (its key; default: the token's project, else the default
     /// project). A suite's run is in the suite's project.
     pub project_key: Option<String>,
+    /// The commit tested (1 to 64 letters, digits, '.', '_' or '-'; stored lower-case).
+    /// Default: `runConfiguration`'s `commitSha`, `commit` or `sha`.
+    pub commit_sha: Option<String>,
+    /// The branch tested (1 to 255 characters). Default: `runConfiguration`'s `branch`.
+    pub branch: Option<String>,
+    /// The CI build's page (an http or https URL, at most 2000 characters). Default:
+    /// `runConfiguration`'s `buildUrl`.
+    pub build_url: Option<String>,
+    /// The environment tested (`staging`, ...; 1 to 100 characters). Default:
+    /// `runConfiguration`'s `environment`.
+    pub environment: Option<String>,
 }
 
 /// The result of a step.

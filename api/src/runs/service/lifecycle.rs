@@ -58,6 +58,16 @@ pub async fn start_run(
         .map(|j| j.0)
         .unwrap_or_else(|| serde_json::json!({}));
     check_object("runConfiguration", &run_configuration)?;
+    let context = super::context::RunContext::checked(
+        "",
+        input.commit_sha.as_deref(),
+        input.branch.as_deref(),
+        input.build_url.as_deref(),
+        input.environment.as_deref(),
+    )?
+    .or(super::context::RunContext::from_configuration(
+        &run_configuration,
+    ));
     let triggered_by = input.triggered_by.or_else(|| actor.map(str::to_owned));
     check_len("triggeredBy", triggered_by.as_deref(), SHORT_TEXT_MAX)?;
     if let Some(key) = &input.run_key {
@@ -107,7 +117,8 @@ pub async fn start_run(
     if let Some(key) = &input.run_key
         && let Some(run) = run_by_key(conn, project, key, triggered_by.as_deref()).await?
     {
-        return Ok(run);
+        // a shard or a retried job: the run keeps its context, and gains what it lacks
+        return super::context::fill(conn, run, &context).await;
     }
     crate::projects::service::check_reference(
         conn,
@@ -145,8 +156,9 @@ pub async fn start_run(
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO test_runs(id, test_suite_id, configuration_id, name, status, total_tests,
-                                   run_configuration, triggered_by, project_id, ad_hoc, run_key)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10)
+                                   run_configuration, triggered_by, project_id, ad_hoc, run_key,
+                                   commit_sha, branch, build_url, environment)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT DO NOTHING RETURNING *",
             [
                 Uuid::now_v7().into(),
@@ -159,6 +171,10 @@ pub async fn start_run(
                 project.into(),
                 suite.is_none().into(),
                 input.run_key.clone().into(),
+                context.commit_sha.clone().into(),
+                context.branch.clone().into(),
+                context.build_url.clone().into(),
+                context.environment.clone().into(),
             ],
         ))
         .await?;
@@ -166,14 +182,15 @@ pub async fn start_run(
         Some(row) => test_run::Model::from_query_result(&row, "")?,
         None => {
             let key = input.run_key.as_deref().unwrap_or_default();
-            return run_by_key(conn, project, key, triggered_by.as_deref())
+            let run = run_by_key(conn, project, key, triggered_by.as_deref())
                 .await?
                 .ok_or_else(|| {
                     AppError::conflict(
                         Some("runKey"),
                         "the run key belongs to a run you may not report into",
                     )
-                });
+                })?;
+            return super::context::fill(conn, run, &context).await;
         }
     };
     if cases.is_empty() {

@@ -52,6 +52,21 @@ pub async fn runs(
     if let Some(project) = filter.project_id {
         conditions.push(format!("test_runs.project_id = {}", sql.bind(project)));
     }
+    if let Some(branch) = filter.branch {
+        crate::input::check_len("filter.branch", Some(&branch), super::context::BRANCH_MAX)?;
+        conditions.push(format!("test_runs.branch = {}", sql.bind(branch.trim())));
+    }
+    if let Some(commit) = filter.commit_sha {
+        crate::input::check_len(
+            "filter.commitSha",
+            Some(&commit),
+            super::context::COMMIT_SHA_MAX,
+        )?;
+        conditions.push(format!(
+            "test_runs.commit_sha = {}",
+            sql.bind(commit.trim().to_ascii_lowercase())
+        ));
+    }
     let (fetched, total) = crate::sql::list(conn, q, args, want).await?;
     let fetched = fetched.try_map(|row| test_run::Model::from_query_result(&row, ""))?;
     Ok((fetched, total))

@@ -1,11 +1,13 @@
-//! The runs' services: lifecycle of runs and executions, bulk reporting, lists, and what
-//! hangs from runs, executions and cases (`relations`).
+//! The runs' services: lifecycle of runs and executions, bulk reporting, lists, a run's
+//! context (commit, branch, build URL, environment), and what hangs from runs, executions and
+//! cases (`relations`).
 //!
 //! Every change to a run's executions first locks the run row, so that changes within one run
 //! take turns, then ends with `refresh_test_run`, which recounts the counters over the latest
 //! attempt of each case and moves the run's status along, in the same transaction.
 
 pub mod bulk;
+pub mod context;
 pub mod lifecycle;
 pub mod lists;
 pub mod relations;
