@@ -131,6 +131,12 @@ pub struct Cli {
     /// instead of the document); the least recently used go first. 0: off.
     #[arg(long, env = "JBTS_PERSISTED_QUERIES", default_value_t = DEFAULT_PERSISTED_QUERIES, global = true)]
     pub persisted_queries: usize,
+
+    /// Delay before the second attempt of a webhook delivery that failed (e.g. `5s`); each
+    /// further retry waits twice as long, with jitter, up to an hour.
+    #[arg(long, env = "JBTS_WEBHOOK_RETRY_BASE", value_parser = humantime::parse_duration,
+          default_value = "5s", global = true)]
+    pub webhook_retry_base: std::time::Duration,
 }
 
 /// A web origin as browsers send it (`scheme://host[:port]`, no path), or `*`.
@@ -254,6 +260,9 @@ impl Cli {
             },
             cors_origins: self.cors_origins.clone(),
             persisted_queries: self.persisted_queries,
+            webhooks: WebhookOptions {
+                retry_base: self.webhook_retry_base,
+            },
         }
     }
 }
@@ -400,6 +409,26 @@ pub struct ServerOptions {
     pub cors_origins: Vec<String>,
     /// Documents kept for automatic persisted queries (0: off).
     pub persisted_queries: usize,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookOptions,
+}
+
+/// Default of `--webhook-retry-base`: a receiver that restarts is back within seconds.
+pub const DEFAULT_WEBHOOK_RETRY_BASE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookOptions {
+    /// Delay before the first retry of a failed delivery; doubled for each further one.
+    pub retry_base: std::time::Duration,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self {
+            retry_base: DEFAULT_WEBHOOK_RETRY_BASE,
+        }
+    }
 }
 
 /// Default largest report (`--import-max-bytes`), compressed or not: a 100,000-test JUnit
@@ -457,6 +486,7 @@ impl Default for ServerOptions {
             artifacts: ArtifactOptions::default(),
             cors_origins: Vec::new(),
             persisted_queries: DEFAULT_PERSISTED_QUERIES,
+            webhooks: WebhookOptions::default(),
         }
     }
 }
@@ -504,6 +534,31 @@ pub struct ReportArgs {
     /// Exit with code 2 when the run has failed tests.
     #[arg(long)]
     pub fail_on_test_failure: bool,
+    /// The commit tested (default: the CI's, from GITHUB_SHA, CI_COMMIT_SHA or GIT_COMMIT).
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// The branch tested (default: the CI's, from GITHUB_HEAD_REF or GITHUB_REF_NAME,
+    /// CI_COMMIT_REF_NAME, or GIT_BRANCH).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The CI build's page (default: the CI's: the GitHub Actions run, CI_JOB_URL or
+    /// BUILD_URL).
+    #[arg(long)]
+    pub build_url: Option<String>,
+    /// The environment tested (staging, ...).
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// After the last file, finish the run, evaluate the quality gate (new failures against
+    /// the previous run of the branch, quarantined tests excluded), print the verdict and
+    /// exit with code 3 when it fails.
+    #[arg(long)]
+    pub gate: bool,
+    /// With --gate: new failures allowed (default 0).
+    #[arg(long, requires = "gate")]
+    pub max_new_failures: Option<u32>,
+    /// With --gate: lowest pass rate allowed, 0 to 1 (such as 0.95).
+    #[arg(long, requires = "gate")]
+    pub min_pass_rate: Option<f64>,
     /// Longest one upload may take.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub timeout: std::time::Duration,

@@ -278,6 +278,28 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "no such project",
     ),
     bad("test_runs_project_id_fkey", "projectKey", "no such project"),
+    bad("webhooks_project_id_fkey", "projectKey", "no such project"),
+    bad(
+        "ck_webhooks_url",
+        "url",
+        "must be an http(s) URL with a host and no credentials",
+    ),
+    bad(
+        "ck_webhooks_secret_length",
+        "secret",
+        "must be 16 to 256 characters",
+    ),
+    bad(
+        "ck_webhooks_events",
+        "events",
+        "must name at least one event, each of the subscribable events",
+    ),
+    bad("ck_webhooks_format", "format", "must be json or slack"),
+    bad(
+        "ck_webhooks_description_length",
+        "description",
+        "must be at most 1000 characters",
+    ),
     conflict(
         "uq_projects_key",
         "key",
@@ -289,6 +311,46 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "must be 1 to 64 lowercase letters, digits and dashes, starting and ending with a letter or digit",
     ),
     bad("ck_projects_name_not_blank", "name", "must not be blank"),
+    bad(
+        "ck_projects_infra_failure_share",
+        "input.infraFailureShare",
+        "must be between 0.05 and 1",
+    ),
+    bad(
+        "ck_projects_flaky_min_sample",
+        "input.flakyMinSample",
+        "must be between 2 and 20",
+    ),
+    conflict(
+        "uq_test_case_quarantines_active",
+        "id",
+        "the test case is already quarantined: release it first",
+    ),
+    bad(
+        "test_case_quarantines_test_case_id_fkey",
+        "id",
+        "no such test case",
+    ),
+    bad(
+        "test_case_quarantines_project_id_fkey",
+        "id",
+        "no such project",
+    ),
+    bad(
+        "ck_test_case_quarantines_reason",
+        "reason",
+        "must be 1 to 1000 characters, not blank",
+    ),
+    bad(
+        "ck_test_case_quarantines_owner",
+        "owner",
+        "must not be blank",
+    ),
+    bad(
+        "ck_test_case_quarantines_expires_at",
+        "expiresAt",
+        "must be in the future and at most 180 days away",
+    ),
     bad(
         "ck_project_members_role",
         "role",
@@ -387,7 +449,11 @@ const CONSTRAINTS: &[ConstraintRule] = &[
         "buildUrl",
         "must be an http or https URL",
     ),
-    bad("ck_test_runs_environment", "environment", "must not be blank"),
+    bad(
+        "ck_test_runs_environment",
+        "environment",
+        "must not be blank",
+    ),
     bad(
         "ck_test_runs_quarantined_failed",
         "quarantinedFailedTests",

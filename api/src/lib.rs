@@ -25,10 +25,15 @@
 //! **Domains**:
 //! - `catalog`: test cases, steps, suites, configurations.
 //! - `runs`: test runs, executions, step results, artifacts, bulk reporting.
-//! - `analytics`: statistics, flakiness, failure groups, trends.
+//! - `analytics`: statistics, flakiness and its classification, failure groups, trends.
+//! - `quarantine`: cases whose failures do not fail runs, and runs flagged as
+//!   infrastructure failures.
 //! - `audit`: the audit trail over GraphQL.
+//! - `insights`: what changed since a run's baseline (run comparison), and quality gates.
 //! - `archive`: lossless archival and restore, and database maintenance.
 //! - `live`: the NOTIFY-fed hub and the subscriptions.
+//! - `webhooks`: project events POSTed to subscribed URLs from a transactional outbox,
+//!   signed, retried with backoff, with a delivery log; the deliverer in every process.
 //! - `import`: results from the files test frameworks write (JUnit XML, CTRF), streamed
 //!   through the runs' write path.
 //!
@@ -58,11 +63,13 @@ pub mod error;
 pub mod http;
 pub mod import;
 pub mod input;
+pub mod insights;
 pub mod limits;
 pub mod live;
 pub mod loader;
 pub mod pagination;
 pub mod projects;
+pub mod quarantine;
 pub mod rate_limit;
 pub mod reporter;
 pub mod runs;
@@ -72,3 +79,4 @@ pub mod sql;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;

@@ -29,6 +29,9 @@ pub struct QueryRoot(
     crate::analytics::query::CaseStatsQuery,
     crate::audit::AuditQuery,
     crate::projects::query::ProjectsQuery,
+    crate::quarantine::query::QuarantineQuery,
+    crate::insights::query::InsightsQuery,
+    crate::webhooks::query::WebhooksQuery,
 );
 
 /// Entry points for writing.
@@ -39,7 +42,10 @@ pub struct MutationRoot(
     RunsMutation,
     crate::archive::ArchiveMutation,
     crate::projects::mutation::ProjectsMutation,
+    crate::quarantine::mutation::QuarantineMutation,
     crate::import::mutation::ImportMutation,
+    crate::insights::mutation::InsightsMutation,
+    crate::webhooks::mutation::WebhooksMutation,
 );
 
 /// Version and health of the running service.

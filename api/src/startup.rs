@@ -253,6 +253,13 @@ impl Application {
             state.stopped(),
             options.statements,
         );
+        // stops with the live hub, when the server shuts down
+        crate::webhooks::deliver::start(
+            url.to_owned(),
+            options.webhooks,
+            hub.webhooks(),
+            state.stopped(),
+        );
         let schema = crate::schema::build(state.clone(), tokens.clone(), hub.clone());
         let shutdown = state.shutdown.clone();
         let served = crate::http::Served {
@@ -828,7 +835,8 @@ async fn serve_on(open: &OpenDatabase, cli: &Cli, beside: Option<Beside>) -> any
     Ok(())
 }
 
-/// How often the server recomputes the kept flakiness of the cases changed meanwhile.
+/// How often the server recomputes the kept flakiness of the cases changed meanwhile, and
+/// folds the failures noted meanwhile into the kept failure groups.
 pub const ANALYTICS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Keeps the analytics summaries close to the data in the background, so that the readers
@@ -845,6 +853,17 @@ async fn refresh_analytics(db: DatabaseConnection) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(cases = n, "flakiness refreshed"),
             Err(e) => tracing::warn!(error = ?e, "refreshing flakiness failed"),
+        }
+        // expired quarantines stopped counting at their expiry; released here, audited
+        match crate::quarantine::service::release_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(quarantines = n, "expired quarantines released"),
+            Err(e) => tracing::warn!(error = ?e, "releasing expired quarantines failed"),
+        }
+        match crate::analytics::failures::fold(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(notes = n, "failure groups folded"),
+            Err(e) => tracing::warn!(error = ?e, "folding failure groups failed"),
         }
     }
 }

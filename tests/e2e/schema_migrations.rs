@@ -37,6 +37,10 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "artifact_blobs",
             "audit_log",
             "configurations",
+            "failure_group_cases",
+            "failure_group_pending",
+            "failure_group_runs",
+            "failure_groups",
             "project_members",
             "projects",
             "server_secrets",
@@ -45,6 +49,7 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "test_case_aliases",
             "test_case_flakiness",
             "test_case_flakiness_pending",
+            "test_case_quarantines",
             "test_cases",
             "test_executions",
             "test_executions_archive",
@@ -56,6 +61,9 @@ async fn migrations_up_down_up_leave_the_same_schema() {
             "test_steps",
             "test_suite_test_cases",
             "test_suites",
+            "webhook_deliveries",
+            "webhook_delivery_attempts",
+            "webhooks",
         ]
     );
     let schema_before: Vec<String> = crate::helpers::q::query_scalar(

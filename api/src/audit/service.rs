@@ -82,6 +82,8 @@ const PROJECT_OF_ENTRY: &str = "(CASE audit_log.table_name
     WHEN 'test_suites' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
     WHEN 'configurations' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
     WHEN 'test_runs' THEN coalesce(coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id', '00000000-0000-0000-0000-000000000001')
+    WHEN 'test_case_quarantines' THEN coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id'
+    WHEN 'webhooks' THEN coalesce(audit_log.new_values, audit_log.old_values) ->> 'project_id'
     WHEN 'test_steps' THEN (SELECT c.project_id::text FROM test_cases c
         WHERE c.id::text = coalesce(audit_log.new_values, audit_log.old_values) ->> 'test_case_id')
     WHEN 'test_suite_test_cases' THEN (SELECT s.project_id::text FROM test_suites s

@@ -35,6 +35,10 @@ pub enum AuditedType {
     TestStepExecution,
     /// A `TestArtifact`.
     TestArtifact,
+    /// A `TestCaseQuarantine`: a case quarantined (created), released or expired (updated).
+    TestCaseQuarantine,
+    /// A `Webhook` (its secret never recorded: `secretHint` shows a change of it).
+    Webhook,
 }
 
 /// What happened to the record of an audit entry.
@@ -136,6 +140,16 @@ const AUDITED: &[Audited] = &[
         table: "test_artifacts",
         ty: AuditedType::TestArtifact,
         renamed: &[("blob_sha256", "sha256")],
+    },
+    Audited {
+        table: "test_case_quarantines",
+        ty: AuditedType::TestCaseQuarantine,
+        renamed: &[PROJECT],
+    },
+    Audited {
+        table: "webhooks",
+        ty: AuditedType::Webhook,
+        renamed: &[PROJECT],
     },
 ];
 
