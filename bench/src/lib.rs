@@ -11,7 +11,7 @@
 //! - `load`: closed-loop HTTP load with fixed concurrency and duration, into histograms.
 //! - `raw`: the hand-written axum + sqlx endpoints serving the same data (the ceiling).
 //! - `ws`: a minimal graphql-transport-ws client.
-//! - `queries`, `ingest`, `live`, `analytics`, `import`, `artifacts`: the scenarios.
+//! - `queries`, `ingest`, `live`, `analytics`, `import`, `artifacts`, `insights`: the scenarios.
 //! - `report`: rows, targets, the printed table, markdown and JSON.
 //! - `progress`: progress bars and phase messages.
 //! - `alloc_probe`: heap bytes of the client, told apart from the server's.
@@ -25,6 +25,7 @@ pub mod artifacts;
 pub mod env;
 pub mod import;
 pub mod ingest;
+pub mod insights;
 pub mod live;
 pub mod load;
 pub mod options;
@@ -135,6 +136,11 @@ async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) -> anyhow::Result<()> {
         artifacts::run(ctx, report)
             .await
             .context("scenario artifacts")?;
+    }
+    if options.wants(Scenario::Insights) {
+        insights::run(ctx, report)
+            .await
+            .context("scenario insights")?;
     }
     report.note(format!(
         "The machine has {} cores shared by PostgreSQL, the server and the load generator (all on it, over loopback); client concurrency is kept low so that the client does not starve the server. Ratios to a ceiling measured in the same run are the figures to read; absolute numbers move with whatever else the machine runs.",

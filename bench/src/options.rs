@@ -88,6 +88,9 @@ pub enum Scenario {
     Import,
     /// A 200 MB artifact up and down vs the store's own client; memory; 1,000 screenshots.
     Artifacts,
+    /// Run comparison, quality gate, quarantined tests, flaky classification refresh and
+    /// webhook delivery latency.
+    Insights,
 }
 
 /// Client connections kept in flight against the query endpoints. The machine has 2 cores
@@ -132,6 +135,13 @@ pub const LIVE_SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Repetitions of each analytics query (sequential; p50/p95 over them).
 pub const ANALYTICS_ITERATIONS: usize = 15;
+
+/// Runs ended one after another for the webhook delivery latency: enough for a p99 that is
+/// not the maximum of a handful.
+pub const WEBHOOK_DELIVERIES: usize = 200;
+
+/// Webhook deliveries in `--quick`: proves the path works, in well under a second.
+pub const QUICK_WEBHOOK_DELIVERIES: usize = 20;
 
 /// Where results go unless told otherwise (relative to the working directory, the workspace
 /// root under `cargo run`).

@@ -7,7 +7,14 @@ async fn bench_quick_run_then_every_scenario_produces_figures() {
     options.progress = false;
     let report = bench::run(options).await.expect("the quick benchmark runs");
     assert!(!report.rows.is_empty(), "no figures");
-    for scenario in ["queries", "ingest", "live", "analytics", "import"] {
+    for scenario in [
+        "queries",
+        "ingest",
+        "live",
+        "analytics",
+        "import",
+        "insights",
+    ] {
         assert!(
             report.rows.iter().any(|r| r.scenario == scenario),
             "no figure for {scenario}"
