@@ -35,6 +35,7 @@
     executionsPage: 100, // executions per request (the API's largest page)
     executions: 1000, // executions shown on a run's page
     failures: 50, // failed executions detailed on a run's page
+    comparison: 20, // cases named in each list of the comparison with the previous run
     analytics: 10, // rows of the flaky and failing lists
     trendDays: 30, // days of the pass-rate chart
     text: 4000, // characters of an error message shown
@@ -87,8 +88,8 @@
   var FLAKIEST_QUERY = [
     'query DashboardFlakiest($days: Int!, $limit: Int!) {',
     '  flakiestTestCases(days: $days, limit: $limit) {',
-    '    testCase { id name identityKey }',
-    '    flakiness { flakyScore flips failures passedOnRetry sampleSize reasons }',
+    '    testCase { id name identityKey quarantine { reason owner expiresAt } }',
+    '    flakiness { flakyScore flips failures passedOnRetry sampleSize reasons classification }',
     '  }',
     '}',
   ].join('\n');
@@ -106,7 +107,8 @@
     'query DashboardRun($id: UUID!, $first: Int!, $after: String) {',
     '  testRun(id: $id) {',
     '    id name status createdAt startedAt completedAt triggeredBy runKey adHoc',
-    '    totalTests passedTests failedTests skippedTests',
+    '    totalTests passedTests failedTests skippedTests quarantinedFailedTests infrastructureFailure',
+    '    commitSha branch buildUrl environment',
     '    project { key name }',
     '    testSuite { id name }',
     '    stats { passRate avgDuration p95Duration retries passedOnRetry }',
@@ -133,6 +135,21 @@
     '        id status errorMessage actualResult',
     '        testStep { name orderIndex }',
     '      }',
+    '    }',
+    '  }',
+    '}',
+  ].join('\n');
+
+  var RUN_COMPARISON_QUERY = [
+    'query DashboardRunComparison($id: UUID!, $first: Int!) {',
+    '  testRun(id: $id) {',
+    '    id',
+    '    comparison {',
+    '      base { id name commitSha completedAt }',
+    '      counts { newFailures fixed stillFailing newTests missingTests durationRegressions unchanged }',
+    '      newFailures(first: $first) { testCaseId testCase { name identityKey } headStatus errorFingerprint }',
+    '      fixed(first: $first) { testCaseId testCase { name identityKey } }',
+    '      stillFailing(first: $first) { testCaseId testCase { name identityKey } }',
     '    }',
     '  }',
     '}',
@@ -896,9 +913,21 @@
       var details = [plural(f.flips, 'flip'), plural(f.failures, 'failure')];
       if (f.passedOnRetry) details.push(f.passedOnRetry + ' passed on retry');
       details.push('in ' + plural(f.sampleSize, 'result'));
+      var quarantine = row.testCase.quarantine;
+      if (quarantine) {
+        details.push(
+          'quarantined' + (quarantine.owner ? ' (' + quarantine.owner + ')' : '') + ': ' + bounded(quarantine.reason)
+        );
+      }
       list.appendChild(
-        h('li', { class: 'case', 'data-test-case-id': row.testCase.id, 'data-score': f.flakyScore }, [
-          caseLabel(row.testCase),
+        h('li', { class: 'case', 'data-test-case-id': row.testCase.id, 'data-score': f.flakyScore, 'data-class': f.classification }, [
+          h('span', { class: 'case__head' }, [
+            caseLabel(row.testCase),
+            f.classification && f.classification !== 'HEALTHY'
+              ? h('span', { class: 'tag', 'data-class': f.classification, text: f.classification.toLowerCase() })
+              : null,
+            quarantine ? h('span', { class: 'tag', 'data-class': 'QUARANTINED', text: 'quarantined' }) : null,
+          ]),
           h('span', { class: 'case__value', title: 'flaky score, 0 (steady) to 100 (flips every time)', text: String(score) }),
           h('span', { class: 'meter' }, [meterFill(score, 'flaky')]),
           h('span', { class: 'case__details muted', text: details.join(', ') }),
@@ -1050,6 +1079,10 @@
     this.statsSoon = debounce(function () {
       self.loadStats();
     }, 3000);
+    this.comparison = undefined; // undefined: not read yet; null: no earlier run to compare with
+    this.comparisonSoon = debounce(function () {
+      self.loadComparison();
+    }, 3000);
   }
 
   RunView.prototype.mount = function () {
@@ -1073,6 +1106,7 @@
     );
     this.load();
     this.loadFailures();
+    this.loadComparison();
   };
 
   RunView.prototype.unmount = function () {
@@ -1083,6 +1117,7 @@
     this.resyncSoon.cancel();
     this.failuresSoon.cancel();
     this.statsSoon.cancel();
+    this.comparisonSoon.cancel();
     $('view-run').hidden = true;
     clear($('run-page'));
   };
@@ -1090,6 +1125,7 @@
   RunView.prototype.resync = function () {
     this.resyncSoon();
     this.failuresSoon();
+    this.comparisonSoon();
   };
 
   /** Reads the run with as many executions as are shown (at least a page). */
@@ -1226,6 +1262,7 @@
     });
     if (added) this.renderExecutions();
     if (failed) this.failuresSoon();
+    if (p.changedExecutions.length || FINISHED_RUN[p.status]) this.comparisonSoon();
     // the aggregates (pass rate, durations, retries) are not in the message: read anew
     if (p.changedExecutions.length || FINISHED_RUN[p.status]) this.statsSoon();
     if (this.renderHeader()) recordPaint(this.runId, barFigures(this.run).percent);
@@ -1247,6 +1284,13 @@
         h('section', { class: 'panel' }, [
           h('div', { class: 'run-progress' }, [bar, h('span', { class: 'run-progress__percent', id: 'run-percent' })]),
           h('dl', { class: 'figures', id: 'run-figures' }),
+        ]),
+        h('section', { class: 'panel', 'aria-labelledby': 'comparison-title' }, [
+          h('div', { class: 'panel__head' }, [
+            h('h2', { class: 'panel__title', id: 'comparison-title', text: 'Since the previous run' }),
+            h('span', { class: 'muted', id: 'comparison-base' }),
+          ]),
+          h('div', { class: 'comparison', id: 'run-comparison' }, [h('p', { class: 'muted', text: 'Loading\u2026' })]),
         ]),
         h('section', { class: 'panel', 'aria-labelledby': 'failures-title' }, [
           h('div', { class: 'panel__head' }, [
@@ -1286,6 +1330,7 @@
     this.renderHeader();
     this.renderExecutions();
     if (this.failures) this.renderFailures(this.failures);
+    if (this.comparison !== undefined) this.renderComparison(this.comparison);
   };
 
   /** The run's name, status, times and counters; answers whether its bar changed. */
@@ -1302,9 +1347,30 @@
     var parts = [];
     if (run.project) parts.push('project ' + run.project.name);
     if (run.testSuite) parts.push('suite ' + run.testSuite.name);
+    if (run.branch) parts.push('branch ' + run.branch);
+    if (run.commitSha) parts.push('commit ' + run.commitSha.slice(0, 12));
+    if (run.environment) parts.push('on ' + run.environment);
     if (run.runKey) parts.push('key ' + run.runKey);
     if (run.triggeredBy) parts.push('by ' + run.triggeredBy);
     appendAll(meta, [parts.join(' \u00b7 ')]);
+    // the database only keeps http(s) URLs here; checked again before it becomes a link
+    if (run.buildUrl && /^https?:\/\//i.test(run.buildUrl)) {
+      appendAll(meta, [
+        ' \u00b7 ',
+        h('a', { href: run.buildUrl, id: 'run-build', rel: 'noopener noreferrer', target: '_blank', text: 'CI build' }),
+      ]);
+    }
+    if (run.infrastructureFailure) {
+      appendAll(meta, [
+        ' \u00b7 ',
+        h('span', {
+          class: 'tag',
+          'data-class': 'INFRASTRUCTURE',
+          title: 'most of its tests failed: an outage, left out of flaky classification',
+          text: 'infrastructure failure',
+        }),
+      ]);
+    }
     if (run.startedAt) appendAll(meta, [parts.length ? ' \u00b7 ' : '', timeElement(run.startedAt, 'started ')]);
     if (run.completedAt && run.startedAt) {
       appendAll(meta, [' \u00b7 took ' + formatDuration(new Date(run.completedAt) - new Date(run.startedAt))]);
@@ -1315,6 +1381,7 @@
     var list = [
       ['Passed', figures.passed, 'passed'],
       ['Failed', figures.failed, 'failed'],
+      ['Quarantined', run.quarantinedFailedTests ? run.quarantinedFailedTests + ' of the failed' : null, 'quarantined'],
       ['Skipped', figures.skipped, 'skipped'],
       ['Running', live ? live.runningTests : null, 'running'],
       ['Pending', live ? live.pendingTests : null, 'pending'],
@@ -1395,6 +1462,98 @@
         /* kept as they were; the next change tries again */
       }
     );
+  };
+
+  // ---- compared with the previous run ----
+
+  RunView.prototype.loadComparison = function () {
+    var self = this;
+    graphql(RUN_COMPARISON_QUERY, { id: this.runId, first: LIMITS.comparison }).then(
+      function (data) {
+        if (self.destroyed || !data.testRun) return;
+        self.comparison = data.testRun.comparison;
+        self.renderComparison(self.comparison);
+      },
+      function (error) {
+        if (self.destroyed) return;
+        if (isAuthError(error)) return App.authFailed(error.message);
+        var box = $('run-comparison');
+        if (box) {
+          clear(box);
+          box.appendChild(h('p', { class: 'panel__error', text: 'The comparison cannot be read: ' + error.message }));
+        }
+      }
+    );
+  };
+
+  RunView.prototype.renderComparison = function (comparison) {
+    var box = $('run-comparison');
+    if (!box) return; // drawn with the page
+    clear(box);
+    var base = $('comparison-base');
+    clear(base);
+    if (!comparison) {
+      box.appendChild(
+        h('p', {
+          class: 'empty',
+          text: 'No earlier finished run of this suite, branch and environment to compare with.',
+        })
+      );
+      return;
+    }
+    appendAll(base, [
+      'against ',
+      h('a', { href: '#/runs/' + encodeURIComponent(comparison.base.id), text: comparison.base.name }),
+      comparison.base.completedAt ? ', ' : null,
+      comparison.base.completedAt ? timeElement(comparison.base.completedAt) : null,
+    ]);
+    var c = comparison.counts;
+    var chips = [
+      ['new-failures', c.newFailures, 'new failure', 'new failures'],
+      ['fixed', c.fixed, 'fixed', 'fixed'],
+      ['still-failing', c.stillFailing, 'still failing', 'still failing'],
+      ['new-tests', c.newTests, 'new test', 'new tests'],
+      ['missing-tests', c.missingTests, 'missing test', 'missing tests'],
+      ['slower', c.durationRegressions, 'slower', 'slower'],
+      ['unchanged', c.unchanged, 'unchanged', 'unchanged'],
+    ];
+    box.appendChild(
+      h(
+        'ul',
+        { class: 'chips' },
+        chips.map(function (chip) {
+          return h('li', { class: 'chip', 'data-kind': chip[0], 'data-count': chip[1] }, [
+            h('strong', { text: String(chip[1]) }),
+            ' ' + (chip[1] === 1 ? chip[2] : chip[3]),
+          ]);
+        })
+      )
+    );
+    var lists = [
+      ['New failures', comparison.newFailures, c.newFailures, 'new-failures'],
+      ['Fixed', comparison.fixed, c.fixed, 'fixed'],
+      ['Still failing', comparison.stillFailing, c.stillFailing, 'still-failing'],
+    ];
+    lists.forEach(function (list) {
+      if (!list[1] || !list[1].length) return;
+      var more = list[2] > list[1].length ? ' (first ' + list[1].length + ' of ' + list[2] + ')' : '';
+      box.appendChild(
+        h('div', { class: 'comparison__list', 'data-kind': list[3] }, [
+          h('h3', { class: 'comparison__title', text: list[0] + more }),
+          h(
+            'ul',
+            {},
+            list[1].map(function (entry) {
+              var testCase = entry.testCase || { name: entry.testCaseId };
+              return h('li', { 'data-test-case-id': entry.testCaseId }, [
+                caseLabel(testCase),
+                entry.errorFingerprint ? h('span', { class: 'muted comparison__error', text: bounded(entry.errorFingerprint) }) : null,
+              ]);
+            })
+          ),
+        ])
+      );
+    });
   };
 
   // ---- failures ----

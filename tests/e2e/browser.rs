@@ -384,3 +384,160 @@ async fn the_dashboard_says_what_is_wrong_with_a_token() {
     assert_eq!(browser.eval(stored).await, app.admin_token.as_str());
     browser.close().await;
 }
+
+/// Starts an ad-hoc run on `main` at `commit`, reports `results` (test key, outcome, error)
+/// and finishes it; answers the run's id.
+async fn finished_run(
+    app: &crate::helpers::TestApp,
+    name: &str,
+    commit: &str,
+    results: &[(&str, &str, Option<&str>)],
+) -> String {
+    let body = app
+        .gql(
+            "mutation($input: StartTestRunInput!) { startTestRun(input: $input) { id } }",
+            json!({ "input": { "name": name, "branch": "main", "commitSha": commit,
+                               "buildUrl": format!("https://ci.example.test/builds/{commit}") } }),
+        )
+        .await;
+    let run = body["data"]["startTestRun"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let items: Vec<_> = results
+        .iter()
+        .map(|(key, outcome, error)| {
+            json!({ "idempotencyKey": format!("{name}:{key}"), "testKey": key,
+                    "status": outcome, "errorMessage": error, "durationMs": 120 })
+        })
+        .collect();
+    let body = app
+        .gql(
+            "mutation($run: UUID!, $results: [ReportResultInput!]!) {
+               reportResults(runId: $run, results: $results) { rejected } }",
+            json!({ "run": run, "results": items }),
+        )
+        .await;
+    assert_eq!(body["data"]["reportResults"]["rejected"], 0, "{body}");
+    let body = app
+        .gql(
+            "mutation($id: UUID!) { finishTestRun(id: $id) { status } }",
+            json!({ "id": run }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    run
+}
+
+#[tokio::test]
+async fn the_run_page_compares_with_the_previous_run_and_shows_quarantined_failures() {
+    let app = spawn_app().await;
+    finished_run(
+        &app,
+        "Nightly",
+        "1111111111111111111111111111111111111111",
+        &[
+            ("checkout::pays", "PASSED", None),
+            ("checkout::coupon", "FAILED", Some("coupon rejected")),
+            ("search::finds", "PASSED", None),
+            ("search::old", "PASSED", None),
+            ("login::sso", "PASSED", None),
+        ],
+    )
+    .await;
+    // the case that fails next is quarantined first: its failure is shown, not held against
+    // the run
+    let case = app
+        .gql(
+            "{ testCases(filter: { search: \"sso\" }, first: 5) { nodes { id identityKey } } }",
+            json!({}),
+        )
+        .await;
+    let sso = case["data"]["testCases"]["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["identityKey"] == "login::sso"))
+        .map(|n| n["id"].clone())
+        .unwrap_or_else(|| panic!("{case}"));
+    let body = app
+        .gql(
+            "mutation($id: UUID!) { quarantineTestCase(id: $id, reason: \"the SSO sandbox is down\") { id } }",
+            json!({ "id": sso }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let head = finished_run(
+        &app,
+        "Nightly",
+        "2222222222222222222222222222222222222222",
+        &[
+            ("checkout::pays", "FAILED", Some("expected 200, got 502")),
+            ("checkout::coupon", "PASSED", None),
+            ("search::finds", "PASSED", None),
+            ("search::new", "PASSED", None),
+            ("login::sso", "FAILED", Some("SSO timed out")),
+        ],
+    )
+    .await;
+
+    let browser = Browser::start("run-comparison").await;
+    browser
+        .client
+        .goto(&app.url(&format!("/#token={}", app.admin_token)))
+        .await
+        .expect("open");
+    browser
+        .client
+        .goto(&app.url(&format!("/#/runs/{head}")))
+        .await
+        .expect("run page");
+    let chips = browser
+        .until(
+            "the comparison's counts",
+            WAIT,
+            "const chips = document.querySelectorAll('#run-comparison .chip');
+             return chips.length ? Object.fromEntries([...chips].map(c => [c.dataset.kind, Number(c.dataset.count)])) : null;",
+        )
+        .await;
+    // pays and sso newly fail, coupon is fixed, search::old is missing, search::new is new
+    assert_eq!(
+        chips,
+        json!({ "new-failures": 2, "fixed": 1, "still-failing": 0, "new-tests": 1,
+                "missing-tests": 1, "slower": 0, "unchanged": 1 }),
+    );
+    let named = browser
+        .eval(
+            "const names = kind => [...document.querySelectorAll(`.comparison__list[data-kind=\"${kind}\"] .case__name`)]
+                 .map(n => n.textContent).sort();
+             return [names('new-failures'), names('fixed'), document.querySelector('#comparison-base a').textContent];",
+        )
+        .await;
+    assert_eq!(
+        named,
+        json!([
+            ["checkout::pays", "login::sso"],
+            ["checkout::coupon"],
+            "Nightly"
+        ])
+    );
+    // pays' failure fails the run; sso's is shown beside it as quarantined
+    let header = browser
+        .until(
+            "the run's header",
+            WAIT,
+            "const q = document.querySelector('.figure[data-kind=\"quarantined\"] dd');
+             const b = document.querySelector('#run-build');
+             return q && b ? [q.textContent, b.getAttribute('href'),
+                 document.querySelector('#run-meta').textContent.includes('branch main')] : null;",
+        )
+        .await;
+    assert_eq!(
+        header,
+        json!([
+            "1 of the failed",
+            "https://ci.example.test/builds/2222222222222222222222222222222222222222",
+            true
+        ])
+    );
+    browser.screenshot("run-comparison").await;
+    browser.close().await;
+}
