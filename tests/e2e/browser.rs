@@ -538,6 +538,9 @@ async fn the_run_page_compares_with_the_previous_run_and_shows_quarantined_failu
             true
         ])
     );
+    // the build's link is followed only by a click: nothing loads from its host
+    let elsewhere = browser.eval(SAME_ORIGIN_ONLY).await;
+    assert_eq!(elsewhere, json!([]), "loaded from elsewhere");
     browser.screenshot("run-comparison").await;
     browser.close().await;
 }
