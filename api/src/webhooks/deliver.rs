@@ -75,9 +75,11 @@ const CLAIM: &str =
     FOR UPDATE OF d SKIP LOCKED";
 
 /// How long until the next delivery falls due, and whether some are due already (held by
-/// another deliverer): two reads of the due index.
+/// another deliverer): two reads of the due index. A NULL `wait` with nothing pending: the deliverer then sleeps until woken (a `greatest(.., 0)`
+/// here once turned that NULL into 0, GREATEST ignoring NULLs, and an idle server polled
+/// without pause); a past instant is clamped to 0 by the caller.
 const NEXT_DUE: &str = "SELECT
-    (SELECT greatest(extract(epoch FROM min(next_attempt_at) - clock_timestamp()), 0)::float8
+    (SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp())::float8
        FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > now()) AS wait,
     EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now())
         AS due";
