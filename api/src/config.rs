@@ -132,6 +132,24 @@ pub struct Cli {
     #[arg(long, env = "JBTS_PERSISTED_QUERIES", default_value_t = DEFAULT_PERSISTED_QUERIES, global = true)]
     pub persisted_queries: usize,
 
+    /// URL of a read replica (a streaming standby of the database): queries read from it
+    /// while it is within --read-replica-max-lag; repeat for several (comma-separated in the
+    /// variable). Mutations and live notifications always use the primary.
+    #[arg(
+        long = "read-database-url",
+        env = "JBTS_READ_DATABASE_URLS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub read_database_urls: Vec<String>,
+
+    /// Replay lag past which a read replica is skipped and its reads go to the primary: the
+    /// most a query may be behind the latest writes (e.g. `5s`).
+    #[arg(long, env = "JBTS_READ_REPLICA_MAX_LAG", value_parser = humantime::parse_duration,
+          default_value = "5s", global = true)]
+    pub read_replica_max_lag: std::time::Duration,
+
     /// Delay before the second attempt of a webhook delivery that failed (e.g. `5s`); each
     /// further retry waits twice as long, with jitter, up to an hour.
     #[arg(long, env = "JBTS_WEBHOOK_RETRY_BASE", value_parser = humantime::parse_duration,
@@ -262,6 +280,10 @@ impl Cli {
             persisted_queries: self.persisted_queries,
             webhooks: WebhookOptions {
                 retry_base: self.webhook_retry_base,
+            },
+            read_replicas: ReplicaOptions {
+                urls: self.read_database_urls.clone(),
+                max_lag: self.read_replica_max_lag,
             },
         }
     }
@@ -411,6 +433,46 @@ pub struct ServerOptions {
     pub persisted_queries: usize,
     /// How webhooks are delivered.
     pub webhooks: WebhookOptions,
+    /// The read replicas and their lag bound.
+    pub read_replicas: ReplicaOptions,
+}
+
+/// Default of `--read-replica-max-lag`: a dashboard or a report reading a few seconds behind
+/// the latest results is still current for a person; a replica further behind (replay paused,
+/// a long query holding it back) would show a run that seems stuck.
+pub const DEFAULT_READ_REPLICA_MAX_LAG: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where reads may go besides the primary.
+#[derive(Clone)]
+pub struct ReplicaOptions {
+    /// Connection URLs of the read replicas (streaming standbys of the primary).
+    pub urls: Vec<String>,
+    /// Replay lag past which a replica is skipped.
+    pub max_lag: std::time::Duration,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            max_lag: DEFAULT_READ_REPLICA_MAX_LAG,
+        }
+    }
+}
+
+/// The URLs without their credentials: options are logged.
+impl std::fmt::Debug for ReplicaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self
+            .urls
+            .iter()
+            .map(|u| crate::db::url::redacted(u))
+            .collect();
+        f.debug_struct("ReplicaOptions")
+            .field("urls", &urls)
+            .field("max_lag", &self.max_lag)
+            .finish()
+    }
 }
 
 /// Default of `--webhook-retry-base`: a receiver that restarts is back within seconds.
@@ -487,6 +549,7 @@ impl Default for ServerOptions {
             cors_origins: Vec::new(),
             persisted_queries: DEFAULT_PERSISTED_QUERIES,
             webhooks: WebhookOptions::default(),
+            read_replicas: ReplicaOptions::default(),
         }
     }
 }

@@ -99,6 +99,7 @@ pub fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, LiveSubscription> {
 /// The schema serving requests against `state`, with the process's token cache and live hub.
 pub fn build(state: AppState, tokens: Arc<TokenCache>, hub: Arc<Hub>) -> AppSchema {
     let pool = state.db.clone();
+    let replicas = state.replicas.clone();
     let limits = state.options.statements;
     builder()
         .data(hub)
@@ -106,7 +107,9 @@ pub fn build(state: AppState, tokens: Arc<TokenCache>, hub: Arc<Hub>) -> AppSche
         .data(state)
         // outermost: it counts what the client gets, codes included
         .extension(crate::telemetry::GraphqlMetrics)
-        .extension(crate::auth::extension::RequestContext::new(pool, limits))
+        .extension(crate::auth::extension::RequestContext::new(
+            pool, replicas, limits,
+        ))
         .extension(crate::codes::ErrorCodes)
         .finish()
 }

@@ -244,7 +244,10 @@ impl Application {
         let artifacts = crate::artifacts::Artifacts::open(&db, &options.artifacts)
             .await
             .context("opening the artifact store")?;
-        let state = AppState::new(db.clone(), options.clone(), artifacts.clone());
+        let mut state = AppState::new(db.clone(), options.clone(), artifacts.clone());
+        // a replica that does not answer is DOWN until it does: never a reason not to serve
+        state.replicas =
+            crate::db::replicas::ReadReplicas::start(&options.read_replicas, state.stopped()).await;
         let tokens = std::sync::Arc::new(crate::auth::tokens::TokenCache::default());
         let hub = crate::live::hub::Hub::start(
             url.to_owned(),
@@ -252,6 +255,7 @@ impl Application {
             tokens.clone(),
             state.stopped(),
             options.statements,
+            state.replicas.clone(),
         );
         // stops with the live hub, when the server shuts down
         crate::webhooks::deliver::start(

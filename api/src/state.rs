@@ -21,6 +21,8 @@ pub struct AppState {
     pub import_slots: Arc<tokio::sync::Semaphore>,
     /// Where artifacts' bytes go.
     pub artifacts: crate::artifacts::Artifacts,
+    /// The read replicas queries may read from (none: every read on the primary).
+    pub replicas: Arc<crate::db::replicas::ReadReplicas>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             )),
             options,
             artifacts,
+            replicas: crate::db::replicas::ReadReplicas::none(),
         }
     }
 

@@ -49,6 +49,15 @@ pub const SUBSCRIPTIONS_OPEN: &str = "jbts_subscriptions_open";
 pub const LIVE_NOTIFICATIONS: &str = "jbts_live_notifications_total";
 /// Events the live hub sent to its subscriptions (one per run and coalescing window).
 pub const LIVE_EVENTS: &str = "jbts_live_events_total";
+/// Subscriptions woken by live events: each event wakes the followers of its run's topics
+/// only, so this grows with the subscribers an event concerns, not with all of them.
+pub const LIVE_WAKEUPS: &str = "jbts_live_wakeups_total";
+/// Shared subscription streams running now: one per distinct document, variables and
+/// visibility, however many clients follow it.
+pub const LIVE_STREAMS_OPEN: &str = "jbts_live_streams_open";
+/// Messages a shared subscription stream produced (each serialised once, whatever the number
+/// of clients it went to).
+pub const LIVE_STREAM_MESSAGES: &str = "jbts_live_stream_messages_total";
 /// Resynchronisations: every subscription re-reads, after a listener reconnect
 /// (`reason="reconnect"`) or a subscription that fell behind (`reason="lagged"`).
 pub const LIVE_RESYNCS: &str = "jbts_live_resyncs_total";
@@ -76,6 +85,22 @@ pub const ARTIFACT_BLOBS_COLLECTED: &str = "jbts_artifact_blobs_collected_total"
 pub const WEBHOOK_DELIVERIES: &str = "jbts_webhook_deliveries_total";
 /// Time a webhook's receiver took to answer an attempt (or to fail it).
 pub const WEBHOOK_ATTEMPT_DURATION: &str = "jbts_webhook_attempt_duration_seconds";
+
+/// Whether a read replica answers its monitor (1) or not (0), by replica (`host:port/db`).
+pub const READ_REPLICA_UP: &str = "jbts_read_replica_up";
+/// A read replica's replay lag when its monitor last asked, in seconds, by replica.
+pub const READ_REPLICA_LAG: &str = "jbts_read_replica_lag_seconds";
+/// A read replica's state (1 for the one it is in: `ok`, `lagging`, `down`), by replica.
+pub const READ_REPLICA_STATE: &str = "jbts_read_replica_state";
+/// Request transactions that only read, by where they ran (`target="replica"` or
+/// `"primary"`).
+pub const DB_READS: &str = "jbts_db_reads_total";
+/// Reads that could have gone to a replica and went to the primary, by why (`none`: no
+/// replica OK and within the lag bound; `begin_failed`: beginning on the replica failed;
+/// `retried`: the replica failed mid-request and the request was executed again on the
+/// primary; `refreshed`: the request wrote a refresh first; `behind`: no replica had caught
+/// up with the primary in time).
+pub const READ_REPLICA_FALLBACKS: &str = "jbts_read_replica_fallbacks_total";
 
 /// Latency buckets of the histograms, in seconds: from a cached read to a long import.
 const BUCKETS: &[f64] = &[
@@ -337,6 +362,18 @@ fn describe() {
     describe_counter!(LIVE_NOTIFICATIONS, "Notifications received from PostgreSQL");
     describe_counter!(LIVE_EVENTS, "Events the live hub sent to its subscriptions");
     describe_counter!(
+        LIVE_WAKEUPS,
+        "Subscription streams woken by live events (only those of the event's run)"
+    );
+    describe_gauge!(
+        LIVE_STREAMS_OPEN,
+        "Shared subscription streams now: one per document, variables and visibility"
+    );
+    describe_counter!(
+        LIVE_STREAM_MESSAGES,
+        "Messages shared subscription streams produced, each serialised once"
+    );
+    describe_counter!(
         LIVE_RESYNCS,
         "Resynchronisations of every subscription, by reason (reconnect, lagged)"
     );
@@ -344,6 +381,27 @@ fn describe() {
     describe_gauge!(
         LIVE_CONNECTED,
         "Whether the LISTEN connection is up (1) or not (0)"
+    );
+    describe_gauge!(
+        READ_REPLICA_UP,
+        "Whether a read replica answers its monitor (1) or not (0)"
+    );
+    describe_gauge!(
+        READ_REPLICA_LAG,
+        Unit::Seconds,
+        "A read replica's replay lag when last asked"
+    );
+    describe_gauge!(
+        READ_REPLICA_STATE,
+        "A read replica's state (1 for its state: ok, lagging, down)"
+    );
+    describe_counter!(
+        DB_READS,
+        "Request transactions that only read, by where they ran (replica, primary)"
+    );
+    describe_counter!(
+        READ_REPLICA_FALLBACKS,
+        "Reads that could have gone to a replica and went to the primary, by why"
     );
     describe_gauge!(POOL_IN_USE, "Database connections of the pool in use");
     describe_gauge!(POOL_IDLE, "Idle database connections of the pool");

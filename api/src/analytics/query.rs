@@ -36,7 +36,10 @@ impl AnalyticsQuery {
                 // request's own begins: the request reads them, no other reader waits for this
                 // request to end, and the request holds no idle transaction meanwhile
                 crate::auth::guard::identity(ctx)?;
-                service::refresh_flakiness(db.pool_outside_request()).await?;
+                if service::refresh_flakiness(db.pool_outside_request()).await? > 0 {
+                    // what it recomputed is on the primary first: read it there
+                    db.read_primary();
+                }
             }
             let conn = db.conn().await?;
             let project =
@@ -99,7 +102,10 @@ impl AnalyticsQuery {
             // as for the flakiest list: authenticated first, then the kept groups brought up to
             // date in a short transaction of their own, before the request's statements read
             crate::auth::guard::identity(ctx)?;
-            super::failures::fold(db.pool_outside_request()).await?;
+            if super::failures::fold(db.pool_outside_request()).await? > 0 {
+                // what it folded is on the primary first: read it there
+                db.read_primary();
+            }
         }
         let conn = db.conn().await?;
         let filter = crate::projects::service::resolved(&*conn, filter).await?;

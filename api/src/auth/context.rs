@@ -4,6 +4,11 @@
 //! role (`application_admins` for an admin, `application_users` for a member), all
 //! transaction-local, so row-level security applies and nothing leaks to the next user of the
 //! pooled connection.
+//!
+//! A request whose document only reads (a query) begins its transaction on a read replica
+//! when one is OK and within the lag bound ([`crate::db::replicas`]), under the same security
+//! context (the standby has the same roles, policies and `app_begin_request`); anything else,
+//! and a read whose replica cannot begin it, runs on the primary.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +23,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use super::Identity;
 use crate::config::StatementLimits;
+use crate::db::replicas::{self, ReadReplicas, Replica};
 use crate::error::{AppError, AppResult};
 
 /// Name of the savepoint that isolates one top-level field of a request from the others.
@@ -68,18 +74,51 @@ pub struct RequestDb {
     /// The request ended: no statement may begin another transaction.
     finished: AtomicBool,
     watch: Arc<RequestWatch>,
+    /// Where a read may go besides the primary.
+    replicas: Arc<ReadReplicas>,
+    /// The document only reads: its transaction may begin on a replica.
+    reads_only: AtomicBool,
 }
 
 /// What the server process may need of a request's database work from outside it: the
-/// backend its transaction runs on (to cancel its statement when the request times out), and
-/// whether its COMMIT is under way (then it is let finish: its answer must say what was done).
+/// backend its transaction runs on, and on which replica if not the primary (to cancel its
+/// statement when the request times out), whether its COMMIT is under way (then it is let
+/// finish: its answer must say what was done), and whether its replica failed it (then the
+/// read is done again on the primary). The one who executes the request may also say that it
+/// is to read on the primary.
 #[derive(Default, Debug)]
 pub struct RequestWatch {
     backend: std::sync::atomic::AtomicI32,
     committing: AtomicBool,
+    replica: std::sync::Mutex<Option<Replica>>,
+    replica_failed: AtomicBool,
+    primary_only: AtomicBool,
 }
 
 impl RequestWatch {
+    /// A watch for a request that must read on the primary (such as a read done again there
+    /// after its replica failed).
+    pub fn primary_only() -> Self {
+        let watch = Self::default();
+        watch.primary_only.store(true, Ordering::Release);
+        watch
+    }
+
+    /// The replica the request's transaction runs on, if not the primary.
+    pub fn replica(&self) -> Option<Replica> {
+        self.replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether the request's answer may be wrong for its replica's sake (its connection lost,
+    /// a statement failed as only a standby's does): the read is to be done again on the
+    /// primary.
+    pub fn replica_failed(&self) -> bool {
+        self.replica_failed.load(Ordering::Acquire)
+    }
+
     /// The backend process of the request's transaction, once it has begun.
     pub fn backend(&self) -> Option<i32> {
         Some(self.backend.load(Ordering::Acquire)).filter(|pid| *pid != 0)
@@ -106,17 +145,20 @@ impl Drop for BatchGuard {
 pub type TxFuture<'a, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'a>>;
 
 impl RequestDb {
+    /// A request on the primary `pool` only.
     pub fn new(
         pool: DatabaseConnection,
         identity: Option<Identity>,
         limits: StatementLimits,
     ) -> Arc<Self> {
-        Self::watched(pool, identity, limits, Arc::default())
+        Self::watched(pool, ReadReplicas::none(), identity, limits, Arc::default())
     }
 
-    /// As [`RequestDb::new`], reporting to `watch`.
+    /// As [`RequestDb::new`], reading on `replicas` once told the document only reads
+    /// ([`RequestDb::reads_only`]), and reporting to `watch`.
     pub fn watched(
         pool: DatabaseConnection,
+        replicas: Arc<ReadReplicas>,
         identity: Option<Identity>,
         limits: StatementLimits,
         watch: Arc<RequestWatch>,
@@ -133,7 +175,149 @@ impl RequestDb {
             finished: AtomicBool::new(false),
             commit: AtomicBool::new(false),
             watch,
+            replicas,
+            reads_only: AtomicBool::new(false),
         })
+    }
+
+    /// The request's document only reads (a query): its transaction may begin on a replica.
+    pub fn reads_only(&self) {
+        self.reads_only.store(true, Ordering::Release);
+    }
+
+    /// The request reads on the primary: it wrote there first, outside its transaction (a
+    /// refresh of what is kept), and must see what it wrote. Said before the request's first
+    /// statement, as such writes are; after it, the transaction stays where it began.
+    pub fn read_primary(&self) {
+        let was = self.watch.primary_only.swap(true, Ordering::AcqRel);
+        if !was && self.reads_only.load(Ordering::Acquire) && !self.replicas.is_empty() {
+            metrics::counter!(crate::telemetry::READ_REPLICA_FALLBACKS, "reason" => "refreshed")
+                .increment(1);
+        }
+    }
+
+    /// Whether the request's transaction may begin on a replica.
+    fn may_read_replica(&self) -> bool {
+        self.reads_only.load(Ordering::Acquire)
+            && !self.commit.load(Ordering::Acquire)
+            && !self.watch.primary_only.load(Ordering::Acquire)
+            && !self.replicas.is_empty()
+    }
+
+    /// Begins the request's transaction: on a replica when the request may read there and
+    /// one is usable (falling back to the primary, the replica marked failed, when beginning
+    /// there fails for the replica's sake), else on the primary; then sets its security
+    /// context. Returns the transaction and its backend's process id.
+    async fn begin(&self, identity: &Identity) -> AppResult<(DatabaseTransaction, Option<i32>)> {
+        if !self.may_read_replica() {
+            return Ok(self.begin_on(&self.pool, identity).await?);
+        }
+        let fallback = match self.replicas.choose() {
+            None => "none",
+            Some(replica) => {
+                let begun = tokio::time::timeout(
+                    replicas::BEGIN_TIMEOUT,
+                    self.begin_on(&replica.pool, identity),
+                )
+                .await;
+                match begun {
+                    Ok(Ok(begun)) => {
+                        metrics::counter!(crate::telemetry::DB_READS, "target" => "replica")
+                            .increment(1);
+                        *self.watch.replica.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(replica);
+                        return Ok(begun);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(replica = %replica.label, error = %e, "beginning a read on the replica failed");
+                        if replicas::is_replica_failure(&e) {
+                            self.replicas.failed(&replica);
+                        }
+                    }
+                    Err(_) => {
+                        tracing::warn!(replica = %replica.label, "beginning a read on the replica took too long");
+                        self.replicas.failed(&replica);
+                    }
+                }
+                "begin_failed"
+            }
+        };
+        metrics::counter!(crate::telemetry::READ_REPLICA_FALLBACKS, "reason" => fallback)
+            .increment(1);
+        metrics::counter!(crate::telemetry::DB_READS, "target" => "primary").increment(1);
+        Ok(self.begin_on(&self.pool, identity).await?)
+    }
+
+    /// Begins a transaction on `pool` with the request's security context.
+    async fn begin_on(
+        &self,
+        pool: &DatabaseConnection,
+        identity: &Identity,
+    ) -> Result<(DatabaseTransaction, Option<i32>), sea_orm::DbErr> {
+        let tx = pool.begin().await?;
+        let roles = identity
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let capabilities: Option<Vec<String>> = identity
+            .scope
+            .capabilities
+            .as_ref()
+            .map(|caps| caps.iter().map(|c| c.as_str().to_owned()).collect());
+        let timeout = format!("{}ms", self.limits.statement_timeout.as_millis());
+        // one function sets the whole security context (migration 16): who, the projects the
+        // token may act in by the user's memberships, the role and the time limits, in one
+        // round trip
+        let row = tx
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT app_begin_request($1, $2, $3, $4, $5, $6) AS backend",
+                [
+                    identity.user_id.clone().into(),
+                    roles.into(),
+                    request_role(identity).into(),
+                    identity.scope.project.into(),
+                    capabilities.into(),
+                    timeout.into(),
+                ],
+            ))
+            .await?;
+        let backend = match row {
+            Some(row) => Some(row.try_get::<i32>("", "backend")?),
+            None => None,
+        };
+        Ok((tx, backend))
+    }
+
+    /// After the request answered with errors, on a replica: whether the read is to be done
+    /// again on the primary. It is when the replica's connection is lost or the standby
+    /// ended the transaction (the replica is then marked failed), and when `suspect` (errors
+    /// a read on the primary would not give, such as a conflict with recovery).
+    pub async fn replica_failure(&self, suspect: bool) -> bool {
+        let Some(replica) = self.watch.replica() else {
+            return false;
+        };
+        let lost = {
+            let guard = self.tx.lock().await;
+            match guard.as_ref() {
+                Some(tx) => tx
+                    .execute_unprepared("SELECT 1")
+                    .await
+                    .err()
+                    .is_some_and(|e| replicas::is_replica_failure(&e)),
+                None => false,
+            }
+        };
+        if lost {
+            self.replicas.failed(&replica);
+        }
+        let failed = lost || suspect;
+        if failed {
+            self.watch.replica_failed.store(true, Ordering::Release);
+        }
+        failed
     }
 
     /// Marks the request's writes as to be kept: its transaction is committed when it ends.
@@ -174,41 +358,9 @@ impl RequestDb {
             if self.finished.load(Ordering::Acquire) {
                 return Err(AppError::internal("a statement after the request ended"));
             }
-            let tx = self.pool.begin().await?;
-            {
-                let roles = identity
-                    .roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let capabilities: Option<Vec<String>> = identity
-                    .scope
-                    .capabilities
-                    .as_ref()
-                    .map(|caps| caps.iter().map(|c| c.as_str().to_owned()).collect());
-                let timeout = format!("{}ms", self.limits.statement_timeout.as_millis());
-                // one function sets the whole security context (migration 16): who, the
-                // projects the token may act in by the user's memberships, the role and the
-                // time limits, in one round trip
-                let row = tx
-                    .query_one_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "SELECT app_begin_request($1, $2, $3, $4, $5, $6) AS backend",
-                        [
-                            identity.user_id.clone().into(),
-                            roles.into(),
-                            request_role(identity).into(),
-                            identity.scope.project.into(),
-                            capabilities.into(),
-                            timeout.into(),
-                        ],
-                    ))
-                    .await?;
-                if let Some(row) = row {
-                    let backend: i32 = row.try_get("", "backend")?;
-                    self.watch.backend.store(backend, Ordering::Release);
-                }
+            let (tx, backend) = self.begin(identity).await?;
+            if let Some(backend) = backend {
+                self.watch.backend.store(backend, Ordering::Release);
             }
             *guard = Some(tx);
         }

@@ -13,6 +13,27 @@ use sea_orm::DatabaseConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Identity, RequestDb};
+use crate::db::replicas::ReadReplicas;
+
+/// Codes of errors that a query on the primary would not answer but one on a replica may
+/// (a statement cancelled by a conflict with recovery is a CONFLICT; a lost connection or a
+/// standby refusing is an internal error): such an answer from a replica is not trusted, and
+/// the query is executed again on the primary.
+const REPLICA_SUSPECT_CODES: [&str; 2] = ["CONFLICT", "INTERNAL_SERVER_ERROR"];
+
+/// Whether `response` carries an error coded as in [`REPLICA_SUSPECT_CODES`].
+fn replica_suspect(response: &Response) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|code| {
+                REPLICA_SUSPECT_CODES
+                    .iter()
+                    .any(|c| *code == Value::String((*c).to_owned()))
+            })
+    })
+}
 
 /// The authenticated identity of a request (HTTP) or connection (WebSocket).
 #[derive(Debug, Clone)]
@@ -21,12 +42,22 @@ pub struct Authenticated(pub Identity);
 /// Factory of the per-operation context.
 pub struct RequestContext {
     pool: DatabaseConnection,
+    replicas: Arc<ReadReplicas>,
     limits: crate::config::StatementLimits,
 }
 
 impl RequestContext {
-    pub fn new(pool: DatabaseConnection, limits: crate::config::StatementLimits) -> Self {
-        Self { pool, limits }
+    /// Operations on the primary `pool`, queries on `replicas` when one is usable.
+    pub fn new(
+        pool: DatabaseConnection,
+        replicas: Arc<ReadReplicas>,
+        limits: crate::config::StatementLimits,
+    ) -> Self {
+        Self {
+            pool,
+            replicas,
+            limits,
+        }
     }
 }
 
@@ -34,6 +65,7 @@ impl ExtensionFactory for RequestContext {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestContextExtension {
             pool: self.pool.clone(),
+            replicas: self.replicas.clone(),
             limits: self.limits,
             db: Mutex::new(None),
             isolate_fields: AtomicBool::new(false),
@@ -44,6 +76,7 @@ impl ExtensionFactory for RequestContext {
 
 struct RequestContextExtension {
     pool: DatabaseConnection,
+    replicas: Arc<ReadReplicas>,
     limits: crate::config::StatementLimits,
     db: Mutex<Option<Arc<RequestDb>>>,
     /// The document has several top-level fields: each resolves in isolation.
@@ -88,7 +121,13 @@ impl Extension for RequestContextExtension {
             .and_then(|d| d.downcast_ref::<Arc<super::context::RequestWatch>>())
             .cloned()
             .unwrap_or_default();
-        let db = RequestDb::watched(self.pool.clone(), identity, self.limits, watch);
+        let db = RequestDb::watched(
+            self.pool.clone(),
+            self.replicas.clone(),
+            identity,
+            self.limits,
+            watch,
+        );
         if let Ok(mut slot) = self.db.lock() {
             *slot = Some(db.clone());
         }
@@ -121,6 +160,15 @@ impl Extension for RequestContextExtension {
             .iter()
             .any(|(_, op)| op.node.ty == OperationType::Mutation);
         self.mutation.store(mutation, Ordering::Relaxed);
+        // a document of queries only may read on a replica; a subscription's reads are the
+        // live hub's to place
+        let reads_only = document
+            .operations
+            .iter()
+            .all(|(_, op)| op.node.ty == OperationType::Query);
+        if reads_only && let Some(db) = self.db() {
+            db.reads_only();
+        }
         // a mutation's fields are each kept apart even alone: a nested statement that fails
         // after the field wrote must undo the write and say so, not leave a transaction whose
         // COMMIT silently rolls back what the answer says was done
@@ -172,6 +220,13 @@ impl Extension for RequestContextExtension {
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
         let db = self.db.lock().ok().and_then(|mut slot| slot.take());
+        // an answer with errors from a replica may be the replica's doing: the one who
+        // executes the request learns it from its watch, and may execute it on the primary
+        if let Some(db) = &db
+            && !response.errors.is_empty()
+        {
+            db.replica_failure(replica_suspect(&response)).await;
+        }
         if let Some(db) = db
             && let Err(e) = db.finish().await
         {

@@ -501,6 +501,11 @@ pub struct ManagedCluster {
     /// Receives the postmaster's exit status (behind a mutex so the handle is `Sync`).
     exited: Mutex<mpsc::Receiver<String>>,
     stopped: bool,
+    /// The binaries it runs on, its OS identity and its settings: a standby made from it
+    /// ([`ManagedCluster::start_standby`]) runs on the same.
+    binaries: PgBinaries,
+    run_as: RunAs,
+    options: ClusterOptions,
     /// Held for the cluster's lifetime: one process runs a data directory's cluster. Dropped
     /// last, after the postmaster stopped.
     lock: DirLock,
@@ -520,7 +525,9 @@ impl ManagedCluster {
     pub fn start(data_dir: &Path, options: &ClusterOptions) -> Result<Self, ClusterError> {
         let (binaries, run_as, data_dir) = prepare(data_dir)?;
         match acquire(&data_dir, Role::Serve)? {
-            Acquired::Locked(lock) => Self::start_locked(binaries, run_as, data_dir, lock, options),
+            Acquired::Locked(lock) => {
+                Self::start_locked(binaries, run_as, data_dir, lock, options, Source::Initdb)
+            }
             // [`acquire`] offers a running cluster to commands only; another server's is refused
             Acquired::Running(running) => Err(ClusterError::InUse {
                 url: socket_database_url(&running.socket_dir, APP_DATABASE),
@@ -541,7 +548,8 @@ impl ManagedCluster {
         let (binaries, run_as, data_dir) = prepare(data_dir)?;
         match acquire(&data_dir, Role::Command)? {
             Acquired::Locked(lock) => {
-                Self::start_locked(binaries, run_as, data_dir, lock, options).map(Cluster::Started)
+                Self::start_locked(binaries, run_as, data_dir, lock, options, Source::Initdb)
+                    .map(Cluster::Started)
             }
             Acquired::Running(running) => {
                 tracing::info!(
@@ -560,12 +568,42 @@ impl ManagedCluster {
         self.lock.write_note(Some(listen))
     }
 
+    /// A streaming standby of this running cluster in `data_dir` (a data directory of its own,
+    /// laid out as [`ManagedCluster::start`]'s): made with `pg_basebackup -R` over this
+    /// cluster's socket the first time (the same binaries, the same OS user, the same
+    /// settings: a hot standby needs `max_connections` at least the primary's), then started
+    /// as a hot standby on its own socket. A data directory that already holds the standby
+    /// is started as it is. Connect with [`ManagedCluster::url`]; dropping it stops it.
+    #[tracing::instrument(skip(self))]
+    pub fn start_standby(&self, data_dir: &Path) -> Result<ManagedCluster, ClusterError> {
+        let run_as = self.run_as;
+        create_private_dir(data_dir)?;
+        let data_dir = fs::canonicalize(data_dir)
+            .map_err(io_err(format!("resolving {}", data_dir.display())))?;
+        match acquire(&data_dir, Role::Serve)? {
+            Acquired::Locked(lock) => Self::start_locked(
+                self.binaries.clone(),
+                run_as,
+                data_dir,
+                lock,
+                &self.options,
+                Source::BaseBackup(&self.socket_dir),
+            ),
+            Acquired::Running(running) => Err(ClusterError::InUse {
+                url: socket_database_url(&running.socket_dir, APP_DATABASE),
+                holder: running.holder.describe(),
+                data_dir,
+            }),
+        }
+    }
+
     fn start_locked(
         binaries: PgBinaries,
         run_as: RunAs,
         data_dir: PathBuf,
         lock: DirLock,
         options: &ClusterOptions,
+        source: Source<'_>,
     ) -> Result<Self, ClusterError> {
         let cluster_dir = cluster_location(&data_dir, &run_as)?;
         // after the cluster's user owns them (a directory it cannot enter is useless to it)
@@ -580,7 +618,12 @@ impl ManagedCluster {
         }
 
         if !pgdata.join("PG_VERSION").is_file() {
-            init_cluster(&binaries, &run_as, &cluster_dir, &pgdata, options)?;
+            match source {
+                Source::Initdb => init_cluster(&binaries, &run_as, &cluster_dir, &pgdata, options)?,
+                Source::BaseBackup(primary_socket_dir) => {
+                    base_backup(&binaries, &run_as, primary_socket_dir, &pgdata, options)?
+                }
+            }
         }
         fs::create_dir_all(&socket_dir).map_err(io_err("creating the socket directory"))?;
         restrict(&socket_dir, PRIVATE_DIR_MODE)?;
@@ -657,6 +700,9 @@ impl ManagedCluster {
             pid: Pid::from_raw(pid as i32),
             exited: Mutex::new(exit_rx),
             stopped: false,
+            binaries: binaries.clone(),
+            run_as,
+            options: options.clone(),
             lock,
         };
         cluster.wait_ready(&pgdata, log_start)?;
@@ -1056,6 +1102,61 @@ fn init_cluster(
         let _ = fs::remove_dir_all(pgdata);
         return Err(ClusterError::Command(format!(
             "initdb failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// Where a new cluster's files come from.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    /// A new, empty cluster.
+    Initdb,
+    /// A copy of the running primary whose socket is in this directory, which it then
+    /// follows as a streaming standby.
+    BaseBackup(&'a Path),
+}
+
+/// Copies the running primary listening in `primary_socket_dir` into `pgdata` with
+/// `pg_basebackup`, which also writes `standby.signal` and the `primary_conninfo` that make
+/// the copy a streaming standby of it (`-R`). The primary's `pg_hba.conf` (initdb's) trusts
+/// local replication connections, and its `wal_level` is `replica` by default.
+fn base_backup(
+    binaries: &PgBinaries,
+    run_as: &RunAs,
+    primary_socket_dir: &Path,
+    pgdata: &Path,
+    options: &ClusterOptions,
+) -> Result<(), ClusterError> {
+    // a copy interrupted half-way is useless: start over (pg_basebackup wants no pgdata, or
+    // an empty one, which it creates private to the cluster's user)
+    if pgdata.exists() {
+        fs::remove_dir_all(pgdata).map_err(io_err("removing an incomplete standby"))?;
+    }
+    tracing::info!(pgdata = %pgdata.display(), "copying the primary into a new standby");
+    let mut cmd = Command::new(binaries.tool("pg_basebackup"));
+    cmd.arg("-D")
+        .arg(pgdata)
+        .arg("-h")
+        .arg(primary_socket_dir)
+        .arg("-p")
+        .arg(SOCKET_PORT.to_string())
+        .args(["-U", SUPERUSER, "-R", "-X", "stream"])
+        // an immediate checkpoint: a spread one would make the copy wait for minutes
+        .args(["-c", "fast", "--no-password"])
+        .stdin(Stdio::null());
+    if options.ephemeral {
+        cmd.arg("--no-sync");
+    }
+    run_as.apply(&mut cmd);
+    let out = cmd.output().map_err(io_err("running pg_basebackup"))?;
+    if !out.status.success() {
+        let _ = fs::remove_dir_all(pgdata);
+        return Err(ClusterError::Command(format!(
+            "pg_basebackup failed ({}):\n{}{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)

@@ -2,6 +2,7 @@
 //! migrations.
 
 pub mod managed;
+pub mod replicas;
 pub mod url;
 
 use std::time::Duration;

@@ -119,6 +119,25 @@ fn param(name: &str, value: &str) -> String {
     format!("{name}={}", utf8_percent_encode(value, PARAM_VALUE))
 }
 
+/// Where `url` points, for logs, metrics and `/readyz`: `host:port/database` (the socket
+/// directory for a socket), never its user or password, nor any parameter (a password may be
+/// one). A URL that cannot be read is named only as such.
+pub fn redacted(url: &str) -> String {
+    use std::str::FromStr;
+    let Ok(options) = sqlx::postgres::PgConnectOptions::from_str(&normalize(url)) else {
+        return "(an unreadable database URL)".to_owned();
+    };
+    let place = match options.get_socket() {
+        Some(dir) => dir.display().to_string(),
+        None => options.get_host().to_owned(),
+    };
+    format!(
+        "{place}:{}/{}",
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    )
+}
+
 /// A socket directory as a `host=` parameter value ([`normalize`]'s escaping), for URLs the
 /// service prints.
 pub fn encode_param(value: &str) -> String {
@@ -270,6 +289,28 @@ mod tests {
             once,
             "postgres:///jbtestsuite?user=postgres&host=/srv/jb/run"
         );
+    }
+
+    #[test]
+    fn redacted_when_credentials_are_given_then_none_shows() {
+        for (url, shown) in [
+            (
+                "postgres://reader:s3cret@db.example.com:5433/app?password=other",
+                "db.example.com:5433/app",
+            ),
+            (
+                "postgres://postgres:s3cret@/jbtestsuite?host=/srv/jb/run",
+                "/srv/jb/run:5432/jbtestsuite",
+            ),
+        ] {
+            let label = super::redacted(url);
+            assert_eq!(label, shown);
+            assert!(
+                !label.contains("s3cret") && !label.contains("other"),
+                "{label}"
+            );
+        }
+        assert!(!super::redacted("postgres://u:s3cret@[bad").contains("s3cret"));
     }
 
     #[test]

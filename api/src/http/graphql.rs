@@ -409,10 +409,12 @@ async fn answer(
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let mut identity = None;
     if needs_identity {
         match crate::auth::tokens::authenticate(&state.app.db, &state.tokens, header).await {
-            Ok(identity) => {
-                request = request.data(crate::auth::extension::Authenticated(identity));
+            Ok(found) => {
+                identity = Some(found.clone());
+                request = request.data(crate::auth::extension::Authenticated(found));
                 let token = crate::auth::tokens::token_id(header);
                 match token.and_then(|id| state.app.rate_limiter.take(Client::Token(id))) {
                     Some(Err(spent)) => {
@@ -453,34 +455,27 @@ async fn answer(
     {
         state.persisted.keep(hash, &request.query);
     }
-    let timeout = state.app.options.request_timeout;
-    let watch = std::sync::Arc::new(crate::auth::context::RequestWatch::default());
-    let request = request.data(watch.clone());
-    let execution = state.schema.execute(request);
-    tokio::pin!(execution);
-    let response = tokio::select! {
-        response = &mut execution => response,
-        _ = tokio::time::sleep(timeout) => {
-            if watch.committing() {
-                // what the request did is being committed: its answer must say so
-                execution.await
-            } else {
-                // the statement under way stops too, and its connection comes back to the pool
-                if let Some(backend) = watch.backend() {
-                    cancel_backend(&state.app.db, backend).await;
-                }
-                return error_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "TIMEOUT",
-                    &format!(
-                        "the request took longer than {} ms and was stopped",
-                        timeout.as_millis()
-                    ),
-                    json_type,
-                );
-            }
-        }
+    let deadline = tokio::time::Instant::now() + state.app.options.request_timeout;
+    // a query may run on a replica: what it takes to execute it again on the primary
+    let again = (operation_type == Some(OperationType::Query) && !state.app.replicas.is_empty())
+        .then(|| Rebuild::of(&request, identity, *quota));
+    let mut response = match execute(state, request, deadline, Watch::default(), json_type).await {
+        Ok(response) => response,
+        Err(timed_out) => return timed_out,
     };
+    if response.1.replica_failed()
+        && let Some(again) = again
+    {
+        // the replica stopped or refused mid-request: a read is safe to do again
+        metrics::counter!(crate::telemetry::READ_REPLICA_FALLBACKS, "reason" => "retried")
+            .increment(1);
+        let primary = Watch::new(crate::auth::context::RequestWatch::primary_only());
+        response = match execute(state, again.request(), deadline, primary, json_type).await {
+            Ok(response) => response,
+            Err(timed_out) => return timed_out,
+        };
+    }
+    let response = response.0;
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -499,6 +494,84 @@ async fn answer(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(json_type));
     res
+}
+
+/// The watch of one execution of a request.
+type Watch = std::sync::Arc<crate::auth::context::RequestWatch>;
+
+/// A query as it can be executed again (on the primary, after its replica failed it): the
+/// request as sent, with what the server added to it (the identity, the quota).
+struct Rebuild(Box<dyn FnOnce() -> async_graphql::Request + Send>);
+
+impl Rebuild {
+    fn of(
+        request: &async_graphql::Request,
+        identity: Option<crate::auth::Identity>,
+        quota: Option<Quota>,
+    ) -> Self {
+        let query = request.query.clone();
+        let operation_name = request.operation_name.clone();
+        let variables = request.variables.clone();
+        let extensions = request.extensions.clone();
+        Self(Box::new(move || {
+            let mut request = async_graphql::Request::new(query).variables(variables);
+            request.operation_name = operation_name;
+            request.extensions = extensions;
+            if let Some(identity) = identity {
+                request = request.data(crate::auth::extension::Authenticated(identity));
+            }
+            if let Some(quota) = quota {
+                request = request.data(quota);
+            }
+            request
+        }))
+    }
+
+    fn request(self) -> async_graphql::Request {
+        (self.0)()
+    }
+}
+
+/// Executes `request`, reporting to `watch`, until `deadline`: its response and watch, or
+/// past the deadline the 504 that answers it (its statement cancelled where it runs).
+async fn execute(
+    state: &HttpState,
+    request: async_graphql::Request,
+    deadline: tokio::time::Instant,
+    watch: Watch,
+    json_type: &'static str,
+) -> Result<(async_graphql::Response, Watch), Response> {
+    let request = request.data(watch.clone());
+    let execution = state.schema.execute(request);
+    tokio::pin!(execution);
+    tokio::select! {
+        response = &mut execution => Ok((response, watch)),
+        _ = tokio::time::sleep_until(deadline) => {
+            if watch.committing() {
+                // what the request did is being committed: its answer must say so
+                Ok((execution.await, watch))
+            } else {
+                // the statement under way stops too, and its connection comes back to the
+                // pool: on the replica it runs on, if it runs on one
+                if let Some(backend) = watch.backend() {
+                    let pool = watch
+                        .replica()
+                        .map_or_else(|| state.app.db.clone(), |replica| replica.pool);
+                    cancel_backend(&pool, backend).await;
+                }
+                let timeout = state.app.options.request_timeout;
+                Err(error_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "TIMEOUT",
+                    &format!(
+                        "the request took longer than {} ms and was stopped",
+                        timeout.as_millis()
+                    ),
+                    json_type,
+                ))
+            }
+        }
+    }
 }
 
 /// Cancels the statement backend `pid` runs (a request's, stopped by its timeout).

@@ -403,8 +403,24 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can serve: its database answers.
+/// The process can serve: its database answers. Its read replicas are listed with their
+/// state and lag; one down or lagging never makes the process unready (the primary serves
+/// its reads).
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    let replicas: Vec<_> = state
+        .app
+        .replicas
+        .states()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "replica": r.label,
+                "state": r.state.as_str(),
+                "lagSeconds": r.lag.map(|lag| lag.as_secs_f64()),
+                "failed": r.failed,
+            })
+        })
+        .collect();
     let database = crate::db::ping(&state.app.db).await;
     let listener = state.hub.state();
     let live = listener == crate::live::hub::ListenerState::Connected;
@@ -421,6 +437,7 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             "database": database,
             "liveListener": format!("{listener:?}").to_lowercase(),
             "subscribers": state.hub.subscribers(),
+            "readReplicas": replicas,
         })),
     )
 }

@@ -41,11 +41,23 @@ pub async fn spawn_app_with_routes(
     spawn_app_serving(api::config::ServerOptions::default(), extra).await
 }
 
+/// Starts the server on `db` (a database of the test's own server) with `options`.
+pub async fn spawn_app_on(db: TestDb, options: api::config::ServerOptions) -> TestApp {
+    spawn_app_serving_on(db, options, |_| axum::Router::new()).await
+}
+
 async fn spawn_app_serving(
     options: api::config::ServerOptions,
     extra: impl FnOnce(&sea_orm::DatabaseConnection) -> axum::Router,
 ) -> TestApp {
-    let db = TestDb::new().await;
+    spawn_app_serving_on(TestDb::new().await, options, extra).await
+}
+
+async fn spawn_app_serving_on(
+    db: TestDb,
+    options: api::config::ServerOptions,
+    extra: impl FnOnce(&sea_orm::DatabaseConnection) -> axum::Router,
+) -> TestApp {
     let mut conn = api::db::connect(&db.url, APP_POOL_CONNECTIONS)
         .await
         .expect("app pool");

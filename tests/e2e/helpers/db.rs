@@ -138,6 +138,8 @@ pub fn database_url(url: &str, database: &str) -> String {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The maintenance database it is dropped through.
+    admin_url: String,
 }
 
 impl TestDb {
@@ -159,6 +161,34 @@ impl TestDb {
         Self {
             url: database_url(&h.admin_url, &name),
             name,
+            admin_url: h.admin_url.clone(),
+        }
+    }
+
+    /// A fresh database on the server of `admin_url` (a cluster of the test's own), migrated
+    /// from scratch.
+    pub async fn migrated_on(admin_url: &str) -> Self {
+        let name = format!("jbts_t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .expect("connecting to the test's server");
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("creating the test database");
+        let _ = admin.close().await;
+        let url = database_url(admin_url, &name);
+        let db = sea_orm::Database::connect(&url)
+            .await
+            .expect("connecting to the test database");
+        migration::Migrator::up(&db, None)
+            .await
+            .expect("migrating the test database");
+        db.close().await.expect("closing the migration connection");
+        Self {
+            url,
+            name,
+            admin_url: admin_url.to_owned(),
         }
     }
 
@@ -181,7 +211,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let admin_url = harness().admin_url.clone();
+        let admin_url = self.admin_url.clone();
         let name = self.name.clone();
         // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
         let _ = std::thread::spawn(move || {

@@ -12,6 +12,7 @@ pub mod projects;
 pub mod q;
 pub mod runs;
 pub mod s3;
+pub mod standby;
 pub mod ws;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_routes};
