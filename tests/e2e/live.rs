@@ -6,12 +6,12 @@ use uuid::Uuid;
 use crate::helpers::ws::WsClient;
 use crate::helpers::{TestApp, spawn_app};
 
-const PROGRESS: &str = "subscription($id: UUID!) { testRunProgress(runId: $id) {
+pub(crate) const PROGRESS: &str = "subscription($id: UUID!) { testRunProgress(runId: $id) {
     runId status totalTests passedTests failedTests skippedTests pendingTests runningTests percentComplete
     seq snapshot changedExecutions { id status testCaseName } } }";
 
 /// A suite of `n` active cases started as a run; returns (run id, execution ids).
-async fn started_run(app: &TestApp, n: usize) -> (Uuid, Vec<Uuid>) {
+pub(crate) async fn started_run(app: &TestApp, n: usize) -> (Uuid, Vec<Uuid>) {
     let pool = app.db.pool().await;
     crate::helpers::q::query(format!(
         "INSERT INTO test_cases(name, status, author) SELECT 'live case ' || g, 'active', 'test-admin' FROM generate_series(1, {n}) g"
@@ -52,7 +52,7 @@ async fn started_run(app: &TestApp, n: usize) -> (Uuid, Vec<Uuid>) {
     (run, executions)
 }
 
-async fn complete(app: &TestApp, execution: Uuid, status: &str) -> Value {
+pub(crate) async fn complete(app: &TestApp, execution: Uuid, status: &str) -> Value {
     app.gql(
         &format!("mutation($id: UUID!) {{ completeTestExecution(id: $id, status: {status}) {{ status }} }}"),
         json!({"id": execution}),

@@ -478,7 +478,7 @@ async fn the_persisted_query_cache_is_bounded_and_can_be_off() {
 }
 
 /// The value of the series `name{labels}` in a scrape (0 when absent).
-fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -493,7 +493,7 @@ fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &crate::helpers::app::TestApp) -> String {
+pub(crate) async fn scrape(app: &crate::helpers::app::TestApp) -> String {
     let res = app
         .http_anonymous(Method::GET, "/metrics")
         .send()

@@ -893,3 +893,28 @@ fn print_latencies(what: &str, mut latencies: Vec<Duration>) {
         at(1.0).as_secs_f64() * 1e3
     );
 }
+
+/// Statements an idle server may run in a second: its background work (refreshes, sweeps) is
+/// a few per second at most; a deliverer polling without pause runs hundreds.
+const IDLE_STATEMENTS_PER_SECOND: u64 = 20;
+
+#[tokio::test]
+async fn deliverer_when_nothing_is_pending_then_the_server_stays_idle() {
+    let app = spawn_app_with(options()).await;
+    // a webhook exists, nothing is pending: the deliverer waits to be woken
+    shop_with_webhook(
+        &app,
+        "https://hooks.example/idle",
+        &["RUN_FINISHED"],
+        "JSON",
+    )
+    .await;
+    let before = app.statements();
+    // the measurement is a quiet second: nothing is awaited
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ran = app.statements() - before;
+    assert!(
+        ran < IDLE_STATEMENTS_PER_SECOND,
+        "an idle server ran {ran} statements in a second"
+    );
+}

@@ -104,6 +104,31 @@ impl Identity {
         }
     }
 
+    /// What decides what this identity may see (who, roles, project, capabilities), as text:
+    /// two identities with the same key see the same rows, so reads and live messages made
+    /// for one may be shared with the other.
+    pub fn visibility_key(&self) -> String {
+        let roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        let capabilities = match &self.scope.capabilities {
+            Some(caps) => caps
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            None => "*".to_owned(),
+        };
+        let project = self
+            .scope
+            .project
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        format!(
+            "{}|{}|{project}|{capabilities}",
+            self.user_id,
+            roles.join(",")
+        )
+    }
+
     /// Whether the request acts as an admin: an admin's token that is neither limited to a
     /// project nor without the admin capability (such a token acts as a member, or as a
     /// maintainer of its project).

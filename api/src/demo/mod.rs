@@ -109,6 +109,7 @@ impl Demo {
             tokens.clone(),
             stopped,
             options.statements,
+            crate::db::replicas::ReadReplicas::none(),
         );
         Ok(Self {
             schema: crate::schema::build(state, tokens, hub),

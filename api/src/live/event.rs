@@ -1,7 +1,6 @@
 //! What the database says when runs change, and what the hub tells subscriptions.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde::Deserialize;
 use uuid::Uuid;
@@ -73,16 +72,6 @@ impl RunChange {
             _ => self.truncated = true,
         }
     }
-}
-
-/// What the hub broadcasts.
-#[derive(Debug, Clone)]
-pub enum LiveEvent {
-    /// A run changed (coalesced).
-    Changed(Arc<RunChange>),
-    /// Notifications may have been lost (the listener reconnected): every subscription
-    /// re-reads its state. The number tells resynchronisations apart.
-    Resync(u64),
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The one listener of a process: a `PgListener` on the live channel, coalescing bursts per
-//! run, fanning events out to every subscription through a broadcast channel. The database
-//! work an event causes is shared too ([`SnapshotCache`]): it grows with the number of distinct
-//! identities watching, never with the number of subscribers.
+//! run, routing each event to the topics it concerns ([`Topic`]: a run's progress, its
+//! executions, its step results, every run), so that an event wakes only the subscriptions
+//! that follow it: the work per event grows with its own followers, not with every
+//! subscription of the process. The database work an event causes is shared too
+//! ([`SnapshotCache`]): it grows with the number of distinct identities watching, never with
+//! the number of subscribers.
 //!
 //! The same connection listens for token changes ([`TOKENS_CHANNEL`]) and hands them to the
 //! token cache, which evicts the token and tells its open sockets to re-check it. Whenever the
@@ -19,10 +22,11 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::Shared;
 use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
 
-use super::event::{CHANNEL, LiveEvent, Notification, RunChange};
+use super::event::{CHANNEL, Notification, RunChange};
 use crate::auth::tokens::{TOKENS_CHANNEL, TokenCache};
 
 /// The channel `enqueue_webhook_event` notifies at COMMIT (migration 22).
@@ -38,8 +42,10 @@ pub const COALESCE_WINDOW: Duration = Duration::from_millis(20);
 /// for the execution and for the run), so an isolated change is not held for a whole window.
 pub const GATHER_DELAY: Duration = Duration::from_millis(2);
 
-/// Events a slow subscriber may fall behind by before it is resynchronised with a snapshot.
-pub const BROADCAST_CAPACITY: usize = 4096;
+/// Events of one topic a slow subscription may fall behind by before it is resynchronised
+/// with a snapshot. A topic carries one run's events, at most one per [`COALESCE_WINDOW`]:
+/// 256 is five seconds of a run changing without pause.
+pub const TOPIC_CAPACITY: usize = 256;
 
 /// First delay before reconnecting a dropped listener; doubles up to [`RECONNECT_MAX`].
 pub const RECONNECT_MIN: Duration = Duration::from_millis(50);
@@ -105,15 +111,147 @@ impl SnapshotCache {
     }
 }
 
+/// What a subscription follows: the events it is woken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Every change of the run.
+    Progress(Uuid),
+    /// Changes of the run's executions (or more changes than were listed).
+    Executions(Uuid),
+    /// Changes of the run's step results.
+    Steps(Uuid),
+    /// Every change of every run.
+    Runs,
+}
+
+impl Topic {
+    /// Whether `change` concerns this topic's followers.
+    fn concerns(&self, change: &RunChange) -> bool {
+        match self {
+            Topic::Progress(run) => change.run == *run,
+            Topic::Executions(run) => {
+                change.run == *run && (!change.executions.is_empty() || change.truncated)
+            }
+            Topic::Steps(run) => {
+                change.run == *run && (!change.step_executions.is_empty() || change.truncated)
+            }
+            Topic::Runs => true,
+        }
+    }
+
+    /// The topics a change of `run` may concern.
+    fn of(run: Uuid) -> [Topic; 4] {
+        [
+            Topic::Progress(run),
+            Topic::Executions(run),
+            Topic::Steps(run),
+            Topic::Runs,
+        ]
+    }
+}
+
+/// The topics followed now, each a broadcast channel of its followers.
+#[derive(Default)]
+struct Topics {
+    senders: Mutex<HashMap<Topic, broadcast::Sender<Arc<RunChange>>>>,
+}
+
+impl Topics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<RunChange>>>> {
+        // each update is one insert or remove: a panic elsewhere leaves the map meaningful
+        self.senders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `change` to the topics it concerns; returns the followers woken.
+    fn publish(&self, change: Arc<RunChange>) -> usize {
+        let senders = self.lock();
+        let mut woken = 0;
+        for topic in Topic::of(change.run) {
+            if topic.concerns(&change)
+                && let Some(sender) = senders.get(&topic)
+            {
+                woken += sender.send(change.clone()).unwrap_or(0);
+            }
+        }
+        woken
+    }
+}
+
+/// A subscription's place on a topic: its events, and the process's resynchronisations.
+/// Leaving (drop) removes the topic once nobody follows it.
+pub struct Follower {
+    topic: Topic,
+    events: Option<broadcast::Receiver<Arc<RunChange>>>,
+    resyncs: watch::Receiver<u64>,
+    hub: Arc<Hub>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let mut senders = self.hub.topics.lock();
+        // the receiver goes first, under the lock, so the count below is exact
+        self.events = None;
+        if senders
+            .get(&self.topic)
+            .is_some_and(|s| s.receiver_count() == 0)
+        {
+            senders.remove(&self.topic);
+        }
+    }
+}
+
+/// What woke a follower.
+pub enum Woken {
+    /// A change of what it follows.
+    Change(Arc<RunChange>),
+    /// The listener reconnected (the number tells resynchronisations apart): notifications
+    /// may have been lost, everyone re-reads.
+    Resync(u64),
+    /// This follower fell behind its topic: it re-reads alone.
+    Lagged,
+    /// The server stops.
+    Stop,
+}
+
+impl Follower {
+    /// The next event for this follower.
+    pub async fn next(&mut self) -> Woken {
+        let hub = self.hub.clone();
+        let Some(events) = self.events.as_mut() else {
+            return Woken::Stop;
+        };
+        tokio::select! {
+            _ = hub.stopped() => Woken::Stop,
+            changed = self.resyncs.changed() => match changed {
+                Ok(()) => Woken::Resync(*self.resyncs.borrow_and_update()),
+                Err(_) => Woken::Stop,
+            },
+            event = events.recv() => match event {
+                Ok(change) => Woken::Change(change),
+                Err(RecvError::Lagged(_)) => {
+                    metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
+                    Woken::Lagged
+                }
+                Err(RecvError::Closed) => Woken::Stop,
+            }
+        }
+    }
+}
+
 /// The process's live hub.
 pub struct Hub {
-    events: broadcast::Sender<LiveEvent>,
+    topics: Arc<Topics>,
+    resyncs: Arc<watch::Sender<u64>>,
+    /// Client subscriptions open now (over all sockets).
+    subscriptions: std::sync::atomic::AtomicUsize,
     state: watch::Receiver<ListenerState>,
     shutdown: watch::Receiver<bool>,
     pub snapshots: SnapshotCache,
     pub pool: DatabaseConnection,
     /// Time limits of the subscriptions' reads.
     pub statements: crate::config::StatementLimits,
+    /// Read replicas: whole-state reads go to one that has replayed everything announced.
+    pub replicas: Arc<crate::db::replicas::ReadReplicas>,
     /// Woken when webhook deliveries were committed (or may have been, after a reconnect).
     webhooks: Arc<tokio::sync::Notify>,
 }
@@ -127,29 +265,34 @@ impl Hub {
         tokens: Arc<TokenCache>,
         shutdown: watch::Receiver<bool>,
         statements: crate::config::StatementLimits,
+        replicas: Arc<crate::db::replicas::ReadReplicas>,
     ) -> Arc<Self> {
         crate::telemetry::metrics();
-        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let topics = Arc::new(Topics::default());
+        let resyncs = Arc::new(watch::channel(0).0);
         let (state_tx, state) = watch::channel(ListenerState::Connecting);
         let (notes_tx, notes_rx) = mpsc::channel(NOTIFICATION_BUFFER);
         let webhooks = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(listen(
             url,
             notes_tx,
-            events.clone(),
+            resyncs.clone(),
             tokens,
             webhooks.clone(),
             state_tx,
             shutdown.clone(),
         ));
-        tokio::spawn(coalesce(notes_rx, events.clone()));
+        tokio::spawn(coalesce(notes_rx, topics.clone()));
         Arc::new(Self {
-            events,
+            topics,
+            resyncs,
+            subscriptions: Default::default(),
             state,
             shutdown,
             snapshots: SnapshotCache::default(),
             pool,
             statements,
+            replicas,
             webhooks,
         })
     }
@@ -159,8 +302,34 @@ impl Hub {
         self.webhooks.clone()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
-        self.events.subscribe()
+    /// Follows `topic` from now on.
+    pub fn follow(self: &Arc<Self>, topic: Topic) -> Follower {
+        let events = self
+            .topics
+            .lock()
+            .entry(topic)
+            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
+            .subscribe();
+        let mut resyncs = self.resyncs.subscribe();
+        resyncs.mark_unchanged();
+        Follower {
+            topic,
+            events: Some(events),
+            resyncs,
+            hub: self.clone(),
+        }
+    }
+
+    /// Topics followed now.
+    pub fn topics(&self) -> usize {
+        self.topics.lock().len()
+    }
+
+    /// Counts a client subscription as open while the guard lives.
+    pub fn subscription_opened(self: &Arc<Self>) -> OpenSubscription {
+        self.subscriptions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenSubscription(self.clone())
     }
 
     /// Resolves once the listener is connected (at start, or after a reconnect).
@@ -186,9 +355,21 @@ impl Hub {
         until_true(&mut rx).await;
     }
 
-    /// Number of live subscriptions.
+    /// Client subscriptions open now.
     pub fn subscribers(&self) -> usize {
-        self.events.receiver_count()
+        self.subscriptions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A client subscription, counted as open while this lives.
+pub struct OpenSubscription(Arc<Hub>);
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        self.0
+            .subscriptions
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -207,7 +388,7 @@ async fn until_true(rx: &mut watch::Receiver<bool>) {
 async fn listen(
     url: String,
     notes: mpsc::Sender<Notification>,
-    events: broadcast::Sender<LiveEvent>,
+    resyncs: Arc<watch::Sender<u64>>,
     tokens: Arc<TokenCache>,
     webhooks: Arc<tokio::sync::Notify>,
     state: watch::Sender<ListenerState>,
@@ -215,7 +396,7 @@ async fn listen(
 ) {
     let mut delay = RECONNECT_MIN;
     let mut connected_before = false;
-    let mut resyncs: u64 = 0;
+    let mut resyncs_sent: u64 = 0;
     loop {
         if *shutdown.borrow() {
             return;
@@ -241,8 +422,8 @@ async fn listen(
                     metrics::counter!(crate::telemetry::LIVE_RECONNECTS).increment(1);
                     metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "reconnect")
                         .increment(1);
-                    resyncs += 1;
-                    let _ = events.send(LiveEvent::Resync(resyncs));
+                    resyncs_sent += 1;
+                    resyncs.send_replace(resyncs_sent);
                     tracing::info!("live listener reconnected; subscriptions resynchronised");
                 }
                 connected_before = true;
@@ -290,7 +471,7 @@ async fn listen(
     }
 }
 
-async fn coalesce(mut notes: mpsc::Receiver<Notification>, events: broadcast::Sender<LiveEvent>) {
+async fn coalesce(mut notes: mpsc::Receiver<Notification>, topics: Arc<Topics>) {
     // runs with changes waiting for their event, and when it is due
     let mut pending: HashMap<Uuid, (Instant, RunChange)> = HashMap::new();
     // when each run's last event went out, while within the window
@@ -332,7 +513,8 @@ async fn coalesce(mut notes: mpsc::Receiver<Notification>, events: broadcast::Se
                     if let Some((_, change)) = pending.remove(&run) {
                         sent.insert(run, now);
                         metrics::counter!(crate::telemetry::LIVE_EVENTS).increment(1);
-                        let _ = events.send(LiveEvent::Changed(Arc::new(change)));
+                        let woken = topics.publish(Arc::new(change));
+                        metrics::counter!(crate::telemetry::LIVE_WAKEUPS).increment(woken as u64);
                     }
                 }
             }

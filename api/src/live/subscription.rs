@@ -10,11 +10,11 @@ use futures::Stream;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::event::{LiveEvent, RunChange};
-use super::hub::Hub;
+use super::audience::{Audience, Tag};
+use super::event::RunChange;
+use super::hub::{Follower, Hub, Topic, Woken};
 use crate::auth::{Identity, RequestDb};
 use crate::error::{AppError, AppResult};
 use crate::runs::enums::{ExecutionStatus, RunStatus, StepExecutionStatus};
@@ -167,64 +167,119 @@ const RUN_JSON: &str = "json_build_object('runId', r.id, 'projectId', r.project_
     'skippedTests', r.skipped_tests, 'triggeredBy', r.triggered_by, 'startedAt', r.started_at,
     'completedAt', r.completed_at)";
 
-fn identity_key(identity: &Identity) -> String {
-    let roles: Vec<&str> = identity.roles.iter().map(|r| r.as_str()).collect();
-    let capabilities = match &identity.scope.capabilities {
-        Some(caps) => caps
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        None => "*".to_owned(),
+/// Where a read runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The primary: a change is read where it was announced from.
+    Primary,
+    /// A read replica that has replayed everything announced so far, when there is one: a
+    /// whole state (a first message, a resynchronisation) is then never older than a change
+    /// already sent.
+    CaughtUpReplica,
+}
+
+/// A failed read, and whether the replica it ran on is to blame.
+struct ReadFailure {
+    message: String,
+    replica_fault: bool,
+}
+
+impl ReadFailure {
+    fn app(e: AppError) -> Self {
+        Self {
+            message: format!("{e:?}"),
+            replica_fault: false,
+        }
+    }
+
+    fn db(e: sea_orm::DbErr) -> Self {
+        Self {
+            replica_fault: crate::db::replicas::is_replica_failure(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Runs `sql` (returning one JSON value `v`) on `pool` as `identity`.
+async fn read_value(
+    pool: sea_orm::DatabaseConnection,
+    identity: Identity,
+    limits: crate::config::StatementLimits,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<serde_json::Value>, ReadFailure> {
+    let db = RequestDb::new(pool, Some(identity), limits);
+    let value = {
+        // the transaction could not begin: on a replica, the replica's fault
+        let conn = db.conn().await.map_err(|e| ReadFailure {
+            replica_fault: true,
+            ..ReadFailure::app(e)
+        })?;
+        let row = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await
+            .map_err(ReadFailure::db)?;
+        match row {
+            Some(row) => row
+                .try_get::<Option<serde_json::Value>>("", "v")
+                .map_err(ReadFailure::db)?,
+            None => None,
+        }
     };
-    let project = identity
-        .scope
-        .project
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    format!(
-        "{}|{}|{project}|{capabilities}",
-        identity.user_id,
-        roles.join(",")
-    )
+    db.finish().await.map_err(ReadFailure::app)?;
+    Ok(value)
 }
 
 /// Runs `sql` (returning one JSON value `v`, or no row or NULL) as `identity` and decodes it,
-/// once for every subscriber asking under `key`.
+/// once for every subscriber asking under `key`, on `source` (a replica that fails the read
+/// is skipped from then on, and the read done on the primary).
 async fn shared_read<T>(
     hub: &Arc<Hub>,
     identity: &Identity,
     key: String,
     sql: String,
     values: Vec<Value>,
+    source: Source,
 ) -> AppResult<Arc<Option<T>>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    let pool = hub.pool.clone();
+    let primary = hub.pool.clone();
+    let replicas = hub.replicas.clone();
     let limits = hub.statements;
     let identity = identity.clone();
     hub.snapshots
         .get(key, async move {
-            let db = RequestDb::new(pool, Some(identity), limits);
-            let value = {
-                let conn = db.conn().await.map_err(|e| format!("{e:?}"))?;
-                let row = conn
-                    .query_one_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        sql,
-                        values,
-                    ))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match row {
-                    Some(row) => row
-                        .try_get::<Option<serde_json::Value>>("", "v")
-                        .map_err(|e| e.to_string())?,
-                    None => None,
-                }
+            let replica = match source {
+                Source::CaughtUpReplica => replicas.choose_caught_up(&primary).await,
+                Source::Primary => None,
             };
-            db.finish().await.map_err(|e| format!("{e:?}"))?;
+            let value = match replica {
+                Some(replica) => {
+                    match read_value(replica.pool.clone(), identity.clone(), limits, &sql, values.clone())
+                        .await
+                    {
+                        Ok(value) => {
+                            metrics::counter!(crate::telemetry::DB_READS, "target" => "replica")
+                                .increment(1);
+                            Ok(value)
+                        }
+                        Err(failure) => {
+                            if failure.replica_fault {
+                                replicas.failed(&replica);
+                            }
+                            tracing::warn!(replica = %replica.label, error = %failure.message, "a live read failed on the replica; reading on the primary");
+                            read_value(primary, identity, limits, &sql, values).await
+                        }
+                    }
+                }
+                None => read_value(primary, identity, limits, &sql, values).await,
+            }
+            .map_err(|f| f.message)?;
             match value {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(v) => serde_json::from_value::<T>(v)
@@ -251,6 +306,14 @@ impl Read<'_> {
         }
     }
 
+    /// Where it is read: a change on the primary, a whole state on a caught-up replica.
+    fn source(&self) -> Source {
+        match self {
+            Read::Change(_) => Source::Primary,
+            Read::Whole(_) => Source::CaughtUpReplica,
+        }
+    }
+
     fn key(&self) -> String {
         match self {
             Read::Change(c) => format!("seq{}", c.seq),
@@ -272,7 +335,11 @@ async fn progress(
 ) -> AppResult<RunProgress> {
     let change = read.change();
     let seq = change.map(|c| c.seq).unwrap_or(0);
-    let key = format!("progress:{run}:{}:{}", read.key(), identity_key(identity));
+    let key = format!(
+        "progress:{run}:{}:{}",
+        read.key(),
+        identity.visibility_key()
+    );
     let changed: Vec<Uuid> = change
         .map(|c| {
             c.executions
@@ -299,9 +366,15 @@ async fn progress(
          ) AS v
          FROM test_runs r WHERE r.id = $1"
     );
-    let shared =
-        shared_read::<RunProgress>(hub, identity, key, sql, vec![run.into(), changed.into()])
-            .await?;
+    let shared = shared_read::<RunProgress>(
+        hub,
+        identity,
+        key,
+        sql,
+        vec![run.into(), changed.into()],
+        read.source(),
+    )
+    .await?;
     let mut p = Option::clone(&shared).ok_or_else(|| AppError::not_found("TestRun", run))?;
     p.seq = seq;
     p.snapshot = change.is_none();
@@ -316,7 +389,7 @@ async fn executions(
 ) -> AppResult<Vec<ExecutionUpdate>> {
     let (key, filter, values): (String, &str, Vec<Value>) = match read.change() {
         Some(c) if !c.truncated => (
-            format!("executions:{run}:{}:{}", c.seq, identity_key(identity)),
+            format!("executions:{run}:{}:{}", c.seq, identity.visibility_key()),
             "e.id = ANY($2)",
             vec![
                 run.into(),
@@ -328,7 +401,7 @@ async fn executions(
             format!(
                 "executions:{run}:all:{}:{}",
                 read.key(),
-                identity_key(identity)
+                identity.visibility_key()
             ),
             "true",
             vec![run.into()],
@@ -339,12 +412,11 @@ async fn executions(
          FROM test_executions e JOIN test_cases tc ON tc.id = e.test_case_id
          WHERE e.test_run_id = $1 AND {filter}"
     );
-    Ok(
-        Option::clone(
-            &*shared_read::<Vec<ExecutionUpdate>>(hub, identity, key, sql, values).await?,
-        )
-        .unwrap_or_default(),
+    Ok(Option::clone(
+        &*shared_read::<Vec<ExecutionUpdate>>(hub, identity, key, sql, values, read.source())
+            .await?,
     )
+    .unwrap_or_default())
 }
 
 async fn step_updates(
@@ -355,7 +427,7 @@ async fn step_updates(
 ) -> AppResult<Vec<StepExecutionUpdate>> {
     let (key, filter, values): (String, &str, Vec<Value>) = match read.change() {
         Some(c) if !c.truncated => (
-            format!("steps:{execution}:{}:{}", c.seq, identity_key(identity)),
+            format!("steps:{execution}:{}:{}", c.seq, identity.visibility_key()),
             "se.id = ANY($2)",
             vec![
                 execution.into(),
@@ -370,7 +442,7 @@ async fn step_updates(
             format!(
                 "steps:{execution}:all:{}:{}",
                 read.key(),
-                identity_key(identity)
+                identity.visibility_key()
             ),
             "true",
             vec![execution.into()],
@@ -385,7 +457,8 @@ async fn step_updates(
          WHERE se.test_execution_id = $1 AND {filter}"
     );
     Ok(Option::clone(
-        &*shared_read::<Vec<StepExecutionUpdate>>(hub, identity, key, sql, values).await?,
+        &*shared_read::<Vec<StepExecutionUpdate>>(hub, identity, key, sql, values, read.source())
+            .await?,
     )
     .unwrap_or_default())
 }
@@ -396,51 +469,141 @@ async fn run_update(
     run: Uuid,
     seq: i64,
 ) -> AppResult<Option<RunUpdate>> {
-    let key = format!("run:{run}:{seq}:{}", identity_key(identity));
+    let key = format!("run:{run}:{seq}:{}", identity.visibility_key());
     let sql = format!("SELECT {RUN_JSON} AS v FROM test_runs r WHERE r.id = $1");
     Ok(Option::clone(
-        &*shared_read::<RunUpdate>(hub, identity, key, sql, vec![run.into()]).await?,
+        &*shared_read::<RunUpdate>(hub, identity, key, sql, vec![run.into()], Source::Primary)
+            .await?,
     ))
 }
 
 /// What a subscription does next.
-enum Next {
+enum Step {
+    /// Read the whole state (with this name) for the audience tagged.
+    Whole(Read<'static>),
+    /// Read what this change changed, for the clients caught up.
     Change(Arc<RunChange>),
-    /// Re-read everything; the name shares the read with the other subscribers of the same
-    /// resynchronisation (None: this subscriber alone fell behind).
-    Resync(Option<u64>),
     Stop,
 }
 
-fn resync_read(n: Option<u64>) -> Read<'static> {
-    match n {
-        Some(n) => Read::Whole(format!("resync{n}")),
-        None => own_read(),
-    }
+fn resync_read(n: u64) -> Read<'static> {
+    Read::Whole(format!("resync{n}"))
 }
 
-async fn next_event(hub: &Hub, rx: &mut tokio::sync::broadcast::Receiver<LiveEvent>) -> Next {
-    tokio::select! {
-        _ = hub.stopped() => Next::Stop,
-        event = rx.recv() => match event {
-            Ok(LiveEvent::Changed(c)) => Next::Change(c),
-            Ok(LiveEvent::Resync(n)) => Next::Resync(Some(n)),
-            Err(RecvError::Lagged(_)) => {
-                metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
-                Next::Resync(None)
+/// A subscription's stream of steps: the events of its topic that `wanted` keeps,
+/// resynchronisations, and (for a shared stream) clients joining that need the whole state.
+struct Steps {
+    follower: Follower,
+    audience: Option<Arc<Audience>>,
+    wanted: Box<dyn Fn(&RunChange) -> bool + Send + Sync>,
+    /// The generation whose whole state is being read.
+    reading: u64,
+}
+
+impl Steps {
+    fn new(
+        hub: &Arc<Hub>,
+        topic: Topic,
+        audience: Option<Arc<Audience>>,
+        wanted: impl Fn(&RunChange) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            follower: hub.follow(topic),
+            audience,
+            wanted: Box::new(wanted),
+            reading: 0,
+        }
+    }
+
+    /// The first step: the whole state, for everyone joined so far.
+    fn first(&mut self) -> Step {
+        self.whole(true, None);
+        Step::Whole(own_read())
+    }
+
+    /// Tags what is yielded next as a whole state for everyone, or for those waiting up to
+    /// `generation` (default: all joined so far).
+    fn whole(&mut self, everyone: bool, generation: Option<u64>) {
+        let generation =
+            generation.unwrap_or_else(|| self.audience.as_ref().map_or(0, |a| a.joined()));
+        self.reading = generation;
+        let tag = Tag::Whole {
+            generation,
+            everyone,
+        };
+        if let Some(a) = &self.audience {
+            a.tag(tag);
+        }
+    }
+
+    /// The whole state of the last [`Steps::whole`] is out.
+    fn done(&self) {
+        if let Some(a) = &self.audience {
+            a.catch_up(self.reading);
+        }
+    }
+
+    async fn next(&mut self) -> Step {
+        loop {
+            let caught_up = self.audience.as_ref().map_or(0, |a| a.caught_up());
+            let newcomers = async {
+                match &self.audience {
+                    Some(a) => a.newcomers(caught_up).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let woken = tokio::select! {
+                woken = self.follower.next() => woken,
+                generation = newcomers => {
+                    self.whole(false, Some(generation));
+                    return Step::Whole(own_read());
+                }
+            };
+            match woken {
+                Woken::Stop => return Step::Stop,
+                Woken::Resync(n) => {
+                    self.whole(true, None);
+                    return Step::Whole(resync_read(n));
+                }
+                Woken::Lagged => {
+                    self.whole(true, None);
+                    return Step::Whole(own_read());
+                }
+                Woken::Change(c) if (self.wanted)(&c) => {
+                    if let Some(a) = &self.audience {
+                        a.tag(Tag::Change);
+                    }
+                    return Step::Change(c);
+                }
+                Woken::Change(_) => {}
             }
-            Err(RecvError::Closed) => Next::Stop,
         }
     }
 }
 
-fn context(ctx: &Context<'_>) -> AppResult<(Arc<Hub>, Identity)> {
+fn context(ctx: &Context<'_>) -> AppResult<(Arc<Hub>, Identity, Option<Arc<Audience>>)> {
     let hub = ctx
         .data::<Arc<Hub>>()
         .map_err(|_| AppError::internal("live hub missing"))?
         .clone();
     let identity = crate::auth::guard::identity(ctx)?;
-    Ok((hub, identity))
+    let audience = ctx.data_opt::<Arc<Audience>>().cloned();
+    Ok((hub, identity, audience))
+}
+
+/// The run of an execution, as `identity` sees it.
+async fn run_of(hub: &Arc<Hub>, identity: &Identity, execution: Uuid) -> AppResult<Option<Uuid>> {
+    let key = format!("run-of:{execution}:{}", identity.visibility_key());
+    let sql = "SELECT to_json(test_run_id) AS v FROM test_executions WHERE id = $1".to_owned();
+    Ok(*shared_read::<Uuid>(
+        hub,
+        identity,
+        key,
+        sql,
+        vec![execution.into()],
+        Source::CaughtUpReplica,
+    )
+    .await?)
 }
 
 #[derive(Default)]
@@ -459,22 +622,27 @@ impl LiveSubscription {
         ctx: &Context<'_>,
         #[graphql(desc = "The run.")] run_id: Uuid,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<RunProgress>> + use<>> {
-        let (hub, identity) = context(ctx)?;
-        let mut rx = hub.subscribe();
+        let (hub, identity, audience) = context(ctx)?;
+        let mut steps = Steps::new(&hub, Topic::Progress(run_id), audience, |_| true);
         Ok(async_stream::stream! {
-            let first = progress(&hub, &identity, run_id, own_read()).await;
-            let failed = first.is_err();
-            yield first;
-            if failed {
-                return;
-            }
+            let mut step = steps.first();
+            let mut first = true;
             loop {
-                match next_event(&hub, &mut rx).await {
-                    Next::Stop => break,
-                    Next::Resync(n) => yield progress(&hub, &identity, run_id, resync_read(n)).await,
-                    Next::Change(c) if c.run == run_id => yield progress(&hub, &identity, run_id, Read::Change(&c)).await,
-                    Next::Change(_) => {}
+                match step {
+                    Step::Stop => break,
+                    Step::Whole(read) => {
+                        let state = progress(&hub, &identity, run_id, read).await;
+                        let failed = state.is_err();
+                        yield state;
+                        if failed && first {
+                            return;
+                        }
+                        steps.done();
+                    }
+                    Step::Change(c) => yield progress(&hub, &identity, run_id, Read::Change(&c)).await,
                 }
+                first = false;
+                step = steps.next().await;
             }
         })
     }
@@ -486,16 +654,16 @@ impl LiveSubscription {
         #[graphql(desc = "The run.")] run_id: Uuid,
         #[graphql(desc = "Only this case's executions.")] test_case_id: Option<Uuid>,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<ExecutionUpdate>> + use<>> {
-        let (hub, identity) = context(ctx)?;
-        let mut rx = hub.subscribe();
+        let (hub, identity, audience) = context(ctx)?;
+        let mut steps = Steps::new(&hub, Topic::Executions(run_id), audience, |_| true);
         Ok(async_stream::stream! {
-            let mut change: Option<Arc<RunChange>> = None;
-            let mut whole = Some(own_read());
+            let mut step = steps.first();
+            let mut first = true;
             loop {
-                let read = match (&change, whole.take()) {
-                    (_, Some(w)) => w,
-                    (Some(c), None) => Read::Change(c),
-                    (None, None) => own_read(),
+                let (read, whole) = match &step {
+                    Step::Stop => return,
+                    Step::Whole(read) => (Read::Whole(read.key()), true),
+                    Step::Change(c) => (Read::Change(c), false),
                 };
                 match executions(&hub, &identity, run_id, read).await {
                     Ok(list) => {
@@ -507,23 +675,16 @@ impl LiveSubscription {
                     }
                     Err(e) => {
                         yield Err(e);
-                        return;
+                        if first {
+                            return;
+                        }
                     }
                 }
-                loop {
-                    match next_event(&hub, &mut rx).await {
-                        Next::Stop => return,
-                        Next::Resync(n) => {
-                            whole = Some(resync_read(n));
-                            break;
-                        }
-                        Next::Change(c) if c.run == run_id && (!c.executions.is_empty() || c.truncated) => {
-                            change = Some(c);
-                            break;
-                        }
-                        Next::Change(_) => {}
-                    }
+                if whole {
+                    steps.done();
                 }
+                first = false;
+                step = steps.next().await;
             }
         })
     }
@@ -534,16 +695,23 @@ impl LiveSubscription {
         ctx: &Context<'_>,
         #[graphql(desc = "The execution.")] execution_id: Uuid,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<StepExecutionUpdate>> + use<>> {
-        let (hub, identity) = context(ctx)?;
-        let mut rx = hub.subscribe();
+        let (hub, identity, audience) = context(ctx)?;
+        // an execution nobody may see (or none yet) follows every run's step changes
+        let topic = match run_of(&hub, &identity, execution_id).await? {
+            Some(run) => Topic::Steps(run),
+            None => Topic::Runs,
+        };
+        let mut steps = Steps::new(&hub, topic, audience, move |c| {
+            c.step_parents.contains(&execution_id) || (c.truncated && !c.step_executions.is_empty())
+        });
         Ok(async_stream::stream! {
-            let mut change: Option<Arc<RunChange>> = None;
-            let mut whole = Some(own_read());
+            let mut step = steps.first();
+            let mut first = true;
             loop {
-                let read = match (&change, whole.take()) {
-                    (_, Some(w)) => w,
-                    (Some(c), None) => Read::Change(c),
-                    (None, None) => own_read(),
+                let (read, whole) = match &step {
+                    Step::Stop => return,
+                    Step::Whole(read) => (Read::Whole(read.key()), true),
+                    Step::Change(c) => (Read::Change(c), false),
                 };
                 match step_updates(&hub, &identity, execution_id, read).await {
                     Ok(list) => {
@@ -553,23 +721,16 @@ impl LiveSubscription {
                     }
                     Err(e) => {
                         yield Err(e);
-                        return;
+                        if first {
+                            return;
+                        }
                     }
                 }
-                loop {
-                    match next_event(&hub, &mut rx).await {
-                        Next::Stop => return,
-                        Next::Resync(n) => {
-                            whole = Some(resync_read(n));
-                            break;
-                        }
-                        Next::Change(c) if c.step_parents.contains(&execution_id) || (c.truncated && !c.step_executions.is_empty()) => {
-                            change = Some(c);
-                            break;
-                        }
-                        Next::Change(_) => {}
-                    }
+                if whole {
+                    steps.done();
                 }
+                first = false;
+                step = steps.next().await;
             }
         })
     }
@@ -582,7 +743,7 @@ impl LiveSubscription {
         #[graphql(desc = "Which runs.")] filter: Option<RunsUpdatesFilter>,
         #[graphql(desc = "Only the runs of this project (its key).")] project_key: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = AppResult<RunUpdate>> + use<>> {
-        let (hub, identity) = context(ctx)?;
+        let (hub, identity, audience) = context(ctx)?;
         let project = match project_key {
             Some(key) => {
                 let db = RequestDb::new(hub.pool.clone(), Some(identity.clone()), hub.statements);
@@ -595,15 +756,18 @@ impl LiveSubscription {
             }
             None => None,
         };
-        let mut rx = hub.subscribe();
+        let mut steps = Steps::new(&hub, Topic::Runs, audience, |_| true);
         let filter = filter.unwrap_or_default();
         Ok(async_stream::stream! {
+            // no state first: whoever joins is caught up at once
+            let _ = steps.first();
+            steps.done();
             loop {
-                match next_event(&hub, &mut rx).await {
-                    Next::Stop => return,
+                match steps.next().await {
+                    Step::Stop => return,
                     // a runs dashboard re-reads its list through testRuns after a gap
-                    Next::Resync(_) => {}
-                    Next::Change(c) => match run_update(&hub, &identity, c.run, c.seq).await {
+                    Step::Whole(_) => steps.done(),
+                    Step::Change(c) => match run_update(&hub, &identity, c.run, c.seq).await {
                         Ok(Some(run)) => {
                             let suite_ok = filter.suite_id.is_none_or(|s| run.test_suite_id == Some(s));
                             let status_ok = filter.status.as_ref().is_none_or(|s| s.contains(&run.status));

@@ -24,6 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::fanout::{Fanout, Membership, Subscriber};
 use super::protocol::{Closing, Envelope, Kind, Protocol, ended_operation};
 use super::slots::SocketSlot;
 use super::{WS_CLOSE_REPLY_TIMEOUT, WS_INIT_TIMEOUT, WS_MAX_MESSAGE_BYTES, WsShared};
@@ -96,6 +97,8 @@ enum Event {
 enum Verdict {
     /// Hand the message to the engine.
     Forward,
+    /// Subscribe the client to the shared stream of this subscription (its id, its request).
+    Join(String, Box<async_graphql::Request>),
     /// Nothing to do.
     Skip,
     /// Tell the client (a refused operation) and go on.
@@ -121,6 +124,12 @@ pub(super) struct Gate {
     init_deadline: Instant,
     session: Option<Session>,
     done: bool,
+    schema: crate::schema::AppSchema,
+    hub: Arc<crate::live::hub::Hub>,
+    fanout: Arc<Fanout>,
+    /// The socket's subscriptions on shared streams, by operation id: dropped with the gate
+    /// when the socket ends.
+    memberships: std::collections::HashMap<String, Membership>,
 }
 
 /// Resolves at `at`, or never.
@@ -188,6 +197,10 @@ impl Gate {
             init_deadline: Instant::now() + WS_INIT_TIMEOUT,
             session: None,
             done: false,
+            schema: state.schema.clone(),
+            hub: state.hub.clone(),
+            fanout: state.ws.fanout.clone(),
+            memberships: std::collections::HashMap::new(),
         }
     }
 
@@ -212,6 +225,7 @@ impl Gate {
             };
             match verdict {
                 Verdict::Forward => return message,
+                Verdict::Join(id, request) => self.join(id, *request),
                 Verdict::Skip => {}
                 Verdict::Reply(reply) => {
                     if self.out.send(reply).await.is_err() {
@@ -251,10 +265,36 @@ impl Gate {
             Kind::Subscribe => self.on_subscribe(envelope.id, bytes).await,
             Kind::Unknown => Verdict::Close(Closing::bad_request("unknown message type")),
             Kind::Complete | Kind::Ping | Kind::Pong | Kind::Terminate => match parse(bytes) {
+                Ok(ClientMessage::Stop { id }) if self.memberships.remove(&id).is_some() => {
+                    // as the engine does for its own operations: the operation is over
+                    let complete = self.protocol.complete(&id);
+                    self.operations.observe(&complete);
+                    Verdict::Reply(complete)
+                }
                 Ok(_) => Verdict::Forward,
                 Err(closing) => Verdict::Close(closing),
             },
         }
+    }
+
+    /// Subscribes the client to the shared stream of its subscription.
+    fn join(&mut self, id: String, request: async_graphql::Request) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let membership = self.fanout.join(
+            &self.schema,
+            &self.hub,
+            request,
+            Subscriber {
+                identity: session.grant.identity.clone(),
+                protocol: self.protocol,
+                id: id.clone(),
+                out: self.out.clone(),
+                operations: self.operations.clone(),
+            },
+        );
+        self.memberships.insert(id, membership);
     }
 
     async fn on_init(&mut self, bytes: &[u8]) -> Verdict {
@@ -347,6 +387,10 @@ impl Gate {
         };
         if let Err(e) = crate::limits::check_query(&request.query) {
             return Verdict::Reply(self.protocol.operation_error(&id, e.code(), &e.message()));
+        }
+        if super::fanout::is_subscription(&request) {
+            self.operations.started(id.clone());
+            return Verdict::Join(id, Box::new(request));
         }
         // the engine starts it as soon as this is yielded
         self.operations.started(id);

@@ -9,10 +9,13 @@
 //! token under watch: every `subscribe` checks it again, a change to it announced by the
 //! database closes the socket if it is no longer acceptable, and so does its expiry.
 //!
+//! - `fanout`: subscriptions shared by every client asking the same, executed and serialised
+//!   once per message.
 //! - `gate`: the gate.
 //! - `protocol`: the protocols' messages, close codes and reasons.
 //! - `slots`: open sockets counted per client address and per token.
 
+mod fanout;
 mod gate;
 mod protocol;
 mod slots;
@@ -75,6 +78,8 @@ const WS_OUTBOX: usize = 256;
 #[derive(Default)]
 pub(crate) struct WsShared {
     limits: WsLimits,
+    /// The shared subscription streams.
+    pub(crate) fanout: Arc<fanout::Fanout>,
     addresses: SocketCounts<IpAddr>,
     tokens: SocketCounts<uuid::Uuid>,
 }

@@ -58,6 +58,33 @@ impl Protocol {
         }
     }
 
+    /// The message carrying a result of operation `id` (`next`, or the legacy `data`), around
+    /// `payload`, a GraphQL response already serialised: the same bytes async-graphql's engine
+    /// writes (`type`, `id`, `payload`, in that order).
+    pub fn next_message(self, id: &str, payload: &str) -> Message {
+        let kind = match self {
+            Self::TransportWs => "next",
+            Self::LegacyWs => "data",
+        };
+        let id = serde_json::Value::from(id).to_string();
+        let mut text = String::with_capacity(payload.len() + id.len() + 32);
+        text.push_str("{\"type\":\"");
+        text.push_str(kind);
+        text.push_str("\",\"id\":");
+        text.push_str(&id);
+        text.push_str(",\"payload\":");
+        text.push_str(payload);
+        text.push('}');
+        Message::Text(text.into())
+    }
+
+    /// The `complete` message ending operation `id`.
+    pub fn complete(self, id: &str) -> Message {
+        // the type first, as the engine writes it (see [`ended_operation`])
+        let id = serde_json::Value::from(id).to_string();
+        Message::Text(format!("{{\"type\":\"complete\",\"id\":{id}}}").into())
+    }
+
     /// The `error` message refusing operation `id`, with `extensions.code`.
     pub fn operation_error(self, id: &str, code: &str, message: &str) -> Message {
         let error = json!({ "message": message, "extensions": { "code": code } });
@@ -329,6 +356,31 @@ mod tests {
         let envelope = Envelope::read(deep.as_bytes()).expect("an envelope");
         assert_eq!(envelope.kind(), Kind::Subscribe);
         assert_eq!(envelope.id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_result_message_is_the_engines_shape_around_the_shared_payload() {
+        let payload = r#"{"data":{"x":1}}"#;
+        for (protocol, kind) in [
+            (Protocol::TransportWs, "next"),
+            (Protocol::LegacyWs, "data"),
+        ] {
+            let Message::Text(text) = protocol.next_message("a\"b", payload) else {
+                panic!("not text");
+            };
+            let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
+            assert_eq!(value["type"], kind);
+            assert_eq!(value["id"], "a\"b");
+            assert_eq!(value["payload"]["data"]["x"], 1);
+            assert!(
+                text.as_str()
+                    .starts_with(&format!("{{\"type\":\"{kind}\",\"id\":"))
+            );
+        }
+        let Message::Text(done) = Protocol::TransportWs.complete("7") else {
+            panic!("not text");
+        };
+        assert_eq!(ended_operation(done.as_str()).as_deref(), Some("7"));
     }
 
     #[test]
