@@ -124,6 +124,17 @@ impl Env {
         Ok(())
     }
 
+    /// The benchmark's temp dir (the cluster's data directory is in it): room for what
+    /// scenarios start beside it (server processes' logs, a standby).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The cluster behind [`Env::url`].
+    pub fn cluster(&self) -> &ManagedCluster {
+        &self.cluster
+    }
+
     /// `SELECT version()`.
     pub async fn postgres_version(&self) -> String {
         sqlx::query_scalar::<_, String>("SELECT version()")

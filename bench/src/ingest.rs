@@ -165,7 +165,10 @@ async fn analytics_triggers(ctx: &Ctx<'_>) -> anyhow::Result<Vec<(String, String
 }
 
 /// The triggers calling `function` (`notify_live_change`: NOTIFY), as (table, trigger).
-async fn triggers_calling(ctx: &Ctx<'_>, function: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) async fn triggers_calling(
+    ctx: &Ctx<'_>,
+    function: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT tgrelid::regclass::text AS tbl, tgname::text AS name FROM pg_trigger
          WHERE tgfoid = $1::regproc ORDER BY 1, 2",
@@ -179,7 +182,7 @@ async fn triggers_calling(ctx: &Ctx<'_>, function: &str) -> anyhow::Result<Vec<(
         .collect()
 }
 
-async fn set_triggers(
+pub(crate) async fn set_triggers(
     ctx: &Ctx<'_>,
     triggers: &[(String, String)],
     enable: bool,

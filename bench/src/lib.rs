@@ -11,10 +11,18 @@
 //! - `load`: closed-loop HTTP load with fixed concurrency and duration, into histograms.
 //! - `raw`: the hand-written axum + sqlx endpoints serving the same data (the ceiling).
 //! - `ws`: a minimal graphql-transport-ws client.
-//! - `queries`, `ingest`, `live`, `analytics`, `import`, `artifacts`, `insights`: the scenarios.
+//! - `queries`, `ingest`, `live`, `analytics`, `import`, `artifacts`, `insights`, `ceiling`:
+//!   the scenarios.
+//! - `replicas`: the scenario that starts server processes of its own (and the hidden
+//!   `bench serve`, which runs one as `jbtestsuite serve` does), and a streaming standby.
 //! - `report`: rows, targets, the printed table, markdown and JSON.
 //! - `progress`: progress bars and phase messages.
 //! - `alloc_probe`: heap bytes of the client, told apart from the server's.
+//! - `partitioning`: monthly-partitioned copies of the execution tables, built and queried
+//!   beside today's (the scenario behind docs/scaling.md's migration plan).
+//! - `cpu`: CPU time of the process, and of the client apart.
+//! - `spread`: the live scenario's subscribers spread over many runs (an event wakes only
+//!   its run's subscribers).
 
 /// User id of the benchmark's admin token (the API's and the raw ceilings' caller).
 pub const BENCH_USER: &str = "bench-admin";
@@ -22,6 +30,8 @@ pub const BENCH_USER: &str = "bench-admin";
 pub mod alloc_probe;
 pub mod analytics;
 pub mod artifacts;
+pub mod ceiling;
+pub mod cpu;
 pub mod env;
 pub mod import;
 pub mod ingest;
@@ -29,11 +39,14 @@ pub mod insights;
 pub mod live;
 pub mod load;
 pub mod options;
+pub mod partitioning;
 pub mod progress;
 pub mod queries;
 pub mod raw;
+pub mod replicas;
 pub mod report;
 pub mod seed;
+pub mod spread;
 pub mod ws;
 
 pub use options::{Options, Scenario, Size};
@@ -141,6 +154,21 @@ async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) -> anyhow::Result<()> {
         insights::run(ctx, report)
             .await
             .context("scenario insights")?;
+    }
+    if options.wants(Scenario::Ceiling) {
+        ceiling::run(ctx, report)
+            .await
+            .context("scenario notifying-commit ceiling")?;
+    }
+    if options.wants(Scenario::Partitioning) {
+        partitioning::run(ctx, report)
+            .await
+            .context("scenario partitioned executions")?;
+    }
+    if options.wants(Scenario::Replicas) {
+        replicas::run(ctx, report)
+            .await
+            .context("scenario replicas")?;
     }
     report.note(format!(
         "The machine has {} cores shared by PostgreSQL, the server and the load generator (all on it, over loopback); client concurrency is kept low so that the client does not starve the server. Ratios to a ceiling measured in the same run are the figures to read; absolute numbers move with whatever else the machine runs.",

@@ -76,6 +76,8 @@ impl Cli {
         }
         o.progress = !self.no_progress;
         o.hold = self.hold;
+        // the replicas scenario's server processes are this binary's hidden `serve`
+        o.server_program = bench::replicas::ServerProgram::this_binary().ok();
         o
     }
 }
@@ -117,7 +119,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(main_inner()) {
+    // `bench serve ...`: a server process of the replicas scenario
+    let serving = std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == bench::replicas::SERVE);
+    let outcome = if serving {
+        runtime.block_on(bench::replicas::serve(std::env::args_os().skip(1)))
+    } else {
+        runtime.block_on(main_inner())
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -91,6 +91,15 @@ pub enum Scenario {
     /// Run comparison, quality gate, quarantined tests, flaky classification refresh and
     /// webhook delivery latency.
     Insights,
+    /// Executions and step results copied into monthly partitions as the migration plan
+    /// proposes (rows/s), and the API's reads on both shapes; the copies are dropped after.
+    Partitioning,
+    /// Commits per second that each NOTIFY through the live triggers, vs the same commits
+    /// without NOTIFY, on 1, 4 and 16 connections; what the server's listener gets through.
+    Ceiling,
+    /// Several server processes on one database vs one: commit → client latency, a restart
+    /// losing no final state; queries read on a streaming standby vs the primary.
+    Replicas,
 }
 
 /// Client connections kept in flight against the query endpoints. The machine has 2 cores
@@ -129,6 +138,18 @@ pub const QUICK_SUBSCRIBERS: usize = 40;
 /// 10,000 does not queue thousands of snapshot reads at once behind the pool.
 pub const CONNECT_CONCURRENCY: usize = 32;
 
+/// Subscribers of each run while they are spread over many runs (half of each kind): 10,000
+/// subscribers over 1,000 runs.
+pub const SUBSCRIBERS_PER_RUN: usize = 10;
+
+/// Runs changed per second while subscribers are spread over many runs, each change one
+/// execution completed: a busy CI fleet's pace, far above one run's.
+pub const SPREAD_CHANGES_PER_SECOND: f64 = 500.0;
+
+/// The same in `--quick`: a few runs, each still changed less often than the hub's
+/// coalescing window, so that every change is an event of its own.
+pub const QUICK_SPREAD_CHANGES_PER_SECOND: f64 = 40.0;
+
 /// Time for every subscriber to reach the run's final state after the writer's last commit,
 /// before those that have not are counted as missing it.
 pub const LIVE_SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -163,6 +184,18 @@ pub struct Options {
     pub warmup: Duration,
     /// Executions the live writer completes, one per event.
     pub live_events: usize,
+    /// Subscribers of the replicas scenario, spread over its server processes.
+    pub replica_subscribers: usize,
+    /// How the replicas scenario starts server processes; without it the scenario cannot
+    /// run (the bench binary names itself; a test names the server binary).
+    pub server_program: Option<crate::replicas::ServerProgram>,
+    /// Runs changed per second while subscribers are spread over many runs.
+    pub spread_changes_per_second: f64,
+    /// How long the writer changes runs while subscribers are spread over many runs.
+    pub spread_duration: Duration,
+    /// Measured time of each side of a notifying-commit comparison, per connection count
+    /// (split over [`ROUNDS`]).
+    pub ceiling_duration: Duration,
     /// Analytics repetitions.
     pub analytics_iterations: usize,
     /// fsync off: faster, not what a server runs with. Only `--quick` uses it by default.
@@ -187,6 +220,11 @@ impl Options {
             ingest_duration: Duration::from_secs(8),
             warmup: Duration::from_millis(1500),
             live_events: 40,
+            replica_subscribers: DEFAULT_SUBSCRIBERS,
+            server_program: None,
+            spread_changes_per_second: SPREAD_CHANGES_PER_SECOND,
+            spread_duration: Duration::from_secs(10),
+            ceiling_duration: Duration::from_secs(4),
             analytics_iterations: ANALYTICS_ITERATIONS,
             ephemeral: false,
             progress: true,
@@ -205,6 +243,10 @@ impl Options {
             ingest_duration: Duration::from_millis(1000),
             warmup: Duration::from_millis(200),
             live_events: 8,
+            replica_subscribers: QUICK_SUBSCRIBERS,
+            spread_changes_per_second: QUICK_SPREAD_CHANGES_PER_SECOND,
+            spread_duration: Duration::from_millis(1000),
+            ceiling_duration: Duration::from_millis(400),
             analytics_iterations: 3,
             ephemeral: true,
             ..Self::default_run()

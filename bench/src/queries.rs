@@ -15,12 +15,13 @@ use crate::options::{QUERY_CONCURRENCY, ROUNDS, STATEMENT_SAMPLES};
 use crate::report::Row;
 use crate::{Ctx, progress};
 
-const LIST_CASES: &str = "query A($first: Int!, $filter: TestCaseFilter!, $order: TestCaseOrder!) {
+pub(crate) const LIST_CASES: &str =
+    "query A($first: Int!, $filter: TestCaseFilter!, $order: TestCaseOrder!) {
   testCases(first: $first, filter: $filter, orderBy: $order) {
     totalCount pageInfo { hasNextPage }
     edges { node { id name status priority category tags author } } } }";
 
-const DASHBOARD: &str = "query B($runs: Int!, $executions: Int!) {
+pub(crate) const DASHBOARD: &str = "query B($runs: Int!, $executions: Int!) {
   testRuns(first: $runs) { edges { node { id name status passedTests failedTests
     executions(first: $executions) { edges { node { id status durationSeconds
       testCase { id name steps { id name orderIndex } }
@@ -42,8 +43,8 @@ const SEARCH_TERMS: &[&str] = &[
 ];
 
 /// Runs in the dashboard (b) and executions per run: the issue's 10 × 50.
-const DASHBOARD_RUNS: i64 = 10;
-const DASHBOARD_EXECUTIONS: i64 = 50;
+pub(crate) const DASHBOARD_RUNS: i64 = 10;
+pub(crate) const DASHBOARD_EXECUTIONS: i64 = 50;
 
 /// Page size of (a) and (c).
 const PAGE: i64 = 20;
@@ -83,7 +84,7 @@ impl Member {
 pub const BENCH_MEMBER: &str = "user3";
 
 /// Variables of (a): active cases of high or critical priority by name.
-fn list_cases_variables() -> Value {
+pub(crate) fn list_cases_variables() -> Value {
     json!({
         "first": PAGE,
         "filter": { "status": ["ACTIVE"], "priority": ["HIGH", "CRITICAL"] },
@@ -379,7 +380,7 @@ async fn answer(ctx: &Ctx<'_>, url: &str, token: &str, body: &Bytes) -> anyhow::
     serde_json::from_slice(&bytes).context("response JSON")
 }
 
-async fn load_side(
+pub(crate) async fn load_side(
     ctx: &Ctx<'_>,
     url: String,
     token: &str,

@@ -5,6 +5,10 @@
 async fn bench_quick_run_then_every_scenario_produces_figures() {
     let mut options = bench::Options::quick();
     options.progress = false;
+    // the replicas scenario's server processes: the server binary itself
+    options.server_program = Some(bench::replicas::ServerProgram::server(env!(
+        "CARGO_BIN_EXE_jbtestsuite"
+    )));
     let report = bench::run(options).await.expect("the quick benchmark runs");
     assert!(!report.rows.is_empty(), "no figures");
     for scenario in [
@@ -14,6 +18,9 @@ async fn bench_quick_run_then_every_scenario_produces_figures() {
         "analytics",
         "import",
         "insights",
+        "replicas",
+        "partitioning",
+        "ceiling",
     ] {
         assert!(
             report.rows.iter().any(|r| r.scenario == scenario),
