@@ -267,3 +267,46 @@ async fn the_stream_stops_when_its_last_client_leaves() {
     metric_until(&app, "jbts_live_streams_open", |v| v == 0.0).await;
     metric_until(&app, "jbts_subscriptions_open", |v| v == 0.0).await;
 }
+
+#[tokio::test]
+async fn a_whole_state_larger_than_a_sockets_outbox_reaches_the_client_whole() {
+    // more executions than the socket's outbox holds messages: the rest are queued for it
+    const CASES: usize = 700;
+    let app = spawn_app().await;
+    let (run, _) = started_run(&app, CASES).await;
+    let mut ws = WsClient::connect(app.addr, &app.admin_token).await;
+    ws.subscribe("e", EXECUTIONS, json!({"id": run})).await;
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < CASES {
+        let m = next_result(&mut ws, "e").await;
+        let id = m["payload"]["data"]["testExecutionUpdates"]["id"]
+            .as_str()
+            .expect("an execution")
+            .to_owned();
+        seen.insert(id);
+    }
+    assert_eq!(seen.len(), CASES);
+}
+
+#[tokio::test]
+async fn a_subscription_with_two_root_fields_gets_both() {
+    let app = spawn_app().await;
+    let (run, executions) = started_run(&app, 1).await;
+    let mut ws = WsClient::connect(app.addr, &app.admin_token).await;
+    ws.subscribe(
+        "both",
+        "subscription($id: UUID!) { testRunProgress(runId: $id) { passedTests }
+            testExecutionUpdates(runId: $id) { status } }",
+        json!({"id": run}),
+    )
+    .await;
+    let (mut progress_seen, mut execution_seen) = (false, false);
+    while !(progress_seen && execution_seen) {
+        let m = next_result(&mut ws, "both").await;
+        progress_seen |= !m["payload"]["data"]["testRunProgress"].is_null();
+        execution_seen |= !m["payload"]["data"]["testExecutionUpdates"].is_null();
+    }
+    complete(&app, executions[0], "PASSED").await;
+    ws.until("both", |p| p["data"]["testRunProgress"]["passedTests"] == 1)
+        .await;
+}

@@ -70,6 +70,7 @@ impl ExtensionFactory for RequestContext {
             db: Mutex::new(None),
             isolate_fields: AtomicBool::new(false),
             mutation: AtomicBool::new(false),
+            retryable: AtomicBool::new(false),
         })
     }
 }
@@ -83,6 +84,9 @@ struct RequestContextExtension {
     isolate_fields: AtomicBool,
     /// The document has a mutation: its writes are kept.
     mutation: AtomicBool,
+    /// Whoever executes the request watches it ([`super::context::RequestWatch`]) and can do
+    /// it again on the primary: only then may it read on a replica.
+    retryable: AtomicBool,
 }
 
 impl RequestContextExtension {
@@ -119,8 +123,11 @@ impl Extension for RequestContextExtension {
             .data
             .get(&std::any::TypeId::of::<Arc<super::context::RequestWatch>>())
             .and_then(|d| d.downcast_ref::<Arc<super::context::RequestWatch>>())
-            .cloned()
-            .unwrap_or_default();
+            .cloned();
+        // only a request whose executor watches it (HTTP) is done again on the primary when
+        // its replica fails it: one without (a query over WebSocket) reads on the primary
+        self.retryable.store(watch.is_some(), Ordering::Relaxed);
+        let watch = watch.unwrap_or_default();
         let db = RequestDb::watched(
             self.pool.clone(),
             self.replicas.clone(),
@@ -166,7 +173,10 @@ impl Extension for RequestContextExtension {
             .operations
             .iter()
             .all(|(_, op)| op.node.ty == OperationType::Query);
-        if reads_only && let Some(db) = self.db() {
+        if reads_only
+            && self.retryable.load(Ordering::Relaxed)
+            && let Some(db) = self.db()
+        {
             db.reads_only();
         }
         // a mutation's fields are each kept apart even alone: a nested statement that fails

@@ -58,8 +58,14 @@ const CATCH_UP_POLL: Duration = Duration::from_millis(2);
 /// received, and how old its last replayed transaction is. (A standby whose primary is idle has
 /// replayed all it received, however old that transaction is: lag 0. One whose replay is
 /// paused, or slow, has received more than it replayed.)
+///
+/// "Replayed all it received" counts only while its WAL receiver streams from the primary: a
+/// standby cut off from its primary has replayed all it received and still falls behind, so
+/// it is then as far behind as the time since it last streamed and had replayed everything.
+/// (The view shows the receiver's row to any role; its details need pg_read_all_stats.)
 const PROBE_SQL: &str = "SELECT pg_is_in_recovery() AS recovery, \
-     COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), true) AS replayed_all, \
+     COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), true) \
+         AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AS replayed_all, \
      EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 AS replay_age";
 
 /// Where a replica stands.

@@ -536,6 +536,15 @@ impl Steps {
         }
     }
 
+    /// A subscription that sends no whole state: every client joining is caught up at once,
+    /// and no join wakes it.
+    fn stateless(&mut self) {
+        if let Some(a) = &self.audience {
+            a.tag(Tag::Change);
+            a.catch_up(u64::MAX);
+        }
+    }
+
     /// The whole state of the last [`Steps::whole`] is out.
     fn done(&self) {
         if let Some(a) = &self.audience {
@@ -759,9 +768,8 @@ impl LiveSubscription {
         let mut steps = Steps::new(&hub, Topic::Runs, audience, |_| true);
         let filter = filter.unwrap_or_default();
         Ok(async_stream::stream! {
-            // no state first: whoever joins is caught up at once
-            let _ = steps.first();
-            steps.done();
+            // no state first: whoever joins gets the changes from then on
+            steps.stateless();
             loop {
                 match steps.next().await {
                     Step::Stop => return,

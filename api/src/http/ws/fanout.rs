@@ -7,8 +7,11 @@
 //!
 //! A client joining a running stream gets the whole current state first, read by the stream
 //! for the clients waiting, then the changes ([`crate::live::audience`]). A client whose
-//! socket cannot take a message (its outbox is full) misses it, and is sent the whole state
-//! again at the next change once it reads again: it never stalls the others.
+//! socket cannot take a message now (its outbox is full: a whole state of thousands of
+//! executions, a slow reader) gets its messages queued in order and written by a task of its
+//! own as its socket takes them, so it never stalls the others; past
+//! [`MAX_QUEUED_MESSAGES`] the queue is dropped and the client, once it has read what its
+//! socket held, is sent the whole state again.
 //!
 //! The stream stops when its last client leaves (`complete`, socket closed), and tells its
 //! clients `complete` when it ends by itself.
@@ -16,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use axum::extract::ws::Message;
 use futures::StreamExt;
 
@@ -51,6 +54,16 @@ struct Members {
     ended: bool,
 }
 
+/// Messages queued for one client whose socket is not taking them as fast as they come: a
+/// whole state of 10,000 executions is 10,000 messages, each sharing its bytes with every
+/// other client's copy (a queued message costs a few dozen bytes). Past it the client is
+/// resynchronised instead.
+pub const MAX_QUEUED_MESSAGES: usize = 32_768;
+
+/// A client's generation while it cannot be written to: it gets nothing until its socket has
+/// taken what it holds, then joins again for the whole state.
+const LAGGING: u64 = u64::MAX;
+
 /// A client's subscription on a shared stream.
 struct Member {
     out: futures::channel::mpsc::Sender<Message>,
@@ -58,26 +71,91 @@ struct Member {
     id: String,
     protocol: Protocol,
     operations: Arc<Operations>,
-    /// Its generation ([`Audience::join`]); `u64::MAX` while it cannot be written to.
+    /// Its generation ([`Audience::join`]); [`LAGGING`] while it cannot be written to.
     joined: u64,
+    /// Messages waiting for its socket, in order, while a task writes them.
+    queued: Arc<Mutex<std::collections::VecDeque<Message>>>,
+    /// Whether that task runs.
+    draining: bool,
     _open: OpenSubscription,
 }
 
-/// Whether a message was sent, and how.
+/// Whether a message was sent (or queued), or the socket is gone.
 enum Sent {
     Yes,
-    /// The client's outbox is full.
-    Full,
-    /// The socket is gone.
     Gone,
 }
 
 impl Member {
-    fn send(&mut self, message: Message) -> Sent {
-        match self.out.try_send(message) {
-            Ok(()) => Sent::Yes,
-            Err(e) if e.is_full() => Sent::Full,
-            Err(_) => Sent::Gone,
+    /// Sends `message` now, or queues it behind those waiting (starting the task that writes
+    /// them), or, past the queue's bound, drops the queue and marks the client lagging.
+    fn send(&mut self, message: Message, group: &Arc<Group>, key: u64) -> Sent {
+        if !self.draining {
+            match self.out.try_send(message) {
+                Ok(()) => return Sent::Yes,
+                Err(e) if e.is_disconnected() => return Sent::Gone,
+                Err(e) => {
+                    lock(&self.queued).push_back(e.into_inner());
+                    self.draining = true;
+                    tokio::spawn(drain(
+                        group.clone(),
+                        key,
+                        self.out.clone(),
+                        self.queued.clone(),
+                    ));
+                    return Sent::Yes;
+                }
+            }
+        }
+        let mut queued = lock(&self.queued);
+        if queued.len() >= MAX_QUEUED_MESSAGES {
+            queued.clear();
+            self.joined = LAGGING;
+            metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
+        } else if self.joined != LAGGING {
+            queued.push_back(message);
+        }
+        Sent::Yes
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // each update is one push, pop or clear: a panic elsewhere leaves it meaningful
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes a client's queued messages as its socket takes them; when none is left, the client
+/// is written to directly again, and one that lagged joins again for the whole state.
+async fn drain(
+    group: Arc<Group>,
+    key: u64,
+    mut out: futures::channel::mpsc::Sender<Message>,
+    queued: Arc<Mutex<std::collections::VecDeque<Message>>>,
+) {
+    use futures::SinkExt;
+    loop {
+        let next = lock(&queued).pop_front();
+        match next {
+            Some(message) => {
+                if out.send(message).await.is_err() {
+                    return;
+                }
+            }
+            None => {
+                let mut members = group.lock();
+                // what was queued meanwhile is written first
+                if !lock(&queued).is_empty() {
+                    continue;
+                }
+                let ended = members.ended;
+                if let Some(member) = members.by_id.get_mut(&key) {
+                    member.draining = false;
+                    if member.joined == LAGGING && !ended {
+                        member.joined = group.audience.join();
+                    }
+                }
+                return;
+            }
         }
     }
 }
@@ -87,6 +165,14 @@ impl Member {
 pub(super) struct Membership {
     group: Arc<Group>,
     member: u64,
+}
+
+impl Membership {
+    /// Whether the client is still on its stream (the stream may have ended by itself).
+    pub(super) fn is_live(&self) -> bool {
+        let members = self.group.lock();
+        !members.ended && members.by_id.contains_key(&self.member)
+    }
 }
 
 impl Drop for Membership {
@@ -118,7 +204,14 @@ pub(super) fn is_subscription(request: &async_graphql::Request) -> bool {
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
         (DocumentOperations::Multiple(_), None) => None,
     };
-    operation.is_some_and(|op| op.node.ty == OperationType::Subscription)
+    // one root field: the resolver and the fan-out agree on one stream's messages (with
+    // several, each field's stream would tag the shared messages in turn)
+    operation.is_some_and(|op| {
+        let items = &op.node.selection_set.node.items;
+        op.node.ty == OperationType::Subscription
+            && items.len() == 1
+            && matches!(items[0].node, Selection::Field(_))
+    })
 }
 
 impl Group {
@@ -178,6 +271,8 @@ impl Fanout {
                     protocol: subscriber.protocol,
                     operations: subscriber.operations,
                     joined,
+                    queued: Arc::default(),
+                    draining: false,
                     _open: hub.subscription_opened(),
                 },
             );
@@ -210,11 +305,18 @@ async fn run(
     fanout: Weak<Fanout>,
 ) {
     metrics::gauge!(crate::telemetry::LIVE_STREAMS_OPEN).increment(1.0);
+    let _ending = Ending {
+        group: group.clone(),
+        fanout,
+    };
     let mut stream = schema.execute_stream_with_session_data(request, session);
     loop {
         tokio::select! {
             () = group.idle.notified() => {
-                if group.lock().by_id.is_empty() {
+                // ended in the same breath as found empty: a client joining now starts anew
+                let mut members = group.lock();
+                if members.by_id.is_empty() {
+                    members.ended = true;
                     break;
                 }
             }
@@ -224,33 +326,45 @@ async fn run(
             },
         }
     }
-    drop(stream);
-    // nobody joins an ended stream: the next subscriber starts a new one
-    let members = {
-        let mut members = group.lock();
-        members.ended = true;
-        std::mem::take(&mut members.by_id)
-    };
-    if let Some(fanout) = fanout.upgrade() {
-        let mut groups = fanout.lock();
-        if groups
-            .get(&group.key)
-            .is_some_and(|g| Arc::ptr_eq(g, &group))
-        {
-            groups.remove(&group.key);
+}
+
+/// Ends a shared stream however its task ends (a panic included): nobody joins it any more,
+/// the registry forgets it, and the clients still on it are told `complete`.
+struct Ending {
+    group: Arc<Group>,
+    fanout: Weak<Fanout>,
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        let members = {
+            let mut members = self.group.lock();
+            members.ended = true;
+            std::mem::take(&mut members.by_id)
+        };
+        if let Some(fanout) = self.fanout.upgrade() {
+            let mut groups = fanout.lock();
+            if groups
+                .get(&self.group.key)
+                .is_some_and(|g| Arc::ptr_eq(g, &self.group))
+            {
+                groups.remove(&self.group.key);
+            }
         }
+        for (key, mut member) in members {
+            let complete = member.protocol.complete(&member.id);
+            member.operations.observe(&complete);
+            // queued behind what the client has not read yet, if anything
+            member.joined = 0;
+            let _ = member.send(complete, &self.group, key);
+        }
+        metrics::gauge!(crate::telemetry::LIVE_STREAMS_OPEN).decrement(1.0);
     }
-    for (_, mut member) in members {
-        let complete = member.protocol.complete(&member.id);
-        member.operations.observe(&complete);
-        let _ = member.send(complete);
-    }
-    metrics::gauge!(crate::telemetry::LIVE_STREAMS_OPEN).decrement(1.0);
 }
 
 /// Sends one message of the stream to the clients it is for: serialised once; wrapped once per
 /// distinct protocol and operation id.
-fn deliver(group: &Group, response: &async_graphql::Response) {
+fn deliver(group: &Arc<Group>, response: &async_graphql::Response) {
     let tag = group.audience.current();
     let caught_up = group.audience.caught_up();
     let payload = match serde_json::to_string(response) {
@@ -261,21 +375,13 @@ fn deliver(group: &Group, response: &async_graphql::Response) {
         }
     };
     metrics::counter!(crate::telemetry::LIVE_STREAM_MESSAGES).increment(1);
-    let is_change = tag == crate::live::audience::Tag::Change;
     // clients mostly use the same few ids ("1"): their messages are the very same bytes
     let mut wrapped: [HashMap<String, Message>; 2] = Default::default();
     let mut sent = 0u64;
     let mut gone = Vec::new();
     let mut members = group.lock();
     for (key, member) in members.by_id.iter_mut() {
-        if member.joined == u64::MAX {
-            // it could not be written to: at a change, it asks for the whole state again
-            if is_change {
-                member.joined = group.audience.join();
-            }
-            continue;
-        }
-        if !Audience::receives(tag, member.joined, caught_up) {
+        if member.joined == LAGGING || !Audience::receives(tag, member.joined, caught_up) {
             continue;
         }
         let same = &mut wrapped[member.protocol as usize];
@@ -287,9 +393,8 @@ fn deliver(group: &Group, response: &async_graphql::Response) {
                 message
             }
         };
-        match member.send(message) {
+        match member.send(message, group, *key) {
             Sent::Yes => sent += 1,
-            Sent::Full => member.joined = u64::MAX,
             Sent::Gone => gone.push(*key),
         }
     }

@@ -265,7 +265,9 @@ impl Gate {
             Kind::Subscribe => self.on_subscribe(envelope.id, bytes).await,
             Kind::Unknown => Verdict::Close(Closing::bad_request("unknown message type")),
             Kind::Complete | Kind::Ping | Kind::Pong | Kind::Terminate => match parse(bytes) {
-                Ok(ClientMessage::Stop { id }) if self.memberships.remove(&id).is_some() => {
+                Ok(ClientMessage::Stop { id })
+                    if self.memberships.remove(&id).is_some_and(|m| m.is_live()) =>
+                {
                     // as the engine does for its own operations: the operation is over
                     let complete = self.protocol.complete(&id);
                     self.operations.observe(&complete);
@@ -294,6 +296,8 @@ impl Gate {
                 operations: self.operations.clone(),
             },
         );
+        // streams that ended by themselves (and told their clients) are forgotten here
+        self.memberships.retain(|_, m| m.is_live());
         self.memberships.insert(id, membership);
     }
 
