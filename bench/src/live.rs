@@ -356,9 +356,17 @@ pub(crate) async fn final_failures(
         .iter()
         .flat_map(|r| r.executions.iter().map(|e| e.case_id))
         .collect();
+    final_failure_cases(pg, &cases).await
+}
+
+/// Of `cases`, those whose failure ends their run (no retries left to take).
+pub(crate) async fn final_failure_cases(
+    pg: &sqlx::PgPool,
+    cases: &[Uuid],
+) -> anyhow::Result<HashSet<Uuid>> {
     let rows: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM test_cases WHERE id = ANY($1) AND retry_count = 0")
-            .bind(&cases)
+            .bind(cases)
             .fetch_all(pg)
             .await
             .context("reading the cases' retries")?;

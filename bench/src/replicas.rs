@@ -722,6 +722,11 @@ async fn write(
         .collect();
     let mut stamps = HashMap::with_capacity(executions.len());
     let mut writer = Measured::default();
+    // a failed case that may still be retried keeps its run open: only the others fail
+    let cases: Vec<Uuid> = executions.iter().map(|e| e.case_id).collect();
+    let may_fail = live::final_failure_cases(&ctx.env.pg, &cases)
+        .await
+        .unwrap_or_default();
     let third = executions.len() / 3;
     let mut next = Instant::now();
     for (i, e) in executions.iter().enumerate() {
@@ -742,7 +747,7 @@ async fn write(
             .unwrap_or(i % urls.len());
         let body: anyhow::Result<Bytes> = load::body(
             live::COMPLETE,
-            &json!({ "id": e.id, "status": if i % 5 == 4 { "FAILED" } else { "PASSED" } }),
+            &json!({ "id": e.id, "status": if i % 5 == 4 && may_fail.contains(&e.case_id) { "FAILED" } else { "PASSED" } }),
         );
         let sent = Instant::now();
         let answer = match body {
