@@ -199,9 +199,11 @@ pub(super) fn is_subscription(request: &async_graphql::Request) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };
+    // a named operation is one of "Multiple", even alone: without operationName, the only one
     let operation = match (&document.operations, &request.operation_name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     };
     // one root field: the resolver and the fan-out agree on one stream's messages (with
