@@ -437,6 +437,10 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             "database": database,
             "liveListener": format!("{listener:?}").to_lowercase(),
             "subscribers": state.hub.subscribers(),
+            // this process's own figures (the metrics of several servers in one process mix)
+            "liveStreams": state.ws.fanout.streams(),
+            "liveStreamMessages": state.ws.fanout.messages(),
+            "liveWakeups": state.hub.wakeups(),
             "readReplicas": replicas,
         })),
     )

@@ -154,6 +154,8 @@ impl Topic {
 #[derive(Default)]
 struct Topics {
     senders: Mutex<HashMap<Topic, broadcast::Sender<Arc<RunChange>>>>,
+    /// Followers woken so far.
+    woken: std::sync::atomic::AtomicU64,
 }
 
 impl Topics {
@@ -173,6 +175,8 @@ impl Topics {
                 woken += sender.send(change.clone()).unwrap_or(0);
             }
         }
+        self.woken
+            .fetch_add(woken as u64, std::sync::atomic::Ordering::Relaxed);
         woken
     }
 }
@@ -318,6 +322,12 @@ impl Hub {
             resyncs,
             hub: self.clone(),
         }
+    }
+
+    /// Subscription streams woken by events so far (this hub's share of
+    /// `jbts_live_wakeups_total`).
+    pub fn wakeups(&self) -> u64 {
+        self.topics.woken.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Topics followed now.

@@ -45,6 +45,9 @@ impl Drop for Dirs {
 /// order: the server, the standby, the primary, their directories.
 pub struct Replicated {
     pub app: TestApp,
+    /// Held while the test runs: the replica figures its assertions read are the process's
+    /// metrics, which every server with replicas adds to, so such tests take turns.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     standby: Option<ManagedCluster>,
     _primary: ManagedCluster,
     standby_dir: PathBuf,
@@ -55,6 +58,8 @@ impl Replicated {
     /// A migrated primary, its standby, and the server reading from the standby while it is
     /// within `max_lag`.
     pub async fn start(max_lag: Duration) -> Self {
+        static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let turn = TURN.lock().await;
         let primary_dir = temp_data_dir("primary");
         let standby_dir = temp_data_dir("standby");
         let dirs = Dirs(vec![primary_dir.clone(), standby_dir.clone()]);
@@ -84,6 +89,7 @@ impl Replicated {
         let app = spawn_app_on(db, server).await;
         let this = Self {
             app,
+            _turn: turn,
             standby: Some(standby),
             _primary: primary,
             standby_dir,

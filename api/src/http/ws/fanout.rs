@@ -36,6 +36,8 @@ use crate::schema::AppSchema;
 pub(crate) struct Fanout {
     groups: Mutex<HashMap<String, Arc<Group>>>,
     next_member: std::sync::atomic::AtomicU64,
+    /// Messages the streams produced (each serialised once).
+    messages: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One shared stream and its clients.
@@ -45,6 +47,8 @@ struct Group {
     members: Mutex<Members>,
     /// Woken when the last client left.
     idle: tokio::sync::Notify,
+    /// The process's count of messages produced.
+    produced: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -228,6 +232,16 @@ impl Fanout {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Shared streams running now.
+    pub(crate) fn streams(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Messages the streams produced so far, each serialised once.
+    pub(crate) fn messages(&self) -> u64 {
+        self.messages.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Subscribes `subscriber` to the stream of `request`, starting it if nobody runs it.
     pub(super) fn join(
         self: &Arc<Self>,
@@ -257,6 +271,7 @@ impl Fanout {
                     audience: Arc::new(Audience::default()),
                     members: Mutex::default(),
                     idle: tokio::sync::Notify::new(),
+                    produced: self.messages.clone(),
                 });
                 groups.insert(key, group.clone());
                 (group, true)
@@ -377,6 +392,9 @@ fn deliver(group: &Arc<Group>, response: &async_graphql::Response) {
         }
     };
     metrics::counter!(crate::telemetry::LIVE_STREAM_MESSAGES).increment(1);
+    group
+        .produced
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // clients mostly use the same few ids ("1"): their messages are the very same bytes
     let mut wrapped: [HashMap<String, Message>; 2] = Default::default();
     let mut sent = 0u64;
