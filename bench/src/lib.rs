@@ -100,9 +100,9 @@ async fn seed_and_measure(
         options,
         seeded: &seeded,
     };
-    let result = scenarios(&ctx, report).await;
+    scenarios(&ctx, report).await;
     servers.stop().await;
-    result
+    Ok(())
 }
 
 /// Prints where the seeded database is and waits for a line (or end of input) on stdin.
@@ -120,59 +120,53 @@ async fn hold(env: &env::Env) -> anyhow::Result<()> {
     .context("reading stdin")
 }
 
-async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) -> anyhow::Result<()> {
+/// Runs the selected scenarios in order. A scenario that fails is recorded in the report
+/// (`Report::failures`) and the next one still runs: one failure does not cost the figures of
+/// the others.
+async fn scenarios(ctx: &Ctx<'_>, report: &mut Report) {
     let options = ctx.options;
     if options.wants(Scenario::Queries) {
-        queries::run(ctx, report)
-            .await
-            .context("scenario queries")?;
+        let outcome = queries::run(ctx, report).await;
+        report.outcome("queries", outcome);
     }
     if options.wants(Scenario::Ingest) {
-        ingest::run(ctx, report)
-            .await
-            .context("scenario ingestion")?;
+        let outcome = ingest::run(ctx, report).await;
+        report.outcome("ingestion", outcome);
     }
     if options.wants(Scenario::Live) {
-        live::run(ctx, report)
-            .await
-            .context("scenario subscriptions")?;
+        let outcome = live::run(ctx, report).await;
+        report.outcome("subscriptions", outcome);
     }
     if options.wants(Scenario::Analytics) {
-        analytics::run(ctx, report)
-            .await
-            .context("scenario analytics")?;
+        let outcome = analytics::run(ctx, report).await;
+        report.outcome("analytics", outcome);
     }
     if options.wants(Scenario::Import) {
-        import::run(ctx, report).await.context("scenario import")?;
+        let outcome = import::run(ctx, report).await;
+        report.outcome("import", outcome);
     }
     if options.wants(Scenario::Artifacts) {
-        artifacts::run(ctx, report)
-            .await
-            .context("scenario artifacts")?;
+        let outcome = artifacts::run(ctx, report).await;
+        report.outcome("artifacts", outcome);
     }
     if options.wants(Scenario::Insights) {
-        insights::run(ctx, report)
-            .await
-            .context("scenario insights")?;
+        let outcome = insights::run(ctx, report).await;
+        report.outcome("insights", outcome);
     }
     if options.wants(Scenario::Ceiling) {
-        ceiling::run(ctx, report)
-            .await
-            .context("scenario notifying-commit ceiling")?;
+        let outcome = ceiling::run(ctx, report).await;
+        report.outcome("notifying-commit ceiling", outcome);
     }
     if options.wants(Scenario::Partitioning) {
-        partitioning::run(ctx, report)
-            .await
-            .context("scenario partitioned executions")?;
+        let outcome = partitioning::run(ctx, report).await;
+        report.outcome("partitioned executions", outcome);
     }
     if options.wants(Scenario::Replicas) {
-        replicas::run(ctx, report)
-            .await
-            .context("scenario replicas")?;
+        let outcome = replicas::run(ctx, report).await;
+        report.outcome("replicas", outcome);
     }
     report.note(format!(
         "The machine has {} cores shared by PostgreSQL, the server and the load generator (all on it, over loopback); client concurrency is kept low so that the client does not starve the server. Ratios to a ceiling measured in the same run are the figures to read; absolute numbers move with whatever else the machine runs.",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     ));
-    Ok(())
 }

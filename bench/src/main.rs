@@ -105,6 +105,13 @@ async fn main_inner() -> anyhow::Result<()> {
         md_path.display(),
         json_path.display()
     );
+    // the figures of the scenarios that finished are written; the run still fails
+    anyhow::ensure!(
+        report.failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        report.failures.len(),
+        report.failures.join("\n")
+    );
     Ok(())
 }
 

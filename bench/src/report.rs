@@ -166,6 +166,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub targets: Vec<Target>,
     pub notes: Vec<String>,
+    /// Scenarios that failed, each with its error; the figures of the others are still here.
+    pub failures: Vec<String>,
     pub elapsed_seconds: f64,
 }
 
@@ -196,6 +198,7 @@ impl Report {
             rows: Vec::new(),
             targets: Vec::new(),
             notes: Vec::new(),
+            failures: Vec::new(),
             elapsed_seconds: 0.0,
         }
     }
@@ -223,6 +226,13 @@ impl Report {
             met,
             note: note.to_owned(),
         });
+    }
+
+    /// Records a scenario's failure (with its error chain), if it failed.
+    pub fn outcome(&mut self, scenario: &str, outcome: anyhow::Result<()>) {
+        if let Err(e) = outcome {
+            self.failures.push(format!("scenario {scenario}: {e:#}"));
+        }
     }
 
     pub fn note(&mut self, note: impl Into<String>) {
@@ -286,6 +296,12 @@ impl Report {
                 truncate(&t.note, 400)
             );
         }
+        if !self.failures.is_empty() {
+            md.push_str("\n**Failed scenarios** (their figures are missing above)\n\n");
+            for f in &self.failures {
+                let _ = writeln!(md, "- {}", truncate(f, 600));
+            }
+        }
         if !self.notes.is_empty() {
             md.push_str("\n**Method**\n\n");
             for n in &self.notes {
@@ -342,6 +358,12 @@ impl Report {
                 t.name, t.measured, t.goal
             );
         }
+        if !self.failures.is_empty() {
+            out.push_str("\nFailed scenarios (their figures are missing above):\n");
+            for f in &self.failures {
+                let _ = writeln!(out, "  {f}");
+            }
+        }
         out
     }
 }
@@ -365,4 +387,31 @@ pub fn format_value(v: f64, unit: &str) -> String {
         format!("{v:.2}")
     };
     format!("{n} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_when_a_scenario_fails_then_its_error_is_kept_beside_the_others_figures() {
+        let mut report = Report::new(&Options::quick());
+        report.row(Row::value("queries", "list", "req/s", 120.0, ""));
+        report.outcome("queries", Ok(()));
+        report.outcome(
+            "live",
+            Err(anyhow::anyhow!("socket closed").context("subscribing")),
+        );
+        assert_eq!(
+            report.failures,
+            vec!["scenario live: subscribing: socket closed".to_owned()]
+        );
+        let md = report.markdown();
+        assert!(md.contains("| queries | list |"), "{md}");
+        assert!(
+            md.contains("scenario live: subscribing: socket closed"),
+            "{md}"
+        );
+        assert!(report.text().contains("Failed scenarios"));
+    }
 }

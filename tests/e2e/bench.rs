@@ -10,6 +10,11 @@ async fn bench_quick_run_then_every_scenario_produces_figures() {
         "CARGO_BIN_EXE_jbtestsuite"
     )));
     let report = bench::run(options).await.expect("the quick benchmark runs");
+    assert!(
+        report.failures.is_empty(),
+        "failed scenarios: {:#?}",
+        report.failures
+    );
     assert!(!report.rows.is_empty(), "no figures");
     for scenario in [
         "queries",
