@@ -951,14 +951,12 @@ async fn a_deleted_case_then_the_server_collects_its_blobs_by_itself(kind: Store
         )
         .await,
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while blob_rows(&app).await > 0 || !objects(&store).await.0.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server did not collect the released blob"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::helpers::eventually(
+        "the server to collect the released blob",
+        std::time::Duration::from_secs(20),
+        || async { blob_rows(&app).await == 0 && objects(&store).await.0.is_empty() },
+    )
+    .await;
 }
 
 /// A store whose deletes fail: the store going away between the database and it.

@@ -518,15 +518,12 @@ async fn a_request_timing_out_then_its_statement_is_cancelled_in_postgresql() {
         .await
         .expect("pg_stat_activity")
     };
-    let mut left = waiting().await;
-    for _ in 0..50 {
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        left = waiting().await;
-    }
-    assert_eq!(left, 0, "a statement of the timed-out request still waits");
+    crate::helpers::eventually(
+        "no statement of the timed-out request to wait on the lock",
+        Duration::from_secs(5),
+        || async { waiting().await == 0 },
+    )
+    .await;
     lock.rollback().await.expect("rollback");
     assert_serving(&app).await;
 }

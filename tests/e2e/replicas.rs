@@ -14,7 +14,8 @@ use crate::helpers::projects::{member, project, token};
 use api::db::replicas::ReadReplicas;
 use sqlx::Connection;
 
-use crate::helpers::standby::{REPLICA_TIMEOUT, Replicated, poll};
+use crate::helpers::eventually;
+use crate::helpers::standby::{REPLICA_TIMEOUT, Replicated};
 
 /// Every case the caller sees, by name.
 const CASES: &str = "{ testCases(first: 100) { edges { node { name } } } }";
@@ -83,9 +84,11 @@ async fn query_when_the_replica_serves_then_it_reads_there_under_the_callers_vis
     assert_eq!(r.reads_on("replica").await, on_replica + 2.0);
 
     r.resume_replay().await;
-    poll("the replica to show the last write", || async {
-        names(&r.app.gql(CASES, json!({})).await).len() == 3
-    })
+    eventually(
+        "the replica to show the last write",
+        REPLICA_TIMEOUT,
+        || async { names(&r.app.gql(CASES, json!({})).await).len() == 3 },
+    )
     .await;
 }
 
@@ -211,16 +214,20 @@ async fn replica_when_stopped_while_queries_run_then_every_query_answers_and_it_
         })
         .collect();
     let on_replica = r.reads_on("replica").await;
-    poll("queries to read on the replica", || async {
-        r.reads_on("replica").await > on_replica + 10.0
-    })
+    eventually(
+        "queries to read on the replica",
+        REPLICA_TIMEOUT,
+        || async { r.reads_on("replica").await > on_replica + 10.0 },
+    )
     .await;
     r.stop_standby_immediately().await;
     r.wait_for_state("down").await;
     let on_primary = r.reads_on("primary").await;
-    poll("queries to read on the primary", || async {
-        r.reads_on("primary").await > on_primary + 10.0
-    })
+    eventually(
+        "queries to read on the primary",
+        REPLICA_TIMEOUT,
+        || async { r.reads_on("primary").await > on_primary + 10.0 },
+    )
     .await;
     stop.store(true, Ordering::Release);
     let mut answered = 0;
@@ -282,7 +289,7 @@ async fn query_when_its_replica_stops_mid_request_then_the_primary_answers_it() 
             .await
             .expect("a GraphQL answer")
     });
-    poll("the query to wait on the replica", || {
+    eventually("the query to wait on the replica", REPLICA_TIMEOUT, || {
         r.reads_waiting_on_the_standby()
     })
     .await;
@@ -308,9 +315,11 @@ async fn choose_caught_up_when_replay_is_paused_then_none_until_the_replica_repl
     let replicas = ReadReplicas::start(&options, stopped).await;
     let primary = r.app.db.sea().await;
     let (replicas, primary) = (&replicas, &primary);
-    poll("a replica to have replayed all", || async move {
-        replicas.choose_caught_up(primary).await.is_some()
-    })
+    eventually(
+        "a replica to have replayed all",
+        REPLICA_TIMEOUT,
+        || async move { replicas.choose_caught_up(primary).await.is_some() },
+    )
     .await;
 
     r.pause_replay().await;
@@ -320,8 +329,10 @@ async fn choose_caught_up_when_replay_is_paused_then_none_until_the_replica_repl
     assert!(replicas.choose().is_some());
 
     r.resume_replay().await;
-    poll("the replica to replay the write", || async move {
-        replicas.choose_caught_up(primary).await.is_some()
-    })
+    eventually(
+        "the replica to replay the write",
+        REPLICA_TIMEOUT,
+        || async move { replicas.choose_caught_up(primary).await.is_some() },
+    )
     .await;
 }

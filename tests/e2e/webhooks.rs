@@ -269,23 +269,16 @@ async fn finish(app: &TestApp, run: Uuid) -> String {
         .to_owned()
 }
 
-/// Polls the database until `sql` answers `expected`; panics after [`WAIT`].
+/// Waits until `sql` answers `expected`; fails after [`WAIT`].
 async fn until_sql(pool: &sqlx::PgPool, sql: &str, expected: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    crate::helpers::eventually(&format!("{sql} = {expected}"), WAIT, || async {
         let got: Option<String> = query_scalar(sql.to_owned())
             .fetch_optional(pool)
             .await
             .expect("poll");
-        if got.as_deref() == Some(expected) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {sql} = {expected}, got {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        got.as_deref() == Some(expected)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -13,7 +13,9 @@ pub mod q;
 pub mod runs;
 pub mod s3;
 pub mod standby;
+pub mod wait;
 pub mod ws;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_app_with_routes};
 pub use db::TestDb;
+pub use wait::eventually;

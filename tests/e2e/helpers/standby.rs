@@ -11,6 +11,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::app::{TestApp, spawn_app_on};
 use super::db::{TestDb, temp_data_dir};
+use super::wait::eventually;
 
 /// Connections of each cluster: one server's pools and the test's own, and a hot standby
 /// needs at least the primary's.
@@ -19,9 +20,6 @@ const MAX_CONNECTIONS: u32 = 100;
 /// How long the standby may take to replay what the primary wrote, to pause or resume, to
 /// stop or start, and the server to see it.
 pub const REPLICA_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Interval of the checks while waiting for the standby or the server to get somewhere.
-const POLL: Duration = Duration::from_millis(50);
 
 fn options() -> ClusterOptions {
     ClusterOptions {
@@ -132,8 +130,9 @@ impl Replicated {
             .expect("the primary's position");
         let standby = &self.standby_admin().await;
         let lsn = &lsn;
-        poll(
+        eventually(
             "the standby to replay the primary's writes",
+            REPLICA_TIMEOUT,
             || async move {
                 let (done,): (bool,) =
                     sqlx::query_as("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn")
@@ -156,13 +155,17 @@ impl Replicated {
             .execute(standby)
             .await
             .expect("pausing replay");
-        poll("the standby's replay to pause", || async move {
-            let (state,): (String,) = sqlx::query_as("SELECT pg_get_wal_replay_pause_state()")
-                .fetch_one(standby)
-                .await
-                .expect("the replay's state");
-            state == "paused"
-        })
+        eventually(
+            "the standby's replay to pause",
+            REPLICA_TIMEOUT,
+            || async move {
+                let (state,): (String,) = sqlx::query_as("SELECT pg_get_wal_replay_pause_state()")
+                    .fetch_one(standby)
+                    .await
+                    .expect("the replay's state");
+                state == "paused"
+            },
+        )
         .await;
     }
 
@@ -183,7 +186,7 @@ impl Replicated {
         let standby = self.standby.take().expect("the standby runs");
         let pid = Pid::from_raw(standby.pid() as i32);
         kill(pid, Signal::SIGQUIT).expect("stopping the standby");
-        poll("the standby to stop", || async {
+        eventually("the standby to stop", REPLICA_TIMEOUT, || async {
             // the postmaster is reaped by the thread that started it
             kill(pid, None).is_err()
         })
@@ -215,10 +218,14 @@ impl Replicated {
 
     /// Waits until `/readyz` shows the replica in `state` (`ok`, `lagging`, `down`).
     pub async fn wait_for_state(&self, state: &str) {
-        poll(&format!("the replica to be {state}"), || async {
-            let (_, body) = self.readyz().await;
-            body["readReplicas"][0]["state"] == state
-        })
+        eventually(
+            &format!("the replica to be {state}"),
+            REPLICA_TIMEOUT,
+            || async {
+                let (_, body) = self.readyz().await;
+                body["readReplicas"][0]["state"] == state
+            },
+        )
         .await;
     }
 
@@ -268,24 +275,5 @@ impl Replicated {
         .await
         .expect("the standby's sessions");
         waiting > 0
-    }
-}
-
-/// Waits until `check` holds, checking every [`POLL`] for at most [`REPLICA_TIMEOUT`].
-pub async fn poll<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + REPLICA_TIMEOUT;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited {REPLICA_TIMEOUT:?} for {what}"
-        );
-        tokio::time::sleep(POLL).await;
     }
 }
