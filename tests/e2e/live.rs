@@ -10,8 +10,84 @@ pub(crate) const PROGRESS: &str = "subscription($id: UUID!) { testRunProgress(ru
     runId status totalTests passedTests failedTests skippedTests pendingTests runningTests percentComplete
     seq snapshot changedExecutions { id status testCaseName } } }";
 
-/// A suite of `n` active cases started as a run; returns (run id, execution ids).
+/// This server's own figure `name` from /readyz (the metrics of the servers tests run in one
+/// process mix): `subscribers`, `liveStreams`, `liveStreamMessages`, `liveWakeups`,
+/// `liveNotifications`.
+pub(crate) async fn live_figure(app: &TestApp, name: &str) -> f64 {
+    let body: Value = app
+        .http_anonymous(reqwest::Method::GET, "/readyz")
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    body[name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+/// Channel of the fence [`announced`] sends after the writes it waits for.
+const FENCE: &str = "jbts_test_fence";
+
+/// Listens for run changes from now on; [`announced`] then waits until the server received
+/// every change announced since.
+pub(crate) struct Announcements {
+    listener: sqlx::postgres::PgListener,
+    pool: sqlx::PgPool,
+    /// The server's count when listening began.
+    before: f64,
+}
+
+pub(crate) async fn announcements(app: &TestApp) -> Announcements {
+    let pool = app.db.pool().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listener");
+    listener
+        .listen_all([api::live::event::CHANNEL, FENCE])
+        .await
+        .expect("listen");
+    let before = live_figure(app, "liveNotifications").await;
+    Announcements {
+        listener,
+        pool,
+        before,
+    }
+}
+
+/// Waits until the server received every run change committed since `announcements`: a
+/// subscription made after this follows with all of them in its first state, none pending.
+pub(crate) async fn announced(app: &TestApp, mut seen: Announcements) {
+    // notifications reach a listener in commit order: those before the fence are all of them
+    crate::helpers::q::query(format!("NOTIFY {FENCE}"))
+        .execute(&seen.pool)
+        .await
+        .expect("fence");
+    let mut changes = 0.0;
+    loop {
+        let note = tokio::time::timeout(std::time::Duration::from_secs(10), seen.listener.recv())
+            .await
+            .expect("the fence within 10 s")
+            .expect("a notification");
+        if note.channel() == FENCE {
+            break;
+        }
+        changes += 1.0;
+    }
+    let target = seen.before + changes;
+    crate::helpers::eventually(
+        &format!("the server to receive {changes} run changes"),
+        std::time::Duration::from_secs(10),
+        || async { live_figure(app, "liveNotifications").await >= target },
+    )
+    .await;
+}
+
+/// A suite of `n` active cases started as a run, its changes received by the server; returns
+/// (run id, execution ids).
 pub(crate) async fn started_run(app: &TestApp, n: usize) -> (Uuid, Vec<Uuid>) {
+    let seen = announcements(app).await;
     let pool = app.db.pool().await;
     crate::helpers::q::query(format!(
         "INSERT INTO test_cases(name, status, author) SELECT 'live case ' || g, 'active', 'test-admin' FROM generate_series(1, {n}) g"
@@ -49,6 +125,7 @@ pub(crate) async fn started_run(app: &TestApp, n: usize) -> (Uuid, Vec<Uuid>) {
         .iter()
         .map(|e| e["node"]["id"].as_str().expect("id").parse().expect("uuid"))
         .collect();
+    announced(app, seen).await;
     (run, executions)
 }
 

@@ -3,13 +3,13 @@
 //! event wakes only the subscriptions of its run. Real sockets, real PostgreSQL; the figures
 //! come from the server's own /metrics (each test runs in its own process).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
 use crate::helpers::ws::{Frame, LEGACY_WS, TRANSPORT_WS, WsClient};
-use crate::live::{PROGRESS, complete, started_run};
+use crate::helpers::{eventually, spawn_app};
+use crate::live::{PROGRESS, announced, announcements, complete, live_figure, started_run};
 
 const EXECUTIONS: &str =
     "subscription($id: UUID!) { testExecutionUpdates(runId: $id) { id status } }";
@@ -17,37 +17,20 @@ const EXECUTIONS: &str =
 /// How long a client that should get nothing is watched.
 const QUIET: Duration = Duration::from_millis(400);
 
-/// This server's own figure `name` from /readyz (the metrics of the servers tests run in one
-/// process mix): `subscribers`, `liveStreams`, `liveStreamMessages`, `liveWakeups`.
+/// This server's own figure `name` (see [`live_figure`]).
 async fn metric(app: &crate::helpers::TestApp, name: &str) -> f64 {
-    let body: Value = app
-        .http_anonymous(reqwest::Method::GET, "/readyz")
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("json");
-    body[name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
+    live_figure(app, name).await
 }
 
-/// Polls `metric` until `done` holds for it, or fails after ten seconds.
-async fn metric_until(
-    app: &crate::helpers::TestApp,
-    name: &str,
-    done: impl Fn(f64) -> bool,
-) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let value = metric(app, name).await;
-        if done(value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{name} stayed at {value}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits until `done` holds for this server's figure `name`; fails after ten seconds.
+async fn metric_until(app: &crate::helpers::TestApp, name: &str, done: impl Fn(f64) -> bool) {
+    let done = &done;
+    eventually(
+        &format!("{name} on /readyz"),
+        Duration::from_secs(10),
+        || async move { done(metric(app, name).await) },
+    )
+    .await;
 }
 
 async fn suite_of(app: &crate::helpers::TestApp, run: uuid::Uuid) -> uuid::Uuid {
@@ -156,6 +139,39 @@ async fn a_client_joining_a_running_stream_gets_its_whole_state_and_the_others_n
         let p = next_result(ws, "p").await;
         assert_eq!(progress(&p["payload"])["failedTests"], 1, "{p}");
         assert_eq!(progress(&p["payload"])["snapshot"], false, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_right_after_writes_gets_them_in_its_first_state_and_not_again() {
+    // two writes back to back: the second's event waits for the run's coalescing window, so
+    // a client subscribing meanwhile follows before it goes out, though its first state
+    // already holds both
+    const ROUNDS: usize = 5;
+    let app = spawn_app().await;
+    let (run, executions) = started_run(&app, 2 * ROUNDS).await;
+    for round in 0..ROUNDS {
+        let seen = announcements(&app).await;
+        complete(&app, executions[2 * round], "PASSED").await;
+        complete(&app, executions[2 * round + 1], "PASSED").await;
+        // the server has received both commits' notifications: they were committed before
+        // this client follows
+        announced(&app, seen).await;
+        let mut ws = WsClient::connect(app.addr, &app.admin_token).await;
+        ws.subscribe("p", PROGRESS, json!({"id": run})).await;
+        let first = next_result(&mut ws, "p").await;
+        let p = progress(&first["payload"]);
+        assert_eq!(p["snapshot"], true, "{first}");
+        assert_eq!(p["passedTests"], 2 * round + 2, "{first}");
+        match ws.next_frame_within(QUIET).await {
+            Frame::TimedOut => {}
+            other => panic!(
+                "round {round}: a change already in the first state was sent again: {other:?}"
+            ),
+        }
+        drop(ws);
+        // the next round starts a stream of its own
+        metric_until(&app, "liveStreams", |v| v == 0.0).await;
     }
 }
 

@@ -441,6 +441,7 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             "liveStreams": state.ws.fanout.streams(),
             "liveStreamMessages": state.ws.fanout.messages(),
             "liveWakeups": state.hub.wakeups(),
+            "liveNotifications": state.hub.notifications(),
             "readReplicas": replicas,
         })),
     )

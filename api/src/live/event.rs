@@ -42,6 +42,9 @@ pub struct RunChange {
     pub step_parents: BTreeSet<Uuid>,
     /// Whether more rows changed than the notifications listed.
     pub truncated: bool,
+    /// Place of the last notification merged in, in the order the hub received them
+    /// (`Hub::follow` keeps a follower from changes it got entirely before it followed).
+    pub arrived: u64,
 }
 
 impl RunChange {

@@ -156,9 +156,16 @@ struct Topics {
     senders: Mutex<HashMap<Topic, broadcast::Sender<Arc<RunChange>>>>,
     /// Followers woken so far.
     woken: std::sync::atomic::AtomicU64,
+    /// Notifications the hub received so far: each one's place in that order.
+    arrived: std::sync::atomic::AtomicU64,
 }
 
 impl Topics {
+    /// Notifications received so far.
+    fn arrived(&self) -> u64 {
+        self.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<RunChange>>>> {
         // each update is one insert or remove: a panic elsewhere leaves the map meaningful
         self.senders.lock().unwrap_or_else(|p| p.into_inner())
@@ -185,6 +192,12 @@ impl Topics {
 /// Leaving (drop) removes the topic once nobody follows it.
 pub struct Follower {
     topic: Topic,
+    /// Notifications received before this follower followed (or re-read everything): their
+    /// transactions had committed, so a whole state read since holds what they changed, and a
+    /// change made of them alone would only repeat it.
+    floor: u64,
+    /// Sends changes only ([`Follower::every_change`]).
+    stateless: bool,
     events: Option<broadcast::Receiver<Arc<RunChange>>>,
     resyncs: watch::Receiver<u64>,
     hub: Arc<Hub>,
@@ -218,25 +231,45 @@ pub enum Woken {
 }
 
 impl Follower {
+    /// Keeps every change from now on, including those received before it followed: for a
+    /// subscription that sends changes only, never a whole state.
+    pub fn every_change(&mut self) {
+        self.floor = 0;
+        self.stateless = true;
+    }
+
     /// The next event for this follower.
+    ///
+    /// After [`Woken::Lagged`] the follower is expected to read the whole state again: changes
+    /// made only of notifications received before it are skipped too.
     pub async fn next(&mut self) -> Woken {
         let hub = self.hub.clone();
-        let Some(events) = self.events.as_mut() else {
-            return Woken::Stop;
-        };
-        tokio::select! {
-            _ = hub.stopped() => Woken::Stop,
-            changed = self.resyncs.changed() => match changed {
-                Ok(()) => Woken::Resync(*self.resyncs.borrow_and_update()),
-                Err(_) => Woken::Stop,
-            },
-            event = events.recv() => match event {
-                Ok(change) => Woken::Change(change),
-                Err(RecvError::Lagged(_)) => {
-                    metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
-                    Woken::Lagged
+        loop {
+            let Some(events) = self.events.as_mut() else {
+                return Woken::Stop;
+            };
+            let woken = tokio::select! {
+                _ = hub.stopped() => Woken::Stop,
+                changed = self.resyncs.changed() => match changed {
+                    Ok(()) => Woken::Resync(*self.resyncs.borrow_and_update()),
+                    Err(_) => Woken::Stop,
+                },
+                event = events.recv() => match event {
+                    Ok(change) => Woken::Change(change),
+                    Err(RecvError::Lagged(_)) => {
+                        metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
+                        if !self.stateless {
+                            self.floor = hub.topics.arrived();
+                        }
+                        Woken::Lagged
+                    }
+                    Err(RecvError::Closed) => Woken::Stop,
                 }
-                Err(RecvError::Closed) => Woken::Stop,
+            };
+            match woken {
+                // all of it committed before the whole state this follower reads or sent
+                Woken::Change(change) if change.arrived <= self.floor => {}
+                woken => return woken,
             }
         }
     }
@@ -318,6 +351,9 @@ impl Hub {
         resyncs.mark_unchanged();
         Follower {
             topic,
+            // read once subscribed: a change published before is not received at all
+            floor: self.topics.arrived(),
+            stateless: false,
             events: Some(events),
             resyncs,
             hub: self.clone(),
@@ -328,6 +364,11 @@ impl Hub {
     /// `jbts_live_wakeups_total`).
     pub fn wakeups(&self) -> u64 {
         self.topics.woken.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Run-change notifications received from the database so far.
+    pub fn notifications(&self) -> u64 {
+        self.topics.arrived()
     }
 
     /// Topics followed now.
@@ -492,7 +533,8 @@ async fn coalesce(mut notes: mpsc::Receiver<Notification>, topics: Arc<Topics>) 
             note = notes.recv() => match note {
                 Some(note) => {
                     let now = Instant::now();
-                    pending
+                    let place = topics.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let change = &mut pending
                         .entry(note.run)
                         .or_insert_with(|| {
                             let due = match sent.get(&note.run) {
@@ -501,8 +543,9 @@ async fn coalesce(mut notes: mpsc::Receiver<Notification>, topics: Arc<Topics>) 
                             };
                             (due, RunChange::new(note.run))
                         })
-                        .1
-                        .merge(&note);
+                        .1;
+                    change.merge(&note);
+                    change.arrived = place;
                 }
                 None => return,
             },

@@ -539,6 +539,7 @@ impl Steps {
     /// A subscription that sends no whole state: every client joining is caught up at once,
     /// and no join wakes it.
     fn stateless(&mut self) {
+        self.follower.every_change();
         if let Some(a) = &self.audience {
             a.tag(Tag::Change);
             a.catch_up(u64::MAX);
