@@ -128,25 +128,10 @@ async fn graphiql_works_offline_runs_a_query_and_a_subscription() {
     )
     .await;
     // the subscription sends changes only: the run is reported once the server follows it
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let ready: serde_json::Value = app
-            .http_anonymous(reqwest::Method::GET, "/readyz")
-            .send()
-            .await
-            .expect("readyz")
-            .json()
-            .await
-            .expect("json");
-        if ready["subscribers"].as_u64().unwrap_or(0) >= 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the subscription never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::helpers::eventually("the subscription to start", WAIT, || async {
+        app.readyz().await.1["subscribers"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
     let run = run_of(&app, 2, 1).await;
     let seen = browser
         .until(

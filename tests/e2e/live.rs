@@ -14,14 +14,7 @@ pub(crate) const PROGRESS: &str = "subscription($id: UUID!) { testRunProgress(ru
 /// process mix): `subscribers`, `liveStreams`, `liveStreamMessages`, `liveWakeups`,
 /// `liveNotifications`.
 pub(crate) async fn live_figure(app: &TestApp, name: &str) -> f64 {
-    let body: Value = app
-        .http_anonymous(reqwest::Method::GET, "/readyz")
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("json");
+    let (_, body) = app.readyz().await;
     body[name]
         .as_f64()
         .unwrap_or_else(|| panic!("no {name} in {body}"))
@@ -341,25 +334,12 @@ async fn member_cannot_follow_a_run_they_cannot_see() {
 #[tokio::test]
 async fn readyz_reports_the_live_listener() {
     let app = spawn_app().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let body: Value = app
-            .http_anonymous(reqwest::Method::GET, "/readyz")
-            .send()
-            .await
-            .expect("readyz")
-            .json()
-            .await
-            .expect("json");
-        if body["liveListener"] == "connected" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "listener never connected: {body}"
-        );
-        tokio::task::yield_now().await;
-    }
+    crate::helpers::eventually(
+        "/readyz to show the live listener connected",
+        std::time::Duration::from_secs(10),
+        || async { app.readyz().await.1["liveListener"] == "connected" },
+    )
+    .await;
 }
 
 #[tokio::test]

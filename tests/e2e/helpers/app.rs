@@ -133,6 +133,17 @@ impl TestApp {
         self.client.request(method, self.url(path))
     }
 
+    /// `GET /readyz`: its status and body (this server's own figures and states).
+    pub async fn readyz(&self) -> (u16, serde_json::Value) {
+        let res = self
+            .http_anonymous(reqwest::Method::GET, "/readyz")
+            .send()
+            .await
+            .expect("GET /readyz");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("readyz body"))
+    }
+
     /// A token for `user` with `roles`, made directly in the database.
     pub async fn token(&self, user: &str, roles: &[api::auth::Role]) -> String {
         create_token(&self.db, user, roles).await

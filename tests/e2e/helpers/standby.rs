@@ -206,14 +206,7 @@ impl Replicated {
 
     /// `/readyz`: status and body.
     pub async fn readyz(&self) -> (u16, Value) {
-        let res = self
-            .app
-            .http_anonymous(reqwest::Method::GET, "/readyz")
-            .send()
-            .await
-            .expect("GET /readyz");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("readyz body"))
+        self.app.readyz().await
     }
 
     /// Waits until `/readyz` shows the replica in `state` (`ok`, `lagging`, `down`).
