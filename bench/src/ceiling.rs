@@ -350,15 +350,16 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut crate::Report) -> anyhow::Result<()
     // never leave the triggers off, whatever failed
     let restored = set_triggers(ctx, &triggers, true).await;
     pool.close().await;
-    result?;
-    restored?;
-    // the scenarios after this one see the dataset as it was
+    // the scenarios after this one see the dataset as it was, whatever failed
     progress::say(opts, "ceiling: deleting its runs");
-    sqlx::query("DELETE FROM test_runs WHERE name LIKE $1 || '-%'")
+    let deleted = sqlx::query("DELETE FROM test_runs WHERE name LIKE $1 || '-%'")
         .bind(TAG)
         .execute(&ctx.env.pg)
         .await
-        .context("deleting the ceiling's runs")?;
+        .context("deleting the ceiling's runs");
+    result?;
+    restored?;
+    deleted?;
 
     let mut best: Option<(usize, f64)> = None;
     for (i, &n) in CONNECTIONS.iter().enumerate() {

@@ -297,7 +297,7 @@ impl Report {
             );
         }
         if !self.failures.is_empty() {
-            md.push_str("\n**Failed scenarios** (their figures are missing above)\n\n");
+            md.push_str("\n**Failed scenarios** (their figures above are missing or partial)\n\n");
             for f in &self.failures {
                 let _ = writeln!(md, "- {}", truncate(f, 600));
             }
@@ -359,7 +359,7 @@ impl Report {
             );
         }
         if !self.failures.is_empty() {
-            out.push_str("\nFailed scenarios (their figures are missing above):\n");
+            out.push_str("\nFailed scenarios (their figures above are missing or partial):\n");
             for f in &self.failures {
                 let _ = writeln!(out, "  {f}");
             }

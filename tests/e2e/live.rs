@@ -33,6 +33,9 @@ pub(crate) struct Announcements {
 }
 
 pub(crate) async fn announcements(app: &TestApp) -> Announcements {
+    // read first: a change committed meanwhile is then at worst not waited for, never
+    // counted twice (a count the server would never reach)
+    let before = live_figure(app, "liveNotifications").await;
     let pool = app.db.pool().await;
     let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
         .await
@@ -41,7 +44,6 @@ pub(crate) async fn announcements(app: &TestApp) -> Announcements {
         .listen_all([api::live::event::CHANNEL, FENCE])
         .await
         .expect("listen");
-    let before = live_figure(app, "liveNotifications").await;
     Announcements {
         listener,
         pool,

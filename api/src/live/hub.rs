@@ -192,12 +192,12 @@ impl Topics {
 /// Leaving (drop) removes the topic once nobody follows it.
 pub struct Follower {
     topic: Topic,
-    /// Notifications received before this follower followed (or re-read everything): their
-    /// transactions had committed, so a whole state read since holds what they changed, and a
-    /// change made of them alone would only repeat it.
+    /// Notifications received before this follower followed: their transactions had
+    /// committed, so the whole state a subscription reads after following holds what they
+    /// changed, and a change made of them alone would only repeat it. (Not raised when a
+    /// follower lags: its re-read may fail or come from a shared resynchronisation read
+    /// older than that, and a change sent twice is harmless where one lost is not.)
     floor: u64,
-    /// Sends changes only ([`Follower::every_change`]).
-    stateless: bool,
     events: Option<broadcast::Receiver<Arc<RunChange>>>,
     resyncs: watch::Receiver<u64>,
     hub: Arc<Hub>,
@@ -235,13 +235,9 @@ impl Follower {
     /// subscription that sends changes only, never a whole state.
     pub fn every_change(&mut self) {
         self.floor = 0;
-        self.stateless = true;
     }
 
     /// The next event for this follower.
-    ///
-    /// After [`Woken::Lagged`] the follower is expected to read the whole state again: changes
-    /// made only of notifications received before it are skipped too.
     pub async fn next(&mut self) -> Woken {
         let hub = self.hub.clone();
         loop {
@@ -258,9 +254,6 @@ impl Follower {
                     Ok(change) => Woken::Change(change),
                     Err(RecvError::Lagged(_)) => {
                         metrics::counter!(crate::telemetry::LIVE_RESYNCS, "reason" => "lagged").increment(1);
-                        if !self.stateless {
-                            self.floor = hub.topics.arrived();
-                        }
                         Woken::Lagged
                     }
                     Err(RecvError::Closed) => Woken::Stop,
@@ -353,7 +346,6 @@ impl Hub {
             topic,
             // read once subscribed: a change published before is not received at all
             floor: self.topics.arrived(),
-            stateless: false,
             events: Some(events),
             resyncs,
             hub: self.clone(),
