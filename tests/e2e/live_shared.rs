@@ -17,18 +17,13 @@ const EXECUTIONS: &str =
 /// How long a client that should get nothing is watched.
 const QUIET: Duration = Duration::from_millis(400);
 
-/// This server's own figure `name` (see [`live_figure`]).
-async fn metric(app: &crate::helpers::TestApp, name: &str) -> f64 {
-    live_figure(app, name).await
-}
-
 /// Waits until `done` holds for this server's figure `name`; fails after ten seconds.
 async fn metric_until(app: &crate::helpers::TestApp, name: &str, done: impl Fn(f64) -> bool) {
     let done = &done;
     eventually(
         &format!("{name} on /readyz"),
         Duration::from_secs(10),
-        || async move { done(metric(app, name).await) },
+        || async move { done(live_figure(app, name).await) },
     )
     .await;
 }
@@ -76,10 +71,10 @@ async fn identical_subscribers_share_one_execution_and_one_serialisation_per_eve
         assert_eq!(progress(&first["payload"])["snapshot"], true, "{first}");
         clients.push((protocol, ws));
     }
-    assert_eq!(metric(&app, "liveStreams").await, 1.0);
-    assert_eq!(metric(&app, "subscribers").await, 12.0);
+    assert_eq!(live_figure(&app, "liveStreams").await, 1.0);
+    assert_eq!(live_figure(&app, "subscribers").await, 12.0);
 
-    let before = metric(&app, "liveStreamMessages").await;
+    let before = live_figure(&app, "liveStreamMessages").await;
     complete(&app, executions[0], "PASSED").await;
     let mut payloads = Vec::new();
     for (protocol, ws) in &mut clients {
@@ -97,7 +92,7 @@ async fn identical_subscribers_share_one_execution_and_one_serialisation_per_eve
     }
     // the very same message for everyone, produced once
     assert!(payloads.iter().all(|p| *p == payloads[0]));
-    let produced = metric(&app, "liveStreamMessages").await - before;
+    let produced = live_figure(&app, "liveStreamMessages").await - before;
     assert_eq!(produced, 1.0, "one event, one message produced");
 }
 
@@ -124,7 +119,7 @@ async fn a_client_joining_a_running_stream_gets_its_whole_state_and_the_others_n
     assert_eq!(p["snapshot"], true, "{whole}");
     assert_eq!(p["passedTests"], 1, "the state as it is now: {whole}");
     assert_eq!(
-        metric(&app, "liveStreams").await,
+        live_figure(&app, "liveStreams").await,
         1.0,
         "one stream for both"
     );
@@ -223,7 +218,7 @@ async fn an_event_wakes_only_the_subscriptions_of_its_run() {
         )
         .await;
     metric_until(&app, "subscribers", |v| v == 3.0).await;
-    let woken_before = metric(&app, "liveWakeups").await;
+    let woken_before = live_figure(&app, "liveWakeups").await;
     let other = app
         .gql(
             "mutation($r: UUID!) { a: startTestRun(input: {suiteId: $r, name: \"other\"}) { id executions(first: 10) { edges { node { id } } } } }",
@@ -259,7 +254,7 @@ async fn an_event_wakes_only_the_subscriptions_of_its_run() {
         }
     }
     assert_eq!(
-        metric(&app, "liveWakeups").await - woken_before,
+        live_figure(&app, "liveWakeups").await - woken_before,
         probed,
         "an event of another run woke a subscription of the watched run"
     );
@@ -269,7 +264,7 @@ async fn an_event_wakes_only_the_subscriptions_of_its_run() {
     }
     drop(probe);
     metric_until(&app, "subscribers", |v| v == 2.0).await;
-    let woken_before = metric(&app, "liveWakeups").await;
+    let woken_before = live_figure(&app, "liveWakeups").await;
 
     // its own run's change wakes both of its streams
     complete(&app, watched_executions[0], "PASSED").await;
@@ -279,7 +274,7 @@ async fn an_event_wakes_only_the_subscriptions_of_its_run() {
         got.0 |= m["id"] == "p";
         got.1 |= m["id"] == "e";
     }
-    assert_eq!(metric(&app, "liveWakeups").await - woken_before, 2.0);
+    assert_eq!(live_figure(&app, "liveWakeups").await - woken_before, 2.0);
 }
 
 #[tokio::test]
@@ -292,7 +287,7 @@ async fn the_stream_stops_when_its_last_client_leaves() {
     let mut b = WsClient::connect(app.addr, &app.admin_token).await;
     b.subscribe("p", PROGRESS, json!({"id": run})).await;
     next_result(&mut b, "p").await;
-    assert_eq!(metric(&app, "liveStreams").await, 1.0);
+    assert_eq!(live_figure(&app, "liveStreams").await, 1.0);
 
     // one completes its subscription: the server confirms, the other goes on
     a.complete("p").await;
@@ -309,7 +304,7 @@ async fn the_stream_stops_when_its_last_client_leaves() {
         Frame::TimedOut => {}
         other => panic!("a completed subscription was sent something: {other:?}"),
     }
-    assert_eq!(metric(&app, "subscribers").await, 1.0);
+    assert_eq!(live_figure(&app, "subscribers").await, 1.0);
 
     // the id is free again on that socket
     a.subscribe("p", PROGRESS, json!({"id": run})).await;
